@@ -1,0 +1,144 @@
+/**
+ * Ports: the only way the core reaches outside systems. Adapters implement these and are
+ * passed in; stages never import an adapter.
+ */
+import type { Permission, PullRef, RepoRef } from "./types.js";
+import type { PreviewConfig } from "../config/repo-config.js";
+
+/** A line sink for progress output of a long-running step (build log, helm output, ...). */
+export type LogSink = (line: string) => void;
+
+/** Source code of one commit as a gzip'd tarball whose entries sit under one top-level folder. */
+export interface SourceArchive {
+  format: "tar.gz";
+  data: Buffer;
+}
+
+/** Commit status reported for one stage. */
+export interface CommitStatus {
+  /** e.g. `berth/build` */
+  context: string;
+  state: "pending" | "success" | "failure" | "error";
+  description: string;
+  targetUrl?: string;
+}
+
+/** Everything berth needs from a code host (GitHub, Gitee). */
+export interface CodeHost {
+  readonly kind: RepoRef["host"];
+  /** Text of a file at a ref, or null when it does not exist. */
+  readFile(repo: RepoRef, path: string, ref: string): Promise<string | null>;
+  /** Current state of a pull request. */
+  getPull(repo: RepoRef, prNumber: number): Promise<PullRef>;
+  /** Source of exactly this commit. */
+  downloadSource(repo: RepoRef, sha: string): Promise<SourceArchive>;
+  /** The first comment on the PR whose body contains `marker`, if any. */
+  findComment(repo: RepoRef, prNumber: number, marker: string): Promise<{ id: string; body: string } | null>;
+  createComment(repo: RepoRef, prNumber: number, body: string): Promise<{ id: string }>;
+  updateComment(repo: RepoRef, prNumber: number, commentId: string, body: string): Promise<void>;
+  /** Report a stage on a commit (GitHub: commit status; Gitee: PR labels). */
+  setStatus(repo: RepoRef, sha: string, prNumber: number, status: CommitStatus): Promise<void>;
+  /** The user's permission on the repository; "none" when not a collaborator. */
+  getPermission(repo: RepoRef, user: string): Promise<Permission>;
+  /** Acknowledge a command comment (👀). */
+  reactToComment(repo: RepoRef, commentId: string, reaction: "eyes"): Promise<void>;
+}
+
+/** Result of an image build. */
+export type BuildOutcome =
+  | { ok: true; imageId: string; logTail: string[] }
+  | { ok: false; error: string; failingStep?: string; logTail: string[] };
+
+/** What to build. */
+export interface BuildRequest {
+  source: SourceArchive;
+  /** Folder inside the source used as build context ("." = root). */
+  context: string;
+  /** Dockerfile path relative to the context. */
+  dockerfile: string;
+  buildArgs: Record<string, string>;
+  labels: Record<string, string>;
+  /** Full image reference to tag, e.g. `127.0.0.1:5000/previews/acme-app:pr-1-abcdef1`. */
+  tag: string;
+  signal: AbortSignal;
+  onLog?: LogSink;
+}
+
+/** Builds images and pushes them to the registry. */
+export interface ImageBuilder {
+  build(req: BuildRequest): Promise<BuildOutcome>;
+  /** Push a tag; returns the manifest digest (`sha256:…`). Throws with a clear message on failure. */
+  push(tag: string, signal: AbortSignal, onLog?: LogSink): Promise<{ digest: string }>;
+  /** Whether the tag exists locally (so `/deploy` can skip a rebuild). */
+  hasImage(tag: string): Promise<boolean>;
+}
+
+/** Identity of one PR's preview on a target. */
+export interface PreviewKey {
+  /** `<owner>/<name>` as on the host. */
+  repo: string;
+  host: RepoRef["host"];
+  pr: number;
+}
+
+export interface DeployRequest {
+  key: PreviewKey;
+  sha: string;
+  runId: string;
+  image: string;
+  preview: PreviewConfig;
+  signal: AbortSignal;
+  onLog?: LogSink;
+}
+
+export interface DeployResult {
+  /** URL people open (in the status comment). */
+  url: string;
+  /** URL the test stage uses to reach the preview from where tests run. */
+  internalUrl: string;
+}
+
+export interface TestRequest {
+  key: PreviewKey;
+  sha: string;
+  runId: string;
+  image: string;
+  command: string[];
+  env: Record<string, string>;
+  /** Directory inside the test environment holding JUnit XML files. */
+  reportsDir: string;
+  timeoutMs: number;
+  signal: AbortSignal;
+  onLog?: LogSink;
+}
+
+export interface TestRunResult {
+  /** null when the process never exited (timeout, cancelled). */
+  exitCode: number | null;
+  timedOut: boolean;
+  /** Last lines of combined stdout/stderr. */
+  logTail: string[];
+  /** XML report files found in the reports directory. */
+  reports: Array<{ path: string; content: string }>;
+}
+
+/** A place previews run: local Docker, Swarm, Kubernetes. */
+export interface PreviewTarget {
+  readonly kind: PreviewConfig["target"];
+  /** Start the preview of `sha`, wait until healthy, then replace the PR's previous one. */
+  deploy(req: DeployRequest): Promise<DeployResult>;
+  /** Run a test command that can reach the preview; collect reports. */
+  runTests(req: TestRequest): Promise<TestRunResult>;
+  /** Remove everything of this PR's preview. Not found is success. Returns how many objects went. */
+  remove(key: PreviewKey): Promise<{ removed: number }>;
+  /** All previews this target holds (for reconciling with open PRs). */
+  list(): Promise<PreviewKey[]>;
+}
+
+/** Thrown by adapters when work stopped because the signal aborted. */
+export class CancelledError extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = "CancelledError";
+  }
+}

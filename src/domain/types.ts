@@ -1,0 +1,84 @@
+/**
+ * Pure domain types shared by every layer. No I/O, no imports of adapters.
+ */
+
+/** Which code host an event or repository belongs to. */
+export type HostKind = "github" | "gitee";
+
+/** A repository on a code host. */
+export interface RepoRef {
+  host: HostKind;
+  owner: string;
+  name: string;
+  /** GitHub App installation that can act on this repository (GitHub only). */
+  installationId?: number;
+  /** Branch policy and config are read from. */
+  defaultBranch: string;
+  /** Web URL of the repository, used in OCI labels and links. */
+  htmlUrl: string;
+}
+
+/** A pull request at one head commit. */
+export interface PullRef {
+  repo: RepoRef;
+  number: number;
+  headSha: string;
+  headRef: string;
+  baseRef: string;
+  /** The head lives in another repository (a fork): never built without approval. */
+  fromFork: boolean;
+  url: string;
+  author: string;
+  state: "open" | "closed";
+}
+
+/** Collaborator permission levels, highest first. */
+export type Permission = "admin" | "maintain" | "write" | "triage" | "read" | "none";
+
+/** A webhook translated into the one shape the core understands. */
+export type BotEvent =
+  | {
+      kind: "pr-updated";
+      deliveryId: string;
+      pr: PullRef;
+      action: "opened" | "synchronize" | "reopened";
+      sender: string;
+    }
+  | {
+      kind: "pr-closed";
+      deliveryId: string;
+      pr: PullRef;
+      merged: boolean;
+      sender: string;
+    }
+  | {
+      kind: "pr-comment";
+      deliveryId: string;
+      repo: RepoRef;
+      prNumber: number;
+      /** Present when the host sends it with the comment (Gitee does, GitHub does not). */
+      pr?: PullRef;
+      commentId: string;
+      author: string;
+      body: string;
+    };
+
+/** The stages of a preview pipeline, in order. */
+export const STAGES = ["build", "deploy", "test"] as const;
+export type StageName = (typeof STAGES)[number];
+
+/** The life of one stage row in the status comment. */
+export type StageState =
+  | "pending" // not part of this run's plan (shown as "—")
+  | "queued"
+  | "running"
+  | "passed"
+  | "failed"
+  | "superseded"
+  | "cancelled";
+
+/** Life of a whole run. */
+export type RunStatus = "queued" | "running" | "passed" | "failed" | "superseded" | "cancelled";
+
+/** States after which a stage or run never changes again. */
+export const FINAL_STAGE_STATES: readonly StageState[] = ["passed", "failed", "superseded", "cancelled"];
