@@ -1,0 +1,78 @@
+/**
+ * Server settings from the environment (names fixed by the README and `.env.example`).
+ * Probot reads its own (APP_ID, PRIVATE_KEY, WEBHOOK_SECRET, GHE_HOST, PORT, ...).
+ */
+import { z } from "zod";
+
+const intFromEnv = (fallback: number, min: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v.trim() === "" ? fallback : Number(v)))
+    .pipe(z.number().int().min(min).max(max));
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+
+const settingsSchema = z.object({
+  BERTH_DATA_DIR: optionalString.transform((v) => v ?? "./data"),
+  BERTH_REGISTRY: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[a-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/, "must look like host[:port][/path], e.g. 127.0.0.1:5000/previews")
+      .optional(),
+  ),
+  BERTH_REGISTRY_USERNAME: optionalString,
+  BERTH_REGISTRY_PASSWORD: optionalString,
+  BERTH_PUBLIC_URL: optionalString.pipe(z.url().optional()),
+  BERTH_PREVIEW_HOST: optionalString.transform((v) => v ?? "127.0.0.1"),
+  BERTH_CONCURRENCY: intFromEnv(2, 1, 64),
+  /** Least time between two edits of one status comment (ms); the final state is always written. */
+  BERTH_COMMENT_INTERVAL_MS: intFromEnv(2000, 0, 600_000),
+  DOCKER_HOST: optionalString,
+  PORT: intFromEnv(3000, 1, 65535),
+});
+
+/** Validated server settings. */
+export interface Settings {
+  dataDir: string;
+  /** Registry prefix images are pushed under; undefined = keep images on the local engine only. */
+  registry?: string;
+  registryUsername?: string;
+  registryPassword?: string;
+  publicUrl: string;
+  previewHost: string;
+  concurrency: number;
+  commentIntervalMs: number;
+  dockerHost?: string;
+}
+
+export type SettingsResult = { ok: true; settings: Settings } | { ok: false; error: string };
+
+/** Read settings from an environment; never throws. */
+export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
+  const parsed = settingsSchema.safeParse(env);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      error: parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+    };
+  }
+  const e = parsed.data;
+  return {
+    ok: true,
+    settings: {
+      dataDir: e.BERTH_DATA_DIR,
+      registry: e.BERTH_REGISTRY,
+      registryUsername: e.BERTH_REGISTRY_USERNAME,
+      registryPassword: e.BERTH_REGISTRY_PASSWORD,
+      publicUrl: (e.BERTH_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ""),
+      previewHost: e.BERTH_PREVIEW_HOST,
+      concurrency: e.BERTH_CONCURRENCY,
+      commentIntervalMs: e.BERTH_COMMENT_INTERVAL_MS,
+      dockerHost: e.DOCKER_HOST,
+    },
+  };
+}

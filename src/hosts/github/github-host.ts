@@ -1,0 +1,113 @@
+/**
+ * CodeHost for GitHub (and GitHub Enterprise through GHE_HOST), over installation-authenticated
+ * Octokit clients. Probot's Octokit retries 5xx and rate-limit answers with backoff.
+ */
+import type { ProbotOctokit } from "probot";
+import type { CodeHost, CommitStatus, SourceArchive } from "../../domain/ports.js";
+import type { Permission, PullRef, RepoRef } from "../../domain/types.js";
+import { pullRefFromGitHub } from "../../ingress/github-event.js";
+
+type Octokit = InstanceType<typeof ProbotOctokit>;
+
+/** Gives an Octokit authenticated as the App installation. */
+export type InstallationOctokit = (installationId: number) => Promise<Octokit>;
+
+const PERMISSIONS: readonly Permission[] = ["admin", "maintain", "write", "triage", "read", "none"];
+
+function statusOf(err: unknown): number | undefined {
+  return typeof err === "object" && err !== null && "status" in err ? Number((err as { status: unknown }).status) : undefined;
+}
+
+export class GitHubHost implements CodeHost {
+  readonly kind = "github" as const;
+
+  constructor(private readonly octokitFor: InstallationOctokit) {}
+
+  private async client(repo: RepoRef): Promise<Octokit> {
+    if (repo.installationId === undefined) throw new Error(`no GitHub App installation known for ${repo.owner}/${repo.name}`);
+    return this.octokitFor(repo.installationId);
+  }
+
+  async readFile(repo: RepoRef, path: string, ref: string): Promise<string | null> {
+    const octokit = await this.client(repo);
+    try {
+      const res = await octokit.rest.repos.getContent({ owner: repo.owner, repo: repo.name, path, ref });
+      const data = res.data;
+      if (Array.isArray(data) || data.type !== "file" || !("content" in data)) return null;
+      return Buffer.from(data.content, "base64").toString("utf8");
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw err;
+    }
+  }
+
+  async getPull(repo: RepoRef, prNumber: number): Promise<PullRef> {
+    const octokit = await this.client(repo);
+    const { data } = await octokit.rest.pulls.get({ owner: repo.owner, repo: repo.name, pull_number: prNumber });
+    return pullRefFromGitHub(data, repo);
+  }
+
+  async downloadSource(repo: RepoRef, sha: string): Promise<SourceArchive> {
+    const octokit = await this.client(repo);
+    const res = await octokit.rest.repos.downloadTarballArchive({ owner: repo.owner, repo: repo.name, ref: sha });
+    const data = res.data as unknown;
+    const buffer = data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.isBuffer(data) ? data : Buffer.from(data as Uint8Array);
+    if (buffer.length < 2 || buffer[0] !== 0x1f || buffer[1] !== 0x8b) {
+      throw new Error(`the source archive of ${sha.slice(0, 7)} is not a gzip'd tarball`);
+    }
+    return { format: "tar.gz", data: buffer };
+  }
+
+  async findComment(repo: RepoRef, prNumber: number, marker: string): Promise<{ id: string; body: string } | null> {
+    const octokit = await this.client(repo);
+    const iterator = octokit.paginate.iterator(octokit.rest.issues.listComments, { owner: repo.owner, repo: repo.name, issue_number: prNumber, per_page: 100 });
+    for await (const page of iterator) {
+      const found = page.data.find((c) => c.body?.includes(marker));
+      if (found) return { id: String(found.id), body: found.body ?? "" };
+    }
+    return null;
+  }
+
+  async createComment(repo: RepoRef, prNumber: number, body: string): Promise<{ id: string }> {
+    const octokit = await this.client(repo);
+    const { data } = await octokit.rest.issues.createComment({ owner: repo.owner, repo: repo.name, issue_number: prNumber, body });
+    return { id: String(data.id) };
+  }
+
+  async updateComment(repo: RepoRef, _prNumber: number, commentId: string, body: string): Promise<void> {
+    const octokit = await this.client(repo);
+    await octokit.rest.issues.updateComment({ owner: repo.owner, repo: repo.name, comment_id: Number(commentId), body });
+  }
+
+  async setStatus(repo: RepoRef, sha: string, _prNumber: number, status: CommitStatus): Promise<void> {
+    const octokit = await this.client(repo);
+    await octokit.rest.repos.createCommitStatus({
+      owner: repo.owner,
+      repo: repo.name,
+      sha,
+      state: status.state,
+      context: status.context,
+      description: status.description.slice(0, 140),
+      ...(status.targetUrl ? { target_url: status.targetUrl } : {}),
+    });
+  }
+
+  async getPermission(repo: RepoRef, user: string): Promise<Permission> {
+    const octokit = await this.client(repo);
+    try {
+      const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({ owner: repo.owner, repo: repo.name, username: user });
+      // role_name carries maintain/triage, which `permission` folds into write/read.
+      const role = (data as { role_name?: string }).role_name;
+      const found = PERMISSIONS.find((p) => p === role) ?? PERMISSIONS.find((p) => p === data.permission);
+      return found ?? "none";
+    } catch (err) {
+      if (statusOf(err) === 404) return "none";
+      throw err;
+    }
+  }
+
+  async reactToComment(repo: RepoRef, commentId: string, reaction: "eyes"): Promise<void> {
+    const octokit = await this.client(repo);
+    await octokit.rest.reactions.createForIssueComment({ owner: repo.owner, repo: repo.name, comment_id: Number(commentId), content: reaction });
+  }
+}

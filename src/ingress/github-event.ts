@@ -1,0 +1,81 @@
+/**
+ * Pure translation of GitHub webhook payloads into BotEvents.
+ */
+import type { Context } from "probot";
+import type { BotEvent, PullRef, RepoRef } from "../domain/types.js";
+
+type PullRequestPayload = Context<"pull_request">["payload"];
+type CommentPayload = Context<"issue_comment">["payload"];
+type RepositoryPayload = PullRequestPayload["repository"];
+
+/** A RepoRef from a webhook's `repository` (and `installation`). */
+export function repoRefFromGitHub(repository: Pick<RepositoryPayload, "owner" | "name" | "default_branch" | "html_url">, installationId?: number): RepoRef {
+  const repo: RepoRef = {
+    host: "github",
+    owner: repository.owner.login,
+    name: repository.name,
+    defaultBranch: repository.default_branch,
+    htmlUrl: repository.html_url,
+  };
+  if (installationId !== undefined) repo.installationId = installationId;
+  return repo;
+}
+
+/** Minimal pull request fields berth reads (webhook payloads and `pulls.get` both have them). */
+export interface GitHubPullFields {
+  number: number;
+  state: string;
+  html_url: string;
+  user: { login: string } | null;
+  head: { sha: string; ref: string; repo: { full_name: string } | null };
+  base: { ref: string; repo: { full_name: string } };
+}
+
+/** A PullRef from a GitHub pull request object. */
+export function pullRefFromGitHub(pr: GitHubPullFields, repo: RepoRef): PullRef {
+  return {
+    repo,
+    number: pr.number,
+    headSha: pr.head.sha,
+    headRef: pr.head.ref,
+    baseRef: pr.base.ref,
+    // A deleted fork has no head repo: treat it as a fork (never trusted).
+    fromFork: pr.head.repo?.full_name !== pr.base.repo.full_name,
+    url: pr.html_url,
+    author: pr.user?.login ?? "ghost",
+    state: pr.state === "open" ? "open" : "closed",
+  };
+}
+
+/** `pull_request` → pr-updated / pr-closed, or null for actions berth ignores. */
+export function fromPullRequestEvent(deliveryId: string, payload: PullRequestPayload): BotEvent | null {
+  const installation = "installation" in payload ? payload.installation?.id : undefined;
+  const repo = repoRefFromGitHub(payload.repository, installation);
+  const pr = pullRefFromGitHub(payload.pull_request, repo);
+  const sender = payload.sender?.login ?? "ghost";
+  switch (payload.action) {
+    case "opened":
+    case "reopened":
+    case "synchronize":
+      return { kind: "pr-updated", deliveryId, pr, action: payload.action, sender };
+    case "closed":
+      return { kind: "pr-closed", deliveryId, pr, merged: payload.pull_request.merged === true, sender };
+    default:
+      return null;
+  }
+}
+
+/** `issue_comment.created` on a pull request → pr-comment; null otherwise. */
+export function fromIssueCommentEvent(deliveryId: string, payload: CommentPayload): BotEvent | null {
+  if (payload.action !== "created" || !payload.issue.pull_request) return null;
+  if (payload.comment.user?.type === "Bot") return null;
+  return {
+    kind: "pr-comment",
+    deliveryId,
+    repo: repoRefFromGitHub(payload.repository, payload.installation?.id),
+    prNumber: payload.issue.number,
+    commentId: String(payload.comment.id),
+    author: payload.comment.user?.login ?? "ghost",
+    body: payload.comment.body,
+  };
+}

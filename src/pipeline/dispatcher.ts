@@ -1,0 +1,229 @@
+/**
+ * Turns one recorded event into work: reads the repo config from the default branch, checks
+ * permissions and fork approvals, queues runs, posts replies. Runs from the inbox, never on the
+ * webhook's hot path.
+ */
+import type { Logger } from "pino";
+import { parseComment, renderHelp } from "../commands/parse-command.js";
+import type { CommandSpec } from "../commands/command-table.js";
+import type { RepoConfig } from "../config/repo-config.js";
+import type { CodeHost } from "../domain/ports.js";
+import { sha7 } from "../domain/naming.js";
+import { hasPermission } from "../domain/permission.js";
+import type { BotEvent, HostKind, PullRef, StageName } from "../domain/types.js";
+import type { CommentPublisher } from "./comment-publisher.js";
+import type { ConfigLookup } from "./config-loader.js";
+import { prKeyOf, type Notice, type PullRecord, type RunKind, type RunRecord } from "./records.js";
+import type { Scheduler } from "./scheduler.js";
+import type { Store } from "./store.js";
+
+export interface DispatcherDeps {
+  store: Store;
+  hosts: Partial<Record<HostKind, CodeHost>>;
+  scheduler: Scheduler;
+  publisher: CommentPublisher;
+  loadConfig: (host: CodeHost, pr: Pick<PullRef, "repo">) => Promise<ConfigLookup>;
+  log: Logger;
+  now: () => number;
+  newId: () => string;
+}
+
+/** Process one event. Throws only for host errors (the caller logs them). */
+export async function dispatchEvent(event: BotEvent, deps: DispatcherDeps): Promise<void> {
+  const repo = event.kind === "pr-comment" ? event.repo : event.pr.repo;
+  const host = deps.hosts[repo.host];
+  if (!host) {
+    deps.log.warn({ host: repo.host }, "event from a code host that is not configured; ignored");
+    return;
+  }
+  switch (event.kind) {
+    case "pr-updated":
+      return onPullUpdated(event.pr, event.action, host, deps);
+    case "pr-closed":
+      return onPullClosed(event.pr, event.merged, deps);
+    case "pr-comment":
+      return onComment(event, host, deps);
+  }
+}
+
+/** Save what the host says of a PR, keeping what berth knows (comment id, preview, approval). */
+function upsertPull(pr: PullRef, deps: DispatcherDeps): PullRecord {
+  const prKey = prKeyOf(pr.repo, pr.number);
+  const existing = deps.store.getPull(prKey);
+  const next: PullRecord = {
+    ...existing,
+    prKey,
+    repo: pr.repo,
+    prNumber: pr.number,
+    headSha: pr.headSha,
+    state: pr.state,
+    fromFork: pr.fromFork,
+    url: pr.url,
+  };
+  deps.store.savePull(next);
+  return next;
+}
+
+function setNotice(pull: PullRecord, notice: Notice | undefined, deps: DispatcherDeps): void {
+  deps.store.patchPull(pull.prKey, (p) => ({ ...p, notice }));
+}
+
+/** Queue a run; it supersedes (or, for deletes, cancels) the PR's older queued and running runs. */
+function queueRun(pull: PullRecord, kind: RunKind, plan: StageName[], trigger: string, config: RepoConfig | undefined, deps: DispatcherDeps): RunRecord {
+  const run: RunRecord = {
+    id: deps.newId(),
+    prKey: pull.prKey,
+    repo: pull.repo,
+    prNumber: pull.prNumber,
+    sha: pull.headSha,
+    kind,
+    plan,
+    trigger,
+    status: "queued",
+    reuseImage: trigger === "/deploy",
+    attempts: 0,
+    createdAt: deps.now(),
+  };
+  if (config) run.config = config;
+  deps.store.insertRun(run);
+  const reason = kind === "delete"
+    ? { kind: "cancelled" as const, text: trigger === "/delete" ? "cancelled by /delete" : "cancelled: the PR was closed" }
+    : { kind: "superseded" as const, text: `superseded by commit ${sha7(pull.headSha)} (${trigger})` };
+  deps.scheduler.stopActive(pull.prKey, reason, run.id);
+  deps.publisher.request(pull.prKey);
+  deps.scheduler.kick();
+  deps.log.info({ runId: run.id, prKey: pull.prKey, sha: pull.headSha, plan, trigger }, "run queued");
+  return run;
+}
+
+function planFor(config: RepoConfig, deploy: boolean): StageName[] {
+  if (!deploy) return ["build"];
+  return config.test ? ["build", "deploy", "test"] : ["build", "deploy"];
+}
+
+/** Show an invalid config on the PR; nothing runs (older runs are superseded). */
+function showConfigError(pull: PullRecord, lookup: { error: string; path: string }, deps: DispatcherDeps): void {
+  setNotice(pull, { kind: "config-error", text: `berth could not use \`${lookup.path}\` from the default branch, so nothing runs:\n${lookup.error}` }, deps);
+  deps.scheduler.stopActive(pull.prKey, { kind: "superseded", text: "superseded: the repo config is invalid" });
+  deps.publisher.request(pull.prKey);
+}
+
+async function startAutomatic(pull: PullRecord, config: RepoConfig, trigger: string, deps: DispatcherDeps): Promise<void> {
+  if (pull.fromFork && pull.approvedSha !== pull.headSha) {
+    setNotice(pull, {
+      kind: "needs-approval",
+      text: `This PR comes from a fork, so berth does not build it automatically. A maintainer can comment \`/ok-to-test\` to approve commit ${sha7(pull.headSha)} (a later push needs a new approval).`,
+    }, deps);
+    deps.scheduler.stopActive(pull.prKey, { kind: "superseded", text: `superseded by unapproved commit ${sha7(pull.headSha)}` });
+    deps.publisher.request(pull.prKey);
+    return;
+  }
+  setNotice(pull, config.preview.auto ? undefined : { kind: "manual-deploy", text: "This repo deploys previews only on `/deploy` (`preview.auto: false`)." }, deps);
+  queueRun(pull, "pipeline", planFor(config, config.preview.auto), trigger, config, deps);
+}
+
+async function onPullUpdated(pr: PullRef, action: string, host: CodeHost, deps: DispatcherDeps): Promise<void> {
+  const lookup = await deps.loadConfig(host, pr);
+  if (lookup.kind === "missing") return;
+  const pull = upsertPull(pr, deps);
+  if (lookup.kind === "invalid") {
+    showConfigError(pull, lookup, deps);
+    return;
+  }
+  await startAutomatic(pull, lookup.config, action === "synchronize" ? "push" : action, deps);
+}
+
+async function onPullClosed(pr: PullRef, merged: boolean, deps: DispatcherDeps): Promise<void> {
+  const prKey = prKeyOf(pr.repo, pr.number);
+  if (!deps.store.getPull(prKey)) return; // berth never worked on this PR
+  const pull = upsertPull(pr, deps);
+  queueRun(pull, "delete", [], merged ? "merge" : "close", undefined, deps);
+}
+
+async function reply(host: CodeHost, event: Extract<BotEvent, { kind: "pr-comment" }>, text: string): Promise<void> {
+  await host.createComment(event.repo, event.prNumber, text);
+}
+
+async function onComment(event: Extract<BotEvent, { kind: "pr-comment" }>, host: CodeHost, deps: DispatcherDeps): Promise<void> {
+  const parsed = parseComment(event.body);
+  if (parsed.type === "ignore") return;
+  if (parsed.type === "reply") {
+    await reply(host, event, parsed.text);
+    return;
+  }
+  const command = parsed.command;
+  if (command.name === "help") {
+    await host.reactToComment(event.repo, event.commentId, "eyes");
+    await reply(host, event, renderHelp());
+    return;
+  }
+  const permission = await host.getPermission(event.repo, event.author);
+  if (!hasPermission(permission, command.permission)) {
+    await reply(host, event, `\`/${command.name}\` needs ${command.permission} permission on this repository; @${event.author} has ${permission}. Nothing was run.`);
+    deps.log.info({ user: event.author, command: command.name, permission }, "command refused: permission");
+    return;
+  }
+  await host.reactToComment(event.repo, event.commentId, "eyes");
+  const pr = event.pr ?? (await host.getPull(event.repo, event.prNumber));
+  await runCommand(command, pr, event, host, deps);
+}
+
+async function runCommand(command: CommandSpec, pr: PullRef, event: Extract<BotEvent, { kind: "pr-comment" }>, host: CodeHost, deps: DispatcherDeps): Promise<void> {
+  const prKey = prKeyOf(pr.repo, pr.number);
+  if (command.name === "delete") {
+    if (!deps.store.getPull(prKey)) {
+      await reply(host, event, "There is no preview of this PR to delete.");
+      return;
+    }
+    queueRun(upsertPull(pr, deps), "delete", [], "/delete", undefined, deps);
+    return;
+  }
+  if (pr.state === "closed") {
+    await reply(host, event, `This PR is closed; \`/${command.name}\` only works on open PRs.`);
+    return;
+  }
+  const lookup = await deps.loadConfig(host, pr);
+  if (lookup.kind === "missing") {
+    await reply(host, event, `berth is not set up for this repository: add \`${lookup.path}\` to the default branch.`);
+    return;
+  }
+  const pull = upsertPull(pr, deps);
+  if (lookup.kind === "invalid") {
+    showConfigError(pull, lookup, deps);
+    return;
+  }
+  const config = lookup.config;
+  switch (command.name) {
+    case "status":
+      deps.publisher.request(prKey, true);
+      return;
+    case "ok-to-test":
+      if (!pull.fromFork) {
+        await reply(host, event, "`/ok-to-test` is only needed for PRs from forks; this one is built automatically.");
+        return;
+      }
+      deps.store.patchPull(prKey, (p) => ({ ...p, approvedSha: pull.headSha }));
+      await startAutomatic({ ...pull, approvedSha: pull.headSha }, config, "/ok-to-test", deps);
+      return;
+    case "deploy":
+      // A collaborator with write access asking for a deploy approves this exact commit.
+      deps.store.patchPull(prKey, (p) => ({ ...p, approvedSha: pull.headSha, notice: undefined }));
+      queueRun(pull, "pipeline", planFor(config, true), "/deploy", config, deps);
+      return;
+    case "test": {
+      if (!config.test) {
+        await reply(host, event, "There is no `test` section in the repo's berth.yml, so there is nothing to run.");
+        return;
+      }
+      const preview = deps.store.getPull(prKey)?.preview;
+      if (!preview || preview.sha !== pull.headSha) {
+        await reply(host, event, `No preview of the head commit ${sha7(pull.headSha)} is running; comment \`/deploy\` first.`);
+        return;
+      }
+      queueRun(pull, "pipeline", ["test"], "/test", config, deps);
+      return;
+    }
+    case "help":
+      return;
+  }
+}

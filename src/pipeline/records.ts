@@ -1,0 +1,100 @@
+/**
+ * Shapes of what berth keeps durable: runs, stages, pull requests, previews, reports.
+ */
+import type { RepoConfig } from "../config/repo-config.js";
+import type { RepoRef, RunStatus, StageName, StageState } from "../domain/types.js";
+import type { TestSummary } from "../reports/junit.js";
+
+/** `github:owner/name#12` — the key of one pull request across tables. */
+export type PrKey = string;
+
+export function prKeyOf(repo: Pick<RepoRef, "host" | "owner" | "name">, prNumber: number): PrKey {
+  return `${repo.host}:${repo.owner}/${repo.name}#${prNumber}`;
+}
+
+export type RunKind = "pipeline" | "delete";
+
+/** One unit of queued work for one PR at one commit. */
+export interface RunRecord {
+  id: string;
+  prKey: PrKey;
+  repo: RepoRef;
+  prNumber: number;
+  sha: string;
+  kind: RunKind;
+  /** Stages this run executes, in order (empty for delete runs). */
+  plan: StageName[];
+  /** What started it: `push`, `/deploy`, `/test`, `close`, ... */
+  trigger: string;
+  status: RunStatus;
+  reason?: string;
+  /** Repo config as read when the run was queued, so a restart runs the same thing. */
+  config?: RepoConfig;
+  /** `/deploy` may reuse an image already built for this commit. */
+  reuseImage: boolean;
+  attempts: number;
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+}
+
+/** What a finished stage leaves for later stages and for the status comment. */
+export interface StageDetail {
+  image?: ImageRecord;
+  preview?: { url: string; internalUrl: string };
+  tests?: TestSummary & { reportId: string; exitCode: number | null; timedOut: boolean };
+  failingStep?: string;
+  logTail?: string[];
+  /** One-line reason shown next to a failed, superseded or cancelled stage. */
+  reason?: string;
+  reused?: boolean;
+}
+
+export interface StageRecord {
+  runId: string;
+  name: StageName;
+  state: StageState;
+  startedAt?: number;
+  finishedAt?: number;
+  detail: StageDetail;
+}
+
+export interface ImageRecord {
+  ref: string;
+  /** Registry manifest digest, or the local image id when no registry is configured. */
+  digest: string;
+  pushed: boolean;
+}
+
+export interface PreviewRecord {
+  target: "docker" | "kubernetes" | "swarm";
+  sha: string;
+  url: string;
+  internalUrl: string;
+  runId: string;
+  deployedAt: number;
+}
+
+/** A sentence the status comment shows above the stages. */
+export interface Notice {
+  kind: "config-error" | "needs-approval" | "deleted" | "manual-deploy" | "interrupted";
+  text: string;
+}
+
+/** What berth knows of one pull request. */
+export interface PullRecord {
+  prKey: PrKey;
+  repo: RepoRef;
+  prNumber: number;
+  headSha: string;
+  state: "open" | "closed";
+  fromFork: boolean;
+  url: string;
+  commentId?: string;
+  commentHash?: string;
+  notice?: Notice;
+  approvedSha?: string;
+  preview?: PreviewRecord;
+  /** Last image built per commit of this PR (only the newest is kept). */
+  image?: ImageRecord & { sha: string };
+}

@@ -1,0 +1,128 @@
+/**
+ * Executes one run: its stages in order, each persisted before and after, the comment redrawn and
+ * a commit status set when a stage ends. Reacts to the abort signal of the scheduler.
+ */
+import type { CommitStatus } from "../domain/ports.js";
+import type { StageName } from "../domain/types.js";
+import { buildStage } from "../stages/build-stage.js";
+import { deletePreview } from "../stages/delete-stage.js";
+import { deployStage } from "../stages/deploy-stage.js";
+import type { StageContext, StageDeps, StageOutcome } from "../stages/stage-context.js";
+import { testStage } from "../stages/test-stage.js";
+import type { Notice, PrKey, RunRecord, StageDetail } from "./records.js";
+import { markStopped, type StopReason } from "./scheduler.js";
+
+const STAGE_FUNCTIONS: Record<StageName, (ctx: StageContext) => Promise<StageOutcome>> = {
+  build: buildStage,
+  deploy: deployStage,
+  test: testStage,
+};
+
+export interface ExecutorDeps extends StageDeps {
+  /** Redraw the PR's status comment soon. */
+  publish: (prKey: PrKey) => void;
+  /** Base URL of report links (commit status target URLs). */
+  reportBaseUrl: string;
+}
+
+function stopReasonOf(signal: AbortSignal): StopReason {
+  const reason = signal.reason as Partial<StopReason> | undefined;
+  if (reason && (reason.kind === "superseded" || reason.kind === "cancelled" || reason.kind === "shutdown")) {
+    return { kind: reason.kind, text: reason.text ?? reason.kind };
+  }
+  return { kind: "cancelled", text: "cancelled" };
+}
+
+/** Put an interrupted run back in the queue so it runs again from the start. */
+function requeue(run: RunRecord, deps: ExecutorDeps): void {
+  for (const stage of deps.store.stagesOf(run.id)) {
+    deps.store.updateStage(run.id, stage.name, { state: "queued", startedAt: null, finishedAt: null, detail: {} });
+  }
+  deps.store.updateRun(run.id, { status: "queued", startedAt: undefined });
+}
+
+function commitStatusOf(name: StageName, ok: boolean, detail: StageDetail, deps: ExecutorDeps): CommitStatus {
+  const status: CommitStatus = {
+    context: `berth/${name}`,
+    state: ok ? "success" : "failure",
+    description: (detail.reason ?? (ok ? `${name} passed` : `${name} failed`)).slice(0, 140),
+  };
+  if (name === "deploy" && detail.preview) status.targetUrl = detail.preview.url;
+  if (name === "test" && detail.tests) status.targetUrl = `${deps.reportBaseUrl}/${detail.tests.reportId}`;
+  return status;
+}
+
+/** Run a run to its end. Never throws for stage failures; they are recorded. */
+export async function executeRun(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps): Promise<void> {
+  const { store, now, log } = deps;
+  const current = store.updateRun(run.id, { status: "running", startedAt: now(), attempts: run.attempts + 1 });
+  deps.publish(run.prKey);
+
+  if (current.kind === "delete") {
+    await executeDelete(current, deps);
+    return;
+  }
+
+  const config = current.config;
+  if (!config) {
+    markStopped(store, current, { kind: "cancelled", text: "run has no config" }, now(), "failed");
+    return;
+  }
+  const earlier: StageContext["earlier"] = {};
+  for (const name of current.plan) {
+    if (signal.aborted) break;
+    const pull = store.getPull(current.prKey);
+    if (!pull) break;
+    store.updateStage(current.id, name, { state: "running", startedAt: now(), finishedAt: null });
+    deps.publish(current.prKey);
+    const outcome = await STAGE_FUNCTIONS[name]({ run: current, config, pull, earlier, signal, deps });
+    if (signal.aborted) break;
+    earlier[name] = outcome.detail;
+    store.updateStage(current.id, name, { state: outcome.ok ? "passed" : "failed", finishedAt: now(), detail: outcome.detail });
+    deps.publish(current.prKey);
+    log.info({ runId: current.id, prKey: current.prKey, stage: name, ok: outcome.ok }, "stage finished");
+    try {
+      await deps.host.setStatus(current.repo, current.sha, current.prNumber, commitStatusOf(name, outcome.ok, outcome.detail, deps));
+    } catch (err) {
+      log.warn({ runId: current.id, stage: name, err: deps.redact(String(err)) }, "commit status not set");
+    }
+    if (!outcome.ok) {
+      markStopped(store, current, { kind: "cancelled", text: `not run: ${name} failed` }, now(), "failed");
+      store.updateRun(current.id, { reason: `${name} failed` });
+      return;
+    }
+  }
+
+  if (signal.aborted) {
+    const reason = stopReasonOf(signal);
+    if (reason.kind === "shutdown") {
+      requeue(current, deps);
+      log.info({ runId: current.id }, "run interrupted by shutdown; re-queued");
+    } else {
+      markStopped(store, current, reason, now());
+    }
+    return;
+  }
+  store.updateRun(current.id, { status: "passed", finishedAt: now() });
+}
+
+async function executeDelete(run: RunRecord, deps: ExecutorDeps): Promise<void> {
+  const { store, now, log } = deps;
+  try {
+    const { removed } = await deletePreview(run, deps);
+    const notice: Notice = {
+      kind: "deleted",
+      text: run.trigger === "/delete" ? "The preview was deleted by `/delete`. Comment `/deploy` to start it again." : "The PR is closed: its preview is gone.",
+    };
+    store.patchPull(run.prKey, (p) => ({ ...p, notice }));
+    store.updateRun(run.id, { status: "passed", finishedAt: now() });
+    log.info({ runId: run.id, prKey: run.prKey, removed }, "preview deleted");
+  } catch (err) {
+    const reason = deps.redact(err instanceof Error ? err.message : String(err));
+    store.patchPull(run.prKey, (p) => ({ ...p, notice: { kind: "deleted", text: `Removing the preview failed: ${reason.split("\n")[0]}` } }));
+    store.updateRun(run.id, { status: "failed", reason, finishedAt: now() });
+    log.error({ runId: run.id, err: reason }, "preview deletion failed");
+  } finally {
+    deps.publish(run.prKey);
+  }
+}

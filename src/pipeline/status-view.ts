@@ -1,0 +1,32 @@
+/**
+ * Gather what the status comment shows for one PR from the store.
+ */
+import type { StatusView, StageView } from "../render/status-comment.js";
+import type { PrKey } from "./records.js";
+import type { Store } from "./store.js";
+
+/** The view of a PR's status, or undefined when berth does not know the PR. */
+export function buildStatusView(store: Store, prKey: PrKey, reportBaseUrl: string): StatusView | undefined {
+  const pull = store.getPull(prKey);
+  if (!pull) return undefined;
+  const view: StatusView = { headSha: pull.headSha, reportBaseUrl, testsConfigured: true };
+  if (pull.notice) view.notice = pull.notice;
+  if (pull.preview) view.preview = { url: pull.preview.url, sha: pull.preview.sha };
+  const [run, previous] = store.latestPipelineRuns(prKey, 2);
+  if (previous?.status === "superseded") view.superseded = { sha: previous.sha, reason: previous.reason ?? "superseded" };
+  if (run) {
+    view.testsConfigured = run.config?.test !== undefined;
+    const stages: StageView[] = store.stagesOf(run.id).map((s) => {
+      const stage: StageView = { name: s.name, state: s.state, detail: s.detail };
+      if (s.startedAt !== undefined && s.finishedAt !== undefined) stage.durationMs = s.finishedAt - s.startedAt;
+      return stage;
+    });
+    view.run = { id: run.id, sha: run.sha, trigger: run.trigger, status: run.status, stages };
+    if (run.reason) view.run.reason = run.reason;
+    if (run.status === "queued") {
+      const position = store.runsWithStatus(["queued"]).findIndex((r) => r.id === run.id);
+      if (position >= 0) view.run.queuePosition = position + 1;
+    }
+  }
+  return view;
+}

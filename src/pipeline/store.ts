@@ -1,0 +1,236 @@
+/**
+ * Durable state in SQLite under BERTH_DATA_DIR: the webhook inbox (deliveries), runs, stages,
+ * pull requests (comment ids, previews, approvals) and test reports.
+ */
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { BotEvent, RunStatus, StageName, StageState } from "../domain/types.js";
+import type { TestSuiteReport } from "../reports/junit.js";
+import type { PrKey, PullRecord, RunRecord, StageDetail, StageRecord } from "./records.js";
+
+/** An event waiting in the inbox. */
+export interface InboxItem {
+  deliveryId: string;
+  event: BotEvent;
+  receivedAt: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS inbox (
+  delivery_id TEXT PRIMARY KEY,
+  event_json TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  processed_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (processed_at, received_at);
+CREATE TABLE IF NOT EXISTS runs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  pr_key TEXT NOT NULL,
+  status TEXT NOT NULL,
+  record_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_pr ON runs (pr_key, seq);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, seq);
+CREATE TABLE IF NOT EXISTS stages (
+  run_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  state TEXT NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER,
+  detail_json TEXT NOT NULL,
+  PRIMARY KEY (run_id, name)
+);
+CREATE TABLE IF NOT EXISTS pulls (
+  pr_key TEXT PRIMARY KEY,
+  record_json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reports (
+  id TEXT PRIMARY KEY,
+  run_id TEXT NOT NULL,
+  pr_key TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  report_json TEXT NOT NULL
+);
+`;
+
+/** A stored test report with what the report page shows around it. */
+export interface StoredReport {
+  id: string;
+  runId: string;
+  prKey: PrKey;
+  createdAt: number;
+  report: TestSuiteReport;
+}
+
+/** SQLite-backed state. One instance per process; better-sqlite3 is synchronous, so calls are atomic. */
+export class Store {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("busy_timeout = 5000");
+    this.db.exec(SCHEMA);
+  }
+
+  /** Open (creating the folder) `<dataDir>/berth.sqlite`. */
+  static open(dataDir: string): Store {
+    mkdirSync(dataDir, { recursive: true });
+    return new Store(join(dataDir, "berth.sqlite"));
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  // ---- inbox ---------------------------------------------------------------------------------
+
+  /** Record a delivery; false when this delivery id was seen before (a redelivery). */
+  recordDelivery(event: BotEvent, now: number): boolean {
+    const info = this.db
+      .prepare("INSERT OR IGNORE INTO inbox (delivery_id, event_json, received_at) VALUES (?, ?, ?)")
+      .run(event.deliveryId, JSON.stringify(event), now);
+    return info.changes === 1;
+  }
+
+  /** Deliveries not processed yet, oldest first. */
+  pendingInbox(limit = 100): InboxItem[] {
+    const rows = this.db
+      .prepare("SELECT delivery_id, event_json, received_at FROM inbox WHERE processed_at IS NULL ORDER BY received_at, rowid LIMIT ?")
+      .all(limit) as Array<{ delivery_id: string; event_json: string; received_at: number }>;
+    return rows.map((r) => ({ deliveryId: r.delivery_id, event: JSON.parse(r.event_json) as BotEvent, receivedAt: r.received_at }));
+  }
+
+  markProcessed(deliveryId: string, now: number): void {
+    this.db.prepare("UPDATE inbox SET processed_at = ? WHERE delivery_id = ?").run(now, deliveryId);
+  }
+
+  // ---- runs ----------------------------------------------------------------------------------
+
+  /** Insert a run and a queued row for each planned stage. */
+  insertRun(run: RunRecord): void {
+    const tx = this.db.transaction(() => {
+      this.db
+        .prepare("INSERT INTO runs (id, pr_key, status, record_json) VALUES (?, ?, ?, ?)")
+        .run(run.id, run.prKey, run.status, JSON.stringify(run));
+      for (const name of run.plan) {
+        this.db
+          .prepare("INSERT INTO stages (run_id, name, state, detail_json) VALUES (?, ?, 'queued', '{}')")
+          .run(run.id, name);
+      }
+    });
+    tx();
+  }
+
+  getRun(id: string): RunRecord | undefined {
+    const row = this.db.prepare("SELECT record_json FROM runs WHERE id = ?").get(id) as { record_json: string } | undefined;
+    return row ? (JSON.parse(row.record_json) as RunRecord) : undefined;
+  }
+
+  /** Save changed fields of a run. */
+  updateRun(id: string, patch: Partial<Omit<RunRecord, "id" | "prKey">>): RunRecord {
+    const current = this.getRun(id);
+    if (!current) throw new Error(`run ${id} does not exist`);
+    const next: RunRecord = { ...current, ...patch };
+    this.db.prepare("UPDATE runs SET status = ?, record_json = ? WHERE id = ?").run(next.status, JSON.stringify(next), id);
+    return next;
+  }
+
+  /** Runs in the given states, in queue order. */
+  runsWithStatus(statuses: RunStatus[]): RunRecord[] {
+    const marks = statuses.map(() => "?").join(",");
+    const rows = this.db
+      .prepare(`SELECT record_json FROM runs WHERE status IN (${marks}) ORDER BY seq`)
+      .all(...statuses) as Array<{ record_json: string }>;
+    return rows.map((r) => JSON.parse(r.record_json) as RunRecord);
+  }
+
+  /** Queued and running runs of one PR, oldest first. */
+  activeRunsOf(prKey: PrKey): RunRecord[] {
+    const rows = this.db
+      .prepare("SELECT record_json FROM runs WHERE pr_key = ? AND status IN ('queued','running') ORDER BY seq")
+      .all(prKey) as Array<{ record_json: string }>;
+    return rows.map((r) => JSON.parse(r.record_json) as RunRecord);
+  }
+
+  /** The newest pipeline runs of a PR, newest first (the status comment shows the first). */
+  latestPipelineRuns(prKey: PrKey, count: number): RunRecord[] {
+    const rows = this.db
+      .prepare("SELECT record_json FROM runs WHERE pr_key = ? AND json_extract(record_json, '$.kind') = 'pipeline' ORDER BY seq DESC LIMIT ?")
+      .all(prKey, count) as Array<{ record_json: string }>;
+    return rows.map((r) => JSON.parse(r.record_json) as RunRecord);
+  }
+
+  // ---- stages --------------------------------------------------------------------------------
+
+  stagesOf(runId: string): StageRecord[] {
+    const rows = this.db
+      .prepare("SELECT run_id, name, state, started_at, finished_at, detail_json FROM stages WHERE run_id = ?")
+      .all(runId) as Array<{ run_id: string; name: StageName; state: StageState; started_at: number | null; finished_at: number | null; detail_json: string }>;
+    return rows.map((r) => ({
+      runId: r.run_id,
+      name: r.name,
+      state: r.state,
+      startedAt: r.started_at ?? undefined,
+      finishedAt: r.finished_at ?? undefined,
+      detail: JSON.parse(r.detail_json) as StageDetail,
+    }));
+  }
+
+  updateStage(runId: string, name: StageName, patch: { state: StageState; startedAt?: number | null; finishedAt?: number | null; detail?: StageDetail }): void {
+    const current = this.stagesOf(runId).find((s) => s.name === name);
+    if (!current) throw new Error(`stage ${name} of run ${runId} does not exist`);
+    const startedAt = patch.startedAt === undefined ? current.startedAt ?? null : patch.startedAt;
+    const finishedAt = patch.finishedAt === undefined ? current.finishedAt ?? null : patch.finishedAt;
+    const detail = patch.detail ?? current.detail;
+    this.db
+      .prepare("UPDATE stages SET state = ?, started_at = ?, finished_at = ?, detail_json = ? WHERE run_id = ? AND name = ?")
+      .run(patch.state, startedAt, finishedAt, JSON.stringify(detail), runId, name);
+  }
+
+  // ---- pulls ---------------------------------------------------------------------------------
+
+  getPull(prKey: PrKey): PullRecord | undefined {
+    const row = this.db.prepare("SELECT record_json FROM pulls WHERE pr_key = ?").get(prKey) as { record_json: string } | undefined;
+    return row ? (JSON.parse(row.record_json) as PullRecord) : undefined;
+  }
+
+  savePull(pull: PullRecord): void {
+    this.db
+      .prepare("INSERT INTO pulls (pr_key, record_json) VALUES (?, ?) ON CONFLICT(pr_key) DO UPDATE SET record_json = excluded.record_json")
+      .run(pull.prKey, JSON.stringify(pull));
+  }
+
+  /** Apply a change to a stored pull; no-op when berth never saw the PR. */
+  patchPull(prKey: PrKey, change: (pull: PullRecord) => PullRecord): PullRecord | undefined {
+    const current = this.getPull(prKey);
+    if (!current) return undefined;
+    const next = change(current);
+    this.savePull(next);
+    return next;
+  }
+
+  /** Pulls that still have a preview. */
+  pullsWithPreview(): PullRecord[] {
+    const rows = this.db.prepare("SELECT record_json FROM pulls").all() as Array<{ record_json: string }>;
+    return rows.map((r) => JSON.parse(r.record_json) as PullRecord).filter((p) => p.preview);
+  }
+
+  // ---- reports -------------------------------------------------------------------------------
+
+  saveReport(report: StoredReport): void {
+    this.db
+      .prepare("INSERT INTO reports (id, run_id, pr_key, created_at, report_json) VALUES (?, ?, ?, ?, ?)")
+      .run(report.id, report.runId, report.prKey, report.createdAt, JSON.stringify(report.report));
+  }
+
+  getReport(id: string): StoredReport | undefined {
+    const row = this.db.prepare("SELECT id, run_id, pr_key, created_at, report_json FROM reports WHERE id = ?").get(id) as
+      | { id: string; run_id: string; pr_key: string; created_at: number; report_json: string }
+      | undefined;
+    if (!row) return undefined;
+    return { id: row.id, runId: row.run_id, prKey: row.pr_key, createdAt: row.created_at, report: JSON.parse(row.report_json) as TestSuiteReport };
+  }
+}

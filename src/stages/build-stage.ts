@@ -1,0 +1,57 @@
+/**
+ * build: fetch the exact head commit, build the image, push it, record the digest.
+ */
+import { imageRepository, prImageTag } from "../domain/naming.js";
+import type { ImageRecord } from "../pipeline/records.js";
+import { failureFrom, tailLines, type StageContext, type StageOutcome } from "./stage-context.js";
+
+/** Where images live when no registry is configured: the local engine only. */
+const LOCAL_PREFIX = "berth-local";
+
+/** Image reference of a PR commit. */
+export function prImageRef(registry: string | undefined, owner: string, name: string, prNumber: number, sha: string): string {
+  return `${imageRepository(registry ?? LOCAL_PREFIX, owner, name)}:${prImageTag(prNumber, sha)}`;
+}
+
+export async function buildStage(ctx: StageContext): Promise<StageOutcome> {
+  const { run, config, deps, signal, pull } = ctx;
+  const ref = prImageRef(deps.registry, run.repo.owner, run.repo.name, run.prNumber, run.sha);
+
+  if (run.reuseImage && pull.image?.sha === run.sha && pull.image.ref === ref && (await deps.builder.hasImage(ref))) {
+    return { ok: true, detail: { image: { ref, digest: pull.image.digest, pushed: pull.image.pushed }, reused: true } };
+  }
+
+  try {
+    const source = await deps.host.downloadSource(run.repo, run.sha);
+    const outcome = await deps.builder.build({
+      source,
+      context: config.build.context,
+      dockerfile: config.build.dockerfile,
+      buildArgs: config.build.args,
+      labels: {
+        "org.opencontainers.image.source": run.repo.htmlUrl,
+        "org.opencontainers.image.revision": run.sha,
+        "dev.berth.pull-request": String(run.prNumber),
+        "dev.berth.repository": `${run.repo.owner}/${run.repo.name}`,
+      },
+      tag: ref,
+      signal,
+    });
+    if (!outcome.ok) {
+      const detail = { reason: deps.redact(outcome.error), logTail: outcome.logTail.map(deps.redact) } as StageOutcome["detail"];
+      if (outcome.failingStep) detail.failingStep = deps.redact(outcome.failingStep);
+      return { ok: false, detail };
+    }
+    let image: ImageRecord;
+    if (deps.registry) {
+      const { digest } = await deps.builder.push(ref, signal);
+      image = { ref, digest, pushed: true };
+    } else {
+      image = { ref, digest: outcome.imageId, pushed: false };
+    }
+    deps.store.patchPull(run.prKey, (p) => ({ ...p, image: { ...image, sha: run.sha } }));
+    return { ok: true, detail: { image, logTail: tailLines(outcome.logTail.join("\n"), 10, deps.redact) } };
+  } catch (err) {
+    return failureFrom(err, deps.redact);
+  }
+}

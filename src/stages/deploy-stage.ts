@@ -1,0 +1,36 @@
+/**
+ * deploy: start the preview of the run's commit on its target and record its URL.
+ */
+import type { PreviewKey } from "../domain/ports.js";
+import type { RunRecord } from "../pipeline/records.js";
+import { failureFrom, targetFor, type StageContext, type StageOutcome } from "./stage-context.js";
+
+/** Identity of a run's PR on preview targets. */
+export function previewKeyOf(run: Pick<RunRecord, "repo" | "prNumber">): PreviewKey {
+  return { host: run.repo.host, repo: `${run.repo.owner}/${run.repo.name}`, pr: run.prNumber };
+}
+
+export async function deployStage(ctx: StageContext): Promise<StageOutcome> {
+  const { run, config, deps, signal } = ctx;
+  const image = ctx.earlier.build?.image ?? ctx.pull.image;
+  if (!image) return { ok: false, detail: { reason: "no image was built for this commit" } };
+  try {
+    const target = targetFor(ctx);
+    const result = await target.deploy({
+      key: previewKeyOf(run),
+      sha: run.sha,
+      runId: run.id,
+      image: image.ref,
+      preview: config.preview,
+      signal,
+    });
+    deps.store.patchPull(run.prKey, (p) => ({
+      ...p,
+      preview: { target: target.kind, sha: run.sha, url: result.url, internalUrl: result.internalUrl, runId: run.id, deployedAt: deps.now() },
+      notice: p.notice?.kind === "deleted" ? undefined : p.notice,
+    }));
+    return { ok: true, detail: { preview: { url: result.url, internalUrl: result.internalUrl } } };
+  } catch (err) {
+    return failureFrom(err, deps.redact);
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * What every stage receives. Stages are `(ctx) => Promise<StageOutcome>`; they reach the outside
+ * only through the ports in `deps`.
+ */
+import type { Logger } from "pino";
+import type { RepoConfig } from "../config/repo-config.js";
+import type { CodeHost, ImageBuilder, PreviewTarget } from "../domain/ports.js";
+import type { Redactor } from "../domain/redact.js";
+import type { PullRecord, RunRecord, StageDetail } from "../pipeline/records.js";
+import type { Store } from "../pipeline/store.js";
+
+/** Ports and settings stages use. */
+export interface StageDeps {
+  store: Store;
+  host: CodeHost;
+  builder: ImageBuilder;
+  targets: Partial<Record<RepoConfig["preview"]["target"], PreviewTarget>>;
+  /** Registry prefix; undefined = local images only. */
+  registry?: string;
+  redact: Redactor;
+  log: Logger;
+  now: () => number;
+  newId: () => string;
+}
+
+export interface StageContext {
+  run: RunRecord;
+  config: RepoConfig;
+  /** The PR as berth knows it (preview, last image). */
+  pull: PullRecord;
+  /** Details left by earlier stages of this run. */
+  earlier: Partial<Record<"build" | "deploy" | "test", StageDetail>>;
+  signal: AbortSignal;
+  deps: StageDeps;
+}
+
+export interface StageOutcome {
+  ok: boolean;
+  detail: StageDetail;
+}
+
+/** Last `count` non-empty lines of a text, redacted. */
+export function tailLines(text: string, count: number, redact: Redactor): string[] {
+  return redact(text)
+    .split(/\r?\n/)
+    .filter((l) => l.trim() !== "")
+    .slice(-count);
+}
+
+/** A failure outcome from an error, with its message as reason and log tail. */
+export function failureFrom(err: unknown, redact: Redactor): StageOutcome {
+  const message = redact(err instanceof Error ? err.message : String(err));
+  const [first, ...rest] = message.split("\n");
+  const detail: StageDetail = { reason: first ?? "failed" };
+  const tail = rest.filter((l) => l.trim() !== "").slice(-30);
+  if (tail.length) detail.logTail = tail;
+  return { ok: false, detail };
+}
+
+/** Resolve the preview target named by the config, or explain why it is unavailable. */
+export function targetFor(ctx: StageContext): PreviewTarget {
+  const target = ctx.deps.targets[ctx.config.preview.target];
+  if (!target) throw new Error(`preview target '${ctx.config.preview.target}' is not enabled on this berth server`);
+  return target;
+}

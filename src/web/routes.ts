@@ -1,0 +1,33 @@
+/**
+ * berth's own HTTP routes, mounted on Probot's server: report pages and a health check.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { renderReportPage } from "../render/report-page.js";
+import type { Store } from "../pipeline/store.js";
+
+/** A Node handler that answers the requests it owns and returns false for the rest. */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
+
+function send(res: ServerResponse, status: number, type: string, body: string): true {
+  res.writeHead(status, { "content-type": `${type}; charset=utf-8`, "x-content-type-options": "nosniff", "cache-control": "no-store" });
+  res.end(body);
+  return true;
+}
+
+/** `GET /reports/<id>` → the HTML report; `GET /healthz` → 200. */
+export function createWebRoutes(store: Store): RouteHandler {
+  return (req, res) => {
+    const url = new URL(req.url ?? "/", "http://berth.local");
+    if (req.method !== "GET" && req.method !== "HEAD") return false;
+    if (url.pathname === "/healthz") return send(res, 200, "application/json", JSON.stringify({ ok: true }));
+    const match = /^\/reports\/([0-9a-f]{8,64})\/?$/.exec(url.pathname);
+    if (!match?.[1]) return false;
+    const stored = store.getReport(match[1]);
+    if (!stored) return send(res, 404, "text/plain", "report not found\n");
+    const run = store.getRun(stored.runId);
+    const pull = store.getPull(stored.prKey);
+    const title = pull ? `Tests of ${pull.repo.owner}/${pull.repo.name}#${pull.prNumber}` : "Test report";
+    const html = renderReportPage({ title, prUrl: pull?.url, sha: run?.sha ?? "", createdAt: stored.createdAt, report: stored.report });
+    return send(res, 200, "text/html", html);
+  };
+}

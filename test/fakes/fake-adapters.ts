@@ -1,0 +1,79 @@
+/**
+ * In-process ImageBuilder and PreviewTarget for front-door tests (the real ones are covered by
+ * integration tests against Docker). They record what they were asked and can be held or failed.
+ */
+import type { BuildOutcome, BuildRequest, DeployRequest, DeployResult, ImageBuilder, PreviewKey, PreviewTarget, TestRequest, TestRunResult } from "../../src/domain/ports.js";
+import { CancelledError } from "../../src/domain/ports.js";
+
+/** A promise that tests release by hand. */
+export function deferred(): { promise: Promise<void>; release: () => void } {
+  let release = () => {};
+  const promise = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  return { promise, release };
+}
+
+export class FakeBuilder implements ImageBuilder {
+  readonly builds: BuildRequest[] = [];
+  readonly pushes: string[] = [];
+  /** Set to make the next builds fail like a broken Dockerfile step. */
+  failWith?: { error: string; failingStep: string };
+  /** Set to hold builds until released. */
+  gate?: Promise<void>;
+
+  async build(req: BuildRequest): Promise<BuildOutcome> {
+    this.builds.push(req);
+    if (this.gate) {
+      await Promise.race([
+        this.gate,
+        new Promise((_, reject) => req.signal.addEventListener("abort", () => reject(new CancelledError("aborted")), { once: true })),
+      ]);
+    }
+    if (this.failWith) return { ok: false, error: this.failWith.error, failingStep: this.failWith.failingStep, logTail: ["Step 2/3 : RUN false", "The command '/bin/sh -c false' returned a non-zero code: 1"] };
+    return { ok: true, imageId: `sha256:${"1".repeat(64)}`, logTail: ["Successfully built 111111111111"] };
+  }
+
+  async push(tag: string): Promise<{ digest: string }> {
+    this.pushes.push(tag);
+    return { digest: `sha256:${"a".repeat(64)}` };
+  }
+
+  async hasImage(tag: string): Promise<boolean> {
+    return this.pushes.includes(tag);
+  }
+}
+
+export class FakeTarget implements PreviewTarget {
+  readonly kind = "docker" as const;
+  readonly deploys: DeployRequest[] = [];
+  readonly tests: TestRequest[] = [];
+  readonly removed: PreviewKey[] = [];
+  readonly live = new Map<string, string>();
+  /** What the test command "prints" as JUnit. */
+  junit = `<testsuite name="smoke"><testcase name="home page answers" time="0.1"/><testcase name="login" time="0.2"><failure message="expected 200, got 500">stack</failure></testcase><testcase name="later"><skipped/></testcase></testsuite>`;
+  exitCode = 1;
+
+  async deploy(req: DeployRequest): Promise<DeployResult> {
+    this.deploys.push(req);
+    this.live.set(`${req.key.repo}#${req.key.pr}`, req.sha);
+    return { url: `http://127.0.0.1:41000/`, internalUrl: `http://preview-${req.key.pr}:${req.preview.port}` };
+  }
+
+  async runTests(req: TestRequest): Promise<TestRunResult> {
+    this.tests.push(req);
+    return { exitCode: this.exitCode, timedOut: false, logTail: ["running smoke tests", "1 failing"], reports: [{ path: "/reports/junit.xml", content: this.junit }] };
+  }
+
+  async remove(key: PreviewKey): Promise<{ removed: number }> {
+    this.removed.push(key);
+    return { removed: this.live.delete(`${key.repo}#${key.pr}`) ? 1 : 0 };
+  }
+
+  async list(): Promise<PreviewKey[]> {
+    return [...this.live.keys()].map((k) => {
+      const [repo, pr] = k.split("#");
+      return { host: "github" as const, repo: repo ?? "", pr: Number(pr) };
+    });
+  }
+}
