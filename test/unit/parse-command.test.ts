@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import { parseComment, renderHelp } from "../../src/commands/parse-command.js";
+
+describe("parseComment", () => {
+  it.each([
+    ["/deploy", "deploy"],
+    ["  /test  ", "test"],
+    ["/DELETE", "delete"],
+    ["/status\nsome context below", "status"],
+    ["\n\n/ok-to-test", "ok-to-test"],
+    ["/help", "help"],
+  ])("reads %j as /%s", (body, name) => {
+    const parsed = parseComment(body);
+    expect(parsed.type).toBe("command");
+    if (parsed.type === "command") expect(parsed.command.name).toBe(name);
+  });
+
+  it.each(["LGTM", "please /deploy this", "> /deploy", "`/deploy`", "", "/", "http://example.com/deploy"])("ignores %j", (body) => {
+    expect(parseComment(body)).toEqual({ type: "ignore" });
+  });
+
+  it("points an unknown command at /help", () => {
+    expect(parseComment("/depoly")).toEqual({ type: "reply", text: "Unknown command `/depoly`. Comment `/help` to see what berth understands." });
+  });
+
+  it("refuses arguments", () => {
+    expect(parseComment("/deploy now; rm -rf /")).toEqual({ type: "reply", text: "`/deploy` takes no arguments. Comment `/help` to see what berth understands." });
+  });
+
+  it("never throws on hostile input", () => {
+    for (const body of ["/" + "a".repeat(20_000), "/\u0000", "/a`b", String.fromCharCode(0xd800), "/x".repeat(5000)]) {
+      expect(() => parseComment(body)).not.toThrow();
+    }
+    expect(parseComment(undefined as unknown as string)).toEqual({ type: "ignore" });
+  });
+});
+
+describe("renderHelp", () => {
+  it("is generated from the command table", () => {
+    expect(renderHelp()).toBe(
+      [
+        "**berth commands**",
+        "",
+        "| Command | What it does | Who |",
+        "| --- | --- | --- |",
+        "| `/deploy` | Build the head commit if needed, then deploy the preview and run the tests | write or higher |",
+        "| `/test` | Run the tests again against the current preview | write or higher |",
+        "| `/delete` | Tear the preview down | write or higher |",
+        "| `/status` | Redraw the status comment | write or higher |",
+        "| `/ok-to-test` | Approve building this exact head commit of a fork PR | write or higher |",
+        "| `/help` | Show this list | anyone |",
+      ].join("\n"),
+    );
+  });
+});

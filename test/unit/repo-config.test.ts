@@ -1,0 +1,58 @@
+import { describe, expect, it } from "vitest";
+import { parseRepoConfig } from "../../src/config/repo-config.js";
+
+describe("parseRepoConfig", () => {
+  it("fills every default from an empty file", () => {
+    const result = parseRepoConfig("");
+    expect(result).toEqual({
+      ok: true,
+      config: {
+        build: { dockerfile: "Dockerfile", context: ".", args: {} },
+        preview: { target: "docker", port: 8080, healthPath: "/", auto: true, timeout: 120_000, env: {}, values: {}, valuesFiles: [], publishMode: "host" },
+      },
+    });
+  });
+
+  it("reads the documented example", () => {
+    const result = parseRepoConfig(`
+build:
+  dockerfile: docker/app.Dockerfile
+  context: app
+  args: { VERSION: 1.2, DEBUG: true }
+preview:
+  target: docker
+  port: 3000
+  healthPath: /healthz
+  auto: false
+test:
+  image: preview
+  command: ["sh", "-c", "npm test"]
+  reports: /reports
+  timeout: 10m
+`);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.config.build).toEqual({ dockerfile: "docker/app.Dockerfile", context: "app", args: { VERSION: "1.2", DEBUG: "true" } });
+    expect(result.config.preview.port).toBe(3000);
+    expect(result.config.preview.auto).toBe(false);
+    expect(result.config.test).toEqual({ image: "preview", command: ["sh", "-c", "npm test"], reports: "/reports", timeout: 600_000 });
+  });
+
+  it.each([
+    ["preview:\n  port: 99999\n", "`preview.port`"],
+    ["build:\n  context: ../outside\n", "`build.context`: must be a relative path inside the repository without '..'"],
+    ["build:\n  dockerfile: /etc/passwd\n", "`build.dockerfile`"],
+    ["test:\n  command: []\n", "`test.command`: needs at least the program to run"],
+    ["test:\n  command: [x]\n  timeout: soon\n", "`test.timeout`: 'soon' is not a duration like 90s, 10m or 1h"],
+    ["preview:\n  healthPath: health\n", "`preview.healthPath`: must start with /"],
+    ["preview:\n  target: nomad\n", "`preview.target`"],
+    ["previwe:\n  port: 1\n", "`(root)`"],
+    ["- a\n- b\n", "the file must be a YAML mapping"],
+    ["build: [\n", "YAML syntax error"],
+    ["build:\n  args:\n    'bad name': x\n", "`build.args.bad name`"],
+  ])("rejects %j with %j", (text, message) => {
+    const result = parseRepoConfig(text);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error).toContain(message);
+  });
+});
