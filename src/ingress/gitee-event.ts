@@ -1,0 +1,236 @@
+/**
+ * Pure translation of a Gitee webhook (event header + parsed JSON body) into a `BotEvent`, or a
+ * reason to ignore it. Never throws on input: a payload that does not fit is ignored with the reason.
+ *
+ * Gitee sends no delivery id, so one is derived from the fields that identify the change (event,
+ * PR or note id, head SHA, action, update time). A re-sent delivery of the same change gets the same
+ * id; the `timestamp`/`sign` fields are left out on purpose because they change on a re-send.
+ */
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import type { BotEvent, PullRef, RepoRef } from "../domain/types.js";
+
+/** The result of translating one delivery. */
+export type GiteeEventResult = { type: "event"; event: BotEvent } | { type: "ignore"; reason: string };
+
+/** Options of `parseGiteeEvent`. */
+export interface ParseGiteeEventOptions {
+  /** Login of berth's own Gitee account: its comments are never read as commands. */
+  botLogin?: string;
+}
+
+/** Event names as Gitee sends them in `X-Gitee-Event`. */
+export const GITEE_EVENTS = {
+  mergeRequest: "Merge Request Hook",
+  note: "Note Hook",
+  tagPush: "Tag Push Hook",
+  push: "Push Hook",
+} as const;
+
+/** Owner and repository paths as Gitee allows them (they end up in API paths and resource names). */
+const pathSegment = z.string().regex(/^[A-Za-z0-9_.-]{1,191}$/, "must be a Gitee path");
+const sha = z.string().regex(/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/, "must be a full commit SHA");
+
+const userSchema = z.looseObject({
+  login: z.string().nullish(),
+  username: z.string().nullish(),
+  user_name: z.string().nullish(),
+});
+type GiteeUser = z.infer<typeof userSchema>;
+
+/** `repository` of a hook: `namespace` is the owner path (a string here, unlike the REST API). */
+const hookRepoSchema = z.looseObject({
+  namespace: pathSegment,
+  path: pathSegment,
+  default_branch: z.string().nullish(),
+  html_url: z.string(),
+});
+
+/** A repository as it appears inside `pull_request.head/base` or `source_repo/target_repo`. */
+const branchRepoSchema = z.looseObject({
+  id: z.number().nullish(),
+  full_name: z.string().nullish(),
+  path_with_namespace: z.string().nullish(),
+});
+type BranchRepo = z.infer<typeof branchRepoSchema>;
+
+const pullSchema = z.looseObject({
+  id: z.number(),
+  number: z.number().int().positive(),
+  state: z.string(),
+  html_url: z.string(),
+  merged: z.boolean().nullish(),
+  updated_at: z.string().nullish(),
+  user: userSchema,
+  head: z.looseObject({ ref: z.string().min(1), sha, repo: branchRepoSchema.nullish() }),
+  base: z.looseObject({ ref: z.string().min(1), repo: branchRepoSchema.nullish() }),
+});
+type GiteePull = z.infer<typeof pullSchema>;
+
+const mergeRequestHookSchema = z.looseObject({
+  action: z.string(),
+  action_desc: z.string().nullish(),
+  repository: hookRepoSchema,
+  pull_request: pullSchema,
+  sender: userSchema.nullish(),
+  source_repo: z.looseObject({ repository: branchRepoSchema.nullish() }).nullish(),
+  target_repo: z.looseObject({ repository: branchRepoSchema.nullish() }).nullish(),
+});
+
+const noteHookSchema = z.looseObject({
+  action: z.string(),
+  noteable_type: z.string(),
+  repository: hookRepoSchema,
+  comment: z.looseObject({
+    id: z.number(),
+    body: z.string(),
+    user: userSchema,
+    updated_at: z.string().nullish(),
+  }),
+  pull_request: pullSchema,
+});
+
+/** Just enough of a Note Hook to tell whether it is about a pull request. */
+const noteKindSchema = z.looseObject({ noteable_type: z.string().nullish(), action: z.string().nullish() });
+
+function loginOf(user: GiteeUser | null | undefined): string {
+  return user?.login ?? user?.username ?? user?.user_name ?? "";
+}
+
+function repoKey(repo: BranchRepo | null | undefined): string | null {
+  const name = repo?.full_name ?? repo?.path_with_namespace;
+  return name ? name.toLowerCase() : null;
+}
+
+/** Source and target differ (a fork). When either side is unknown, treat it as a fork: never built unapproved. */
+function isFork(head: BranchRepo | null | undefined, base: BranchRepo | null | undefined): boolean {
+  if (typeof head?.id === "number" && typeof base?.id === "number") return head.id !== base.id;
+  const h = repoKey(head);
+  const b = repoKey(base);
+  return h === null || b === null || h !== b;
+}
+
+function toRepoRef(repository: z.infer<typeof hookRepoSchema>): RepoRef {
+  return {
+    host: "gitee",
+    owner: repository.namespace,
+    name: repository.path,
+    defaultBranch: repository.default_branch || "master",
+    htmlUrl: repository.html_url,
+  };
+}
+
+function toPullRef(repo: RepoRef, pull: GiteePull, fromFork: boolean): PullRef {
+  return {
+    repo,
+    number: pull.number,
+    headSha: pull.head.sha,
+    headRef: pull.head.ref,
+    baseRef: pull.base.ref,
+    fromFork,
+    url: pull.html_url,
+    author: loginOf(pull.user),
+    state: pull.state === "open" ? "open" : "closed",
+  };
+}
+
+/** A stable id for de-duplication: the same change always hashes to the same id. */
+export function giteeDeliveryId(parts: ReadonlyArray<string | number | null | undefined>): string {
+  const digest = createHash("sha256").update(JSON.stringify(parts.map((p) => p ?? null))).digest("hex");
+  return `gitee-${digest.slice(0, 32)}`;
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`)
+    .join("; ");
+}
+
+function parseMergeRequest(body: unknown): GiteeEventResult {
+  const parsed = mergeRequestHookSchema.safeParse(body);
+  if (!parsed.success) return { type: "ignore", reason: `invalid Merge Request Hook payload: ${describeIssues(parsed.error)}` };
+  const hook = parsed.data;
+  const pull = hook.pull_request;
+  const repo = toRepoRef(hook.repository);
+  const fromFork =
+    hook.source_repo?.repository || hook.target_repo?.repository
+      ? isFork(hook.source_repo?.repository, hook.target_repo?.repository)
+      : isFork(pull.head.repo, pull.base.repo);
+  const pr = toPullRef(repo, pull, fromFork);
+  const sender = loginOf(hook.sender) || pr.author;
+  const deliveryId = giteeDeliveryId([GITEE_EVENTS.mergeRequest, pull.id, pull.head.sha, hook.action, hook.action_desc, pull.updated_at]);
+
+  switch (hook.action) {
+    case "open":
+      return { type: "event", event: { kind: "pr-updated", deliveryId, pr, action: "opened", sender } };
+    case "reopen":
+      return { type: "event", event: { kind: "pr-updated", deliveryId, pr, action: "reopened", sender } };
+    case "update":
+      // Gitee reports every edit (title, assignees, target branch, ...) as "update"; only new commits matter.
+      if (hook.action_desc === "source_branch_changed") {
+        return { type: "event", event: { kind: "pr-updated", deliveryId, pr, action: "synchronize", sender } };
+      }
+      return { type: "ignore", reason: `merge request update '${hook.action_desc ?? "unknown"}' does not change the code` };
+    case "close":
+    case "merge":
+      return {
+        type: "event",
+        event: { kind: "pr-closed", deliveryId, pr: { ...pr, state: "closed" }, merged: hook.action === "merge" || pull.merged === true, sender },
+      };
+    default:
+      return { type: "ignore", reason: `merge request action '${hook.action}' is not handled` };
+  }
+}
+
+function parseNote(body: unknown, options: ParseGiteeEventOptions): GiteeEventResult {
+  const kind = noteKindSchema.safeParse(body);
+  if (!kind.success) return { type: "ignore", reason: "invalid Note Hook payload" };
+  if (kind.data.noteable_type !== "PullRequest") {
+    return { type: "ignore", reason: `note on '${kind.data.noteable_type ?? "unknown"}' is not a pull request comment` };
+  }
+  // "comment" is a new note; edits and deletions never run commands.
+  if (kind.data.action !== "comment") return { type: "ignore", reason: `note action '${kind.data.action ?? "unknown"}' is not handled` };
+
+  const parsed = noteHookSchema.safeParse(body);
+  if (!parsed.success) return { type: "ignore", reason: `invalid Note Hook payload: ${describeIssues(parsed.error)}` };
+  const hook = parsed.data;
+  const author = loginOf(hook.comment.user);
+  if (options.botLogin && author.toLowerCase() === options.botLogin.toLowerCase()) {
+    return { type: "ignore", reason: "comment written by berth itself" };
+  }
+  const repo = toRepoRef(hook.repository);
+  const pull = hook.pull_request;
+  const pr = toPullRef(repo, pull, isFork(pull.head.repo, pull.base.repo));
+  return {
+    type: "event",
+    event: {
+      kind: "pr-comment",
+      deliveryId: giteeDeliveryId([GITEE_EVENTS.note, hook.comment.id, hook.action, hook.comment.updated_at]),
+      repo,
+      prNumber: pull.number,
+      pr,
+      commentId: String(hook.comment.id),
+      author,
+      body: hook.comment.body,
+    },
+  };
+}
+
+/**
+ * Translate a Gitee delivery. `eventName` is the `X-Gitee-Event` header, `body` the parsed JSON.
+ */
+export function parseGiteeEvent(eventName: string | undefined, body: unknown, options: ParseGiteeEventOptions = {}): GiteeEventResult {
+  const name = eventName?.trim();
+  if (!name) return { type: "ignore", reason: "missing X-Gitee-Event header" };
+  switch (name) {
+    case GITEE_EVENTS.mergeRequest:
+      return parseMergeRequest(body);
+    case GITEE_EVENTS.note:
+      return parseNote(body, options);
+    case GITEE_EVENTS.tagPush:
+      return { type: "ignore", reason: "tag flow not enabled" };
+    default:
+      return { type: "ignore", reason: `event '${name.slice(0, 64)}' is not handled` };
+  }
+}
