@@ -32,6 +32,10 @@ const settingsSchema = z.object({
   /** Least time between two edits of one status comment (ms); the final state is always written. */
   BERTH_COMMENT_INTERVAL_MS: intFromEnv(2000, 0, 600_000),
   DOCKER_HOST: optionalString,
+  GITEE_TOKEN: optionalString,
+  GITEE_WEBHOOK_SECRET: optionalString,
+  GITEE_API_URL: optionalString.pipe(z.url().optional()),
+  GITEE_BOT_LOGIN: optionalString,
   PORT: intFromEnv(3000, 1, 65535),
 });
 
@@ -47,6 +51,8 @@ export interface Settings {
   concurrency: number;
   commentIntervalMs: number;
   dockerHost?: string;
+  /** Gitee is served when a token is set. */
+  gitee?: { token: string; webhookSecret: string; apiUrl: string; botLogin?: string };
 }
 
 export type SettingsResult = { ok: true; settings: Settings } | { ok: false; error: string };
@@ -61,6 +67,9 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
     };
   }
   const e = parsed.data;
+  if (e.GITEE_TOKEN && !e.GITEE_WEBHOOK_SECRET) {
+    return { ok: false, error: "GITEE_WEBHOOK_SECRET: required when GITEE_TOKEN is set (unsigned Gitee webhooks are refused)" };
+  }
   return {
     ok: true,
     settings: {
@@ -73,6 +82,10 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
       concurrency: e.BERTH_CONCURRENCY,
       commentIntervalMs: e.BERTH_COMMENT_INTERVAL_MS,
       dockerHost: e.DOCKER_HOST,
+      gitee:
+        e.GITEE_TOKEN && e.GITEE_WEBHOOK_SECRET
+          ? { token: e.GITEE_TOKEN, webhookSecret: e.GITEE_WEBHOOK_SECRET, apiUrl: e.GITEE_API_URL ?? "https://gitee.com/api/v5", botLogin: e.GITEE_BOT_LOGIN }
+          : undefined,
     },
   };
 }

@@ -21,6 +21,20 @@ export interface PullPayloadOptions {
   headSha?: string;
   merged?: boolean;
   fork?: boolean;
+  /** Move the PR to another repository (`owner/name`). */
+  repo?: string;
+  prNumber?: number;
+}
+
+/** Point a payload's repository (and the PR's base/head repos) at `owner/name`. */
+function moveToRepo(payload: Record<string, any>, fullName: string): void {
+  const [owner, name] = fullName.split("/");
+  const repository = { ...payload.repository, name, full_name: fullName, html_url: `https://github.com/${fullName}`, owner: { ...payload.repository.owner, login: owner } };
+  payload.repository = repository;
+  if (payload.pull_request) {
+    payload.pull_request.base.repo = repository;
+    payload.pull_request.head.repo = repository;
+  }
 }
 
 /** A `pull_request` payload with the given action (taken from a real example of that action). */
@@ -30,6 +44,11 @@ export function pullRequestPayload(options: PullPayloadOptions): Record<string, 
   const payload = structuredClone(example);
   payload.installation ??= { id: INSTALLATION_ID, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg==" };
   payload.installation.id = INSTALLATION_ID;
+  if (options.repo) moveToRepo(payload, options.repo);
+  if (options.prNumber !== undefined) {
+    payload.number = options.prNumber;
+    payload.pull_request.number = options.prNumber;
+  }
   if (options.headSha) payload.pull_request.head.sha = options.headSha;
   if (options.merged !== undefined) payload.pull_request.merged = options.merged;
   if (options.action === "closed") payload.pull_request.state = "closed";

@@ -10,7 +10,7 @@ import { pino } from "pino";
 import { Probot, ProbotOctokit } from "probot";
 import { createRedactor } from "../../src/domain/redact.js";
 import type { ImageBuilder, PreviewTarget } from "../../src/domain/ports.js";
-import { createBerth } from "../../src/index.js";
+import { createBerth, type BerthOptions } from "../../src/index.js";
 import type { Engine } from "../../src/pipeline/engine.js";
 import { Store } from "../../src/pipeline/store.js";
 import type { RouteHandler } from "../../src/web/routes.js";
@@ -38,6 +38,8 @@ export interface HarnessOptions {
   baseUrl?: string;
   registry?: string;
   dataDir?: string;
+  /** Gitee (or other) hosts with their webhook route. */
+  extraHosts?: BerthOptions["extraHosts"];
 }
 
 export async function createHarness(options: HarnessOptions): Promise<Harness> {
@@ -62,6 +64,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     commentIntervalMs: options.commentIntervalMs ?? 0,
     redact: createRedactor([]),
     log,
+    extraHosts: options.extraHosts,
   });
   const routes: RouteHandler[] = [];
   await probot.load(app, { cwd: dataDir, addHandler: (h) => routes.push(h as RouteHandler) });

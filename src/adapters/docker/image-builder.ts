@@ -1,0 +1,242 @@
+/**
+ * {@link ImageBuilder} on a Docker engine through dockerode: build from a source archive, push to
+ * the registry, look up local images.
+ */
+import { posix } from "node:path";
+import { addAbortSignal, Readable } from "node:stream";
+import type Docker from "dockerode";
+import type { Logger } from "pino";
+import { formatDuration } from "../../domain/duration.js";
+import { CancelledError, type BuildOutcome, type BuildRequest, type ImageBuilder, type LogSink } from "../../domain/ports.js";
+import type { Redactor } from "../../domain/redact.js";
+import { engineCall, engineMessage, isNotFound, statusCodeOf } from "./engine-call.js";
+import { LineTail, stripAnsi } from "./log-lines.js";
+import { messageError, readProgress, type ProgressMessage } from "./progress-stream.js";
+import { createBuildContext, SourceContextError } from "./source-context.js";
+
+/** Registry credentials (BERTH_REGISTRY_USERNAME / BERTH_REGISTRY_PASSWORD). */
+export interface RegistryCredentials {
+  username: string;
+  password: string;
+}
+
+/** Time limits of the builder's engine calls. */
+export interface ImageBuilderTimeouts {
+  /** Whole build, from sending the context to the last log line. Default 30 min. */
+  buildMs: number;
+  /** Whole push. Default 10 min. */
+  pushMs: number;
+  /** Short calls (inspect). Default 30 s. */
+  callMs: number;
+}
+
+export interface DockerImageBuilderOptions {
+  docker: Docker;
+  log: Pick<Logger, "debug" | "info" | "warn" | "error">;
+  redact: Redactor;
+  /** Sent with pushes to the registry of the tag; anonymous when absent. */
+  registryAuth?: RegistryCredentials | undefined;
+  timeouts?: Partial<ImageBuilderTimeouts>;
+  /** Log lines kept for failure reports. Default 30. */
+  logTailLines?: number;
+}
+
+const DEFAULT_TIMEOUTS: ImageBuilderTimeouts = { buildMs: 30 * 60_000, pushMs: 10 * 60_000, callMs: 30_000 };
+
+/** `Step 3/7 : RUN npm ci` — how the classic builder announces each instruction. */
+const STEP_LINE = /^Step \d+\/\d+ : /;
+const DIGEST_IN_STATUS = /digest: (sha256:[0-9a-f]{64})/;
+
+/** Repository and tag of an image reference (`host:5000/a/b:tag` → `host:5000/a/b`, `tag`). */
+export function splitImageReference(ref: string): { repository: string; tag: string } {
+  if (ref.includes("@")) throw new Error(`'${ref}' is a digest reference; only tags can be pushed`);
+  const slash = ref.lastIndexOf("/");
+  const colon = ref.lastIndexOf(":");
+  if (colon > slash) return { repository: ref.slice(0, colon), tag: ref.slice(colon + 1) };
+  return { repository: ref, tag: "latest" };
+}
+
+/** The registry host of a reference the way Docker decides it (`docker.io` when the first part is not a host). */
+export function registryOfReference(ref: string): string {
+  const first = ref.split("/")[0] ?? "";
+  const isHost = ref.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
+  return isHost ? first : "docker.io";
+}
+
+/** Make a response stream end with an error as soon as `signal` aborts (dockerode only aborts the request). */
+function abortable(stream: NodeJS.ReadableStream, signal: AbortSignal): Readable {
+  const readable = stream instanceof Readable ? stream : Readable.from(stream as AsyncIterable<Buffer>);
+  return addAbortSignal(signal, readable);
+}
+
+/** Builds with the engine's classic builder and pushes with the engine's own registry client. */
+export class DockerImageBuilder implements ImageBuilder {
+  private readonly docker: Docker;
+  private readonly log: DockerImageBuilderOptions["log"];
+  private readonly redact: Redactor;
+  private readonly registryAuth: RegistryCredentials | undefined;
+  private readonly timeouts: ImageBuilderTimeouts;
+  private readonly tailLines: number;
+
+  constructor(options: DockerImageBuilderOptions) {
+    this.docker = options.docker;
+    this.log = options.log;
+    this.redact = options.redact;
+    this.registryAuth = options.registryAuth;
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.tailLines = options.logTailLines ?? 30;
+  }
+
+  /**
+   * Build `req.tag` from the source archive. A failing build (bad Dockerfile, failing `RUN`, build
+   * timeout, unusable source) is an outcome with `ok: false`, the failing step and the last log
+   * lines; the promise rejects only when the engine cannot be reached or the signal aborts
+   * ({@link CancelledError}).
+   */
+  async build(req: BuildRequest): Promise<BuildOutcome> {
+    if (req.signal.aborted) throw new CancelledError("build cancelled");
+    const started = Date.now();
+    let contextTar: Buffer;
+    try {
+      contextTar = (await createBuildContext(req.source, { context: req.context, dockerfile: req.dockerfile })).tar;
+    } catch (err) {
+      if (err instanceof SourceContextError) return { ok: false, error: this.redact(err.message), logTail: [] };
+      throw err;
+    }
+
+    const tail = new LineTail(this.tailLines);
+    let lastStep: string | undefined;
+    let imageId: string | undefined;
+    let streamError: string | undefined;
+    const emit = (line: string): void => {
+      const clean = this.redact(stripAnsi(line).trimEnd());
+      if (clean.trim() === "") return;
+      if (STEP_LINE.test(clean)) lastStep = clean;
+      tail.push(clean);
+      req.onLog?.(clean);
+    };
+
+    const timeout = AbortSignal.timeout(this.timeouts.buildMs);
+    const signal = AbortSignal.any([req.signal, timeout]);
+    try {
+      const response = await this.docker.buildImage(Readable.from([contextTar]), {
+        t: req.tag,
+        // The engine reads `dockerfile` relative to the context root.
+        dockerfile: posix.normalize(req.dockerfile),
+        buildargs: req.buildArgs,
+        labels: req.labels,
+        // Intermediate containers go away even when a step fails.
+        rm: true,
+        forcerm: true,
+        abortSignal: signal,
+      });
+      for await (const message of readProgress(abortable(response, signal))) {
+        streamError = messageError(message);
+        if (streamError !== undefined) break;
+        if (message.aux?.ID) imageId = message.aux.ID;
+        this.emitProgress(message, emit);
+      }
+    } catch (err) {
+      if (req.signal.aborted) {
+        this.log.info({ tag: req.tag }, "image build cancelled");
+        throw new CancelledError("build cancelled");
+      }
+      if (timeout.aborted) {
+        streamError = `build timed out after ${formatDuration(this.timeouts.buildMs)}`;
+      } else if (statusCodeOf(err) !== undefined) {
+        // The engine answered with an error before streaming (bad parameter, unknown Dockerfile...).
+        streamError = engineMessage(err);
+      } else {
+        throw new Error(`Docker build request failed: ${this.redact(engineMessage(err))}`);
+      }
+    }
+
+    if (streamError !== undefined) {
+      const error = this.redact(streamError);
+      this.log.warn({ tag: req.tag, error, failingStep: lastStep, durationMs: Date.now() - started }, "image build failed");
+      const outcome: BuildOutcome = { ok: false, error, logTail: tail.lines() };
+      if (lastStep !== undefined) outcome.failingStep = lastStep;
+      return outcome;
+    }
+    imageId ??= await this.imageId(req.tag);
+    this.log.info({ tag: req.tag, imageId, durationMs: Date.now() - started }, "image built");
+    return { ok: true, imageId, logTail: tail.lines() };
+  }
+
+  /**
+   * Push `tag` to its registry and return the manifest digest the registry now serves for it.
+   * Errors reported inside the push stream (auth, unknown blob, registry down) reject with the
+   * registry's message; an aborted signal rejects with {@link CancelledError}.
+   */
+  async push(tag: string, signal: AbortSignal, onLog?: LogSink): Promise<{ digest: string }> {
+    if (signal.aborted) throw new CancelledError("push cancelled");
+    const started = Date.now();
+    const { repository, tag: tagName } = splitImageReference(tag);
+    const serveraddress = registryOfReference(tag);
+    // The engine wants the header even for anonymous pushes; an empty config means "no credentials".
+    const authconfig = this.registryAuth
+      ? { username: this.registryAuth.username, password: this.registryAuth.password, serveraddress }
+      : { serveraddress };
+
+    const timeout = AbortSignal.timeout(this.timeouts.pushMs);
+    const combined = AbortSignal.any([signal, timeout]);
+    const tail = new LineTail(this.tailLines);
+    const emit = (line: string): void => {
+      const clean = this.redact(stripAnsi(line));
+      tail.push(clean);
+      onLog?.(clean);
+    };
+    let digest: string | undefined;
+    let streamError: string | undefined;
+    try {
+      const response = await this.docker.getImage(repository).push({ tag: tagName, authconfig, abortSignal: combined });
+      for await (const message of readProgress(abortable(response, combined))) {
+        streamError = messageError(message);
+        if (streamError !== undefined) break;
+        const fromStatus = message.status ? DIGEST_IN_STATUS.exec(message.status)?.[1] : undefined;
+        digest = message.aux?.Digest ?? digest ?? fromStatus;
+        this.emitProgress(message, emit);
+      }
+    } catch (err) {
+      if (signal.aborted) throw new CancelledError("push cancelled");
+      if (timeout.aborted) throw new Error(`push of ${tag} timed out after ${formatDuration(this.timeouts.pushMs)}`);
+      throw new Error(`push of ${tag} failed: ${this.redact(engineMessage(err))}`);
+    }
+    if (streamError !== undefined) {
+      const error = this.redact(streamError);
+      this.log.warn({ tag, error }, "image push failed");
+      throw new Error([`push of ${tag} failed: ${error}`, ...tail.lines()].join("\n"));
+    }
+    if (digest === undefined) throw new Error(`push of ${tag} finished without reporting a digest`);
+    this.log.info({ tag, digest, durationMs: Date.now() - started }, "image pushed");
+    return { digest };
+  }
+
+  /** Whether the engine has `tag` locally. */
+  async hasImage(tag: string): Promise<boolean> {
+    try {
+      await engineCall("image inspect", { timeoutMs: this.timeouts.callMs }, () => this.docker.getImage(tag).inspect());
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  private async imageId(tag: string): Promise<string> {
+    const info = await engineCall("image inspect", { timeoutMs: this.timeouts.callMs }, () => this.docker.getImage(tag).inspect());
+    return info.Id;
+  }
+
+  /** Log lines of one progress message: build output as is, status lines without progress bars. */
+  private emitProgress(message: ProgressMessage, emit: (line: string) => void): void {
+    if (typeof message.stream === "string") {
+      for (const line of message.stream.split(/\r?\n/)) emit(line);
+      return;
+    }
+    // Per-layer byte counters ("Pushing 1.2MB/5MB") would bury everything else.
+    if (typeof message.status === "string" && !message.progress) {
+      emit(message.id ? `${message.id}: ${message.status}` : message.status);
+    }
+  }
+}

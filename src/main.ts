@@ -1,0 +1,85 @@
+/**
+ * Process entry: read settings, build the adapters, run the Probot server. No logic here.
+ * Without APP_ID, Probot starts its GitHub App setup flow (manifest from app.yml).
+ */
+import { existsSync } from "node:fs";
+import { pino } from "pino";
+import { run } from "probot";
+import { readSettings } from "./config/settings.js";
+import { createDockerClient } from "./adapters/docker/docker-client.js";
+import { DockerImageBuilder } from "./adapters/docker/image-builder.js";
+import { createRedactor } from "./domain/redact.js";
+import type { BotEvent } from "./domain/types.js";
+import { GiteeClient } from "./hosts/gitee/gitee-client.js";
+import { GiteeHost } from "./hosts/gitee/gitee-host.js";
+import { createBerth } from "./index.js";
+import { createGiteeWebhookHandler } from "./ingress/gitee-webhook.js";
+import { Store } from "./pipeline/store.js";
+import { DockerTarget } from "./targets/docker-target.js";
+
+// Probot reads .env only inside run(); berth's own settings are needed before that.
+if (existsSync(".env")) process.loadEnvFile(".env");
+const parsed = readSettings(process.env);
+if (!parsed.ok) {
+  console.error(`berth: invalid settings: ${parsed.error}`);
+  process.exit(1);
+}
+const settings = parsed.settings;
+const redact = createRedactor([
+  settings.registryPassword,
+  process.env.WEBHOOK_SECRET,
+  process.env.PRIVATE_KEY,
+  process.env.GITEE_TOKEN,
+  process.env.GITEE_WEBHOOK_SECRET,
+]);
+const log = pino({
+  level: process.env.LOG_LEVEL ?? "info",
+  // Probot's HTTP log prints request headers: Gitee's password-mode token is the webhook secret.
+  redact: {
+    paths: ["*.password", "*.token", "*.access_token", 'req.headers["x-gitee-token"]', "req.headers.authorization", "req.headers.cookie"],
+    censor: "***",
+  },
+});
+
+const docker = createDockerClient(settings.dockerHost);
+const registryAuth = settings.registryUsername && settings.registryPassword ? { username: settings.registryUsername, password: settings.registryPassword } : undefined;
+const store = Store.open(settings.dataDir);
+
+const gitee = settings.gitee;
+const giteeLog = log.child({ name: "gitee" });
+const extraHosts = gitee
+  ? [
+      {
+        host: new GiteeHost({ client: new GiteeClient({ token: gitee.token, baseUrl: gitee.apiUrl, log: giteeLog }), log: giteeLog, botLogin: gitee.botLogin }),
+        route: (engine: { accept: (event: BotEvent) => boolean }) =>
+          createGiteeWebhookHandler({ secret: gitee.webhookSecret, log: giteeLog, botLogin: gitee.botLogin, onEvent: async (event) => void engine.accept(event) }),
+      },
+    ]
+  : [];
+
+const { app, engine } = createBerth({
+  extraHosts,
+  store,
+  builder: new DockerImageBuilder({ docker, log: log.child({ name: "builder" }), redact, registryAuth }),
+  targets: {
+    docker: new DockerTarget({ docker, previewHost: settings.previewHost, log: log.child({ name: "docker-target" }), redact, registryAuth }),
+  },
+  registry: settings.registry,
+  publicUrl: settings.publicUrl,
+  concurrency: settings.concurrency,
+  commentIntervalMs: settings.commentIntervalMs,
+  redact,
+  log: log.child({ name: "berth" }),
+});
+
+const server = await run(app, { log });
+
+async function shutdown(signal: string): Promise<void> {
+  log.info({ signal }, "shutting down: running runs go back to the queue");
+  await server.stop().catch(() => undefined);
+  await engine.stop();
+  store.close();
+  process.exit(0);
+}
+process.once("SIGTERM", () => void shutdown("SIGTERM"));
+process.once("SIGINT", () => void shutdown("SIGINT"));

@@ -1,0 +1,111 @@
+/**
+ * What a crash leaves behind is picked up on the next start: runs left "running" are re-queued (or
+ * failed after too many attempts, so no comment stays "running" forever), and previews of PRs that
+ * were closed meanwhile are removed.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import nock from "nock";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { parseRepoConfig } from "../../src/config/repo-config.js";
+import type { RepoRef } from "../../src/domain/types.js";
+import { prKeyOf, type RunRecord } from "../../src/pipeline/records.js";
+import { Store } from "../../src/pipeline/store.js";
+import { FakeBuilder, FakeTarget } from "../fakes/fake-adapters.js";
+import { mockGitHub } from "../helpers/github-nock.js";
+import { INSTALLATION_ID, pullRequestPayload } from "../helpers/github-payloads.js";
+import { createHarness, type Harness } from "../helpers/probot-harness.js";
+
+const REPO: RepoRef = { host: "github", owner: "Codertocat", name: "Hello-World", installationId: INSTALLATION_ID, defaultBranch: "master", htmlUrl: "https://github.com/Codertocat/Hello-World" };
+const SHA = "3".repeat(40);
+const config = parseRepoConfig("test:\n  command: [sh, -c, 'true']\n");
+
+let dataDir: string;
+let harness: Harness | undefined;
+
+beforeEach(() => {
+  nock.disableNetConnect();
+  dataDir = mkdtempSync(join(tmpdir(), "berth-restart-"));
+});
+
+afterEach(async () => {
+  await harness?.close();
+  harness = undefined;
+  rmSync(dataDir, { recursive: true, force: true });
+  const pending = nock.pendingMocks();
+  nock.cleanAll();
+  nock.enableNetConnect();
+  expect(pending).toEqual([]);
+});
+
+function crashedRun(store: Store, prNumber: number, attempts: number): RunRecord {
+  if (!config.ok) throw new Error(config.error);
+  const prKey = prKeyOf(REPO, prNumber);
+  store.savePull({ prKey, repo: REPO, prNumber, headSha: SHA, state: "open", fromFork: false, url: `https://github.com/Codertocat/Hello-World/pull/${prNumber}` });
+  const run: RunRecord = {
+    id: `crashed${prNumber}`,
+    prKey,
+    repo: REPO,
+    prNumber,
+    sha: SHA,
+    kind: "pipeline",
+    plan: ["build", "deploy", "test"],
+    trigger: "push",
+    status: "queued",
+    config: config.config,
+    reuseImage: false,
+    attempts: 0,
+    createdAt: 1,
+  };
+  store.insertRun(run);
+  store.updateRun(run.id, { status: "running", attempts, startedAt: 2 });
+  store.updateStage(run.id, "build", { state: "running", startedAt: 2 });
+  return run;
+}
+
+it("re-queues a run a crash left running, fails one interrupted too often, and removes previews of closed PRs", async () => {
+  const store = Store.open(dataDir);
+  crashedRun(store, 2, 1);
+  crashedRun(store, 4, 2);
+  // PR 3 had a preview; it was closed while berth was down.
+  const closedKey = prKeyOf(REPO, 3);
+  store.savePull({
+    prKey: closedKey,
+    repo: REPO,
+    prNumber: 3,
+    headSha: SHA,
+    state: "open",
+    fromFork: false,
+    url: "https://github.com/Codertocat/Hello-World/pull/3",
+    preview: { target: "docker", sha: SHA, url: "http://127.0.0.1:1/", internalUrl: "http://x:1", runId: "old", deployedAt: 1 },
+  });
+  store.close();
+
+  const github = mockGitHub({ config: null, endpoints: ["token", "tarball", "listComments", "createComment", "editComment", "status"] });
+  const closed = { ...pullRequestPayload({ action: "closed", headSha: SHA }).pull_request, number: 3, state: "closed" };
+  nock("https://api.github.com").get("/repos/Codertocat/Hello-World/pulls/3").reply(200, closed);
+
+  const builder = new FakeBuilder();
+  const target = new FakeTarget();
+  target.exitCode = 0;
+  target.junit = `<testsuite name="s"><testcase name="ok"/></testsuite>`;
+  harness = await createHarness({ builder, target, dataDir });
+  await harness.engine.idle();
+
+  // PR 2: run again from the start, to the end.
+  expect(builder.builds.map((b) => b.tag)).toEqual(["127.0.0.1:5000/previews/codertocat-hello-world:pr-2-3333333"]);
+  expect(harness.store.getRun("crashed2")?.status).toBe("passed");
+  expect(harness.store.getRun("crashed2")?.attempts).toBe(2);
+
+  // PR 4: interrupted twice already → failed with a reason, never left "running".
+  expect(harness.store.getRun("crashed4")?.status).toBe("failed");
+  const pr4 = github.commentBodies().filter((b) => b.includes("| build |") && b.includes("interrupted by berth restarts"));
+  expect(pr4.length).toBeGreaterThan(0);
+  expect(pr4.at(-1)).toContain("| build | 🚫 cancelled |");
+
+  // PR 3: preview removed, PR marked closed.
+  expect(target.removed).toEqual([{ host: "github", repo: "Codertocat/Hello-World", pr: 3 }]);
+  expect(harness.store.getPull(closedKey)?.preview).toBeUndefined();
+  expect(harness.store.getPull(closedKey)?.state).toBe("closed");
+});
