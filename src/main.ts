@@ -4,12 +4,13 @@
  */
 import { existsSync } from "node:fs";
 import { pino } from "pino";
-import { run } from "probot";
+import { ProbotOctokit, run } from "probot";
 import { readSettings } from "./config/settings.js";
 import { createDockerClient } from "./adapters/docker/docker-client.js";
 import { DockerImageBuilder } from "./adapters/docker/image-builder.js";
 import { createRedactor } from "./domain/redact.js";
 import type { BotEvent } from "./domain/types.js";
+import { createTimeoutFetch } from "./hosts/github/timeout-fetch.js";
 import { GiteeClient } from "./hosts/gitee/gitee-client.js";
 import { GiteeHost } from "./hosts/gitee/gitee-host.js";
 import { createBerth } from "./index.js";
@@ -72,7 +73,10 @@ const { app, engine } = createBerth({
   log: log.child({ name: "berth" }),
 });
 
-const server = await run(app, { log });
+/** Deadline of one GitHub API request (tarballs of big repositories included). */
+const GITHUB_REQUEST_TIMEOUT_MS = 120_000;
+const Octokit = ProbotOctokit.defaults({ request: { fetch: createTimeoutFetch(GITHUB_REQUEST_TIMEOUT_MS) } });
+const server = await run(app, { log, Octokit });
 
 async function shutdown(signal: string): Promise<void> {
   log.info({ signal }, "shutting down: running runs go back to the queue");
