@@ -2,30 +2,16 @@
  * The Probot app: wires adapters into the engine and subscribes webhook handlers. No logic here.
  */
 import type { ApplicationFunction, Probot } from "probot";
-import type { Logger } from "pino";
-import type { RepoConfig } from "./config/repo-config.js";
-import type { CodeHost, ImageBuilder, PreviewTarget } from "./domain/ports.js";
-import type { Redactor } from "./domain/redact.js";
+import type { CodeHost } from "./domain/ports.js";
 import { GitHubHost } from "./hosts/github/github-host.js";
 import { fromIssueCommentEvent, fromPullRequestEvent } from "./ingress/github-event.js";
-import { Engine } from "./pipeline/engine.js";
-import type { Store } from "./pipeline/store.js";
+import { Engine, type EngineOptions } from "./pipeline/engine.js";
 import { createWebRoutes, type RouteHandler } from "./web/routes.js";
 
-export interface BerthOptions {
-  store: Store;
-  builder: ImageBuilder;
-  targets: Partial<Record<RepoConfig["preview"]["target"], PreviewTarget>>;
-  registry?: string;
-  publicUrl: string;
-  concurrency: number;
-  commentIntervalMs: number;
-  redact: Redactor;
-  log: Logger;
+/** Everything the engine takes except the hosts, which are built here (GitHub) or passed in. */
+export interface BerthOptions extends Omit<EngineOptions, "hosts"> {
   /** Hosts besides GitHub (Gitee), with the route that receives their webhooks. */
   extraHosts?: Array<{ host: CodeHost; route: (engine: Engine) => RouteHandler }>;
-  now?: () => number;
-  newId?: () => string;
 }
 
 /** Build the engine and the Probot app function that feeds it. */
