@@ -26,6 +26,11 @@ export interface CommitStatus {
 /** Everything berth needs from a code host (GitHub, Gitee). */
 export interface CodeHost {
   readonly kind: RepoRef["host"];
+  /**
+   * Where stage statuses live: on the commit (GitHub; a new commit starts clean) or on the pull
+   * request (Gitee labels; a new run must reset what the previous commit left).
+   */
+  readonly statusScope: "commit" | "pull-request";
   /** Text of a file at a ref, or null when it does not exist. */
   readFile(repo: RepoRef, path: string, ref: string): Promise<string | null>;
   /** Current state of a pull request. */

@@ -52,6 +52,15 @@ function commitStatusOf(name: StageName, ok: boolean, detail: StageDetail, deps:
   return status;
 }
 
+/** Set a stage status; a failure to do so is logged, never fatal. */
+async function reportStatus(run: RunRecord, status: CommitStatus, deps: ExecutorDeps): Promise<void> {
+  try {
+    await deps.host.setStatus(run.repo, run.sha, run.prNumber, status);
+  } catch (err) {
+    deps.log.warn({ runId: run.id, context: status.context, err: deps.redact(String(err)) }, "stage status not set");
+  }
+}
+
 /** Run a run to its end. Never throws for stage failures; they are recorded. */
 export async function executeRun(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps): Promise<void> {
   const { store, now, log } = deps;
@@ -69,6 +78,10 @@ export async function executeRun(run: RunRecord, signal: AbortSignal, deps: Exec
     return;
   }
   const earlier: StageContext["earlier"] = {};
+  if (deps.host.statusScope === "pull-request") {
+    // Statuses on the PR still show the previous commit's results: reset the planned stages.
+    for (const name of current.plan) await reportStatus(current, { context: `berth/${name}`, state: "pending", description: `${name} queued for ${current.sha.slice(0, 7)}` }, deps);
+  }
   for (const name of current.plan) {
     if (signal.aborted) break;
     const pull = store.getPull(current.prKey);
@@ -81,12 +94,13 @@ export async function executeRun(run: RunRecord, signal: AbortSignal, deps: Exec
     store.updateStage(current.id, name, { state: outcome.ok ? "passed" : "failed", finishedAt: now(), detail: outcome.detail });
     deps.publish(current.prKey);
     log.info({ runId: current.id, prKey: current.prKey, stage: name, ok: outcome.ok }, "stage finished");
-    try {
-      await deps.host.setStatus(current.repo, current.sha, current.prNumber, commitStatusOf(name, outcome.ok, outcome.detail, deps));
-    } catch (err) {
-      log.warn({ runId: current.id, stage: name, err: deps.redact(String(err)) }, "commit status not set");
-    }
+    await reportStatus(current, commitStatusOf(name, outcome.ok, outcome.detail, deps), deps);
     if (!outcome.ok) {
+      if (deps.host.statusScope === "pull-request") {
+        for (const later of current.plan.slice(current.plan.indexOf(name) + 1)) {
+          await reportStatus(current, { context: `berth/${later}`, state: "error", description: `not run: ${name} failed` }, deps);
+        }
+      }
       markStopped(store, current, { kind: "cancelled", text: `not run: ${name} failed` }, now(), "failed");
       store.updateRun(current.id, { reason: `${name} failed` });
       return;

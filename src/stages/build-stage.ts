@@ -2,20 +2,22 @@
  * build: fetch the exact head commit, build the image, push it, record the digest.
  */
 import { imageRepository, prImageTag } from "../domain/naming.js";
+import type { RepoRef } from "../domain/types.js";
 import type { ImageRecord } from "../pipeline/records.js";
 import { failureFrom, tailLines, type StageContext, type StageOutcome } from "./stage-context.js";
 
 /** Where images live when no registry is configured: the local engine only. */
 const LOCAL_PREFIX = "berth-local";
 
-/** Image reference of a PR commit. */
-export function prImageRef(registry: string | undefined, owner: string, name: string, prNumber: number, sha: string): string {
-  return `${imageRepository(registry ?? LOCAL_PREFIX, owner, name)}:${prImageTag(prNumber, sha)}`;
+/** Image reference of a PR commit. Hosts other than GitHub prefix the owner, so mirrors never collide. */
+export function prImageRef(registry: string | undefined, repo: Pick<RepoRef, "host" | "owner" | "name">, prNumber: number, sha: string): string {
+  const owner = repo.host === "github" ? repo.owner : `${repo.host}-${repo.owner}`;
+  return `${imageRepository(registry ?? LOCAL_PREFIX, owner, repo.name)}:${prImageTag(prNumber, sha)}`;
 }
 
 export async function buildStage(ctx: StageContext): Promise<StageOutcome> {
   const { run, config, deps, signal, pull } = ctx;
-  const ref = prImageRef(deps.registry, run.repo.owner, run.repo.name, run.prNumber, run.sha);
+  const ref = prImageRef(deps.registry, run.repo, run.prNumber, run.sha);
 
   if (run.reuseImage && pull.image?.sha === run.sha && pull.image.ref === ref && (await deps.builder.hasImage(ref))) {
     return { ok: true, detail: { image: { ref, digest: pull.image.digest, pushed: pull.image.pushed }, reused: true } };

@@ -173,6 +173,8 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 /** Gitee implementation of the code host port. */
 export class GiteeHost implements CodeHost {
   readonly kind = "gitee" as const;
+  /** Labels belong to the PR, not to a commit. */
+  readonly statusScope = "pull-request" as const;
   private readonly client: GiteeClient;
   private readonly log: Logger;
   private readonly botLogin: string | undefined;

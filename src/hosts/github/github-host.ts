@@ -20,6 +20,7 @@ function statusOf(err: unknown): number | undefined {
 
 export class GitHubHost implements CodeHost {
   readonly kind = "github" as const;
+  readonly statusScope = "commit" as const;
 
   constructor(private readonly octokitFor: InstallationOctokit) {}
 
