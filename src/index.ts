@@ -4,7 +4,7 @@
 import type { ApplicationFunction, Probot } from "probot";
 import type { CodeHost } from "./domain/ports.js";
 import { GitHubHost } from "./hosts/github/github-host.js";
-import { fromIssueCommentEvent, fromPullRequestEvent } from "./ingress/github-event.js";
+import { fromIssueCommentEvent, fromPullRequestEvent, fromPushEvent } from "./ingress/github-event.js";
 import { Engine, type EngineOptions } from "./pipeline/engine.js";
 import { createWebRoutes, type RouteHandler } from "./web/routes.js";
 
@@ -30,6 +30,10 @@ export function createBerth(options: BerthOptions): { app: ApplicationFunction; 
     probot = app;
     app.on("pull_request", async (context) => {
       const event = fromPullRequestEvent(context.id, context.payload);
+      if (event) engine.accept(event);
+    });
+    app.on("push", async (context) => {
+      const event = fromPushEvent(context.id, context.payload);
       if (event) engine.accept(event);
     });
     app.on("issue_comment.created", async (context) => {

@@ -23,11 +23,21 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   return ms;
 });
 
+const envVars = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "names are letters, digits and _"), z.union([z.string(), z.number(), z.boolean()]).transform(String));
+
+const scanSchema = z
+  .object({
+    /** Stop before deploy when the image has vulnerabilities of this severity or worse (Harbor). */
+    failOn: z.enum(["critical", "high", "medium"]).optional(),
+  })
+  .strict();
+
 const buildSchema = z
   .object({
     dockerfile: repoPath.default("Dockerfile"),
     context: repoPath.default("."),
-    args: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "build arg names are letters, digits and _"), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
+    args: envVars.default({}),
+    scan: scanSchema.default({}),
   })
   .strict();
 
@@ -40,7 +50,7 @@ const previewSchema = z
     /** How long a deploy may take until healthy. */
     timeout: duration.default(120_000),
     /** Environment variables for the preview container/pods. */
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
+    env: envVars.default({}),
     // Kubernetes target
     chart: repoPath.optional(),
     values: z.record(z.string(), z.unknown()).default({}),
@@ -60,17 +70,46 @@ const testSchema = z
   })
   .strict();
 
+const environmentName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/, "environment names are lowercase letters, digits and -, at most 32");
+
+/** Where a tag's image is deployed; unset fields come from `preview`. */
+const environmentSchema = z
+  .object({
+    target: z.enum(["docker", "kubernetes", "swarm"]).optional(),
+    namespace: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "must be a DNS-1123 label").optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    healthPath: z.string().startsWith("/", "must start with /").optional(),
+    env: envVars.optional(),
+    values: z.record(z.string(), z.unknown()).optional(),
+    /** Least permission of the tag's pusher to deploy here (default: admin for production, write otherwise). */
+    permission: z.enum(["admin", "maintain", "write", "triage", "read"]).optional(),
+  })
+  .strict();
+
+const tagRuleSchema = z
+  .object({
+    /** Glob on the git tag name: `*` any run of characters, `?` one character. */
+    match: z.string().min(1).max(100),
+    environment: environmentName,
+  })
+  .strict();
+
 export const repoConfigSchema = z
   .object({
     build: buildSchema.default(buildSchema.parse({})),
     preview: previewSchema.default(previewSchema.parse({})),
     test: testSchema.optional(),
+    tags: z.array(tagRuleSchema).default([]),
+    environments: z.record(environmentName, environmentSchema).default({}),
+    cleanup: z.object({ registry: z.boolean().default(true) }).strict().default({ registry: true }),
   })
   .strict();
 
 export type RepoConfig = z.infer<typeof repoConfigSchema>;
 export type PreviewConfig = RepoConfig["preview"];
 export type TestConfig = NonNullable<RepoConfig["test"]>;
+export type EnvironmentConfig = z.infer<typeof environmentSchema>;
+export type TagRule = z.infer<typeof tagRuleSchema>;
 
 /** Where the config lives on GitHub. */
 export const REPO_CONFIG_PATH = ".github/berth.yml";

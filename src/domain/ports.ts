@@ -47,6 +47,12 @@ export interface CodeHost {
   getPermission(repo: RepoRef, user: string): Promise<Permission>;
   /** Acknowledge a command comment (👀). */
   reactToComment(repo: RepoRef, commentId: string, reaction: "eyes"): Promise<void>;
+  /**
+   * Deployments of the tag flow (GitHub Deployments API). Hosts without such an API leave these out;
+   * commit statuses then carry the result alone.
+   */
+  startDeployment?(repo: RepoRef, deployment: { environment: string; sha: string; tag: string; production: boolean }): Promise<{ id: string }>;
+  finishDeployment?(repo: RepoRef, id: string, result: { state: "success" | "failure" | "error"; environmentUrl?: string; description: string }): Promise<void>;
 }
 
 /** Result of an image build. */
@@ -76,14 +82,21 @@ export interface ImageBuilder {
   push(tag: string, signal: AbortSignal, onLog?: LogSink): Promise<{ digest: string }>;
   /** Whether the tag exists locally (so `/deploy` can skip a rebuild). */
   hasImage(tag: string): Promise<boolean>;
+  /** Give an existing local image another tag (promotion without a rebuild). */
+  tag(source: string, target: string): Promise<void>;
 }
 
-/** Identity of one PR's preview on a target. */
+/** Identity of one PR's preview (or, with `environment`, of a tag-flow environment) on a target. */
 export interface PreviewKey {
   /** `<owner>/<name>` as on the host. */
   repo: string;
   host: RepoRef["host"];
+  /** PR number; 0 for environments. */
   pr: number;
+  /** Tag-flow environment (`dev`, `production`, ...) instead of a PR. */
+  environment?: string;
+  /** Kubernetes namespace an environment is configured to use. */
+  namespace?: string;
 }
 
 export interface DeployRequest {

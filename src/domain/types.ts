@@ -61,6 +61,16 @@ export type BotEvent =
       commentId: string;
       author: string;
       body: string;
+    }
+  | {
+      /** A git tag was created or moved (never a deletion: those do nothing). */
+      kind: "tag-pushed";
+      deliveryId: string;
+      repo: RepoRef;
+      tag: string;
+      sha: string;
+      /** Login of who pushed it (their permission decides deploys). */
+      pusher: string;
     };
 
 /** The stages of a preview pipeline, in order. */

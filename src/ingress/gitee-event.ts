@@ -90,6 +90,16 @@ const noteHookSchema = z.looseObject({
   pull_request: pullSchema,
 });
 
+const tagPushHookSchema = z.looseObject({
+  ref: z.string(),
+  after: z.string(),
+  created: z.boolean().nullish(),
+  deleted: z.boolean().nullish(),
+  repository: hookRepoSchema,
+  sender: userSchema.nullish(),
+  user_name: z.string().nullish(),
+});
+
 /** Just enough of a Note Hook to tell whether it is about a pull request. */
 const noteKindSchema = z.looseObject({ noteable_type: z.string().nullish(), action: z.string().nullish() });
 
@@ -217,6 +227,29 @@ function parseNote(body: unknown, options: ParseGiteeEventOptions): GiteeEventRe
   };
 }
 
+function parseTagPush(body: unknown): GiteeEventResult {
+  const parsed = tagPushHookSchema.safeParse(body);
+  if (!parsed.success) return { type: "ignore", reason: `invalid Tag Push Hook payload: ${describeIssues(parsed.error)}` };
+  const hook = parsed.data;
+  if (!hook.ref.startsWith("refs/tags/")) return { type: "ignore", reason: "push is not a tag" };
+  // Deleting a tag never undeploys or deletes anything.
+  if (hook.deleted || /^0+$/.test(hook.after)) return { type: "ignore", reason: "tag deletion does nothing" };
+  if (!sha.safeParse(hook.after).success) return { type: "ignore", reason: "tag push without a commit SHA" };
+  const tag = hook.ref.slice("refs/tags/".length);
+  const pusher = loginOf(hook.sender) || hook.user_name || "";
+  return {
+    type: "event",
+    event: {
+      kind: "tag-pushed",
+      deliveryId: giteeDeliveryId([GITEE_EVENTS.tagPush, hook.repository.namespace, hook.repository.path, hook.ref, hook.after]),
+      repo: toRepoRef(hook.repository),
+      tag,
+      sha: hook.after,
+      pusher,
+    },
+  };
+}
+
 /**
  * Translate a Gitee delivery. `eventName` is the `X-Gitee-Event` header, `body` the parsed JSON.
  */
@@ -229,7 +262,7 @@ export function parseGiteeEvent(eventName: string | undefined, body: unknown, op
     case GITEE_EVENTS.note:
       return parseNote(body, options);
     case GITEE_EVENTS.tagPush:
-      return { type: "ignore", reason: "tag flow not enabled" };
+      return parseTagPush(body);
     default:
       return { type: "ignore", reason: `event '${name.slice(0, 64)}' is not handled` };
   }

@@ -6,6 +6,7 @@ import type { BotEvent, PullRef, RepoRef } from "../domain/types.js";
 
 type PullRequestPayload = Context<"pull_request">["payload"];
 type CommentPayload = Context<"issue_comment">["payload"];
+type PushPayload = Context<"push">["payload"];
 type RepositoryPayload = PullRequestPayload["repository"];
 
 /** A RepoRef from a webhook's `repository` (and `installation`). */
@@ -77,5 +78,27 @@ export function fromIssueCommentEvent(deliveryId: string, payload: CommentPayloa
     commentId: String(payload.comment.id),
     author: payload.comment.user?.login ?? "ghost",
     body: payload.comment.body,
+  };
+}
+
+/** `push` of a tag → tag-pushed; branch pushes and tag deletions → null. */
+export function fromPushEvent(deliveryId: string, payload: PushPayload): BotEvent | null {
+  if (!payload.ref.startsWith("refs/tags/") || payload.deleted || /^0+$/.test(payload.after)) return null;
+  const repository = payload.repository;
+  const repo: RepoRef = {
+    host: "github",
+    owner: repository.owner?.login ?? repository.owner?.name ?? "",
+    name: repository.name,
+    defaultBranch: repository.default_branch ?? repository.master_branch ?? "main",
+    htmlUrl: repository.html_url,
+  };
+  if (payload.installation?.id !== undefined) repo.installationId = payload.installation.id;
+  return {
+    kind: "tag-pushed",
+    deliveryId,
+    repo,
+    tag: payload.ref.slice("refs/tags/".length),
+    sha: payload.after,
+    pusher: payload.sender?.login ?? payload.pusher.name,
   };
 }

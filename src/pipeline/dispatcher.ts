@@ -10,10 +10,12 @@ import type { RepoConfig } from "../config/repo-config.js";
 import type { CodeHost } from "../domain/ports.js";
 import { sha7 } from "../domain/naming.js";
 import { hasPermission } from "../domain/permission.js";
-import type { BotEvent, HostKind, PullRef, StageName } from "../domain/types.js";
+import type { BotEvent, HostKind, Permission, PullRef, StageName } from "../domain/types.js";
 import type { CommentPublisher } from "./comment-publisher.js";
 import type { ConfigLookup } from "./config-loader.js";
-import { prKeyOf, type Notice, type PullRecord, type RunKind, type RunRecord } from "./records.js";
+import { environmentKeyOf, prKeyOf, type Notice, type PullRecord, type ReleaseSpec, type RunKind, type RunRecord } from "./records.js";
+import { matchTagRule, requiredPermission } from "../domain/tag-rules.js";
+import { environmentPreview } from "../stages/release-stages.js";
 import type { Scheduler } from "./scheduler.js";
 import type { Store } from "./store.js";
 
@@ -23,6 +25,8 @@ export interface DispatcherDeps {
   scheduler: Scheduler;
   publisher: CommentPublisher;
   loadConfig: (host: CodeHost, pr: Pick<PullRef, "repo">) => Promise<ConfigLookup>;
+  /** Preview targets this server can drive. */
+  enabledTargets: ReadonlyArray<RepoConfig["preview"]["target"]>;
   log: Logger;
   now: () => number;
   newId: () => string;
@@ -30,7 +34,7 @@ export interface DispatcherDeps {
 
 /** Process one event. Throws only for host errors (the caller logs them). */
 export async function dispatchEvent(event: BotEvent, deps: DispatcherDeps): Promise<void> {
-  const repo = event.kind === "pr-comment" ? event.repo : event.pr.repo;
+  const repo = event.kind === "pr-comment" || event.kind === "tag-pushed" ? event.repo : event.pr.repo;
   const host = deps.hosts[repo.host];
   if (!host) {
     deps.log.warn({ host: repo.host }, "event from a code host that is not configured; ignored");
@@ -43,7 +47,61 @@ export async function dispatchEvent(event: BotEvent, deps: DispatcherDeps): Prom
       return onPullClosed(event.pr, event.merged, deps);
     case "pr-comment":
       return onComment(event, host, deps);
+    case "tag-pushed":
+      return onTagPushed(event, host, deps);
   }
+}
+
+/**
+ * A pushed tag that matches a rule: build (or promote) its commit and deploy it to the rule's
+ * environment when the pusher has the environment's permission; otherwise build only and say why.
+ */
+async function onTagPushed(event: Extract<BotEvent, { kind: "tag-pushed" }>, host: CodeHost, deps: DispatcherDeps): Promise<void> {
+  const lookup = await deps.loadConfig(host, event);
+  if (lookup.kind === "missing") return;
+  if (lookup.kind === "invalid") {
+    deps.log.warn({ repo: `${event.repo.owner}/${event.repo.name}`, tag: event.tag, error: lookup.error }, "tag ignored: the repo config is invalid");
+    return;
+  }
+  const config = lookup.config;
+  const rule = matchTagRule(config.tags, event.tag);
+  if (!rule) {
+    deps.log.info({ repo: `${event.repo.owner}/${event.repo.name}`, tag: event.tag }, "tag matches no rule; ignored");
+    return;
+  }
+  const environment = rule.environment;
+  const envConfig = config.environments[environment];
+  const required = requiredPermission(environment, envConfig);
+  const permission: Permission = event.pusher ? await host.getPermission(event.repo, event.pusher) : "none";
+  const target = environmentPreview(config.preview, envConfig).target;
+  let refusal: string | undefined;
+  if (!hasPermission(permission, required)) {
+    refusal = `built, not deployed: ${event.pusher || "the pusher"} has ${permission} permission, ${environment} needs ${required}`;
+  } else if (!deps.enabledTargets.includes(target)) {
+    refusal = `built, not deployed: target '${target}' of ${environment} is not enabled on this berth server`;
+  }
+  const release: ReleaseSpec = { tag: event.tag, environment };
+  if (refusal) release.refusal = refusal;
+  const run: RunRecord = {
+    id: deps.newId(),
+    prKey: environmentKeyOf(event.repo, environment),
+    repo: event.repo,
+    prNumber: 0,
+    sha: event.sha,
+    kind: "release",
+    plan: refusal ? ["build"] : ["build", "deploy"],
+    trigger: `tag ${event.tag}`,
+    status: "queued",
+    config,
+    reuseImage: true,
+    release,
+    attempts: 0,
+    createdAt: deps.now(),
+  };
+  deps.store.insertRun(run);
+  deps.scheduler.stopActive(run.prKey, { kind: "superseded", text: `superseded by tag ${event.tag}` }, run.id);
+  deps.scheduler.kick();
+  deps.log.info({ runId: run.id, tag: event.tag, environment, deploy: !refusal }, "release queued");
 }
 
 /** Save what the host says of a PR, keeping what berth knows (comment id, preview, approval). */

@@ -142,6 +142,7 @@ export class Engine {
               scheduler: this.scheduler,
               publisher: this.publisher,
               loadConfig: this.loadConfig,
+              enabledTargets: Object.keys(this.options.targets) as Array<RepoConfig["preview"]["target"]>,
               log: this.options.log,
               now: this.now,
               newId: this.newId,

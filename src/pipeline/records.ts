@@ -9,10 +9,28 @@ import type { TestSummary } from "../reports/junit.js";
 export type PrKey = string;
 
 export function prKeyOf(repo: Pick<RepoRef, "host" | "owner" | "name">, prNumber: number): PrKey {
-  return `${repo.host}:${repo.owner}/${repo.name}#${prNumber}`;
+  return `${repoKeyOf(repo)}#${prNumber}`;
 }
 
-export type RunKind = "pipeline" | "delete";
+/** `github:owner/name` — a repository across tables. */
+export function repoKeyOf(repo: Pick<RepoRef, "host" | "owner" | "name">): string {
+  return `${repo.host}:${repo.owner}/${repo.name}`;
+}
+
+export type RunKind = "pipeline" | "delete" | "release";
+
+/** Key of an environment slot (one release run at a time per environment): `github:owner/name@production`. */
+export function environmentKeyOf(repo: Pick<RepoRef, "host" | "owner" | "name">, environment: string): PrKey {
+  return `${repoKeyOf(repo)}@${environment}`;
+}
+
+/** A release: a git tag built and (when the pusher may) deployed to an environment. */
+export interface ReleaseSpec {
+  tag: string;
+  environment: string;
+  /** Why it is built but not deployed (pusher below the environment's permission, target off). */
+  refusal?: string;
+}
 
 /** One unit of queued work for one PR at one commit. */
 export interface RunRecord {
@@ -32,6 +50,8 @@ export interface RunRecord {
   config?: RepoConfig;
   /** `/deploy` may reuse an image already built for this commit. */
   reuseImage: boolean;
+  /** Set on release runs (prNumber is 0 there). */
+  release?: ReleaseSpec;
   attempts: number;
   createdAt: number;
   startedAt?: number;
@@ -72,6 +92,19 @@ export interface PreviewRecord {
   url: string;
   internalUrl: string;
   runId: string;
+  deployedAt: number;
+}
+
+/** What runs in an environment. */
+export interface EnvironmentRecord {
+  key: PrKey;
+  repo: RepoRef;
+  environment: string;
+  tag: string;
+  sha: string;
+  image: ImageRecord;
+  url: string;
+  target: PreviewRecord["target"];
   deployedAt: number;
 }
 

@@ -9,6 +9,8 @@ import { deletePreview } from "../stages/delete-stage.js";
 import { deployStage } from "../stages/deploy-stage.js";
 import type { StageContext, StageDeps, StageOutcome } from "../stages/stage-context.js";
 import { testStage } from "../stages/test-stage.js";
+import { releaseBuildStage, releaseDeployStage, type ReleaseContext } from "../stages/release-stages.js";
+import { repoKeyOf } from "./records.js";
 import type { Notice, PrKey, RunRecord, StageDetail } from "./records.js";
 import { markStopped, type StopReason } from "./scheduler.js";
 
@@ -69,6 +71,10 @@ export async function executeRun(run: RunRecord, signal: AbortSignal, deps: Exec
 
   if (current.kind === "delete") {
     await executeDelete(current, deps);
+    return;
+  }
+  if (current.kind === "release") {
+    await executeRelease(current, signal, deps);
     return;
   }
 
@@ -139,4 +145,65 @@ async function executeDelete(run: RunRecord, deps: ExecutorDeps): Promise<void> 
   } finally {
     deps.publish(run.prKey);
   }
+}
+
+/** Build (or promote) a tagged commit and deploy it to its environment, reporting on the commit. */
+async function executeRelease(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps): Promise<void> {
+  const { store, now, log } = deps;
+  const release = run.release;
+  const config = run.config;
+  if (!release || !config) {
+    markStopped(store, run, { kind: "cancelled", text: "release run without tag or config" }, now(), "failed");
+    return;
+  }
+  const env = release.environment;
+  // Commit statuses of a release live on the commit; hosts that keep statuses on PRs have none here.
+  const onCommit = deps.host.statusScope === "commit";
+  const report = async (stage: string, ok: boolean, description: string, targetUrl?: string) => {
+    if (!onCommit) return;
+    const status: CommitStatus = { context: `berth/${env}/${stage}`, state: ok ? "success" : "failure", description: description.slice(0, 140) };
+    if (targetUrl) status.targetUrl = targetUrl;
+    await reportStatus(run, status, deps);
+  };
+  const earlier: ReleaseContext["earlier"] = {};
+  const stages = { build: releaseBuildStage, deploy: releaseDeployStage } as const;
+  let deploymentId: string | undefined;
+  for (const name of run.plan) {
+    if (signal.aborted || (name !== "build" && name !== "deploy")) break;
+    store.updateStage(run.id, name, { state: "running", startedAt: now(), finishedAt: null });
+    if (name === "deploy" && deps.host.startDeployment) {
+      try {
+        deploymentId = (await deps.host.startDeployment(run.repo, { environment: env, sha: run.sha, tag: release.tag, production: env === "production" })).id;
+      } catch (err) {
+        log.warn({ runId: run.id, err: deps.redact(String(err)) }, "deployment not recorded on the code host");
+      }
+    }
+    const outcome = await stages[name]({ run, config, earlier, signal, deps, release });
+    if (signal.aborted) break;
+    earlier[name] = outcome.detail;
+    store.updateStage(run.id, name, { state: outcome.ok ? "passed" : "failed", finishedAt: now(), detail: outcome.detail });
+    log.info({ runId: run.id, environment: env, tag: release.tag, stage: name, ok: outcome.ok }, "release stage finished");
+    const url = name === "deploy" ? outcome.detail.preview?.url : undefined;
+    const description = outcome.detail.reason ?? `${name} ${outcome.ok ? "passed" : "failed"} for ${release.tag}`;
+    await report(name, outcome.ok, description, url);
+    if (deploymentId && name === "deploy" && deps.host.finishDeployment) {
+      const result: { state: "success" | "failure"; environmentUrl?: string; description: string } = { state: outcome.ok ? "success" : "failure", description: description.slice(0, 140) };
+      if (url) result.environmentUrl = url;
+      await deps.host.finishDeployment(run.repo, deploymentId, result).catch((err: unknown) => log.warn({ runId: run.id, err: deps.redact(String(err)) }, "deployment status not recorded"));
+    }
+    if (!outcome.ok) {
+      markStopped(store, run, { kind: "cancelled", text: `not run: ${name} failed` }, now(), "failed");
+      return;
+    }
+  }
+  if (signal.aborted) {
+    const reason = stopReasonOf(signal);
+    if (reason.kind === "shutdown") requeue(run, deps);
+    else markStopped(store, run, reason, now());
+    return;
+  }
+  if (release.refusal) await report("deploy", false, release.refusal);
+  store.updateRun(run.id, { status: "passed", finishedAt: now(), ...(release.refusal ? { reason: release.refusal } : {}) });
+  // Open PRs whose head is this commit show the environment in their status comment.
+  for (const pull of store.openPullsAt(repoKeyOf(run.repo), run.sha)) deps.publish(pull.prKey);
 }

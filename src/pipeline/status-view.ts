@@ -2,7 +2,7 @@
  * Gather what the status comment shows for one PR from the store.
  */
 import type { StatusView, StageView } from "../render/status-comment.js";
-import type { PrKey } from "./records.js";
+import { repoKeyOf, type PrKey } from "./records.js";
 import type { Store } from "./store.js";
 
 /** The view of a PR's status, or undefined when berth does not know the PR. */
@@ -12,6 +12,8 @@ export function buildStatusView(store: Store, prKey: PrKey, reportBaseUrl: strin
   const view: StatusView = { headSha: pull.headSha, reportBaseUrl, testsConfigured: true };
   if (pull.notice) view.notice = pull.notice;
   if (pull.preview) view.preview = { url: pull.preview.url, sha: pull.preview.sha };
+  const environments = store.environmentsAt(repoKeyOf(pull.repo), pull.headSha);
+  if (environments.length) view.environments = environments.map((e) => ({ name: e.environment, tag: e.tag, url: e.url }));
   const [run, previous] = store.latestPipelineRuns(prKey, 2);
   if (previous?.status === "superseded") view.superseded = { sha: previous.sha, reason: previous.reason ?? "superseded" };
   if (run) {

@@ -7,7 +7,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { BotEvent, RunStatus, StageName, StageState } from "../domain/types.js";
 import type { TestSuiteReport } from "../reports/junit.js";
-import type { PrKey, PullRecord, RunRecord, StageDetail, StageRecord } from "./records.js";
+import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, StageDetail, StageRecord } from "./records.js";
 
 /** An event waiting in the inbox. */
 export interface InboxItem {
@@ -46,6 +46,22 @@ CREATE TABLE IF NOT EXISTS pulls (
   pr_key TEXT PRIMARY KEY,
   record_json TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS images (
+  ref TEXT PRIMARY KEY,
+  repo_key TEXT NOT NULL,
+  sha TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  pushed INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS images_by_sha ON images (repo_key, sha, created_at);
+CREATE TABLE IF NOT EXISTS environments (
+  env_key TEXT PRIMARY KEY,
+  repo_key TEXT NOT NULL,
+  sha TEXT NOT NULL,
+  record_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS environments_by_sha ON environments (repo_key, sha);
 CREATE TABLE IF NOT EXISTS reports (
   id TEXT PRIMARY KEY,
   run_id TEXT NOT NULL,
@@ -216,6 +232,48 @@ export class Store {
   pullsWithPreview(): PullRecord[] {
     const rows = this.db.prepare("SELECT record_json FROM pulls").all() as Array<{ record_json: string }>;
     return rows.map((r) => JSON.parse(r.record_json) as PullRecord).filter((p) => p.preview);
+  }
+
+  /** Open pulls whose head is `sha` (their comments show environments of that commit). */
+  openPullsAt(repoKey: string, sha: string): PullRecord[] {
+    const rows = this.db.prepare("SELECT record_json FROM pulls").all() as Array<{ record_json: string }>;
+    return rows
+      .map((r) => JSON.parse(r.record_json) as PullRecord)
+      .filter((p) => p.prKey.startsWith(`${repoKey}#`) && p.state === "open" && p.headSha === sha);
+  }
+
+  // ---- images and environments ---------------------------------------------------------------
+
+  /** Remember an image built or promoted for a commit. */
+  recordImage(repoKey: string, sha: string, image: ImageRecord, now: number): void {
+    this.db
+      .prepare("INSERT INTO images (ref, repo_key, sha, digest, pushed, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(ref) DO UPDATE SET sha = excluded.sha, digest = excluded.digest, pushed = excluded.pushed, created_at = excluded.created_at")
+      .run(image.ref, repoKey, sha, image.digest, image.pushed ? 1 : 0, now);
+  }
+
+  /** Images of a commit, newest first. */
+  imagesOf(repoKey: string, sha: string): ImageRecord[] {
+    const rows = this.db
+      .prepare("SELECT ref, digest, pushed FROM images WHERE repo_key = ? AND sha = ? ORDER BY created_at DESC, rowid DESC")
+      .all(repoKey, sha) as Array<{ ref: string; digest: string; pushed: number }>;
+    return rows.map((r) => ({ ref: r.ref, digest: r.digest, pushed: r.pushed === 1 }));
+  }
+
+  saveEnvironment(record: EnvironmentRecord, repoKey: string): void {
+    this.db
+      .prepare("INSERT INTO environments (env_key, repo_key, sha, record_json) VALUES (?, ?, ?, ?) ON CONFLICT(env_key) DO UPDATE SET sha = excluded.sha, record_json = excluded.record_json")
+      .run(record.key, repoKey, record.sha, JSON.stringify(record));
+  }
+
+  getEnvironment(key: PrKey): EnvironmentRecord | undefined {
+    const row = this.db.prepare("SELECT record_json FROM environments WHERE env_key = ?").get(key) as { record_json: string } | undefined;
+    return row ? (JSON.parse(row.record_json) as EnvironmentRecord) : undefined;
+  }
+
+  /** Environments currently running this commit. */
+  environmentsAt(repoKey: string, sha: string): EnvironmentRecord[] {
+    const rows = this.db.prepare("SELECT record_json FROM environments WHERE repo_key = ? AND sha = ? ORDER BY env_key").all(repoKey, sha) as Array<{ record_json: string }>;
+    return rows.map((r) => JSON.parse(r.record_json) as EnvironmentRecord);
   }
 
   // ---- reports -------------------------------------------------------------------------------

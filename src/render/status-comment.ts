@@ -36,6 +36,8 @@ export interface StatusView {
   preview?: { url: string; sha: string };
   /** Base of report links, e.g. `https://berth.example.com/reports`. */
   reportBaseUrl: string;
+  /** Tag-flow environments running the head commit. */
+  environments?: Array<{ name: string; tag: string; url: string }>;
   /** The run before the shown one, when a newer commit superseded it. */
   superseded?: { sha: string; reason: string };
   /** Test stage configured in the repo (otherwise the row says so). */
@@ -117,6 +119,9 @@ export function renderStatusComment(view: StatusView): string {
     lines.push(`**Preview:** ${view.preview.url} (commit ${inlineCode(sha7(view.preview.sha))})`);
   } else {
     lines.push("**Preview:** none running");
+  }
+  if (view.environments?.length) {
+    lines.push("", `**Environments** running this commit: ${view.environments.map((e) => `${plainText(e.name, 40)} (${inlineCode(e.tag)}) ${e.url}`).join(" · ")}`);
   }
   lines.push(...testsSection(view));
   for (const stage of run?.stages ?? []) lines.push(...failureSection(stage));

@@ -3,16 +3,21 @@
  */
 import { imageRepository, prImageTag } from "../domain/naming.js";
 import type { RepoRef } from "../domain/types.js";
-import type { ImageRecord } from "../pipeline/records.js";
+import { repoKeyOf, type ImageRecord } from "../pipeline/records.js";
 import { failureFrom, tailLines, type StageContext, type StageOutcome } from "./stage-context.js";
 
 /** Where images live when no registry is configured: the local engine only. */
 const LOCAL_PREFIX = "berth-local";
 
-/** Image reference of a PR commit. Hosts other than GitHub prefix the owner, so mirrors never collide. */
-export function prImageRef(registry: string | undefined, repo: Pick<RepoRef, "host" | "owner" | "name">, prNumber: number, sha: string): string {
+/** Image repository of a repo. Hosts other than GitHub prefix the owner, so mirrors never collide. */
+export function imageRepositoryOf(registry: string | undefined, repo: Pick<RepoRef, "host" | "owner" | "name">): string {
   const owner = repo.host === "github" ? repo.owner : `${repo.host}-${repo.owner}`;
-  return `${imageRepository(registry ?? LOCAL_PREFIX, owner, repo.name)}:${prImageTag(prNumber, sha)}`;
+  return imageRepository(registry ?? LOCAL_PREFIX, owner, repo.name);
+}
+
+/** Image reference of a PR commit. */
+export function prImageRef(registry: string | undefined, repo: Pick<RepoRef, "host" | "owner" | "name">, prNumber: number, sha: string): string {
+  return `${imageRepositoryOf(registry, repo)}:${prImageTag(prNumber, sha)}`;
 }
 
 export async function buildStage(ctx: StageContext): Promise<StageOutcome> {
@@ -52,6 +57,7 @@ export async function buildStage(ctx: StageContext): Promise<StageOutcome> {
       image = { ref, digest: outcome.imageId, pushed: false };
     }
     deps.store.patchPull(run.prKey, (p) => ({ ...p, image: { ...image, sha: run.sha } }));
+    deps.store.recordImage(repoKeyOf(run.repo), run.sha, image, deps.now());
     return { ok: true, detail: { image, logTail: tailLines(outcome.logTail.join("\n"), 10, deps.redact) } };
   } catch (err) {
     return failureFrom(err, deps.redact);

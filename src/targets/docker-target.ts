@@ -18,7 +18,7 @@ import { demuxLogBuffer, LineTail, LogDemuxer } from "../adapters/docker/log-lin
 import { messageError, readProgress } from "../adapters/docker/progress-stream.js";
 import { describeUnhealthy, waitUntilHealthy } from "../adapters/http-health.js";
 import { formatDuration } from "../domain/duration.js";
-import { dnsLabel, previewName, sha7, shortHash } from "../domain/naming.js";
+import { dnsLabel, previewName, repoSlug, sha7, shortHash } from "../domain/naming.js";
 import {
   CancelledError,
   type DeployRequest,
@@ -40,6 +40,8 @@ export const DOCKER_LABELS = {
   pr: "berth.pr",
   sha: "berth.sha",
   run: "berth.run",
+  /** Tag-flow environment (on objects of environments, whose `berth.pr` is 0). */
+  environment: "berth.environment",
   /** `preview`, `test` or `network`. */
   role: "berth.role",
 } as const;
@@ -88,9 +90,10 @@ function splitRepo(repo: string): [string, string] {
   return slash < 0 ? [repo, ""] : [repo.slice(0, slash), repo.slice(slash + 1)];
 }
 
-/** `<repo-slug>-pr-<n>`: the base of every name of a PR's objects. */
+/** `<repo-slug>-pr-<n>` (or `<repo-slug>-env-<environment>`): the base of every name of a key's objects. */
 function prBase(key: PreviewKey): string {
   const [owner, name] = splitRepo(key.repo);
+  if (key.environment) return dnsLabel(`${repoSlug(owner, name)}-env-${key.environment}`);
   return previewName(owner, name, key.pr);
 }
 
@@ -123,6 +126,7 @@ function keyFilters(key: PreviewKey, role?: string): string[] {
     `${DOCKER_LABELS.repo}=${key.repo}`,
     `${DOCKER_LABELS.pr}=${key.pr}`,
   ];
+  if (key.environment) filters.push(`${DOCKER_LABELS.environment}=${key.environment}`);
   if (role) filters.push(`${DOCKER_LABELS.role}=${role}`);
   return filters;
 }
@@ -134,6 +138,7 @@ function keyLabels(key: PreviewKey, role: string): Record<string, string> {
     [DOCKER_LABELS.host]: key.host,
     [DOCKER_LABELS.repo]: key.repo,
     [DOCKER_LABELS.pr]: String(key.pr),
+    ...(key.environment ? { [DOCKER_LABELS.environment]: key.environment } : {}),
     [DOCKER_LABELS.role]: role,
   };
 }

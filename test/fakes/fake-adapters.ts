@@ -40,7 +40,14 @@ export class FakeBuilder implements ImageBuilder {
   }
 
   async hasImage(tag: string): Promise<boolean> {
-    return this.pushes.includes(tag);
+    return this.pushes.includes(tag) || this.tags.some((t) => t.target === tag);
+  }
+
+  readonly tags: Array<{ source: string; target: string }> = [];
+
+  async tag(source: string, target: string): Promise<void> {
+    if (!(await this.hasImage(source))) throw new Error(`no such image: ${source}`);
+    this.tags.push({ source, target });
   }
 }
 

@@ -37,7 +37,7 @@ export interface MockOptions {
   endpoints?: Endpoint[];
 }
 
-export type Endpoint = "token" | "config" | "tarball" | "listComments" | "createComment" | "editComment" | "status" | "reaction" | "permission" | "pull";
+export type Endpoint = "token" | "config" | "tarball" | "listComments" | "createComment" | "editComment" | "status" | "reaction" | "permission" | "pull" | "deployment";
 
 const PIPELINE: Endpoint[] = ["token", "config", "tarball", "listComments", "createComment", "editComment", "status"];
 
@@ -115,6 +115,16 @@ export function mockGitHub(options: MockOptions): GitHubMock {
       return [200, { permission, role_name: permission, user: { login: user } }];
     });
   }
+  if (want("deployment")) {
+    scope.post(new RegExp(`^/repos/${repo}/deployments$`)).reply(function (uri: string, body: unknown) {
+      record("POST")(uri, body);
+      return [201, { id: 700 + calls.filter((c) => c.path.endsWith("/deployments")).length, ...(body as object) }];
+    });
+    scope.post(new RegExp(`^/repos/${repo}/deployments/\\d+/statuses$`)).reply(function (uri: string, body: unknown) {
+      record("POST")(uri, body);
+      return [201, { id: 1, ...(body as object) }];
+    });
+  }
   if (want("pull") && options.pull) {
     scope.get(new RegExp(`^/repos/${repo}/pulls/\\d+$`)).reply(function (uri: string, body: unknown) {
       record("GET")(uri, body);
@@ -127,6 +137,6 @@ export function mockGitHub(options: MockOptions): GitHubMock {
     calls,
     commentBodies: () => calls.filter((c) => /comments(\/\d+)?$/.test(c.path) && (c.method === "POST" || c.method === "PATCH") && isStatusComment(c)).map((c) => c.body.body as string),
     replies: () => calls.filter((c) => c.method === "POST" && /issues\/\d+\/comments$/.test(c.path) && !isStatusComment(c)).map((c) => c.body.body as string),
-    statuses: () => calls.filter((c) => c.path.includes("/statuses/")).map((c) => c.body),
+    statuses: () => calls.filter((c) => /\/statuses\/[0-9a-f]{40}$/.test(c.path)).map((c) => c.body),
   };
 }

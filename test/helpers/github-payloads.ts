@@ -79,3 +79,20 @@ export function prCommentPayload(body: string, options: { author?: string; prNum
   if (options.author) payload.comment.user = { ...payload.comment.user, login: options.author, type: "User" };
   return payload;
 }
+
+/** A `push` payload of a tag (created, or deleted with `deleted: true`). */
+export function tagPushPayload(options: { tag: string; sha: string; pusher?: string; deleted?: boolean }): Record<string, any> {
+  const example = examplesOf("push").find((e) => String(e.ref).startsWith("refs/tags/") && e.created === true);
+  if (!example) throw new Error("no tag push example");
+  const payload = structuredClone(example);
+  payload.installation = { id: INSTALLATION_ID, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg==" };
+  payload.ref = `refs/tags/${options.tag}`;
+  payload.created = !options.deleted;
+  payload.deleted = options.deleted === true;
+  payload.after = options.deleted ? "0".repeat(40) : options.sha;
+  if (options.pusher) {
+    payload.sender = { ...payload.sender, login: options.pusher };
+    payload.pusher = { ...payload.pusher, name: options.pusher };
+  }
+  return payload;
+}

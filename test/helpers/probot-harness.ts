@@ -24,7 +24,7 @@ export interface Harness {
   routes: RouteHandler[];
   dataDir: string;
   /** Deliver a webhook through Probot and wait until berth has done everything it leads to. */
-  deliver(name: "pull_request" | "issue_comment", payload: Record<string, unknown>, id?: string): Promise<void>;
+  deliver(name: "pull_request" | "issue_comment" | "push", payload: Record<string, unknown>, id?: string): Promise<void>;
   close(): Promise<void>;
 }
 

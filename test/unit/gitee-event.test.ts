@@ -85,8 +85,22 @@ describe("recorded Gitee payloads", () => {
     });
   });
 
-  it("tag push is ignored until the tag flow exists", () => {
-    expect(reasonOf(parseFixture("tag_create.json"))).toBe("tag flow not enabled");
+  it("tag push → tag-pushed with the tag, its commit and the pusher", () => {
+    expect(eventOf(parseFixture("tag_create.json"))).toMatchObject({
+      kind: "tag-pushed",
+      repo: { host: "gitee", owner: "kit101", name: "drone-yml-test" },
+      tag: "1.3",
+      sha: "aa9d11518a64dcd0d591a2a4eb35dfb4d91d49d5",
+      pusher: "kit101",
+    });
+  });
+
+  it("tag deletion does nothing", () => {
+    const body = loadGiteeFixture("tag_create.json");
+    body.deleted = true;
+    body.created = false;
+    body.after = "0".repeat(40);
+    expect(reasonOf(parseFixture("tag_create.json", body))).toBe("tag deletion does nothing");
   });
 
   it("branch push is acknowledged and ignored", () => {
@@ -98,9 +112,9 @@ describe("recorded Gitee payloads", () => {
       .map((name) => parseFixture(name))
       .filter((r): r is Extract<GiteeEventResult, { type: "event" }> => r.type === "event")
       .map((r) => r.event.deliveryId);
-    expect(ids).toHaveLength(4);
-    expect(new Set(ids).size).toBe(4);
-    expect(eventOf(parseFixture("pr_open.json")).deliveryId).toBe(ids[Object.keys(GITEE_FIXTURE_EVENTS).indexOf("pr_open.json")]);
+    expect(ids).toHaveLength(5);
+    expect(new Set(ids).size).toBe(5);
+    expect(ids).toContain(eventOf(parseFixture("pr_open.json")).deliveryId);
   });
 });
 

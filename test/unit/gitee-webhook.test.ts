@@ -100,8 +100,8 @@ describe("POST /api/gitee/webhooks", () => {
   });
 
   it("acknowledges ignored events with 200 and the reason", async () => {
-    const res = await post("Tag Push Hook", giteeFixtureText("tag_create.json"), signed());
-    expect(res).toEqual({ status: 200, json: { ok: true, ignored: "tag flow not enabled" } });
+    const res = await post("Push Hook", giteeFixtureText("push.json"), signed());
+    expect(res).toEqual({ status: 200, json: { ok: true, ignored: "event 'Push Hook' is not handled" } });
     expect(received).toEqual([]);
   });
 

@@ -7,8 +7,11 @@ describe("parseRepoConfig", () => {
     expect(result).toEqual({
       ok: true,
       config: {
-        build: { dockerfile: "Dockerfile", context: ".", args: {} },
+        build: { dockerfile: "Dockerfile", context: ".", args: {}, scan: {} },
         preview: { target: "docker", port: 8080, healthPath: "/", auto: true, timeout: 120_000, env: {}, values: {}, valuesFiles: [], publishMode: "host" },
+        tags: [],
+        environments: {},
+        cleanup: { registry: true },
       },
     });
   });
@@ -32,7 +35,7 @@ test:
 `);
     expect(result.ok).toBe(true);
     if (!result.ok) return;
-    expect(result.config.build).toEqual({ dockerfile: "docker/app.Dockerfile", context: "app", args: { VERSION: "1.2", DEBUG: "true" } });
+    expect(result.config.build).toEqual({ dockerfile: "docker/app.Dockerfile", context: "app", args: { VERSION: "1.2", DEBUG: "true" }, scan: {} });
     expect(result.config.preview.port).toBe(3000);
     expect(result.config.preview.auto).toBe(false);
     expect(result.config.test).toEqual({ image: "preview", command: ["sh", "-c", "npm test"], reports: "/reports", timeout: 600_000 });
@@ -50,9 +53,40 @@ test:
     ["- a\n- b\n", "the file must be a YAML mapping"],
     ["build: [\n", "YAML syntax error"],
     ["build:\n  args:\n    'bad name': x\n", "`build.args.bad name`"],
+    ["build:\n  scan:\n    failOn: low\n", "`build.scan.failOn`"],
+    ["tags:\n  - match: 'alpha-*'\n    environment: Dev!\n", "`tags.0.environment`"],
+    ["environments:\n  production:\n    permission: god\n", "`environments.production.permission`"],
   ])("rejects %j with %j", (text, message) => {
     const result = parseRepoConfig(text);
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.error).toContain(message);
+  });
+});
+
+describe("tag flow config", () => {
+  it("reads tag rules and environments", () => {
+    const result = parseRepoConfig(`
+build:
+  scan:
+    failOn: high
+tags:
+  - match: "alpha-*"
+    environment: dev
+  - match: "release-*"
+    environment: production
+environments:
+  production: { target: kubernetes, namespace: myapp-prod, values: { replicas: 3 } }
+cleanup:
+  registry: false
+`);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.config.build.scan).toEqual({ failOn: "high" });
+    expect(result.config.tags).toEqual([
+      { match: "alpha-*", environment: "dev" },
+      { match: "release-*", environment: "production" },
+    ]);
+    expect(result.config.environments.production).toEqual({ target: "kubernetes", namespace: "myapp-prod", values: { replicas: 3 } });
+    expect(result.config.cleanup).toEqual({ registry: false });
   });
 });

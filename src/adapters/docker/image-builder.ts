@@ -223,6 +223,11 @@ export class DockerImageBuilder implements ImageBuilder {
     }
   }
 
+  async tag(source: string, target: string): Promise<void> {
+    const { repository, tag } = splitImageReference(target);
+    await engineCall("image tag", { timeoutMs: this.timeouts.callMs }, () => this.docker.getImage(source).tag({ repo: repository, tag }));
+  }
+
   private async imageId(tag: string): Promise<string> {
     const info = await engineCall("image inspect", { timeoutMs: this.timeouts.callMs }, () => this.docker.getImage(tag).inspect());
     return info.Id;

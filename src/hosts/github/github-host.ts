@@ -111,4 +111,37 @@ export class GitHubHost implements CodeHost {
     const octokit = await this.client(repo);
     await octokit.rest.reactions.createForIssueComment({ owner: repo.owner, repo: repo.name, comment_id: Number(commentId), content: reaction });
   }
+
+  async startDeployment(repo: RepoRef, deployment: { environment: string; sha: string; tag: string; production: boolean }): Promise<{ id: string }> {
+    const octokit = await this.client(repo);
+    const { data } = await octokit.rest.repos.createDeployment({
+      owner: repo.owner,
+      repo: repo.name,
+      ref: deployment.sha,
+      environment: deployment.environment,
+      description: `berth: ${deployment.tag}`.slice(0, 140),
+      auto_merge: false,
+      // berth reports its own stages; other checks on the commit do not gate the deployment.
+      required_contexts: [],
+      production_environment: deployment.production,
+      transient_environment: false,
+      payload: { tag: deployment.tag },
+    });
+    if (!("id" in data)) throw new Error(`GitHub refused the deployment: ${data.message ?? "unknown reason"}`);
+    await octokit.rest.repos.createDeploymentStatus({ owner: repo.owner, repo: repo.name, deployment_id: data.id, state: "in_progress" });
+    return { id: String(data.id) };
+  }
+
+  async finishDeployment(repo: RepoRef, id: string, result: { state: "success" | "failure" | "error"; environmentUrl?: string; description: string }): Promise<void> {
+    const octokit = await this.client(repo);
+    await octokit.rest.repos.createDeploymentStatus({
+      owner: repo.owner,
+      repo: repo.name,
+      deployment_id: Number(id),
+      state: result.state,
+      description: result.description.slice(0, 140),
+      ...(result.environmentUrl ? { environment_url: result.environmentUrl } : {}),
+      auto_inactive: true,
+    });
+  }
 }

@@ -1,0 +1,112 @@
+/**
+ * The tag flow's stages: build (or promote) the image of a tagged commit, and deploy it to the
+ * tag's environment.
+ */
+import type { EnvironmentConfig, PreviewConfig } from "../config/repo-config.js";
+import type { PreviewKey } from "../domain/ports.js";
+import { imageTagOfGitTag } from "../domain/tag-rules.js";
+import { repoKeyOf, type ImageRecord, type ReleaseSpec } from "../pipeline/records.js";
+import { imageRepositoryOf } from "./build-stage.js";
+import { failureFrom, tailLines, type StageContext, type StageOutcome } from "./stage-context.js";
+
+/** What release stages get: a stage context without a pull request. */
+export type ReleaseContext = Omit<StageContext, "pull"> & { release: ReleaseSpec };
+
+function repositoryOf(ctx: ReleaseContext): string {
+  return imageRepositoryOf(ctx.deps.registry, ctx.run.repo);
+}
+
+/** The image reference a release tag gets. */
+export function releaseImageRef(ctx: ReleaseContext): string {
+  return `${repositoryOf(ctx)}:${imageTagOfGitTag(ctx.release.tag)}`;
+}
+
+async function publish(ctx: ReleaseContext, ref: string, fallbackDigest: string): Promise<ImageRecord> {
+  if (!ctx.deps.registry) return { ref, digest: fallbackDigest, pushed: false };
+  const { digest } = await ctx.deps.builder.push(ref, ctx.signal);
+  return { ref, digest, pushed: true };
+}
+
+/**
+ * Build the tagged commit, or — when an image of exactly this commit exists — promote it by adding
+ * the tag (no rebuild). The image is also tagged `sha-<commit>`.
+ */
+export async function releaseBuildStage(ctx: ReleaseContext): Promise<StageOutcome> {
+  const { run, config, deps, signal } = ctx;
+  const repoKey = repoKeyOf(run.repo);
+  const ref = releaseImageRef(ctx);
+  const shaRef = `${repositoryOf(ctx)}:sha-${run.sha}`;
+  try {
+    for (const existing of deps.store.imagesOf(repoKey, run.sha)) {
+      if (!(await deps.builder.hasImage(existing.ref))) continue;
+      await deps.builder.tag(existing.ref, ref);
+      const image = await publish(ctx, ref, existing.digest);
+      deps.store.recordImage(repoKey, run.sha, image, deps.now());
+      return { ok: true, detail: { image, reused: true, reason: `promoted from ${existing.ref} without a rebuild` } };
+    }
+    const source = await deps.host.downloadSource(run.repo, run.sha);
+    const outcome = await deps.builder.build({
+      source,
+      context: config.build.context,
+      dockerfile: config.build.dockerfile,
+      buildArgs: config.build.args,
+      labels: {
+        "org.opencontainers.image.source": run.repo.htmlUrl,
+        "org.opencontainers.image.revision": run.sha,
+        "org.opencontainers.image.version": ctx.release.tag,
+        "dev.berth.repository": `${run.repo.owner}/${run.repo.name}`,
+      },
+      tag: ref,
+      signal,
+    });
+    if (!outcome.ok) {
+      const detail: StageOutcome["detail"] = { reason: deps.redact(outcome.error), logTail: outcome.logTail.map(deps.redact) };
+      if (outcome.failingStep) detail.failingStep = deps.redact(outcome.failingStep);
+      return { ok: false, detail };
+    }
+    const image = await publish(ctx, ref, outcome.imageId);
+    await deps.builder.tag(ref, shaRef);
+    const shaImage = await publish(ctx, shaRef, outcome.imageId);
+    deps.store.recordImage(repoKey, run.sha, shaImage, deps.now());
+    deps.store.recordImage(repoKey, run.sha, image, deps.now());
+    return { ok: true, detail: { image, logTail: tailLines(outcome.logTail.join("\n"), 10, deps.redact) } };
+  } catch (err) {
+    return failureFrom(err, deps.redact);
+  }
+}
+
+/** Preview settings with an environment's overrides applied. */
+export function environmentPreview(preview: PreviewConfig, env: EnvironmentConfig | undefined): PreviewConfig {
+  if (!env) return preview;
+  return {
+    ...preview,
+    target: env.target ?? preview.target,
+    port: env.port ?? preview.port,
+    healthPath: env.healthPath ?? preview.healthPath,
+    env: { ...preview.env, ...env.env },
+    values: { ...preview.values, ...env.values },
+  };
+}
+
+/** Deploy the release image to its environment and record what runs there. */
+export async function releaseDeployStage(ctx: ReleaseContext): Promise<StageOutcome> {
+  const { run, config, deps, signal, release } = ctx;
+  const image = ctx.earlier.build?.image;
+  if (!image) return { ok: false, detail: { reason: "no image was built for this tag" } };
+  const envConfig = config.environments[release.environment];
+  const preview = environmentPreview(config.preview, envConfig);
+  const target = deps.targets[preview.target];
+  if (!target) return { ok: false, detail: { reason: `preview target '${preview.target}' is not enabled on this berth server` } };
+  const key: PreviewKey = { host: run.repo.host, repo: `${run.repo.owner}/${run.repo.name}`, pr: 0, environment: release.environment };
+  if (envConfig?.namespace) key.namespace = envConfig.namespace;
+  try {
+    const result = await target.deploy({ key, sha: run.sha, runId: run.id, image: image.ref, preview, signal });
+    deps.store.saveEnvironment(
+      { key: run.prKey, repo: run.repo, environment: release.environment, tag: release.tag, sha: run.sha, image, url: result.url, target: target.kind, deployedAt: deps.now() },
+      repoKeyOf(run.repo),
+    );
+    return { ok: true, detail: { preview: result } };
+  } catch (err) {
+    return failureFrom(err, deps.redact);
+  }
+}
