@@ -8,6 +8,8 @@ import { ProbotOctokit, run } from "probot";
 import { readSettings } from "./config/settings.js";
 import { createDockerClient } from "./adapters/docker/docker-client.js";
 import { DockerImageBuilder } from "./adapters/docker/image-builder.js";
+import { HarborClient } from "./adapters/harbor/harbor-client.js";
+import { HarborRegistry } from "./adapters/harbor/harbor-registry.js";
 import { createRedactor } from "./domain/redact.js";
 import type { BotEvent } from "./domain/types.js";
 import { createTimeoutFetch } from "./hosts/github/timeout-fetch.js";
@@ -28,6 +30,7 @@ if (!parsed.ok) {
 const settings = parsed.settings;
 const redact = createRedactor([
   settings.registryPassword,
+  settings.harbor?.password,
   process.env.WEBHOOK_SECRET,
   process.env.PRIVATE_KEY,
   process.env.GITEE_TOKEN,
@@ -58,8 +61,14 @@ const extraHosts = gitee
     ]
   : [];
 
+const harborLog = log.child({ name: "harbor" });
+const artifacts = settings.harbor
+  ? new HarborRegistry({ client: new HarborClient({ ...settings.harbor, log: harborLog }), log: harborLog })
+  : undefined;
+
 const { app, engine } = createBerth({
   extraHosts,
+  artifacts,
   store,
   builder: new DockerImageBuilder({ docker, log: log.child({ name: "builder" }), redact, registryAuth }),
   targets: {

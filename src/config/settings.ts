@@ -32,6 +32,9 @@ const settingsSchema = z.object({
   /** Least time between two edits of one status comment (ms); the final state is always written. */
   BERTH_COMMENT_INTERVAL_MS: intFromEnv(2000, 0, 600_000),
   DOCKER_HOST: optionalString,
+  BERTH_HARBOR_URL: optionalString.pipe(z.url().optional()),
+  BERTH_HARBOR_USERNAME: optionalString,
+  BERTH_HARBOR_PASSWORD: optionalString,
   GITEE_TOKEN: optionalString,
   GITEE_WEBHOOK_SECRET: optionalString,
   GITEE_API_URL: optionalString.pipe(z.url().optional()),
@@ -51,6 +54,8 @@ export interface Settings {
   concurrency: number;
   commentIntervalMs: number;
   dockerHost?: string;
+  /** Harbor's API, when BERTH_HARBOR_URL is set. */
+  harbor?: { url: string; username: string; password: string };
   /** Gitee is served when a token is set. */
   gitee?: { token: string; webhookSecret: string; apiUrl: string; botLogin?: string };
 }
@@ -67,6 +72,14 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
     };
   }
   const e = parsed.data;
+  if (e.BERTH_HARBOR_URL) {
+    if (!e.BERTH_HARBOR_USERNAME || !e.BERTH_HARBOR_PASSWORD) {
+      return { ok: false, error: "BERTH_HARBOR_USERNAME and BERTH_HARBOR_PASSWORD: required when BERTH_HARBOR_URL is set" };
+    }
+    if (!e.BERTH_REGISTRY || !e.BERTH_REGISTRY.includes("/")) {
+      return { ok: false, error: "BERTH_REGISTRY: must be <harbor-host>/<project> when BERTH_HARBOR_URL is set" };
+    }
+  }
   if (e.GITEE_TOKEN && !e.GITEE_WEBHOOK_SECRET) {
     return { ok: false, error: "GITEE_WEBHOOK_SECRET: required when GITEE_TOKEN is set (unsigned Gitee webhooks are refused)" };
   }
@@ -75,8 +88,13 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
     settings: {
       dataDir: e.BERTH_DATA_DIR,
       registry: e.BERTH_REGISTRY,
-      registryUsername: e.BERTH_REGISTRY_USERNAME,
-      registryPassword: e.BERTH_REGISTRY_PASSWORD,
+      // Harbor's account pushes too unless the registry has its own.
+      registryUsername: e.BERTH_REGISTRY_USERNAME ?? (e.BERTH_HARBOR_URL ? e.BERTH_HARBOR_USERNAME : undefined),
+      registryPassword: e.BERTH_REGISTRY_PASSWORD ?? (e.BERTH_HARBOR_URL ? e.BERTH_HARBOR_PASSWORD : undefined),
+      harbor:
+        e.BERTH_HARBOR_URL && e.BERTH_HARBOR_USERNAME && e.BERTH_HARBOR_PASSWORD
+          ? { url: e.BERTH_HARBOR_URL, username: e.BERTH_HARBOR_USERNAME, password: e.BERTH_HARBOR_PASSWORD }
+          : undefined,
       publicUrl: (e.BERTH_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ""),
       previewHost: e.BERTH_PREVIEW_HOST,
       concurrency: e.BERTH_CONCURRENCY,

@@ -86,6 +86,45 @@ export interface ImageBuilder {
   tag(source: string, target: string): Promise<void>;
 }
 
+/** Vulnerability counts of an image scan (Harbor). */
+export interface VulnerabilitySummary {
+  /** `Success`, `Running`, `Error`, `NotScanned`, ... */
+  status: string;
+  critical: number;
+  high: number;
+  medium: number;
+  low: number;
+  unknown: number;
+  total: number;
+  fixable: number;
+}
+
+/** What a registry knows of a pushed image. */
+export interface ArtifactInfo {
+  digest: string;
+  size?: number;
+  scan?: VulnerabilitySummary;
+  /** The artifact in the registry's web UI. */
+  uiUrl?: string;
+  /** The repo's scan gate (`build.scan.failOn`) applied to the scan. */
+  gate: { pass: boolean; reason: string };
+}
+
+/**
+ * A registry with an API beyond pushes and pulls (Harbor): projects, scans, server-side tags.
+ * Plain OCI registries have none; berth then only pushes.
+ */
+export interface ArtifactRegistry {
+  /** Make sure images can be pushed to `imageRef` (Harbor: its project exists, with auto-scan). */
+  prepare(imageRef: string): Promise<void>;
+  /** After a push: digest, size and the vulnerability scan (waited for, bounded), with the gate applied. */
+  inspect(imageRef: string, options: { signal: AbortSignal; failOn?: "critical" | "high" | "medium" }): Promise<ArtifactInfo>;
+  /** Give the artifact of `existingRef` the tag of `newRef` without pushing; false when it does not exist. */
+  promote(existingRef: string, newRef: string): Promise<boolean>;
+  /** Remove a PR's tags (`pr-<n>-*`) from an image repository; artifacts only when no other tag uses them. */
+  cleanupPullRequest(repositoryRef: string, prNumber: number): Promise<{ removedTags: number; deletedArtifacts: number }>;
+}
+
 /** Identity of one PR's preview (or, with `environment`, of a tag-flow environment) on a target. */
 export interface PreviewKey {
   /** `<owner>/<name>` as on the host. */

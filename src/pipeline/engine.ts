@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { RepoConfig } from "../config/repo-config.js";
-import type { CodeHost, ImageBuilder, PreviewTarget } from "../domain/ports.js";
+import type { ArtifactRegistry, CodeHost, ImageBuilder, PreviewTarget } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { BotEvent, HostKind } from "../domain/types.js";
 import { CommentPublisher } from "./comment-publisher.js";
@@ -23,6 +23,8 @@ export interface EngineOptions {
   builder: ImageBuilder;
   targets: Partial<Record<RepoConfig["preview"]["target"], PreviewTarget>>;
   registry?: string;
+  /** Registry API beyond pushes (Harbor). */
+  artifacts?: ArtifactRegistry;
   publicUrl: string;
   concurrency: number;
   commentIntervalMs: number;
@@ -167,6 +169,7 @@ export class Engine {
       builder: this.options.builder,
       targets: this.options.targets,
       registry: this.options.registry,
+      artifacts: this.options.artifacts,
       redact: this.options.redact,
       log: this.options.log.child({ runId: run.id, prKey: run.prKey }),
       now: this.now,

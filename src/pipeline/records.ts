@@ -2,6 +2,7 @@
  * Shapes of what berth keeps durable: runs, stages, pull requests, previews, reports.
  */
 import type { RepoConfig } from "../config/repo-config.js";
+import type { VulnerabilitySummary } from "../domain/ports.js";
 import type { RepoRef, RunStatus, StageName, StageState } from "../domain/types.js";
 import type { TestSummary } from "../reports/junit.js";
 
@@ -61,6 +62,8 @@ export interface RunRecord {
 /** What a finished stage leaves for later stages and for the status comment. */
 export interface StageDetail {
   image?: ImageRecord;
+  /** Vulnerability scan of the pushed image (Harbor), with a link to it. */
+  scan?: VulnerabilitySummary & { url?: string };
   preview?: { url: string; internalUrl: string };
   tests?: TestSummary & { reportId: string; exitCode: number | null; timedOut: boolean };
   failingStep?: string;

@@ -63,6 +63,12 @@ function stageDetails(stage: StageView, view: StatusView): string {
     if (d.reused) parts.push("reused");
     if (!d.image.pushed) parts.push("local only");
   }
+  if (stage.name === "build" && d.scan) {
+    const s = d.scan;
+    const counts = `🛡️ ${s.critical} critical, ${s.high} high, ${s.medium} medium, ${s.low} low (${s.fixable} fixable)`;
+    const text = s.status === "Success" ? counts : `🛡️ scan ${plainText(s.status, 20)}`;
+    parts.push(s.url ? `[${text}](${s.url})` : text);
+  }
   if (stage.name === "deploy" && d.preview) parts.push(d.preview.url);
   if (stage.name === "test" && d.tests) {
     const t = d.tests;

@@ -50,15 +50,26 @@ export async function buildStage(ctx: StageContext): Promise<StageOutcome> {
       return { ok: false, detail };
     }
     let image: ImageRecord;
+    let scan: StageOutcome["detail"]["scan"];
     if (deps.registry) {
+      await deps.artifacts?.prepare(ref);
       const { digest } = await deps.builder.push(ref, signal);
       image = { ref, digest, pushed: true };
+      if (deps.artifacts) {
+        const info = await deps.artifacts.inspect(ref, { signal, ...(config.build.scan.failOn ? { failOn: config.build.scan.failOn } : {}) });
+        image.digest = info.digest;
+        if (info.scan) scan = { ...info.scan, ...(info.uiUrl ? { url: info.uiUrl } : {}) };
+        if (!info.gate.pass) {
+          deps.store.recordImage(repoKeyOf(run.repo), run.sha, image, deps.now());
+          return { ok: false, detail: { image, ...(scan ? { scan } : {}), reason: `vulnerability gate: ${info.gate.reason}` } };
+        }
+      }
     } else {
       image = { ref, digest: outcome.imageId, pushed: false };
     }
     deps.store.patchPull(run.prKey, (p) => ({ ...p, image: { ...image, sha: run.sha } }));
     deps.store.recordImage(repoKeyOf(run.repo), run.sha, image, deps.now());
-    return { ok: true, detail: { image, logTail: tailLines(outcome.logTail.join("\n"), 10, deps.redact) } };
+    return { ok: true, detail: { image, ...(scan ? { scan } : {}), logTail: tailLines(outcome.logTail.join("\n"), 10, deps.redact) } };
   } catch (err) {
     return failureFrom(err, deps.redact);
   }

@@ -23,6 +23,7 @@ export function releaseImageRef(ctx: ReleaseContext): string {
 
 async function publish(ctx: ReleaseContext, ref: string, fallbackDigest: string): Promise<ImageRecord> {
   if (!ctx.deps.registry) return { ref, digest: fallbackDigest, pushed: false };
+  await ctx.deps.artifacts?.prepare(ref);
   const { digest } = await ctx.deps.builder.push(ref, ctx.signal);
   return { ref, digest, pushed: true };
 }
@@ -38,6 +39,14 @@ export async function releaseBuildStage(ctx: ReleaseContext): Promise<StageOutco
   const shaRef = `${repositoryOf(ctx)}:sha-${run.sha}`;
   try {
     for (const existing of deps.store.imagesOf(repoKey, run.sha)) {
+      // Harbor adds the tag server-side; otherwise the local image is tagged and pushed (same digest).
+      if (existing.pushed && deps.artifacts && (await deps.artifacts.promote(existing.ref, ref))) {
+        // Tag the local copy too, so a deploy on this engine needs no pull.
+        if (await deps.builder.hasImage(existing.ref)) await deps.builder.tag(existing.ref, ref);
+        const image: ImageRecord = { ref, digest: existing.digest, pushed: true };
+        deps.store.recordImage(repoKey, run.sha, image, deps.now());
+        return { ok: true, detail: { image, reused: true, reason: `promoted from ${existing.ref} in the registry without a rebuild` } };
+      }
       if (!(await deps.builder.hasImage(existing.ref))) continue;
       await deps.builder.tag(existing.ref, ref);
       const image = await publish(ctx, ref, existing.digest);

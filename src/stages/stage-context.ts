@@ -4,7 +4,7 @@
  */
 import type { Logger } from "pino";
 import type { RepoConfig } from "../config/repo-config.js";
-import type { CodeHost, ImageBuilder, PreviewTarget } from "../domain/ports.js";
+import type { ArtifactRegistry, CodeHost, ImageBuilder, PreviewTarget } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { PullRecord, RunRecord, StageDetail } from "../pipeline/records.js";
 import type { Store } from "../pipeline/store.js";
@@ -17,6 +17,8 @@ export interface StageDeps {
   targets: Partial<Record<RepoConfig["preview"]["target"], PreviewTarget>>;
   /** Registry prefix; undefined = local images only. */
   registry?: string;
+  /** Registry API beyond pushes (Harbor), when configured. */
+  artifacts?: ArtifactRegistry;
   redact: Redactor;
   log: Logger;
   now: () => number;

@@ -24,6 +24,7 @@ export class FakeGitHubApi {
   readonly calls: RecordedCall[] = [];
   readonly repos = new Map<string, FakeRepo>();
   readonly comments = new Map<number, { id: number; issue: string; body: string }>();
+  readonly deployments: Array<{ id: number; repo: string; environment: string; ref: string; statuses: Array<{ state: string; environment_url?: string }> }> = [];
   readonly statuses: Array<{ repo: string; sha: string; context: string; state: string; description: string; target_url?: string }> = [];
   private server?: Server;
   private nextId = 9000;
@@ -118,6 +119,17 @@ export class FakeGitHubApi {
     if (method === "POST" && (match = /^statuses\/([0-9a-f]{40})$/.exec(rest))) {
       this.statuses.push({ repo: fullName, sha: match[1]!, ...body });
       return json(201, { id: this.nextId++, ...body });
+    }
+    if (method === "POST" && rest === "deployments") {
+      const deployment = { id: this.nextId++, repo: fullName, environment: String(body.environment), ref: String(body.ref), statuses: [] };
+      this.deployments.push(deployment);
+      return json(201, { id: deployment.id, environment: deployment.environment, ref: deployment.ref });
+    }
+    if (method === "POST" && (match = /^deployments\/(\d+)\/statuses$/.exec(rest))) {
+      const deployment = this.deployments.find((d) => d.id === Number(match![1]));
+      if (!deployment) return json(404, { message: "Not Found" });
+      (deployment.statuses as Array<{ state: string; environment_url?: string }>).push({ state: String(body.state), environment_url: body.environment_url });
+      return json(201, { id: this.nextId++, state: body.state });
     }
     if (method === "POST" && /^issues\/comments\/\d+\/reactions$/.test(rest)) {
       return json(201, { id: this.nextId++, content: body.content });

@@ -81,11 +81,12 @@ export function prCommentPayload(body: string, options: { author?: string; prNum
 }
 
 /** A `push` payload of a tag (created, or deleted with `deleted: true`). */
-export function tagPushPayload(options: { tag: string; sha: string; pusher?: string; deleted?: boolean }): Record<string, any> {
+export function tagPushPayload(options: { tag: string; sha: string; pusher?: string; deleted?: boolean; repo?: string }): Record<string, any> {
   const example = examplesOf("push").find((e) => String(e.ref).startsWith("refs/tags/") && e.created === true);
   if (!example) throw new Error("no tag push example");
   const payload = structuredClone(example);
   payload.installation = { id: INSTALLATION_ID, node_id: "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNDI0Mg==" };
+  if (options.repo) moveToRepo(payload, options.repo);
   payload.ref = `refs/tags/${options.tag}`;
   payload.created = !options.deleted;
   payload.deleted = options.deleted === true;

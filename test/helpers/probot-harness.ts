@@ -40,6 +40,8 @@ export interface HarnessOptions {
   dataDir?: string;
   /** Gitee (or other) hosts with their webhook route. */
   extraHosts?: BerthOptions["extraHosts"];
+  /** Registry API (Harbor). */
+  artifacts?: BerthOptions["artifacts"];
 }
 
 export async function createHarness(options: HarnessOptions): Promise<Harness> {
@@ -65,6 +67,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     redact: createRedactor([]),
     log,
     extraHosts: options.extraHosts,
+    artifacts: options.artifacts,
   });
   const routes: RouteHandler[] = [];
   await probot.load(app, { cwd: dataDir, addHandler: (h) => routes.push(h as RouteHandler) });
