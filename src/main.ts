@@ -15,7 +15,10 @@ import type { BotEvent } from "./domain/types.js";
 import { createTimeoutFetch } from "./hosts/github/timeout-fetch.js";
 import { GiteeClient } from "./hosts/gitee/gitee-client.js";
 import { GiteeHost } from "./hosts/gitee/gitee-host.js";
-import { createBerth } from "./index.js";
+import { createBerth, type BerthOptions } from "./index.js";
+import { HelmCli } from "./adapters/kubernetes/helm.js";
+import { KubeClient } from "./adapters/kubernetes/kube-client.js";
+import { KubernetesTarget } from "./targets/kubernetes-target.js";
 import { createGiteeWebhookHandler } from "./ingress/gitee-webhook.js";
 import { Store } from "./pipeline/store.js";
 import { DockerTarget } from "./targets/docker-target.js";
@@ -66,14 +69,28 @@ const artifacts = settings.harbor
   ? new HarborRegistry({ client: new HarborClient({ ...settings.harbor, log: harborLog }), log: harborLog })
   : undefined;
 
+const targets: BerthOptions["targets"] = {};
+for (const kind of settings.targets) {
+  const targetLog = log.child({ name: `${kind}-target` });
+  if (kind === "docker") targets.docker = new DockerTarget({ docker, previewHost: settings.previewHost, log: targetLog, redact, registryAuth });
+  if (kind === "kubernetes") {
+    targets.kubernetes = new KubernetesTarget({
+      helm: new HelmCli({ bin: settings.helmBin, kubeContext: settings.kubeContext, redact, log: targetLog }),
+      kube: new KubeClient({ context: settings.kubeContext, log: targetLog }),
+      domain: settings.previewDomain,
+      redact,
+      log: targetLog,
+    });
+  }
+}
+
 const { app, engine } = createBerth({
   extraHosts,
   artifacts,
   store,
   builder: new DockerImageBuilder({ docker, log: log.child({ name: "builder" }), redact, registryAuth }),
-  targets: {
-    docker: new DockerTarget({ docker, previewHost: settings.previewHost, log: log.child({ name: "docker-target" }), redact, registryAuth }),
-  },
+  targets,
+  reconcileIntervalMs: settings.reconcileIntervalMs,
   registry: settings.registry,
   publicUrl: settings.publicUrl,
   concurrency: settings.concurrency,

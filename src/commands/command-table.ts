@@ -3,7 +3,7 @@
  */
 import type { Permission } from "../domain/types.js";
 
-export type CommandName = "deploy" | "test" | "delete" | "status" | "help" | "ok-to-test";
+export type CommandName = "deploy" | "test" | "delete" | "status" | "help" | "ok-to-test" | "keep";
 
 export interface CommandSpec {
   name: CommandName;
@@ -17,6 +17,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: "deploy", summary: "Build the head commit if needed, then deploy the preview and run the tests", permission: "write" },
   { name: "test", summary: "Run the tests again against the current preview", permission: "write" },
   { name: "delete", summary: "Tear the preview down", permission: "write" },
+  { name: "keep", summary: "Keep the preview 7 more days before it expires (Kubernetes)", permission: "write" },
   { name: "status", summary: "Redraw the status comment", permission: "write" },
   { name: "ok-to-test", summary: "Approve building this exact head commit of a fork PR", permission: "write" },
   { name: "help", summary: "Show this list", permission: "none" },

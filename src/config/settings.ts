@@ -32,6 +32,16 @@ const settingsSchema = z.object({
   /** Least time between two edits of one status comment (ms); the final state is always written. */
   BERTH_COMMENT_INTERVAL_MS: intFromEnv(2000, 0, 600_000),
   DOCKER_HOST: optionalString,
+  BERTH_TARGETS: optionalString.pipe(
+    z
+      .string()
+      .regex(/^(docker|kubernetes|swarm)(,(docker|kubernetes|swarm))*$/, "a comma list of docker, kubernetes, swarm")
+      .optional(),
+  ),
+  BERTH_KUBE_CONTEXT: optionalString,
+  BERTH_HELM_BIN: optionalString,
+  BERTH_PREVIEW_DOMAIN: optionalString,
+  BERTH_RECONCILE_INTERVAL_MS: intFromEnv(600_000, 0, 86_400_000),
   BERTH_HARBOR_URL: optionalString.pipe(z.url().optional()),
   BERTH_HARBOR_USERNAME: optionalString,
   BERTH_HARBOR_PASSWORD: optionalString,
@@ -54,6 +64,13 @@ export interface Settings {
   concurrency: number;
   commentIntervalMs: number;
   dockerHost?: string;
+  /** Preview targets to enable (BERTH_TARGETS, default docker). */
+  targets: Array<"docker" | "kubernetes" | "swarm">;
+  kubeContext?: string;
+  helmBin: string;
+  previewDomain?: string;
+  /** How often previews are reconciled with open PRs and expiry (0 = only at start). */
+  reconcileIntervalMs: number;
   /** Harbor's API, when BERTH_HARBOR_URL is set. */
   harbor?: { url: string; username: string; password: string };
   /** Gitee is served when a token is set. */
@@ -100,6 +117,11 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
       concurrency: e.BERTH_CONCURRENCY,
       commentIntervalMs: e.BERTH_COMMENT_INTERVAL_MS,
       dockerHost: e.DOCKER_HOST,
+      targets: [...new Set((e.BERTH_TARGETS ?? "docker").split(","))] as Settings["targets"],
+      kubeContext: e.BERTH_KUBE_CONTEXT,
+      helmBin: e.BERTH_HELM_BIN ?? "helm",
+      previewDomain: e.BERTH_PREVIEW_DOMAIN,
+      reconcileIntervalMs: e.BERTH_RECONCILE_INTERVAL_MS,
       gitee:
         e.GITEE_TOKEN && e.GITEE_WEBHOOK_SECRET
           ? { token: e.GITEE_TOKEN, webhookSecret: e.GITEE_WEBHOOK_SECRET, apiUrl: e.GITEE_API_URL ?? "https://gitee.com/api/v5", botLogin: e.GITEE_BOT_LOGIN }

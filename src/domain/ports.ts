@@ -14,6 +14,12 @@ export interface SourceArchive {
   data: Buffer;
 }
 
+/** A commit's source unpacked on disk, removed by `dispose`. */
+export interface SourceCheckout {
+  dir: string;
+  dispose(): Promise<void>;
+}
+
 /** Commit status reported for one stage. */
 export interface CommitStatus {
   /** e.g. `berth/build` */
@@ -146,6 +152,10 @@ export interface DeployRequest {
   preview: PreviewConfig;
   signal: AbortSignal;
   onLog?: LogSink;
+  /** The commit's source checked out on disk, when the config points into it (`preview.chart`). */
+  sourceDir?: string;
+  /** Web URL of the pull request (Kubernetes annotations). */
+  prUrl?: string;
 }
 
 export interface DeployResult {
@@ -190,6 +200,10 @@ export interface PreviewTarget {
   remove(key: PreviewKey): Promise<{ removed: number }>;
   /** All previews this target holds (for reconciling with open PRs). */
   list(): Promise<PreviewKey[]>;
+  /** Previews with an expiry (Kubernetes `expires-at`); the reconciler removes expired ones. */
+  listExpiring?(): Promise<Array<{ key: PreviewKey; expiresAt?: Date }>>;
+  /** Push a preview's expiry forward (`/keep`). */
+  extendExpiry?(key: PreviewKey, until: Date): Promise<void>;
 }
 
 /** Thrown by adapters when work stopped because the signal aborted. */

@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import { parseComment, renderHelp } from "../commands/parse-command.js";
 import type { CommandSpec } from "../commands/command-table.js";
 import type { RepoConfig } from "../config/repo-config.js";
-import type { CodeHost } from "../domain/ports.js";
+import type { CodeHost, PreviewTarget } from "../domain/ports.js";
 import { sha7 } from "../domain/naming.js";
 import { hasPermission } from "../domain/permission.js";
 import type { BotEvent, HostKind, Permission, PullRef, StageName } from "../domain/types.js";
@@ -27,10 +27,14 @@ export interface DispatcherDeps {
   loadConfig: (host: CodeHost, pr: Pick<PullRef, "repo">) => Promise<ConfigLookup>;
   /** Preview targets this server can drive. */
   enabledTargets: ReadonlyArray<RepoConfig["preview"]["target"]>;
+  targets: Partial<Record<RepoConfig["preview"]["target"], PreviewTarget>>;
   log: Logger;
   now: () => number;
   newId: () => string;
 }
+
+/** How far `/keep` pushes a preview's expiry. */
+const KEEP_MS = 7 * 24 * 3_600_000;
 
 /** Process one event. Throws only for host errors (the caller logs them). */
 export async function dispatchEvent(event: BotEvent, deps: DispatcherDeps): Promise<void> {
@@ -255,6 +259,22 @@ async function runCommand(command: CommandSpec, pr: PullRef, event: Extract<BotE
     case "status":
       deps.publisher.request(prKey, true);
       return;
+    case "keep": {
+      const preview = deps.store.getPull(prKey)?.preview;
+      const target = preview ? deps.targets[preview.target] : undefined;
+      if (!preview || !target) {
+        await reply(host, event, "There is no preview of this PR to keep.");
+        return;
+      }
+      if (!target.extendExpiry) {
+        await reply(host, event, `Previews on the ${preview.target} target do not expire; nothing to do.`);
+        return;
+      }
+      const until = new Date(deps.now() + KEEP_MS);
+      await target.extendExpiry({ host: pull.repo.host, repo: `${pull.repo.owner}/${pull.repo.name}`, pr: pull.prNumber }, until);
+      await reply(host, event, `The preview is kept until ${until.toISOString().slice(0, 16).replace("T", " ")} UTC.`);
+      return;
+    }
     case "ok-to-test":
       if (!pull.fromFork) {
         await reply(host, event, "`/ok-to-test` is only needed for PRs from forks; this one is built automatically.");

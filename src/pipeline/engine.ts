@@ -6,7 +6,8 @@
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { RepoConfig } from "../config/repo-config.js";
-import type { ArtifactRegistry, CodeHost, ImageBuilder, PreviewTarget } from "../domain/ports.js";
+import { checkoutSource } from "../adapters/source-checkout.js";
+import type { ArtifactRegistry, CodeHost, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { BotEvent, HostKind } from "../domain/types.js";
 import { CommentPublisher } from "./comment-publisher.js";
@@ -25,8 +26,12 @@ export interface EngineOptions {
   registry?: string;
   /** Registry API beyond pushes (Harbor). */
   artifacts?: ArtifactRegistry;
+  /** Unpacks sources on disk when a config points into the repository (default: a temp folder). */
+  checkoutSource?: (archive: SourceArchive) => Promise<SourceCheckout>;
   publicUrl: string;
   concurrency: number;
+  /** Reconcile previews with open PRs and expiry this often (ms; 0 or unset = only at start). */
+  reconcileIntervalMs?: number;
   commentIntervalMs: number;
   redact: Redactor;
   log: Logger;
@@ -45,6 +50,7 @@ export class Engine {
   private readonly now: () => number;
   private readonly newId: () => string;
   private inboxLoop?: Promise<void>;
+  private reconcileTimer?: NodeJS.Timeout;
   private inboxAgain = false;
   private stopped = false;
 
@@ -98,6 +104,16 @@ export class Engine {
     this.recoverRuns();
     this.processInbox();
     this.scheduler.kick();
+    await this.reconcile();
+    const every = this.options.reconcileIntervalMs ?? 0;
+    if (every > 0) {
+      this.reconcileTimer = setInterval(() => void this.reconcile(), every);
+      this.reconcileTimer.unref();
+    }
+  }
+
+  /** Remove previews of closed PRs and expired previews; never throws. */
+  async reconcile(): Promise<void> {
     try {
       await this.reconcilePreviews();
     } catch (err) {
@@ -108,6 +124,7 @@ export class Engine {
   /** Stop taking work; running runs are put back in the queue for the next start. */
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     await this.inboxLoop;
     await this.scheduler.stop();
     await this.publisher.settle();
@@ -145,6 +162,7 @@ export class Engine {
               publisher: this.publisher,
               loadConfig: this.loadConfig,
               enabledTargets: Object.keys(this.options.targets) as Array<RepoConfig["preview"]["target"]>,
+              targets: this.options.targets,
               log: this.options.log,
               now: this.now,
               newId: this.newId,
@@ -170,6 +188,7 @@ export class Engine {
       targets: this.options.targets,
       registry: this.options.registry,
       artifacts: this.options.artifacts,
+      checkoutSource: this.options.checkoutSource ?? checkoutSource,
       redact: this.options.redact,
       log: this.options.log.child({ runId: run.id, prKey: run.prKey }),
       now: this.now,
@@ -224,6 +243,20 @@ export class Engine {
       this.store.insertRun(run);
       this.scheduler.stopActive(pull.prKey, { kind: "cancelled", text: "cancelled: the PR was closed" }, run.id);
       this.options.log.info({ prKey: pull.prKey }, "preview of a closed PR queued for removal");
+    }
+    // Expired previews go even when the webhook that should have removed them was lost.
+    for (const target of Object.values(this.options.targets)) {
+      if (!target?.listExpiring) continue;
+      for (const { key, expiresAt } of await target.listExpiring()) {
+        if (!expiresAt || expiresAt.getTime() > this.now()) continue;
+        const [owner, name] = key.repo.split("/");
+        const prKey = owner && name ? prKeyOf({ host: key.host, owner, name }, key.pr) : undefined;
+        if (prKey && this.store.activeRunsOf(prKey).length > 0) continue;
+        await target.remove(key);
+        if (prKey) this.store.patchPull(prKey, (p) => ({ ...p, preview: undefined, notice: { kind: "deleted", text: "The preview expired and was removed. Comment `/deploy` to start it again, `/keep` to keep it longer." } }));
+        if (prKey) this.publisher.request(prKey);
+        this.options.log.info({ key, target: target.kind, expiresAt }, "expired preview removed");
+      }
     }
     // Objects on targets berth has no record of (state lost or created elsewhere): say so, keep them.
     for (const target of Object.values(this.options.targets)) {

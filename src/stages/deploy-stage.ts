@@ -1,7 +1,7 @@
 /**
  * deploy: start the preview of the run's commit on its target and record its URL.
  */
-import type { PreviewKey } from "../domain/ports.js";
+import type { PreviewKey, SourceCheckout } from "../domain/ports.js";
 import type { RunRecord } from "../pipeline/records.js";
 import { failureFrom, targetFor, type StageContext, type StageOutcome } from "./stage-context.js";
 
@@ -14,8 +14,12 @@ export async function deployStage(ctx: StageContext): Promise<StageOutcome> {
   const { run, config, deps, signal } = ctx;
   const image = ctx.earlier.build?.image ?? ctx.pull.image;
   if (!image) return { ok: false, detail: { reason: "no image was built for this commit" } };
+  // A chart or values files in the repository need the commit's source on disk.
+  const needsSource = config.preview.chart !== undefined || config.preview.valuesFiles.length > 0;
+  let checkout: SourceCheckout | undefined;
   try {
     const target = targetFor(ctx);
+    if (needsSource) checkout = await deps.checkoutSource(await deps.host.downloadSource(run.repo, run.sha));
     const result = await target.deploy({
       key: previewKeyOf(run),
       sha: run.sha,
@@ -23,6 +27,8 @@ export async function deployStage(ctx: StageContext): Promise<StageOutcome> {
       image: image.ref,
       preview: config.preview,
       signal,
+      prUrl: ctx.pull.url,
+      ...(checkout ? { sourceDir: checkout.dir } : {}),
     });
     deps.store.patchPull(run.prKey, (p) => ({
       ...p,
@@ -32,5 +38,7 @@ export async function deployStage(ctx: StageContext): Promise<StageOutcome> {
     return { ok: true, detail: { preview: { url: result.url, internalUrl: result.internalUrl } } };
   } catch (err) {
     return failureFrom(err, deps.redact);
+  } finally {
+    await checkout?.dispose();
   }
 }

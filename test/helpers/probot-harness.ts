@@ -59,7 +59,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
   const { app, engine } = createBerth({
     store,
     builder: options.builder,
-    targets: { docker: options.target },
+    targets: { [options.target.kind]: options.target },
     registry: options.registry ?? "127.0.0.1:5000/previews",
     publicUrl: "https://berth.example.com",
     concurrency: 2,

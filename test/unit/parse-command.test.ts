@@ -46,6 +46,7 @@ describe("renderHelp", () => {
         "| `/deploy` | Build the head commit if needed, then deploy the preview and run the tests | write or higher |",
         "| `/test` | Run the tests again against the current preview | write or higher |",
         "| `/delete` | Tear the preview down | write or higher |",
+        "| `/keep` | Keep the preview 7 more days before it expires (Kubernetes) | write or higher |",
         "| `/status` | Redraw the status comment | write or higher |",
         "| `/ok-to-test` | Approve building this exact head commit of a fork PR | write or higher |",
         "| `/help` | Show this list | anyone |",
