@@ -15,6 +15,7 @@ ENV NODE_ENV=production BERTH_DATA_DIR=/data PORT=3000 HOST=0.0.0.0
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json app.yml ./
+COPY charts ./charts
 VOLUME /data
 EXPOSE 3000
 USER node
