@@ -2,8 +2,10 @@
  * build: fetch the exact head commit, build the image, push it, record the digest.
  */
 import { imageRepository, prImageTag } from "../domain/naming.js";
+import type { BuildOutcome } from "../domain/ports.js";
+import type { Redactor } from "../domain/redact.js";
 import type { RepoRef } from "../domain/types.js";
-import { repoKeyOf, type ImageRecord } from "../pipeline/records.js";
+import { repoKeyOf, type ImageRecord, type StageDetail } from "../pipeline/records.js";
 import { failureFrom, tailLines, type StageContext, type StageOutcome } from "./stage-context.js";
 
 /** Where images live when no registry is configured: the local engine only. */
@@ -20,6 +22,59 @@ export function prImageRef(registry: string | undefined, repo: Pick<RepoRef, "ho
   return `${imageRepositoryOf(registry, repo)}:${prImageTag(prNumber, sha)}`;
 }
 
+/** Download the run's commit and build it as `ref` with the OCI labels plus `labels`. */
+export async function buildCommit(ctx: Pick<StageContext, "run" | "config" | "deps" | "signal">, ref: string, labels: Record<string, string>): Promise<BuildOutcome> {
+  const { run, config, deps, signal } = ctx;
+  const source = await deps.host.downloadSource(run.repo, run.sha);
+  return deps.builder.build({
+    source,
+    context: config.build.context,
+    dockerfile: config.build.dockerfile,
+    buildArgs: config.build.args,
+    labels: {
+      "org.opencontainers.image.source": run.repo.htmlUrl,
+      "org.opencontainers.image.revision": run.sha,
+      "dev.berth.repository": `${run.repo.owner}/${run.repo.name}`,
+      ...labels,
+    },
+    tag: ref,
+    signal,
+  });
+}
+
+/** The stage outcome of a failed build: the error, the failing step, the last log lines (redacted). */
+export function failedBuild(outcome: Extract<BuildOutcome, { ok: false }>, redact: Redactor): StageOutcome {
+  const detail: StageOutcome["detail"] = { reason: redact(outcome.error), logTail: outcome.logTail.map(redact) };
+  if (outcome.failingStep) detail.failingStep = redact(outcome.failingStep);
+  return { ok: false, detail };
+}
+
+/** A pushed image with what the registry said of it. */
+export interface PublishedImage {
+  image: ImageRecord;
+  scan?: StageDetail["scan"];
+  /** Why the vulnerability gate stops the deploy, when it does. */
+  gateFailure?: string;
+}
+
+/**
+ * Push a built image when a registry is configured; with Harbor, also read its scan and apply the
+ * repo's gate. Without a registry the image stays local (its id stands in for the digest).
+ */
+export async function publishImage(ctx: Pick<StageContext, "config" | "deps" | "signal">, ref: string, localId: string): Promise<PublishedImage> {
+  const { config, deps, signal } = ctx;
+  if (!deps.registry) return { image: { ref, digest: localId, pushed: false } };
+  await deps.artifacts?.prepare(ref);
+  const { digest } = await deps.builder.push(ref, signal);
+  const published: PublishedImage = { image: { ref, digest, pushed: true } };
+  if (!deps.artifacts) return published;
+  const info = await deps.artifacts.inspect(ref, { signal, ...(config.build.scan.failOn ? { failOn: config.build.scan.failOn } : {}) });
+  published.image.digest = info.digest;
+  if (info.scan) published.scan = { ...info.scan, ...(info.uiUrl ? { url: info.uiUrl } : {}) };
+  if (!info.gate.pass) published.gateFailure = `vulnerability gate: ${info.gate.reason}`;
+  return published;
+}
+
 export async function buildStage(ctx: StageContext): Promise<StageOutcome> {
   const { run, config, deps, signal, pull } = ctx;
   const ref = prImageRef(deps.registry, run.repo, run.prNumber, run.sha);
@@ -29,46 +84,13 @@ export async function buildStage(ctx: StageContext): Promise<StageOutcome> {
   }
 
   try {
-    const source = await deps.host.downloadSource(run.repo, run.sha);
-    const outcome = await deps.builder.build({
-      source,
-      context: config.build.context,
-      dockerfile: config.build.dockerfile,
-      buildArgs: config.build.args,
-      labels: {
-        "org.opencontainers.image.source": run.repo.htmlUrl,
-        "org.opencontainers.image.revision": run.sha,
-        "dev.berth.pull-request": String(run.prNumber),
-        "dev.berth.repository": `${run.repo.owner}/${run.repo.name}`,
-      },
-      tag: ref,
-      signal,
-    });
-    if (!outcome.ok) {
-      const detail = { reason: deps.redact(outcome.error), logTail: outcome.logTail.map(deps.redact) } as StageOutcome["detail"];
-      if (outcome.failingStep) detail.failingStep = deps.redact(outcome.failingStep);
-      return { ok: false, detail };
-    }
-    let image: ImageRecord;
-    let scan: StageOutcome["detail"]["scan"];
-    if (deps.registry) {
-      await deps.artifacts?.prepare(ref);
-      const { digest } = await deps.builder.push(ref, signal);
-      image = { ref, digest, pushed: true };
-      if (deps.artifacts) {
-        const info = await deps.artifacts.inspect(ref, { signal, ...(config.build.scan.failOn ? { failOn: config.build.scan.failOn } : {}) });
-        image.digest = info.digest;
-        if (info.scan) scan = { ...info.scan, ...(info.uiUrl ? { url: info.uiUrl } : {}) };
-        if (!info.gate.pass) {
-          deps.store.recordImage(repoKeyOf(run.repo), run.sha, image, deps.now());
-          return { ok: false, detail: { image, ...(scan ? { scan } : {}), reason: `vulnerability gate: ${info.gate.reason}` } };
-        }
-      }
-    } else {
-      image = { ref, digest: outcome.imageId, pushed: false };
-    }
-    deps.store.patchPull(run.prKey, (p) => ({ ...p, image: { ...image, sha: run.sha } }));
+    const outcome = await buildCommit(ctx, ref, { "dev.berth.pull-request": String(run.prNumber) });
+    if (!outcome.ok) return failedBuild(outcome, deps.redact);
+    const published = await publishImage(ctx, ref, outcome.imageId);
+    const { image, scan } = published;
     deps.store.recordImage(repoKeyOf(run.repo), run.sha, image, deps.now());
+    if (published.gateFailure) return { ok: false, detail: { image, ...(scan ? { scan } : {}), reason: published.gateFailure } };
+    deps.store.patchPull(run.prKey, (p) => ({ ...p, image: { ...image, sha: run.sha } }));
     return { ok: true, detail: { image, ...(scan ? { scan } : {}), logTail: tailLines(outcome.logTail.join("\n"), 10, deps.redact) } };
   } catch (err) {
     return failureFrom(err, deps.redact);

@@ -6,7 +6,7 @@ import type { EnvironmentConfig, PreviewConfig } from "../config/repo-config.js"
 import type { PreviewKey } from "../domain/ports.js";
 import { imageTagOfGitTag } from "../domain/tag-rules.js";
 import { repoKeyOf, type ImageRecord, type ReleaseSpec } from "../pipeline/records.js";
-import { imageRepositoryOf } from "./build-stage.js";
+import { buildCommit, failedBuild, imageRepositoryOf, publishImage } from "./build-stage.js";
 import { failureFrom, tailLines, type StageContext, type StageOutcome } from "./stage-context.js";
 
 /** What release stages get: a stage context without a pull request. */
@@ -21,9 +21,9 @@ export function releaseImageRef(ctx: ReleaseContext): string {
   return `${repositoryOf(ctx)}:${imageTagOfGitTag(ctx.release.tag)}`;
 }
 
-async function publish(ctx: ReleaseContext, ref: string, fallbackDigest: string): Promise<ImageRecord> {
+/** Push a promoted tag (no scan: the artifact was scanned when it was built). */
+async function pushTag(ctx: ReleaseContext, ref: string, fallbackDigest: string): Promise<ImageRecord> {
   if (!ctx.deps.registry) return { ref, digest: fallbackDigest, pushed: false };
-  await ctx.deps.artifacts?.prepare(ref);
   const { digest } = await ctx.deps.builder.push(ref, ctx.signal);
   return { ref, digest, pushed: true };
 }
@@ -45,40 +45,28 @@ export async function releaseBuildStage(ctx: ReleaseContext): Promise<StageOutco
         if (await deps.builder.hasImage(existing.ref)) await deps.builder.tag(existing.ref, ref);
         const image: ImageRecord = { ref, digest: existing.digest, pushed: true };
         deps.store.recordImage(repoKey, run.sha, image, deps.now());
-        return { ok: true, detail: { image, reused: true, reason: `promoted from ${existing.ref} in the registry without a rebuild` } };
+        // The promoted artifact meets the gate again: a gated alpha never slips into production.
+        const info = await deps.artifacts.inspect(ref, { signal, ...(config.build.scan.failOn ? { failOn: config.build.scan.failOn } : {}) });
+        const scan = info.scan ? { ...info.scan, ...(info.uiUrl ? { url: info.uiUrl } : {}) } : undefined;
+        if (!info.gate.pass) return { ok: false, detail: { image, ...(scan ? { scan } : {}), reason: `vulnerability gate: ${info.gate.reason}` } };
+        return { ok: true, detail: { image, ...(scan ? { scan } : {}), reused: true, reason: `promoted from ${existing.ref} in the registry without a rebuild` } };
       }
       if (!(await deps.builder.hasImage(existing.ref))) continue;
       await deps.builder.tag(existing.ref, ref);
-      const image = await publish(ctx, ref, existing.digest);
+      const image = await pushTag(ctx, ref, existing.digest);
       deps.store.recordImage(repoKey, run.sha, image, deps.now());
       return { ok: true, detail: { image, reused: true, reason: `promoted from ${existing.ref} without a rebuild` } };
     }
-    const source = await deps.host.downloadSource(run.repo, run.sha);
-    const outcome = await deps.builder.build({
-      source,
-      context: config.build.context,
-      dockerfile: config.build.dockerfile,
-      buildArgs: config.build.args,
-      labels: {
-        "org.opencontainers.image.source": run.repo.htmlUrl,
-        "org.opencontainers.image.revision": run.sha,
-        "org.opencontainers.image.version": ctx.release.tag,
-        "dev.berth.repository": `${run.repo.owner}/${run.repo.name}`,
-      },
-      tag: ref,
-      signal,
-    });
-    if (!outcome.ok) {
-      const detail: StageOutcome["detail"] = { reason: deps.redact(outcome.error), logTail: outcome.logTail.map(deps.redact) };
-      if (outcome.failingStep) detail.failingStep = deps.redact(outcome.failingStep);
-      return { ok: false, detail };
-    }
-    const image = await publish(ctx, ref, outcome.imageId);
+    const outcome = await buildCommit(ctx, ref, { "org.opencontainers.image.version": ctx.release.tag });
+    if (!outcome.ok) return failedBuild(outcome, deps.redact);
+    const published = await publishImage(ctx, ref, outcome.imageId);
+    const { image, scan } = published;
     await deps.builder.tag(ref, shaRef);
-    const shaImage = await publish(ctx, shaRef, outcome.imageId);
-    deps.store.recordImage(repoKey, run.sha, shaImage, deps.now());
-    deps.store.recordImage(repoKey, run.sha, image, deps.now());
-    return { ok: true, detail: { image, logTail: tailLines(outcome.logTail.join("\n"), 10, deps.redact) } };
+    const shaImage = await pushTag(ctx, shaRef, outcome.imageId);
+    deps.store.recordImage(repoKeyOf(run.repo), run.sha, shaImage, deps.now());
+    deps.store.recordImage(repoKeyOf(run.repo), run.sha, image, deps.now());
+    if (published.gateFailure) return { ok: false, detail: { image, ...(scan ? { scan } : {}), reason: published.gateFailure } };
+    return { ok: true, detail: { image, ...(scan ? { scan } : {}), logTail: tailLines(outcome.logTail.join("\n"), 10, deps.redact) } };
   } catch (err) {
     return failureFrom(err, deps.redact);
   }

@@ -205,3 +205,27 @@ describe("tag flow", () => {
     expect(harbor.tags(PROJECT, "acme-release-shop")).toContain("release-1.0.1");
   });
 });
+
+describe("tag flow with a vulnerability gate", () => {
+  it("neither deploys a gated alpha nor lets its promotion reach production", { timeout: 180_000 }, async () => {
+    const repo = "acme/gated-shop";
+    const commit = sha("d9");
+    findings.set("acme-gated-shop", { Critical: 2 });
+    const config = `${sampleRepoConfig("ok").replace("build:\n", "build:\n  scan:\n    failOn: critical\n")}tags:
+  - match: "alpha-*"
+    environment: dev
+  - match: "release-*"
+    environment: production
+`;
+    await addCommit(repo, commit, config, "gated");
+    await deliver("push", tagPushPayload({ tag: "alpha-2.0.0", sha: commit, pusher: "lead", repo }), "g-alpha");
+    const buildsAfterAlpha = builder.builds;
+    await deliver("push", tagPushPayload({ tag: "release-2.0.0", sha: commit, pusher: "lead", repo }), "g-release");
+    expect(builder.builds).toBe(buildsAfterAlpha);
+    const statuses = github.statuses.filter((s) => s.sha === commit);
+    expect(statuses.map((s) => `${s.context}=${s.state}`)).toEqual(["berth/dev/build=failure", "berth/production/build=failure"]);
+    expect(statuses[1]?.description).toContain("vulnerability gate: Found 2 critical");
+    const containers = await docker.listContainers({ all: true, filters: { label: ["berth.repo=acme/gated-shop"] } });
+    expect(containers).toEqual([]);
+  });
+});
