@@ -19,6 +19,7 @@ import { createBerth, type BerthOptions } from "./index.js";
 import { HelmCli } from "./adapters/kubernetes/helm.js";
 import { KubeClient } from "./adapters/kubernetes/kube-client.js";
 import { KubernetesTarget } from "./targets/kubernetes-target.js";
+import { SwarmTarget } from "./targets/swarm-target.js";
 import { createGiteeWebhookHandler } from "./ingress/gitee-webhook.js";
 import { Store } from "./pipeline/store.js";
 import { DockerTarget } from "./targets/docker-target.js";
@@ -73,6 +74,7 @@ const targets: BerthOptions["targets"] = {};
 for (const kind of settings.targets) {
   const targetLog = log.child({ name: `${kind}-target` });
   if (kind === "docker") targets.docker = new DockerTarget({ docker, previewHost: settings.previewHost, log: targetLog, redact, registryAuth });
+  if (kind === "swarm") targets.swarm = new SwarmTarget({ docker, previewHost: settings.previewHost, log: targetLog, redact, registryAuth });
   if (kind === "kubernetes") {
     targets.kubernetes = new KubernetesTarget({
       helm: new HelmCli({ bin: settings.helmBin, kubeContext: settings.kubeContext, redact, log: targetLog }),

@@ -13,6 +13,8 @@ export interface RecordedCall {
 }
 
 export interface FakeRepo {
+  /** Pull requests served by `pulls.get` (state changes without a webhook: lost deliveries). */
+  pulls?: Map<number, Record<string, unknown>>;
   /** berth.yml on the default branch (null = none). */
   config: string | null;
   /** gzip'd tarballs by commit sha. */
@@ -119,6 +121,10 @@ export class FakeGitHubApi {
     if (method === "POST" && (match = /^statuses\/([0-9a-f]{40})$/.exec(rest))) {
       this.statuses.push({ repo: fullName, sha: match[1]!, ...body });
       return json(201, { id: this.nextId++, ...body });
+    }
+    if (method === "GET" && (match = /^pulls\/(\d+)$/.exec(rest))) {
+      const pull = repo.pulls?.get(Number(match[1]));
+      return pull ? json(200, pull) : json(404, { message: "Not Found" });
     }
     if (method === "POST" && rest === "deployments") {
       const deployment = { id: this.nextId++, repo: fullName, environment: String(body.environment), ref: String(body.ref), statuses: [] };

@@ -1,0 +1,787 @@
+/**
+ * The `swarm` preview target: each PR's preview is one replicated Swarm service (one replica) on
+ * an attachable overlay network of that PR, with its port published on the nodes. `DOCKER_HOST`
+ * points at a Swarm manager.
+ *
+ * - A new push updates the PR's service in place (a rolling update), so the service, its name and
+ *   its published port survive across pushes. With `publishMode: host` the port is bound on the
+ *   node running the task; the first deploy lets Docker choose it and later updates keep it, which
+ *   forces `stop-first` updates (two tasks cannot bind one port on one node). With `ingress` the
+ *   routing mesh publishes a Swarm-assigned port on every node and updates are `start-first`.
+ * - Host mode uses DNS round-robin endpoints (`dnsrr`): the service name resolves to task
+ *   addresses directly, so the test container reaches the preview without IPVS. Ingress needs
+ *   the default virtual IP (`vip`).
+ * - Everything berth creates carries the labels of {@link DOCKER_LABELS} with `berth.target=swarm`,
+ *   so it can be found again after a restart without any local state.
+ */
+import type Docker from "dockerode";
+import type { Logger } from "pino";
+import { ContainerTestRunner } from "../adapters/docker/container-test-runner.js";
+import { engineCall, engineMessage, isNotFound, statusCodeOf } from "../adapters/docker/engine-call.js";
+import { registryOfReference, type RegistryCredentials } from "../adapters/docker/image-builder.js";
+import { demuxLogBuffer } from "../adapters/docker/log-lines.js";
+import { describeUnhealthy, waitUntilHealthy } from "../adapters/http-health.js";
+import type { PreviewConfig } from "../config/repo-config.js";
+import { formatDuration } from "../domain/duration.js";
+import { dnsLabel, previewName, repoSlug, sha7, shortHash } from "../domain/naming.js";
+import {
+  CancelledError,
+  type DeployRequest,
+  type DeployResult,
+  type LogSink,
+  type PreviewKey,
+  type PreviewTarget,
+  type TestRequest,
+  type TestRunResult,
+} from "../domain/ports.js";
+import type { Redactor } from "../domain/redact.js";
+import { DOCKER_LABELS } from "./docker-target.js";
+
+/** Time limits of the target. */
+export interface SwarmTargetTimeouts {
+  /** Short engine calls: create, update, inspect, list, remove, logs. Default 30 s. */
+  callMs: number;
+  /**
+   * From creating or updating the service until its new task runs (the node pulls the image
+   * meanwhile); the health wait (`preview.timeout`) starts after it. Default 10 min. Also bounds
+   * pulling a test image.
+   */
+  startMs: number;
+  /** Grace period between SIGTERM and SIGKILL when Swarm stops a preview task. Default 10 s (Docker's). */
+  stopGraceMs: number;
+  /** How long `remove` waits for the service's tasks and the network to be gone. Default 60 s. */
+  removeMs: number;
+}
+
+export interface SwarmTargetOptions {
+  /** Client of a Swarm manager. */
+  docker: Docker;
+  /** Host put into preview URLs people open (BERTH_PREVIEW_HOST). Default `127.0.0.1`. */
+  previewHost?: string;
+  /** Host berth itself uses to reach published ports for health checks. Default: `previewHost`. */
+  probeHost?: string;
+  log: Pick<Logger, "debug" | "info" | "warn" | "error">;
+  redact: Redactor;
+  /** Sent with service creates and updates so that every node can pull the image. */
+  registryAuth?: RegistryCredentials | undefined;
+  timeouts?: Partial<SwarmTargetTimeouts>;
+  /**
+   * Placement constraints of preview services (e.g. `node.hostname==edge-1`). With host-mode
+   * publishing the port opens on the node running the task only, so on a multi-node Swarm pin
+   * previews to the node `previewHost` names.
+   */
+  constraints?: string[];
+}
+
+const DEFAULT_TIMEOUTS: SwarmTargetTimeouts = { callMs: 30_000, startMs: 10 * 60_000, stopGraceMs: 10_000, removeMs: 60_000 };
+/** Task log lines quoted when a preview fails to come up. */
+const DEPLOY_LOG_LINES = 30;
+/** Pause between looks at a service's tasks. */
+const POLL_MS = 500;
+/** Task states after which a task never runs again (Swarm starts a new task instead). */
+const ENDED_STATES = new Set(["complete", "shutdown", "failed", "rejected", "remove", "orphaned"]);
+const NANOS_PER_MS = 1_000_000;
+
+/** A deploy that failed for a reason berth words itself (not an engine error). */
+class DeployFailure extends Error {}
+
+/** What berth reads of a service (`GET /services/{id}`). */
+interface ServiceInfo {
+  ID: string;
+  Version?: { Index?: number };
+  Spec: Docker.ServiceSpec & { TaskTemplate?: Docker.ContainerTaskSpec };
+  Endpoint?: { Ports?: Docker.PortConfig[] };
+}
+
+/** What berth reads of a task (`GET /tasks`). */
+interface TaskInfo {
+  ID: string;
+  CreatedAt?: string;
+  DesiredState?: string;
+  Spec?: { ForceUpdate?: number; ContainerSpec?: { Labels?: Record<string, string> } };
+  Status?: {
+    State?: string;
+    Err?: string;
+    Message?: string;
+    ContainerStatus?: { ExitCode?: number };
+    PortStatus?: { Ports?: Docker.PortConfig[] };
+  };
+}
+
+/** `dockerode`'s Task has `logs` at runtime; its type declarations lack it. */
+type TaskWithLogs = { logs(options: Record<string, unknown>): Promise<Buffer | string> };
+
+/** The tasks of one deploy: those created from the spec carrying this `ForceUpdate` value and run. */
+interface DeployMark {
+  forceUpdate: number;
+  runId: string;
+}
+
+function splitRepo(repo: string): [string, string] {
+  const slash = repo.indexOf("/");
+  return slash < 0 ? [repo, ""] : [repo.slice(0, slash), repo.slice(slash + 1)];
+}
+
+/** `<repo-slug>-pr-<n>` (or `<repo-slug>-env-<environment>`). */
+function prBase(key: PreviewKey): string {
+  const [owner, name] = splitRepo(key.repo);
+  if (key.environment) return dnsLabel(`${repoSlug(owner, name)}-env-${key.environment}`);
+  return previewName(owner, name, key.pr);
+}
+
+/**
+ * The PR's service, also its DNS name on the PR network: `<repo-slug>-pr-<n>`. Previews of other
+ * code hosts than GitHub get the host as prefix: a repository mirrored to Gitee has the same
+ * `owner/name` and PR numbers, and service names are unique in the whole Swarm.
+ */
+export function swarmServiceName(key: PreviewKey): string {
+  return key.host === "github" ? prBase(key) : dnsLabel(`${key.host}-${prBase(key)}`);
+}
+
+/** The PR's attachable overlay network. */
+export function swarmNetworkName(key: PreviewKey): string {
+  return `berth-swarm-${key.host}-${prBase(key)}`;
+}
+
+/** The test container of one run (on the manager's engine). */
+export function swarmTestContainerName(key: PreviewKey, sha: string, runId: string): string {
+  return dnsLabel(`${swarmServiceName(key)}-test-${sha7(sha)}-${shortHash(runId, 6)}`);
+}
+
+/** `[::1]` for IPv6 literals in URLs. */
+function urlHost(host: string): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+}
+
+/** Docker label filters selecting a PR's objects of this target (optionally one role). */
+function keyFilters(key: PreviewKey, role?: string): string[] {
+  const filters = [
+    `${DOCKER_LABELS.managed}=true`,
+    `${DOCKER_LABELS.target}=swarm`,
+    `${DOCKER_LABELS.host}=${key.host}`,
+    `${DOCKER_LABELS.repo}=${key.repo}`,
+    `${DOCKER_LABELS.pr}=${key.pr}`,
+  ];
+  if (key.environment) filters.push(`${DOCKER_LABELS.environment}=${key.environment}`);
+  if (role) filters.push(`${DOCKER_LABELS.role}=${role}`);
+  return filters;
+}
+
+function keyLabels(key: PreviewKey, role: string): Record<string, string> {
+  return {
+    [DOCKER_LABELS.managed]: "true",
+    [DOCKER_LABELS.target]: "swarm",
+    [DOCKER_LABELS.host]: key.host,
+    [DOCKER_LABELS.repo]: key.repo,
+    [DOCKER_LABELS.pr]: String(key.pr),
+    ...(key.environment ? { [DOCKER_LABELS.environment]: key.environment } : {}),
+    [DOCKER_LABELS.role]: role,
+  };
+}
+
+/** The PR a berth object belongs to; undefined for environments and foreign objects. */
+function keyFromLabels(labels: Record<string, string> | undefined): PreviewKey | undefined {
+  if (!labels) return undefined;
+  const host = labels[DOCKER_LABELS.host];
+  const repo = labels[DOCKER_LABELS.repo];
+  const pr = Number(labels[DOCKER_LABELS.pr]);
+  if ((host !== "github" && host !== "gitee") || !repo || !Number.isInteger(pr) || pr <= 0) return undefined;
+  return { host, repo, pr };
+}
+
+/** Whether a service is this key's preview (and not, say, someone's service that took the name). */
+function belongsTo(info: ServiceInfo, key: PreviewKey): boolean {
+  const labels = info.Spec.Labels ?? {};
+  return (
+    labels[DOCKER_LABELS.managed] === "true" &&
+    labels[DOCKER_LABELS.target] === "swarm" &&
+    labels[DOCKER_LABELS.host] === key.host &&
+    labels[DOCKER_LABELS.repo] === key.repo &&
+    labels[DOCKER_LABELS.pr] === String(key.pr) &&
+    (labels[DOCKER_LABELS.environment] ?? "") === (key.environment ?? "")
+  );
+}
+
+function isDeployTask(task: TaskInfo, mark: DeployMark): boolean {
+  return (task.Spec?.ForceUpdate ?? 0) === mark.forceUpdate && task.Spec?.ContainerSpec?.Labels?.[DOCKER_LABELS.run] === mark.runId;
+}
+
+/** Why a task ended, worded like the Docker target's container checks. */
+function endedReason(task: TaskInfo): string {
+  const status = task.Status ?? {};
+  const exitCode = status.ContainerStatus?.ExitCode;
+  if ((status.State === "failed" || status.State === "complete") && typeof exitCode === "number") {
+    return `stopped before it became healthy (exit code ${exitCode})`;
+  }
+  const err = status.Err?.trim();
+  return `task ${status.State ?? "ended"}${err ? `: ${err}` : ""}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Previews as Swarm services. */
+export class SwarmTarget implements PreviewTarget {
+  readonly kind = "swarm" as const;
+  private readonly docker: Docker;
+  private readonly previewHost: string;
+  private readonly probeHost: string;
+  private readonly log: SwarmTargetOptions["log"];
+  private readonly redact: Redactor;
+  private readonly registryAuth: RegistryCredentials | undefined;
+  private readonly timeouts: SwarmTargetTimeouts;
+  private readonly constraints: string[];
+  private readonly tests: ContainerTestRunner;
+
+  constructor(options: SwarmTargetOptions) {
+    this.docker = options.docker;
+    this.previewHost = options.previewHost ?? "127.0.0.1";
+    this.probeHost = options.probeHost ?? this.previewHost;
+    this.log = options.log;
+    this.redact = options.redact;
+    this.registryAuth = options.registryAuth;
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.constraints = options.constraints ?? [];
+    this.tests = new ContainerTestRunner({
+      docker: this.docker,
+      log: this.log,
+      redact: this.redact,
+      registryAuth: this.registryAuth,
+      timeouts: { callMs: this.timeouts.callMs, pullMs: this.timeouts.startMs },
+    });
+  }
+
+  /**
+   * Create the PR's service from `req.image`, or update it (a rolling update) when it exists,
+   * wait until the task of this deploy runs and GET `healthPath` answers < 500 within
+   * `preview.timeout`. On failure a service this deploy created is removed and an updated one is
+   * rolled back to its previous spec; the error message is the reason (plus `; rolled back to
+   * <sha7>`) followed by the failing task's last log lines. When `req.signal` aborts before the
+   * preview is healthy the same clean-up runs and a {@link CancelledError} is thrown.
+   */
+  async deploy(req: DeployRequest): Promise<DeployResult> {
+    const { key, preview, signal } = req;
+    const started = Date.now();
+    if (signal.aborted) throw new CancelledError("deploy cancelled");
+    const emit = this.emitter(req.onLog);
+    const name = swarmServiceName(key);
+    let network: { name: string; created: boolean } | undefined;
+    let previous: ServiceInfo | undefined;
+    let serviceId: string | undefined;
+    let mark: DeployMark | undefined;
+    let url: string;
+
+    try {
+      network = await this.ensureNetwork(key, signal);
+      const image = await this.pinnedImage(req.image, signal);
+      previous = await this.inspectService(name, signal);
+      if (previous && !belongsTo(previous, key)) {
+        const of = key.environment ? `${key.repo} (${key.environment})` : `${key.repo}#${key.pr}`;
+        throw new DeployFailure(`service ${name} exists but is not berth's preview of ${of}; remove or rename it`);
+      }
+      const existing = previous;
+      mark = { forceUpdate: existing ? (existing.Spec.TaskTemplate?.ForceUpdate ?? 0) + 1 : 0, runId: req.runId };
+      const port = existing ? await this.keptPort(existing, preview) : undefined;
+      const spec = this.serviceSpec(req, image, network.name, mark.forceUpdate, port);
+      if (!existing) {
+        emit(`creating service ${name} from ${req.image}`);
+        serviceId = await this.createService(spec, image, signal);
+      } else {
+        serviceId = existing.ID;
+        emit(`updating service ${name} to ${req.image} (${spec.UpdateConfig?.Order})`);
+        await this.updateService(existing, spec, image, signal);
+      }
+
+      const task = await this.waitForTask(serviceId, mark, preview.timeout, signal, emit);
+      const hostPort = await this.publishedPort(serviceId, task, preview, signal);
+      url = `http://${urlHost(this.previewHost)}:${hostPort}/`;
+      const probeUrl = `http://${urlHost(this.probeHost)}:${hostPort}${preview.healthPath}`;
+      emit(`waiting up to ${formatDuration(preview.timeout)} for ${probeUrl} to answer below 500`);
+      const watched = { id: serviceId, mark };
+      const health = await waitUntilHealthy(probeUrl, {
+        timeoutMs: preview.timeout,
+        intervalMs: 500,
+        signal,
+        giveUpIf: () => this.taskEnded(watched.id, watched.mark),
+      });
+      if (!health.healthy) {
+        const why = describeUnhealthy(health);
+        throw new DeployFailure(
+          health.gaveUp
+            ? `preview ${why}`
+            : `preview did not become healthy within ${formatDuration(preview.timeout)} at ${preview.healthPath} (${why})`,
+        );
+      }
+      emit(`healthy after ${formatDuration(health.elapsedMs)} (HTTP ${health.status})`);
+    } catch (err) {
+      const cancelled = signal.aborted || err instanceof CancelledError;
+      const logs = serviceId && mark && !cancelled ? await this.deployLogs(serviceId, mark) : [];
+      let outcome = "";
+      if (previous && belongsTo(previous, key) && serviceId) {
+        outcome = await this.rollBack(previous, preview.timeout, emit);
+      } else if (!previous) {
+        // A create that was cut off may have made the service without telling us its id.
+        const removedId = await this.removeOwnService(serviceId ?? name, req.runId);
+        if (network?.created) await this.dropNetwork(key, network.name, removedId);
+      }
+      if (cancelled) {
+        this.log.info({ service: name, key }, "preview deploy cancelled");
+        throw new CancelledError("deploy cancelled");
+      }
+      const reason = err instanceof DeployFailure ? err.message : `preview could not be started: ${engineMessage(err)}`;
+      this.log.warn({ service: name, key, reason: this.redact(reason), outcome }, "preview deploy failed");
+      throw new Error(this.redact([`${reason}${outcome}`, ...logs].join("\n")));
+    }
+
+    this.log.info({ service: name, key, url, durationMs: Date.now() - started }, "preview deployed");
+    return { url, internalUrl: `http://${name}:${preview.port}` };
+  }
+
+  /**
+   * Run `req.command` (argv; it replaces the image's entrypoint) in a one-shot container on the
+   * manager's engine, attached to the PR's attachable overlay network so that the service name
+   * in `PREVIEW_URL` resolves. Timeouts, reports and clean-up as with the Docker target.
+   */
+  async runTests(req: TestRequest): Promise<TestRunResult> {
+    const { key, signal } = req;
+    if (signal.aborted) throw new CancelledError("tests cancelled");
+    let network: string;
+    try {
+      network = (await this.ensureNetwork(key, signal)).name;
+    } catch (err) {
+      if (signal.aborted || err instanceof CancelledError) throw new CancelledError("tests cancelled");
+      throw new Error(this.redact(`tests could not run: ${engineMessage(err)}`));
+    }
+    return this.tests.run({
+      name: swarmTestContainerName(key, req.sha, req.runId),
+      image: req.image,
+      command: req.command,
+      env: req.env,
+      labels: { ...keyLabels(key, "test"), [DOCKER_LABELS.sha]: req.sha, [DOCKER_LABELS.run]: req.runId },
+      runLabel: { key: DOCKER_LABELS.run, value: req.runId },
+      network,
+      reportsDir: req.reportsDir,
+      timeoutMs: req.timeoutMs,
+      signal,
+      ...(req.onLog ? { onLog: req.onLog } : {}),
+      logMeta: { key },
+    });
+  }
+
+  /**
+   * Remove the PR's service, test containers and network, and wait (bounded) until Swarm has
+   * stopped the tasks and dropped the network. Not found is success.
+   */
+  async remove(key: PreviewKey): Promise<{ removed: number }> {
+    let removed = 0;
+    const services = await this.listServices(keyFilters(key));
+    for (const service of services) {
+      try {
+        await engineCall("service remove", this.call(), (s) => this.docker.getService(service.ID).remove({ abortSignal: s }));
+        removed++;
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    const containers = await engineCall("container list", this.call(), (s) =>
+      this.docker.listContainers({ all: true, filters: { label: keyFilters(key, "test") }, abortSignal: s }),
+    );
+    for (const container of containers) {
+      if (await this.tests.removeContainer(container.Id)) removed++;
+    }
+    const deadline = Date.now() + this.timeouts.removeMs;
+    for (const network of await this.listNetworks(keyFilters(key))) {
+      if (await this.removeNetwork(network.Id, deadline)) removed++;
+    }
+    await this.waitUntilGone(key, services.map((s) => s.ID), deadline);
+    this.log.info({ key, removed }, "preview removed");
+    return { removed };
+  }
+
+  /** The PRs that have a preview service (or a left-over network) on this Swarm. */
+  async list(): Promise<PreviewKey[]> {
+    const base = [`${DOCKER_LABELS.managed}=true`, `${DOCKER_LABELS.target}=swarm`];
+    const services = await this.listServices([...base, `${DOCKER_LABELS.role}=preview`]);
+    const networks = await this.listNetworks(base);
+    const keys = new Map<string, PreviewKey>();
+    for (const labels of [...services.map((s) => s.Spec.Labels), ...networks.map((n) => n.Labels)]) {
+      const key = keyFromLabels(labels);
+      if (key) keys.set(`${key.host}\n${key.repo}\n${key.pr}`, key);
+    }
+    return [...keys.values()];
+  }
+
+  // ---- service spec -----------------------------------------------------------------------------
+
+  private serviceSpec(
+    req: DeployRequest,
+    image: string,
+    network: string,
+    forceUpdate: number,
+    publishedPort: number | undefined,
+  ): Docker.ServiceSpec & { TaskTemplate: Docker.ContainerTaskSpec } {
+    const { key, preview } = req;
+    const labels = { ...keyLabels(key, "preview"), [DOCKER_LABELS.sha]: req.sha, [DOCKER_LABELS.run]: req.runId };
+    const host = preview.publishMode === "host";
+    const port: Docker.PortConfig = { Protocol: "tcp", TargetPort: preview.port, PublishMode: preview.publishMode };
+    if (publishedPort !== undefined) port.PublishedPort = publishedPort;
+    return {
+      Name: swarmServiceName(key),
+      Labels: labels,
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: image,
+          Env: Object.entries(preview.env).map(([k, v]) => `${k}=${v}`),
+          // On the containers too: the run label makes every deploy a new task spec.
+          Labels: labels,
+          StopGracePeriod: this.timeouts.stopGraceMs * NANOS_PER_MS,
+        },
+        // A preview that crashes later is restarted; while deciding health a crash ends the deploy.
+        RestartPolicy: { Condition: "any", Delay: 5_000 * NANOS_PER_MS, MaxAttempts: 0 },
+        Networks: [{ Target: network }],
+        LogDriver: { Name: "json-file", Options: { "max-size": "10m", "max-file": "3" } },
+        ...(this.constraints.length ? { Placement: { Constraints: this.constraints } } : {}),
+        // Marks the tasks of this deploy (and forces a new task even for an unchanged spec).
+        ForceUpdate: forceUpdate,
+      },
+      Mode: { Replicated: { Replicas: 1 } },
+      UpdateConfig: {
+        Parallelism: 1,
+        // A host port kept across updates cannot be bound twice on one node.
+        Order: host ? "stop-first" : "start-first",
+        // berth decides health and rolls back itself; Swarm only stops on a crashing task.
+        FailureAction: "pause",
+        Monitor: 5_000 * NANOS_PER_MS,
+      },
+      EndpointSpec: { Mode: host ? "dnsrr" : "vip", Ports: [port] },
+    };
+  }
+
+  /** The published port of the current service that its update keeps (same mode and target port). */
+  private async keptPort(existing: ServiceInfo, preview: PreviewConfig): Promise<number | undefined> {
+    const matches = (p: Docker.PortConfig): boolean => p.TargetPort === preview.port && (p.PublishMode ?? "ingress") === preview.publishMode;
+    const specPort = existing.Spec.EndpointSpec?.Ports?.find(matches)?.PublishedPort;
+    if (specPort) return specPort;
+    if (preview.publishMode === "ingress") return existing.Endpoint?.Ports?.find(matches)?.PublishedPort || undefined;
+    // Host mode, chosen by Docker at the first deploy: read it from the running task.
+    const tasks = await this.listTasks(existing.ID).catch(() => [] as TaskInfo[]);
+    const running = tasks.find((t) => t.Status?.State === "running" && t.DesiredState === "running");
+    return running?.Status?.PortStatus?.Ports?.find(matches)?.PublishedPort || undefined;
+  }
+
+  // ---- engine helpers ---------------------------------------------------------------------------
+
+  private call(signal?: AbortSignal): { timeoutMs: number; signal?: AbortSignal | undefined } {
+    return { timeoutMs: this.timeouts.callMs, signal };
+  }
+
+  private emitter(onLog: LogSink | undefined): (line: string) => void {
+    return (line) => onLog?.(this.redact(line));
+  }
+
+  /** X-Registry-Auth for `image`'s registry, so that nodes can pull it; undefined when anonymous. */
+  private authFor(image: string): Docker.AuthConfig | undefined {
+    if (!this.registryAuth) return undefined;
+    return { ...this.registryAuth, serveraddress: registryOfReference(image) } as Docker.AuthConfig;
+  }
+
+  /**
+   * `repo:tag@sha256:…` as the Docker CLI pins it, so every node runs the same bits and a tag
+   * pushed again still rolls; the tag alone when the registry cannot be asked.
+   */
+  private async pinnedImage(image: string, signal: AbortSignal): Promise<string> {
+    if (image.includes("@")) return image;
+    try {
+      const auth = this.authFor(image);
+      const info = (await engineCall("image resolve", this.call(signal), () =>
+        this.docker.getImage(image).distribution(auth ? { authconfig: auth } : {}),
+      )) as { Descriptor?: { digest?: string } };
+      const digest = info.Descriptor?.digest;
+      return digest ? `${image}@${digest}` : image;
+    } catch (err) {
+      if (signal.aborted || err instanceof CancelledError) throw err;
+      this.log.warn({ image, error: this.redact(engineMessage(err)) }, "could not resolve the image digest; deploying the tag");
+      return image;
+    }
+  }
+
+  private async inspectService(idOrName: string, signal?: AbortSignal): Promise<ServiceInfo | undefined> {
+    try {
+      return (await engineCall("service inspect", this.call(signal), (s) =>
+        this.docker.getService(idOrName).inspect({ abortSignal: s }),
+      )) as ServiceInfo;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async createService(spec: Docker.ServiceSpec, image: string, signal: AbortSignal): Promise<string> {
+    const auth = this.authFor(image);
+    // Always the two-argument form: with one, dockerode sends the whole spec as X-Registry-Auth.
+    const service = await engineCall("service create", this.call(signal), (s) =>
+      this.docker.createService(auth as Docker.AuthConfig, { ...spec, abortSignal: s } as Docker.ServiceSpec),
+    );
+    this.log.info({ service: spec.Name }, "preview service created");
+    return service.id;
+  }
+
+  /** Update `current` to `spec` at its version; one retry when another update got in between. */
+  private async updateService(current: ServiceInfo, spec: Docker.ServiceSpec, image: string, signal?: AbortSignal): Promise<void> {
+    const auth = this.authFor(image);
+    let version = current.Version?.Index ?? 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // dockerode's `update(auth, options)` form is missing from its type declarations.
+        const service = this.docker.getService(current.ID) as unknown as {
+          update(auth: Docker.AuthConfig | undefined, options: Record<string, unknown>): Promise<unknown>;
+        };
+        // `_query`/`_body`: dockerode would otherwise put the whole spec into the query string too.
+        await engineCall("service update", this.call(signal), (s) => service.update(auth, { _query: { version }, _body: spec, abortSignal: s }));
+        return;
+      } catch (err) {
+        if (attempt > 1 || !/out of sequence/i.test(engineMessage(err))) throw err;
+        const fresh = await this.inspectService(current.ID, signal);
+        if (!fresh) throw err;
+        version = fresh.Version?.Index ?? version;
+      }
+    }
+  }
+
+  /**
+   * Wait until the task of this deploy runs. Ends early with a {@link DeployFailure} when the
+   * task ends (crash, image that cannot be pulled) or stays unschedulable for `unschedulableMs`
+   * (the scheduler reports "host-mode port already in use" for a moment while the old task of a
+   * stop-first update releases the port; a port held by something else never frees).
+   */
+  private async waitForTask(
+    serviceId: string,
+    mark: DeployMark,
+    unschedulableMs: number,
+    signal: AbortSignal,
+    emit: (line: string) => void,
+  ): Promise<TaskInfo> {
+    const deadline = Date.now() + this.timeouts.startMs;
+    let lastState = "not created yet";
+    let unschedulableSince: number | undefined;
+    for (;;) {
+      if (signal.aborted) throw new CancelledError("deploy cancelled");
+      const tasks = (await this.listTasks(serviceId, signal)).filter((t) => isDeployTask(t, mark));
+      const running = tasks.find((t) => t.Status?.State === "running" && t.DesiredState === "running");
+      if (running) return running;
+      const ended = tasks.find((t) => ENDED_STATES.has(t.Status?.State ?? ""));
+      if (ended) throw new DeployFailure(`preview ${endedReason(ended)}`);
+      const schedulerError = tasks.find((t) => t.Status?.State === "pending" && t.Status.Err)?.Status?.Err;
+      if (schedulerError) {
+        unschedulableSince ??= Date.now();
+        if (Date.now() - unschedulableSince >= unschedulableMs) {
+          throw new DeployFailure(`preview task could not be scheduled for ${formatDuration(unschedulableMs)}: ${schedulerError}`);
+        }
+      } else {
+        unschedulableSince = undefined;
+      }
+      const state = tasks[0]?.Status?.State;
+      if (state && state !== lastState) {
+        lastState = state;
+        emit(`task ${state}${schedulerError ? ` (${schedulerError})` : ""}`);
+      }
+      if (Date.now() >= deadline) {
+        throw new DeployFailure(`preview task did not start within ${formatDuration(this.timeouts.startMs)} (last state: ${lastState})`);
+      }
+      await sleep(POLL_MS);
+    }
+  }
+
+  /** Why the task of this deploy is no longer running (for an early end of the health wait), or undefined. */
+  private async taskEnded(serviceId: string, mark: DeployMark): Promise<string | undefined> {
+    try {
+      const tasks = (await this.listTasks(serviceId)).filter((t) => isDeployTask(t, mark));
+      const ended = tasks.find((t) => ENDED_STATES.has(t.Status?.State ?? ""));
+      return ended ? endedReason(ended) : undefined;
+    } catch {
+      // An engine hiccup must not fail the deploy: the HTTP probe still decides.
+      return undefined;
+    }
+  }
+
+  private async publishedPort(serviceId: string, task: TaskInfo, preview: PreviewConfig, signal: AbortSignal): Promise<number> {
+    const matches = (p: Docker.PortConfig): boolean => p.TargetPort === preview.port && Boolean(p.PublishedPort);
+    let port: number | undefined;
+    if (preview.publishMode === "host") {
+      // Docker binds 0.0.0.0 first (then ::, possibly on another port): the first one serves IPv4.
+      port = task.Status?.PortStatus?.Ports?.find(matches)?.PublishedPort;
+    } else {
+      port = (await this.inspectService(serviceId, signal))?.Endpoint?.Ports?.find(matches)?.PublishedPort;
+    }
+    if (!port) throw new DeployFailure(`the swarm published no ${preview.publishMode} port for ${preview.port}/tcp`);
+    return port;
+  }
+
+  /** Last log lines of this deploy's newest task; empty when they cannot be read. */
+  private async deployLogs(serviceId: string, mark: DeployMark): Promise<string[]> {
+    try {
+      const byAge = (await this.listTasks(serviceId))
+        .filter((t) => isDeployTask(t, mark))
+        .sort((a, b) => (a.CreatedAt ?? "").localeCompare(b.CreatedAt ?? ""));
+      // The task that ended, not the replacement Swarm's restart policy may have started already.
+      const newest = byAge.filter((t) => ENDED_STATES.has(t.Status?.State ?? "")).at(-1) ?? byAge.at(-1);
+      if (!newest) return [];
+      const task = this.docker.getTask(newest.ID) as unknown as TaskWithLogs;
+      const data = await engineCall("task logs", this.call(), () => task.logs({ stdout: true, stderr: true, follow: false, tail: DEPLOY_LOG_LINES }));
+      return demuxLogBuffer(Buffer.isBuffer(data) ? data : Buffer.from(String(data))).slice(-DEPLOY_LOG_LINES);
+    } catch (err) {
+      this.log.warn({ service: serviceId, error: engineMessage(err) }, "could not read task logs");
+      return [];
+    }
+  }
+
+  /**
+   * Put the spec the service ran before this deploy back (with the published port it has now,
+   * so its URL stays), and wait until its task runs. Returns the note for the error message.
+   * Never throws.
+   */
+  private async rollBack(previous: ServiceInfo, unschedulableMs: number, emit: (line: string) => void): Promise<string> {
+    const labels = previous.Spec.Labels ?? {};
+    const previousSha = labels[DOCKER_LABELS.sha];
+    const what = previousSha ? sha7(previousSha) : "the previous spec";
+    try {
+      const current = await this.inspectService(previous.ID);
+      if (!current) return "; the service is gone";
+      const spec = structuredClone(previous.Spec);
+      const template = spec.TaskTemplate ?? {};
+      spec.TaskTemplate = template;
+      const mark = { forceUpdate: (current.Spec.TaskTemplate?.ForceUpdate ?? 0) + 1, runId: labels[DOCKER_LABELS.run] ?? "" };
+      template.ForceUpdate = mark.forceUpdate;
+      // Keep the port the service has now: the URL of the previous deploy must keep working.
+      const currentPorts = current.Spec.EndpointSpec?.Ports ?? [];
+      for (const port of spec.EndpointSpec?.Ports ?? []) {
+        const same = currentPorts.find((p) => p.TargetPort === port.TargetPort && p.PublishMode === port.PublishMode && p.PublishedPort);
+        if (!port.PublishedPort && same?.PublishedPort) port.PublishedPort = same.PublishedPort;
+      }
+      emit(`rolling back to ${what}`);
+      await this.updateService(current, spec, template.ContainerSpec?.Image ?? "");
+      await this.waitForTask(previous.ID, mark, unschedulableMs, new AbortController().signal, () => undefined);
+      emit(`rolled back to ${what}`);
+      this.log.info({ service: previous.Spec.Name, to: what }, "preview rolled back");
+      return `; rolled back to ${what}`;
+    } catch (err) {
+      const why = err instanceof DeployFailure ? err.message : engineMessage(err);
+      this.log.error({ service: previous.Spec.Name, error: this.redact(why) }, "preview rollback failed");
+      return `; rollback to ${what} failed: ${why}`;
+    }
+  }
+
+  /** Remove a service this run created (matched by its run label); its id, if removed. Never throws. */
+  private async removeOwnService(idOrName: string, runId: string): Promise<string | undefined> {
+    try {
+      const info = await this.inspectService(idOrName);
+      if (!info || info.Spec.Labels?.[DOCKER_LABELS.run] !== runId) return undefined;
+      await engineCall("service remove", this.call(), (s) => this.docker.getService(info.ID).remove({ abortSignal: s }));
+      return info.ID;
+    } catch (err) {
+      if (!isNotFound(err)) this.log.warn({ service: idOrName, error: engineMessage(err) }, "could not remove service");
+      return undefined;
+    }
+  }
+
+  /** The PR's overlay network, created when missing; `created` tells whether this call made it. */
+  private async ensureNetwork(key: PreviewKey, signal: AbortSignal): Promise<{ name: string; created: boolean }> {
+    const name = swarmNetworkName(key);
+    try {
+      const info = await engineCall("network inspect", this.call(signal), () => this.docker.getNetwork(name).inspect());
+      if (info.Driver !== "overlay" || !info.Attachable) {
+        throw new DeployFailure(`network ${name} exists but is not an attachable overlay network (driver ${info.Driver})`);
+      }
+      return { name, created: false };
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    try {
+      await engineCall("network create", this.call(signal), (s) =>
+        this.docker.createNetwork({ Name: name, Driver: "overlay", Attachable: true, CheckDuplicate: true, Labels: keyLabels(key, "network"), abortSignal: s }),
+      );
+      this.log.info({ network: name, key }, "preview network created");
+      return { name, created: true };
+    } catch (err) {
+      // Created meanwhile by another call for the same PR: that network serves as well.
+      if (statusCodeOf(err) !== 409) throw err;
+      return { name, created: false };
+    }
+  }
+
+  /**
+   * Remove the network a failed first deploy created, once the service it removed is gone, so
+   * that `list()` does not report the PR afterwards. Never throws.
+   */
+  private async dropNetwork(key: PreviewKey, name: string, removedServiceId: string | undefined): Promise<void> {
+    const deadline = Date.now() + this.timeouts.removeMs;
+    try {
+      await this.removeNetwork(name, deadline);
+      await this.waitUntilGone(key, removedServiceId ? [removedServiceId] : [], deadline);
+    } catch (err) {
+      // In use by a test container of another run, or gone already: leave it to remove().
+      this.log.debug({ network: name, error: engineMessage(err) }, "network kept");
+    }
+  }
+
+  /** Remove a network, retrying while Swarm still counts it as used (a service being torn down). */
+  private async removeNetwork(id: string, deadline: number): Promise<boolean> {
+    for (;;) {
+      try {
+        await engineCall("network remove", this.call(), (s) => this.docker.getNetwork(id).remove({ abortSignal: s }));
+        return true;
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        if (Date.now() >= deadline) throw err;
+        this.log.debug({ network: id, error: engineMessage(err) }, "network still in use; retrying");
+        await sleep(POLL_MS);
+      }
+    }
+  }
+
+  /**
+   * Wait until the removed services have no tasks left, their containers on this engine are
+   * gone (the agent removes them a moment after the task) and the PR's networks are gone.
+   */
+  private async waitUntilGone(key: PreviewKey, serviceIds: string[], deadline: number): Promise<void> {
+    const removed = new Set(serviceIds);
+    for (;;) {
+      let left = (await this.listNetworks(keyFilters(key))).length;
+      left += (
+        await engineCall("container list", this.call(), (s) =>
+          this.docker.listContainers({ all: true, filters: { label: keyFilters(key, "preview") }, abortSignal: s }),
+        )
+      ).length;
+      if (removed.size) {
+        // Not filtered by service: the engine answers 404 for a service that no longer exists.
+        const tasks = (await engineCall("task list", this.call(), (s) => this.docker.listTasks({ abortSignal: s }))) as Array<{ ServiceID?: string }>;
+        left += tasks.filter((t) => t.ServiceID && removed.has(t.ServiceID)).length;
+      }
+      if (left === 0) return;
+      if (Date.now() >= deadline) {
+        this.log.warn({ key, left }, "preview objects still shutting down");
+        return;
+      }
+      await sleep(POLL_MS);
+    }
+  }
+
+  private async listServices(labelFilters: string[]): Promise<ServiceInfo[]> {
+    return (await engineCall("service list", this.call(), (s) =>
+      this.docker.listServices({ filters: { label: labelFilters }, abortSignal: s }),
+    )) as unknown as ServiceInfo[];
+  }
+
+  private listNetworks(labelFilters: string[]): Promise<Docker.NetworkInspectInfo[]> {
+    return engineCall("network list", this.call(), (s) =>
+      this.docker.listNetworks({ filters: { label: labelFilters }, abortSignal: s } as Docker.NetworkListOptions),
+    );
+  }
+
+  private async listTasks(serviceId: string, signal?: AbortSignal): Promise<TaskInfo[]> {
+    return (await engineCall("task list", this.call(signal), (s) =>
+      this.docker.listTasks({ filters: { service: [serviceId] }, abortSignal: s }),
+    )) as TaskInfo[];
+  }
+}
