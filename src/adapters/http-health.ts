@@ -77,53 +77,54 @@ export async function waitUntilHealthy(url: string, options: WaitUntilHealthyOpt
   let attempts = 0;
   let lastStatus: number | undefined;
   let lastError: string | undefined;
-
+  const unhealthy = (extra: { gaveUp?: string } = {}): HealthResult => {
+    const result: HealthResult = { healthy: false, attempts, elapsedMs: Date.now() - started, ...extra };
+    if (lastStatus !== undefined) result.lastStatus = lastStatus;
+    if (lastError !== undefined) result.lastError = lastError;
+    return result;
+  };
   const cancelled = (): CancelledError => new CancelledError("health check cancelled");
+
   for (;;) {
     if (signal?.aborted) throw cancelled();
     const reason = options.giveUpIf ? await options.giveUpIf() : undefined;
     if (signal?.aborted) throw cancelled();
-    if (reason !== undefined) {
-      const result: HealthResult = { healthy: false, attempts, elapsedMs: Date.now() - started, gaveUp: reason };
-      if (lastStatus !== undefined) result.lastStatus = lastStatus;
-      if (lastError !== undefined) result.lastError = lastError;
-      return result;
-    }
+    if (reason !== undefined) return unhealthy({ gaveUp: reason });
 
     attempts++;
-    const left = Math.max(1, deadline - Date.now());
-    const requestSignal = signal ? AbortSignal.any([signal, AbortSignal.timeout(Math.min(requestTimeoutMs, left))]) : AbortSignal.timeout(Math.min(requestTimeoutMs, left));
+    const limit = Math.min(requestTimeoutMs, Math.max(1, deadline - Date.now()));
+    const requestSignal = signal ? AbortSignal.any([signal, AbortSignal.timeout(limit)]) : AbortSignal.timeout(limit);
     try {
       const response = await axios.get(url, {
-        timeout: Math.min(requestTimeoutMs, left),
+        timeout: limit,
         signal: requestSignal,
         validateStatus: () => true,
         maxRedirects: 0,
-        // The status line is all we need; a streaming or huge body must not hold the probe.
+        // Do not wait for (or buffer) the body.
         responseType: "stream",
         // Previews are reached directly; an HTTP(S)_PROXY meant for the internet must not intercept.
         proxy: false,
+        // Browsers accept bare-LF status lines (busybox CGI sends them); so does the probe.
+        insecureHTTPParser: true,
         headers: { "user-agent": "berth-health-check" },
       });
-      (response.data as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
-      if (response.status < 500) {
-        return { healthy: true, status: response.status, attempts, elapsedMs: Date.now() - started };
-      }
+      // The status line is all that counts; the body (maybe endless) is not read.
+      (response.data as { destroy?: () => void }).destroy?.();
+      if (response.status < 500) return { healthy: true, status: response.status, attempts, elapsedMs: Date.now() - started };
       lastStatus = response.status;
       lastError = undefined;
     } catch (err) {
       if (signal?.aborted) throw cancelled();
-      lastError = transportError(err);
-      lastStatus = undefined;
+      // An attempt cut short by the overall deadline says nothing new: keep what the last full one saw.
+      const cutByDeadline = Date.now() >= deadline && (lastError !== undefined || lastStatus !== undefined);
+      if (!cutByDeadline) {
+        lastError = requestSignal.aborted ? "request timed out" : transportError(err);
+        lastStatus = undefined;
+      }
     }
 
     const now = Date.now();
-    if (now >= deadline) {
-      const result: HealthResult = { healthy: false, attempts, elapsedMs: now - started };
-      if (lastStatus !== undefined) result.lastStatus = lastStatus;
-      if (lastError !== undefined) result.lastError = lastError;
-      return result;
-    }
+    if (now >= deadline) return unhealthy();
     await sleep(Math.min(intervalMs, deadline - now), signal);
   }
 }

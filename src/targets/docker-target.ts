@@ -257,10 +257,14 @@ export class DockerTarget implements PreviewTarget {
     await engineCall("container update", this.call(), () => promoted.update({ RestartPolicy: { Name: "unless-stopped" } })).catch((err: unknown) =>
       this.log.warn({ container: name, error: this.redact(engineMessage(err)) }, "could not set the preview's restart policy"),
     );
-    const older = await this.listContainers(keyFilters(key, "preview"));
-    for (const old of older) {
-      if (old.Id === promoted.id) continue;
-      if (await this.removeContainer(old.Id)) emit(`removed previous preview ${old.Names[0]?.replace(/^\//, "") ?? old.Id.slice(0, 12)}`);
+    try {
+      for (const old of await this.listContainers(keyFilters(key, "preview"))) {
+        if (old.Id === promoted.id) continue;
+        if (await this.removeContainer(old.Id)) emit(`removed previous preview ${old.Names[0]?.replace(/^\//, "") ?? old.Id.slice(0, 12)}`);
+      }
+    } catch (err) {
+      // The new preview is live; a left-over old one goes with the next deploy or remove().
+      this.log.warn({ key, error: this.redact(engineMessage(err)) }, "could not remove the previous preview");
     }
     this.log.info({ container: name, key, url, durationMs: Date.now() - started }, "preview deployed");
     return { url, internalUrl: `http://${name}:${preview.port}` };
@@ -456,7 +460,11 @@ export class DockerTarget implements PreviewTarget {
     const info = await engineCall("container inspect", this.call(signal), (s) => container.inspect({ abortSignal: s }));
     const bindings = (info.NetworkSettings.Ports as Record<string, Array<{ HostIp: string; HostPort: string }> | null> | undefined)?.[portKey];
     const hostPort = bindings?.find((b) => b.HostPort)?.HostPort;
-    if (!hostPort) throw new DeployFailure(`the engine published no host port for ${portKey}`);
+    if (!hostPort) {
+      // A process that dies at once takes its port bindings with it.
+      const stopped = await this.stoppedReason(container);
+      throw new DeployFailure(stopped ? `preview ${stopped}` : `the engine published no host port for ${portKey}`);
+    }
     return hostPort;
   }
 

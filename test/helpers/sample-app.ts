@@ -62,7 +62,10 @@ function dockerfile(variant: SampleVariant): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** busybox httpd sends CGI output verbatim when it starts with a status line. */
+/**
+ * busybox httpd sends CGI output verbatim when it starts with a status line. The bare LF line ends
+ * are left as they are: sloppy servers exist, and the health probe must still read the 500.
+ */
 const FAILING_HEALTH_CGI = `#!/bin/sh
 echo "HTTP/1.0 500 Internal Server Error"
 echo "Content-Type: text/plain"

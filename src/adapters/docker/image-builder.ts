@@ -138,6 +138,7 @@ export class DockerImageBuilder implements ImageBuilder {
       }
     } catch (err) {
       if (req.signal.aborted) {
+        // The engine kills and removes the running step's container once the client hangs up.
         this.log.info({ tag: req.tag }, "image build cancelled");
         throw new CancelledError("build cancelled");
       }
