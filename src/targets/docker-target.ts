@@ -6,19 +6,16 @@
  * `berth.repo`, `berth.pr`, `berth.sha`, `berth.run`, `berth.role`), so it can be found again
  * after a restart without any local state.
  */
-import { posix } from "node:path";
-import type { Readable } from "node:stream";
 import type Docker from "dockerode";
 import type { Logger } from "pino";
-import * as tar from "tar-stream";
-import { engineCall, EngineTimeoutError, engineMessage, isNotFound, statusCodeOf } from "../adapters/docker/engine-call.js";
+import { ContainerTestRunner } from "../adapters/docker/container-test-runner.js";
+import { engineCall, engineMessage, isNotFound, statusCodeOf } from "../adapters/docker/engine-call.js";
+import { EngineContainers } from "../adapters/docker/engine-containers.js";
 import type { RegistryCredentials } from "../adapters/docker/image-builder.js";
-import { registryOfReference, splitImageReference } from "../adapters/docker/image-builder.js";
-import { demuxLogBuffer, LineTail, LogDemuxer } from "../adapters/docker/log-lines.js";
-import { messageError, readProgress } from "../adapters/docker/progress-stream.js";
+import { demuxLogBuffer } from "../adapters/docker/log-lines.js";
 import { describeUnhealthy, waitUntilHealthy } from "../adapters/http-health.js";
 import { formatDuration } from "../domain/duration.js";
-import { dnsLabel, previewName, repoSlug, sha7, shortHash } from "../domain/naming.js";
+import { dnsLabel, sha7, shortHash } from "../domain/naming.js";
 import {
   CancelledError,
   type DeployRequest,
@@ -30,21 +27,10 @@ import {
   type TestRunResult,
 } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
+import { DOCKER_LABELS, keyFilters, keyLabels, prBase, previewKeysOf, runLabels, targetFilters, urlHost } from "./engine-labels.js";
+import { engineTestRun } from "./engine-test-run.js";
 
-/** Label keys on every container and network this target creates. */
-export const DOCKER_LABELS = {
-  managed: "berth.managed",
-  target: "berth.target",
-  host: "berth.host",
-  repo: "berth.repo",
-  pr: "berth.pr",
-  sha: "berth.sha",
-  run: "berth.run",
-  /** Tag-flow environment (on objects of environments, whose `berth.pr` is 0). */
-  environment: "berth.environment",
-  /** `preview`, `test` or `network`. */
-  role: "berth.role",
-} as const;
+export { DOCKER_LABELS } from "./engine-labels.js";
 
 /** Time limits of the target's engine calls. */
 export interface DockerTargetTimeouts {
@@ -75,27 +61,11 @@ export interface DockerTargetOptions {
 const DEFAULT_TIMEOUTS: DockerTargetTimeouts = { callMs: 30_000, pullMs: 10 * 60_000 };
 /** Container log lines quoted when a preview fails to come up. */
 const DEPLOY_LOG_LINES = 30;
-/** Log lines returned from a test run. */
-const TEST_LOG_LINES = 50;
-/** Limits on what is copied out of the reports directory. */
-const REPORT_LIMITS = { files: 200, fileBytes: 10 * 1024 * 1024, totalBytes: 50 * 1024 * 1024 };
 /** Bounded container logs: previews can run for weeks. */
 const LOG_CONFIG = { Type: "json-file", Config: { "max-size": "10m", "max-file": "3" } };
 
 /** A deploy that failed for a reason berth words itself (not an engine error). */
 class DeployFailure extends Error {}
-
-function splitRepo(repo: string): [string, string] {
-  const slash = repo.indexOf("/");
-  return slash < 0 ? [repo, ""] : [repo.slice(0, slash), repo.slice(slash + 1)];
-}
-
-/** `<repo-slug>-pr-<n>` (or `<repo-slug>-env-<environment>`): the base of every name of a key's objects. */
-function prBase(key: PreviewKey): string {
-  const [owner, name] = splitRepo(key.repo);
-  if (key.environment) return dnsLabel(`${repoSlug(owner, name)}-env-${key.environment}`);
-  return previewName(owner, name, key.pr);
-}
 
 /** The PR's network. The code host is part of it: `acme/app#1` may exist on GitHub and on Gitee. */
 export function dockerNetworkName(key: PreviewKey): string {
@@ -112,46 +82,6 @@ export function testContainerName(key: PreviewKey, sha: string, runId: string): 
   return dnsLabel(`${prBase(key)}-test-${sha7(sha)}-${shortHash(runId, 6)}`);
 }
 
-/** `[::1]` for IPv6 literals in URLs. */
-function urlHost(host: string): string {
-  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
-}
-
-/** Docker label filters selecting a PR's objects (optionally one role). */
-function keyFilters(key: PreviewKey, role?: string): string[] {
-  const filters = [
-    `${DOCKER_LABELS.managed}=true`,
-    `${DOCKER_LABELS.target}=docker`,
-    `${DOCKER_LABELS.host}=${key.host}`,
-    `${DOCKER_LABELS.repo}=${key.repo}`,
-    `${DOCKER_LABELS.pr}=${key.pr}`,
-  ];
-  if (key.environment) filters.push(`${DOCKER_LABELS.environment}=${key.environment}`);
-  if (role) filters.push(`${DOCKER_LABELS.role}=${role}`);
-  return filters;
-}
-
-function keyLabels(key: PreviewKey, role: string): Record<string, string> {
-  return {
-    [DOCKER_LABELS.managed]: "true",
-    [DOCKER_LABELS.target]: "docker",
-    [DOCKER_LABELS.host]: key.host,
-    [DOCKER_LABELS.repo]: key.repo,
-    [DOCKER_LABELS.pr]: String(key.pr),
-    ...(key.environment ? { [DOCKER_LABELS.environment]: key.environment } : {}),
-    [DOCKER_LABELS.role]: role,
-  };
-}
-
-function keyFromLabels(labels: Record<string, string> | undefined): PreviewKey | undefined {
-  if (!labels) return undefined;
-  const host = labels[DOCKER_LABELS.host];
-  const repo = labels[DOCKER_LABELS.repo];
-  const pr = Number(labels[DOCKER_LABELS.pr]);
-  if ((host !== "github" && host !== "gitee") || !repo || !Number.isInteger(pr) || pr <= 0) return undefined;
-  return { host, repo, pr };
-}
-
 /** Previews as containers on a Docker engine. */
 export class DockerTarget implements PreviewTarget {
   readonly kind = "docker" as const;
@@ -161,8 +91,9 @@ export class DockerTarget implements PreviewTarget {
   private readonly probeHost: string;
   private readonly log: DockerTargetOptions["log"];
   private readonly redact: Redactor;
-  private readonly registryAuth: RegistryCredentials | undefined;
   private readonly timeouts: DockerTargetTimeouts;
+  private readonly containers: EngineContainers;
+  private readonly tests: ContainerTestRunner;
 
   constructor(options: DockerTargetOptions) {
     this.docker = options.docker;
@@ -171,8 +102,15 @@ export class DockerTarget implements PreviewTarget {
     this.probeHost = options.probeHost ?? this.previewHost;
     this.log = options.log;
     this.redact = options.redact;
-    this.registryAuth = options.registryAuth;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.containers = new EngineContainers({
+      docker: this.docker,
+      log: this.log,
+      redact: this.redact,
+      registryAuth: options.registryAuth,
+      timeouts: this.timeouts,
+    });
+    this.tests = new ContainerTestRunner({ containers: this.containers, log: this.log, redact: this.redact, callMs: this.timeouts.callMs });
   }
 
   /**
@@ -196,14 +134,14 @@ export class DockerTarget implements PreviewTarget {
 
     try {
       network = await this.ensureNetwork(key, signal);
-      await this.ensureImage(req.image, signal, emit);
+      await this.containers.ensureImage(req.image, signal, emit);
       emit(`starting ${name} from ${req.image}`);
-      container = await this.createContainer(
+      container = await this.containers.create(
         name,
         {
           Image: req.image,
           Env: Object.entries(preview.env).map(([k, v]) => `${k}=${v}`),
-          Labels: { ...keyLabels(key, "preview"), [DOCKER_LABELS.sha]: req.sha, [DOCKER_LABELS.run]: req.runId },
+          Labels: runLabels(this.kind, key, "preview", req.sha, req.runId),
           ExposedPorts: { [portKey]: {} },
           HostConfig: {
             NetworkMode: network.name,
@@ -213,7 +151,7 @@ export class DockerTarget implements PreviewTarget {
             LogConfig: LOG_CONFIG,
           },
         },
-        req.runId,
+        { key: DOCKER_LABELS.run, value: req.runId },
         signal,
       );
       const created = container;
@@ -241,7 +179,7 @@ export class DockerTarget implements PreviewTarget {
       const cancelled = signal.aborted || err instanceof CancelledError;
       const logs = container && !cancelled ? await this.logTail(container, DEPLOY_LOG_LINES) : [];
       // A create that was cut off may have left the container without telling us its id.
-      await this.removeContainer(container?.id ?? name);
+      await this.containers.remove(container?.id ?? name);
       if (network?.created) await this.dropUnusedNetwork(network.name);
       if (cancelled) {
         this.log.info({ container: name, key }, "preview deploy cancelled");
@@ -258,9 +196,9 @@ export class DockerTarget implements PreviewTarget {
       this.log.warn({ container: name, error: this.redact(engineMessage(err)) }, "could not set the preview's restart policy"),
     );
     try {
-      for (const old of await this.listContainers(keyFilters(key, "preview"))) {
+      for (const old of await this.listContainers(keyFilters(this.kind, key, "preview"))) {
         if (old.Id === promoted.id) continue;
-        if (await this.removeContainer(old.Id)) emit(`removed previous preview ${old.Names[0]?.replace(/^\//, "") ?? old.Id.slice(0, 12)}`);
+        if (await this.containers.remove(old.Id)) emit(`removed previous preview ${old.Names[0]?.replace(/^\//, "") ?? old.Id.slice(0, 12)}`);
       }
     } catch (err) {
       // The new preview is live; a left-over old one goes with the next deploy or remove().
@@ -278,74 +216,19 @@ export class DockerTarget implements PreviewTarget {
    * case; an aborted signal kills it and throws {@link CancelledError}.
    */
   async runTests(req: TestRequest): Promise<TestRunResult> {
-    const { key, signal } = req;
-    if (signal.aborted) throw new CancelledError("tests cancelled");
-    const [program, ...args] = req.command;
-    if (program === undefined) throw new Error("the test command is empty");
-    const emit = this.emitter(req.onLog);
-    const name = testContainerName(key, req.sha, req.runId);
-    const tail = new LineTail(TEST_LOG_LINES);
-    let container: Docker.Container | undefined;
-    const started = Date.now();
-
-    try {
-      const network = await this.ensureNetwork(key, signal);
-      await this.ensureImage(req.image, signal, emit);
-      container = await this.createContainer(
-        name,
-        {
-          Image: req.image,
-          Entrypoint: [program],
-          Cmd: args,
-          Env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
-          Labels: { ...keyLabels(key, "test"), [DOCKER_LABELS.sha]: req.sha, [DOCKER_LABELS.run]: req.runId },
-          HostConfig: { NetworkMode: network.name, LogConfig: LOG_CONFIG },
-        },
-        req.runId,
-        signal,
-      );
-      const created = container;
-      await engineCall("container start", this.call(signal), (s) => created.start({ abortSignal: s }));
-      const logsDone = this.followLogs(created, (line) => {
-        const clean = this.redact(line);
-        tail.push(clean);
-        req.onLog?.(clean);
-      });
-
-      let exitCode: number | null = null;
-      let timedOut = false;
-      try {
-        const result = await engineCall("test run", { timeoutMs: req.timeoutMs, signal }, (s) => created.wait({ abortSignal: s }));
-        exitCode = typeof result?.StatusCode === "number" ? result.StatusCode : null;
-      } catch (err) {
-        if (!(err instanceof EngineTimeoutError)) throw err;
-        timedOut = true;
-        emit(`test command timed out after ${formatDuration(req.timeoutMs)}; killing it`);
-        await this.kill(created);
-      }
-      await logsDone;
-      const reports = await this.copyReports(created, req.reportsDir, signal);
-      this.log.info({ container: name, key, exitCode, timedOut, reports: reports.length, durationMs: Date.now() - started }, "tests finished");
-      return { exitCode, timedOut, logTail: tail.lines(), reports };
-    } catch (err) {
-      if (signal.aborted || err instanceof CancelledError) {
-        this.log.info({ container: name, key }, "tests cancelled");
-        throw new CancelledError("tests cancelled");
-      }
-      throw new Error(this.redact([`tests could not run: ${engineMessage(err)}`, ...tail.lines()].join("\n")));
-    } finally {
-      await this.removeContainer(container?.id ?? name);
-    }
+    const name = testContainerName(req.key, req.sha, req.runId);
+    return this.tests.run(engineTestRun(this.kind, req, name, async () => (await this.ensureNetwork(req.key, req.signal)).name));
   }
+
 
   /** Remove every container and the network of the PR. Not found is success. */
   async remove(key: PreviewKey): Promise<{ removed: number }> {
     let removed = 0;
-    for (const container of await this.listContainers(keyFilters(key))) {
-      if (await this.removeContainer(container.Id)) removed++;
+    for (const container of await this.listContainers(keyFilters(this.kind, key))) {
+      if (await this.containers.remove(container.Id)) removed++;
     }
     const networks = await engineCall("network list", this.call(), (s) =>
-      this.docker.listNetworks({ filters: { label: keyFilters(key) }, abortSignal: s } as Docker.NetworkListOptions),
+      this.docker.listNetworks({ filters: { label: keyFilters(this.kind, key) }, abortSignal: s } as Docker.NetworkListOptions),
     );
     for (const network of networks) {
       if (await this.removeNetwork(network.Id)) removed++;
@@ -356,17 +239,11 @@ export class DockerTarget implements PreviewTarget {
 
   /** The PRs that have a preview container (or a left-over network) on this engine. */
   async list(): Promise<PreviewKey[]> {
-    const base = [`${DOCKER_LABELS.managed}=true`, `${DOCKER_LABELS.target}=docker`];
-    const containers = await this.listContainers([...base, `${DOCKER_LABELS.role}=preview`]);
+    const containers = await this.listContainers(targetFilters(this.kind, "preview"));
     const networks = await engineCall("network list", this.call(), (s) =>
-      this.docker.listNetworks({ filters: { label: base }, abortSignal: s } as Docker.NetworkListOptions),
+      this.docker.listNetworks({ filters: { label: targetFilters(this.kind) }, abortSignal: s } as Docker.NetworkListOptions),
     );
-    const keys = new Map<string, PreviewKey>();
-    for (const labels of [...containers.map((c) => c.Labels), ...networks.map((n) => n.Labels)]) {
-      const key = keyFromLabels(labels);
-      if (key) keys.set(`${key.host}\n${key.repo}\n${key.pr}`, key);
-    }
-    return [...keys.values()];
+    return previewKeysOf([...containers.map((c) => c.Labels), ...networks.map((n) => n.Labels)]);
   }
 
   // ---- engine helpers -------------------------------------------------------------------------
@@ -396,7 +273,7 @@ export class DockerTarget implements PreviewTarget {
     }
     try {
       await engineCall("network create", this.call(signal), (s) =>
-        this.docker.createNetwork({ Name: name, Driver: "bridge", CheckDuplicate: true, Labels: keyLabels(key, "network"), abortSignal: s }),
+        this.docker.createNetwork({ Name: name, Driver: "bridge", CheckDuplicate: true, Labels: keyLabels(this.kind, key, "network"), abortSignal: s }),
       );
       this.log.info({ network: name, key }, "preview network created");
       return { name, created: true };
@@ -414,45 +291,6 @@ export class DockerTarget implements PreviewTarget {
     } catch (err) {
       // In use (a test container of another run, a preview) or gone already: leave it to remove().
       this.log.debug({ network: name, error: engineMessage(err) }, "network kept");
-    }
-  }
-
-  /** Make sure the engine has `image`, pulling it when it does not (test images like `node:20`). */
-  private async ensureImage(image: string, signal: AbortSignal, emit: (line: string) => void): Promise<void> {
-    try {
-      await engineCall("image inspect", this.call(signal), () => this.docker.getImage(image).inspect());
-      return;
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    emit(`pulling ${image}`);
-    const { repository, tag } = splitImageReference(image);
-    const serveraddress = registryOfReference(image);
-    const auth = this.registryAuth && serveraddress !== "docker.io" ? { ...this.registryAuth, serveraddress } : undefined;
-    await engineCall("image pull", { timeoutMs: this.timeouts.pullMs, signal }, async (s) => {
-      const stream = (await this.docker.createImage(auth ?? {}, { fromImage: repository, tag, abortSignal: s })) as Readable;
-      for await (const message of readProgress(stream)) {
-        const error = messageError(message);
-        if (error) throw new Error(`image ${image} is not on the engine and could not be pulled: ${this.redact(error)}`);
-      }
-    });
-  }
-
-  /**
-   * Create a container named `name`. A container of the same name left by an interrupted attempt
-   * of the same run is replaced; any other holder of the name is an error.
-   */
-  private async createContainer(name: string, spec: Docker.ContainerCreateOptions, runId: string, signal: AbortSignal): Promise<Docker.Container> {
-    const create = (): Promise<Docker.Container> =>
-      engineCall("container create", this.call(signal), (s) => this.docker.createContainer({ ...spec, name, abortSignal: s }));
-    try {
-      return await create();
-    } catch (err) {
-      if (statusCodeOf(err) !== 409) throw err;
-      const existing = await engineCall("container inspect", this.call(signal), () => this.docker.getContainer(name).inspect());
-      if (existing.Config.Labels?.[DOCKER_LABELS.run] !== runId) throw err;
-      await this.removeContainer(existing.Id);
-      return create();
     }
   }
 
@@ -494,68 +332,6 @@ export class DockerTarget implements PreviewTarget {
     }
   }
 
-  /**
-   * Stream a running container's output into `onLine` until it stops. Resolves (never rejects)
-   * when the stream ends; the returned promise is bounded so a stuck stream cannot hang a run.
-   */
-  private async followLogs(container: Docker.Container, onLine: (line: string) => void): Promise<void> {
-    let stream: Readable;
-    try {
-      stream = (await engineCall("container logs", this.call(), (s) =>
-        container.logs({ stdout: true, stderr: true, follow: true, abortSignal: s }),
-      )) as Readable;
-    } catch (err) {
-      this.log.warn({ container: container.id, error: engineMessage(err) }, "could not follow container logs");
-      return;
-    }
-    const demuxer = new LogDemuxer((line) => onLine(line));
-    return new Promise<void>((resolve) => {
-      let done = false;
-      const finish = (): void => {
-        if (done) return;
-        done = true;
-        demuxer.end();
-        resolve();
-      };
-      stream.on("data", (chunk: Buffer) => demuxer.write(chunk));
-      stream.on("end", finish);
-      stream.on("close", finish);
-      stream.on("error", finish);
-      // The engine ends the stream when the container stops; removal (finally) closes it too.
-      container
-        .wait()
-        .catch(() => undefined)
-        .finally(() => setTimeout(() => {
-          if (!done) stream.destroy();
-          finish();
-        }, 2000).unref());
-    });
-  }
-
-  private async kill(container: Docker.Container): Promise<void> {
-    try {
-      await engineCall("container kill", this.call(), (s) => container.kill({ signal: "SIGKILL", abortSignal: s }));
-    } catch (err) {
-      // 409: it exited by itself meanwhile; 404: already gone.
-      if (statusCodeOf(err) !== 409 && !isNotFound(err)) throw err;
-    }
-    await engineCall("container wait", this.call(), (s) => container.wait({ abortSignal: s })).catch(() => undefined);
-  }
-
-  /** Force-remove a container (id or name). Returns false when it did not exist. Never throws. */
-  private async removeContainer(idOrName: string): Promise<boolean> {
-    try {
-      await engineCall("container remove", this.call(), (s) => this.docker.getContainer(idOrName).remove({ force: true, v: true, abortSignal: s }));
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      // 409 "removal already in progress" means it is going away anyway.
-      if (statusCodeOf(err) === 409) return true;
-      this.log.warn({ container: idOrName, error: engineMessage(err) }, "could not remove container");
-      return false;
-    }
-  }
-
   /** Remove a network, disconnecting anything still attached (a container someone attached by hand). */
   private async removeNetwork(id: string): Promise<boolean> {
     const network = this.docker.getNetwork(id);
@@ -573,39 +349,5 @@ export class DockerTarget implements PreviewTarget {
       await engineCall("network remove", this.call(), (s) => network.remove({ abortSignal: s }));
       return true;
     }
-  }
-
-  /** `*.xml` files anywhere under `dir` in the (stopped) container. */
-  private async copyReports(container: Docker.Container, dir: string, signal: AbortSignal): Promise<Array<{ path: string; content: string }>> {
-    const reports: Array<{ path: string; content: string }> = [];
-    const parent = posix.dirname(posix.normalize(dir));
-    await engineCall("report copy", this.call(signal), async (s) => {
-      let archive: Readable;
-      try {
-        archive = (await container.getArchive({ path: dir, abortSignal: s } as { path: string })) as Readable;
-      } catch (err) {
-        if (isNotFound(err)) return; // no reports directory: no reports
-        throw err;
-      }
-      const extract = tar.extract();
-      archive.on("error", (err) => extract.destroy(err));
-      archive.pipe(extract);
-      let total = 0;
-      for await (const entry of extract) {
-        const { name, type, size = 0 } = entry.header;
-        const wanted = type === "file" && name.toLowerCase().endsWith(".xml") && reports.length < REPORT_LIMITS.files;
-        if (!wanted || size > REPORT_LIMITS.fileBytes || total + size > REPORT_LIMITS.totalBytes) {
-          if (wanted) this.log.warn({ file: name, size }, "report file skipped: too large");
-          entry.resume();
-          continue;
-        }
-        const chunks: Buffer[] = [];
-        for await (const chunk of entry) chunks.push(chunk as Buffer);
-        total += size;
-        // Entries are relative to the directory's parent (`reports/junit/x.xml`).
-        reports.push({ path: posix.join(parent, name), content: Buffer.concat(chunks).toString("utf8") });
-      }
-    });
-    return reports;
   }
 }

@@ -18,12 +18,13 @@ import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { ContainerTestRunner } from "../adapters/docker/container-test-runner.js";
 import { engineCall, engineMessage, isNotFound, statusCodeOf } from "../adapters/docker/engine-call.js";
+import { EngineContainers } from "../adapters/docker/engine-containers.js";
 import { registryOfReference, type RegistryCredentials } from "../adapters/docker/image-builder.js";
 import { demuxLogBuffer } from "../adapters/docker/log-lines.js";
 import { describeUnhealthy, waitUntilHealthy } from "../adapters/http-health.js";
 import type { PreviewConfig } from "../config/repo-config.js";
 import { formatDuration } from "../domain/duration.js";
-import { dnsLabel, previewName, repoSlug, sha7, shortHash } from "../domain/naming.js";
+import { dnsLabel, sha7, shortHash } from "../domain/naming.js";
 import {
   CancelledError,
   type DeployRequest,
@@ -35,7 +36,8 @@ import {
   type TestRunResult,
 } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
-import { DOCKER_LABELS } from "./docker-target.js";
+import { DOCKER_LABELS, keyFilters, keyLabels, prBase, previewKeysOf, runLabels, targetFilters, urlHost } from "./engine-labels.js";
+import { engineTestRun } from "./engine-test-run.js";
 
 /** Time limits of the target. */
 export interface SwarmTargetTimeouts {
@@ -117,18 +119,6 @@ interface DeployMark {
   runId: string;
 }
 
-function splitRepo(repo: string): [string, string] {
-  const slash = repo.indexOf("/");
-  return slash < 0 ? [repo, ""] : [repo.slice(0, slash), repo.slice(slash + 1)];
-}
-
-/** `<repo-slug>-pr-<n>` (or `<repo-slug>-env-<environment>`). */
-function prBase(key: PreviewKey): string {
-  const [owner, name] = splitRepo(key.repo);
-  if (key.environment) return dnsLabel(`${repoSlug(owner, name)}-env-${key.environment}`);
-  return previewName(owner, name, key.pr);
-}
-
 /**
  * The PR's service, also its DNS name on the PR network: `<repo-slug>-pr-<n>`. Previews of other
  * code hosts than GitHub get the host as prefix: a repository mirrored to Gitee has the same
@@ -146,47 +136,6 @@ export function swarmNetworkName(key: PreviewKey): string {
 /** The test container of one run (on the manager's engine). */
 export function swarmTestContainerName(key: PreviewKey, sha: string, runId: string): string {
   return dnsLabel(`${swarmServiceName(key)}-test-${sha7(sha)}-${shortHash(runId, 6)}`);
-}
-
-/** `[::1]` for IPv6 literals in URLs. */
-function urlHost(host: string): string {
-  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
-}
-
-/** Docker label filters selecting a PR's objects of this target (optionally one role). */
-function keyFilters(key: PreviewKey, role?: string): string[] {
-  const filters = [
-    `${DOCKER_LABELS.managed}=true`,
-    `${DOCKER_LABELS.target}=swarm`,
-    `${DOCKER_LABELS.host}=${key.host}`,
-    `${DOCKER_LABELS.repo}=${key.repo}`,
-    `${DOCKER_LABELS.pr}=${key.pr}`,
-  ];
-  if (key.environment) filters.push(`${DOCKER_LABELS.environment}=${key.environment}`);
-  if (role) filters.push(`${DOCKER_LABELS.role}=${role}`);
-  return filters;
-}
-
-function keyLabels(key: PreviewKey, role: string): Record<string, string> {
-  return {
-    [DOCKER_LABELS.managed]: "true",
-    [DOCKER_LABELS.target]: "swarm",
-    [DOCKER_LABELS.host]: key.host,
-    [DOCKER_LABELS.repo]: key.repo,
-    [DOCKER_LABELS.pr]: String(key.pr),
-    ...(key.environment ? { [DOCKER_LABELS.environment]: key.environment } : {}),
-    [DOCKER_LABELS.role]: role,
-  };
-}
-
-/** The PR a berth object belongs to; undefined for environments and foreign objects. */
-function keyFromLabels(labels: Record<string, string> | undefined): PreviewKey | undefined {
-  if (!labels) return undefined;
-  const host = labels[DOCKER_LABELS.host];
-  const repo = labels[DOCKER_LABELS.repo];
-  const pr = Number(labels[DOCKER_LABELS.pr]);
-  if ((host !== "github" && host !== "gitee") || !repo || !Number.isInteger(pr) || pr <= 0) return undefined;
-  return { host, repo, pr };
 }
 
 /** Whether a service is this key's preview (and not, say, someone's service that took the name). */
@@ -232,6 +181,7 @@ export class SwarmTarget implements PreviewTarget {
   private readonly registryAuth: RegistryCredentials | undefined;
   private readonly timeouts: SwarmTargetTimeouts;
   private readonly constraints: string[];
+  private readonly containers: EngineContainers;
   private readonly tests: ContainerTestRunner;
 
   constructor(options: SwarmTargetOptions) {
@@ -243,13 +193,14 @@ export class SwarmTarget implements PreviewTarget {
     this.registryAuth = options.registryAuth;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.constraints = options.constraints ?? [];
-    this.tests = new ContainerTestRunner({
+    this.containers = new EngineContainers({
       docker: this.docker,
       log: this.log,
       redact: this.redact,
       registryAuth: this.registryAuth,
       timeouts: { callMs: this.timeouts.callMs, pullMs: this.timeouts.startMs },
     });
+    this.tests = new ContainerTestRunner({ containers: this.containers, log: this.log, redact: this.redact, callMs: this.timeouts.callMs });
   }
 
   /**
@@ -344,30 +295,10 @@ export class SwarmTarget implements PreviewTarget {
    * in `PREVIEW_URL` resolves. Timeouts, reports and clean-up as with the Docker target.
    */
   async runTests(req: TestRequest): Promise<TestRunResult> {
-    const { key, signal } = req;
-    if (signal.aborted) throw new CancelledError("tests cancelled");
-    let network: string;
-    try {
-      network = (await this.ensureNetwork(key, signal)).name;
-    } catch (err) {
-      if (signal.aborted || err instanceof CancelledError) throw new CancelledError("tests cancelled");
-      throw new Error(this.redact(`tests could not run: ${engineMessage(err)}`));
-    }
-    return this.tests.run({
-      name: swarmTestContainerName(key, req.sha, req.runId),
-      image: req.image,
-      command: req.command,
-      env: req.env,
-      labels: { ...keyLabels(key, "test"), [DOCKER_LABELS.sha]: req.sha, [DOCKER_LABELS.run]: req.runId },
-      runLabel: { key: DOCKER_LABELS.run, value: req.runId },
-      network,
-      reportsDir: req.reportsDir,
-      timeoutMs: req.timeoutMs,
-      signal,
-      ...(req.onLog ? { onLog: req.onLog } : {}),
-      logMeta: { key },
-    });
+    const name = swarmTestContainerName(req.key, req.sha, req.runId);
+    return this.tests.run(engineTestRun(this.kind, req, name, async () => (await this.ensureNetwork(req.key, req.signal)).name));
   }
+
 
   /**
    * Remove the PR's service, test containers and network, and wait (bounded) until Swarm has
@@ -375,7 +306,7 @@ export class SwarmTarget implements PreviewTarget {
    */
   async remove(key: PreviewKey): Promise<{ removed: number }> {
     let removed = 0;
-    const services = await this.listServices(keyFilters(key));
+    const services = await this.listServices(keyFilters(this.kind, key));
     for (const service of services) {
       try {
         await engineCall("service remove", this.call(), (s) => this.docker.getService(service.ID).remove({ abortSignal: s }));
@@ -385,13 +316,13 @@ export class SwarmTarget implements PreviewTarget {
       }
     }
     const containers = await engineCall("container list", this.call(), (s) =>
-      this.docker.listContainers({ all: true, filters: { label: keyFilters(key, "test") }, abortSignal: s }),
+      this.docker.listContainers({ all: true, filters: { label: keyFilters(this.kind, key, "test") }, abortSignal: s }),
     );
     for (const container of containers) {
-      if (await this.tests.removeContainer(container.Id)) removed++;
+      if (await this.containers.remove(container.Id)) removed++;
     }
     const deadline = Date.now() + this.timeouts.removeMs;
-    for (const network of await this.listNetworks(keyFilters(key))) {
+    for (const network of await this.listNetworks(keyFilters(this.kind, key))) {
       if (await this.removeNetwork(network.Id, deadline)) removed++;
     }
     await this.waitUntilGone(key, services.map((s) => s.ID), deadline);
@@ -401,15 +332,9 @@ export class SwarmTarget implements PreviewTarget {
 
   /** The PRs that have a preview service (or a left-over network) on this Swarm. */
   async list(): Promise<PreviewKey[]> {
-    const base = [`${DOCKER_LABELS.managed}=true`, `${DOCKER_LABELS.target}=swarm`];
-    const services = await this.listServices([...base, `${DOCKER_LABELS.role}=preview`]);
-    const networks = await this.listNetworks(base);
-    const keys = new Map<string, PreviewKey>();
-    for (const labels of [...services.map((s) => s.Spec.Labels), ...networks.map((n) => n.Labels)]) {
-      const key = keyFromLabels(labels);
-      if (key) keys.set(`${key.host}\n${key.repo}\n${key.pr}`, key);
-    }
-    return [...keys.values()];
+    const services = await this.listServices(targetFilters(this.kind, "preview"));
+    const networks = await this.listNetworks(targetFilters(this.kind));
+    return previewKeysOf([...services.map((s) => s.Spec.Labels), ...networks.map((n) => n.Labels)]);
   }
 
   // ---- service spec -----------------------------------------------------------------------------
@@ -422,7 +347,7 @@ export class SwarmTarget implements PreviewTarget {
     publishedPort: number | undefined,
   ): Docker.ServiceSpec & { TaskTemplate: Docker.ContainerTaskSpec } {
     const { key, preview } = req;
-    const labels = { ...keyLabels(key, "preview"), [DOCKER_LABELS.sha]: req.sha, [DOCKER_LABELS.run]: req.runId };
+    const labels = runLabels(this.kind, key, "preview", req.sha, req.runId);
     const host = preview.publishMode === "host";
     const port: Docker.PortConfig = { Protocol: "tcp", TargetPort: preview.port, PublishMode: preview.publishMode };
     if (publishedPort !== undefined) port.PublishedPort = publishedPort;
@@ -699,7 +624,7 @@ export class SwarmTarget implements PreviewTarget {
     }
     try {
       await engineCall("network create", this.call(signal), (s) =>
-        this.docker.createNetwork({ Name: name, Driver: "overlay", Attachable: true, CheckDuplicate: true, Labels: keyLabels(key, "network"), abortSignal: s }),
+        this.docker.createNetwork({ Name: name, Driver: "overlay", Attachable: true, CheckDuplicate: true, Labels: keyLabels(this.kind, key, "network"), abortSignal: s }),
       );
       this.log.info({ network: name, key }, "preview network created");
       return { name, created: true };
@@ -747,10 +672,10 @@ export class SwarmTarget implements PreviewTarget {
   private async waitUntilGone(key: PreviewKey, serviceIds: string[], deadline: number): Promise<void> {
     const removed = new Set(serviceIds);
     for (;;) {
-      let left = (await this.listNetworks(keyFilters(key))).length;
+      let left = (await this.listNetworks(keyFilters(this.kind, key))).length;
       left += (
         await engineCall("container list", this.call(), (s) =>
-          this.docker.listContainers({ all: true, filters: { label: keyFilters(key, "preview") }, abortSignal: s }),
+          this.docker.listContainers({ all: true, filters: { label: keyFilters(this.kind, key, "preview") }, abortSignal: s }),
         )
       ).length;
       if (removed.size) {

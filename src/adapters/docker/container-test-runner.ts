@@ -2,9 +2,9 @@
  * One-shot test containers on a Docker engine: run an argv command in a container on a given
  * network, stream its output, enforce a time limit, copy JUnit reports out, always remove it.
  *
- * Used by the Swarm target (the container joins the PR's attachable overlay network). It is the
- * same procedure as `DockerTarget.runTests`, kept free of target details (names, labels and
- * network come from the caller) so that both targets can share it.
+ * Shared by the Docker target (the container joins the PR's bridge network) and the Swarm target
+ * (the PR's attachable overlay network); it is kept free of target details (names, labels and
+ * network come from the caller).
  */
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
@@ -15,9 +15,8 @@ import { formatDuration } from "../../domain/duration.js";
 import { CancelledError, type TestRunResult } from "../../domain/ports.js";
 import type { Redactor } from "../../domain/redact.js";
 import { engineCall, EngineTimeoutError, engineMessage, isNotFound, statusCodeOf } from "./engine-call.js";
-import { registryOfReference, splitImageReference, type RegistryCredentials } from "./image-builder.js";
+import type { EngineContainers, RunLabel } from "./engine-containers.js";
 import { LineTail, LogDemuxer } from "./log-lines.js";
-import { messageError, readProgress } from "./progress-stream.js";
 
 /** Log lines returned from a test run. */
 const TEST_LOG_LINES = 50;
@@ -26,21 +25,13 @@ const REPORT_LIMITS = { files: 200, fileBytes: 10 * 1024 * 1024, totalBytes: 50 
 /** Bounded container logs. */
 const LOG_CONFIG = { Type: "json-file", Config: { "max-size": "10m", "max-file": "3" } };
 
-/** Time limits of the runner's engine calls. */
-export interface ContainerTestRunnerTimeouts {
-  /** Short calls: create, start, inspect, remove, logs, archive. */
-  callMs: number;
-  /** Pulling a test image the engine does not have. */
-  pullMs: number;
-}
-
 export interface ContainerTestRunnerOptions {
-  docker: Docker;
+  /** Pulls the test image, creates and removes the test container. */
+  containers: EngineContainers;
   log: Pick<Logger, "debug" | "info" | "warn" | "error">;
   redact: Redactor;
-  /** Sent when the test image must be pulled from a registry other than Docker Hub. */
-  registryAuth?: RegistryCredentials | undefined;
-  timeouts: ContainerTestRunnerTimeouts;
+  /** Short engine calls: start, logs, kill, archive. */
+  callMs: number;
 }
 
 /** One test run. */
@@ -56,33 +47,35 @@ export interface ContainerTestRun {
    * Label key/value identifying the run: a container of the same name carrying it (left by an
    * interrupted attempt of the same run) is replaced; any other holder of the name is an error.
    */
-  runLabel: { key: string; value: string };
-  /** Network the container joins (a bridge, or an attachable overlay). */
-  network: string;
+  runLabel: RunLabel;
+  /**
+   * The network the container joins (a bridge, or an attachable overlay), made ready by the
+   * caller. Called inside the run, so that a failure or cancellation there ends the run the same
+   * way as one of the run itself.
+   */
+  network: () => Promise<string>;
   /** Directory in the container whose `*.xml` files (any depth) are the reports. */
   reportsDir: string;
   timeoutMs: number;
   signal: AbortSignal;
   /** Every output line, redacted. */
-  onLog?: (line: string) => void;
+  onLog?: ((line: string) => void) | undefined;
   /** Extra fields of the runner's log records (the preview key, ...). */
   logMeta?: Record<string, unknown>;
 }
 
 /** Runs test commands in one-shot containers. */
 export class ContainerTestRunner {
-  private readonly docker: Docker;
+  private readonly containers: EngineContainers;
   private readonly log: ContainerTestRunnerOptions["log"];
   private readonly redact: Redactor;
-  private readonly registryAuth: RegistryCredentials | undefined;
-  private readonly timeouts: ContainerTestRunnerTimeouts;
+  private readonly callMs: number;
 
   constructor(options: ContainerTestRunnerOptions) {
-    this.docker = options.docker;
+    this.containers = options.containers;
     this.log = options.log;
     this.redact = options.redact;
-    this.registryAuth = options.registryAuth;
-    this.timeouts = options.timeouts;
+    this.callMs = options.callMs;
   }
 
   /**
@@ -96,14 +89,16 @@ export class ContainerTestRunner {
     if (signal.aborted) throw new CancelledError("tests cancelled");
     const [program, ...args] = req.command;
     if (program === undefined) throw new Error("the test command is empty");
+    const emit = (line: string): void => req.onLog?.(this.redact(line));
     const meta = { container: name, ...req.logMeta };
     const tail = new LineTail(TEST_LOG_LINES);
     let container: Docker.Container | undefined;
     const started = Date.now();
 
     try {
-      await this.ensureImage(req.image, signal, (line) => req.onLog?.(this.redact(line)));
-      container = await this.createContainer(
+      const network = await req.network();
+      await this.containers.ensureImage(req.image, signal, emit);
+      container = await this.containers.create(
         name,
         {
           Image: req.image,
@@ -111,7 +106,7 @@ export class ContainerTestRunner {
           Cmd: args,
           Env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
           Labels: req.labels,
-          HostConfig: { NetworkMode: req.network, LogConfig: LOG_CONFIG },
+          HostConfig: { NetworkMode: network, LogConfig: LOG_CONFIG },
         },
         req.runLabel,
         signal,
@@ -132,7 +127,7 @@ export class ContainerTestRunner {
       } catch (err) {
         if (!(err instanceof EngineTimeoutError)) throw err;
         timedOut = true;
-        req.onLog?.(`test command timed out after ${formatDuration(req.timeoutMs)}; killing it`);
+        emit(`test command timed out after ${formatDuration(req.timeoutMs)}; killing it`);
         await this.kill(created);
       }
       await logsDone;
@@ -146,66 +141,12 @@ export class ContainerTestRunner {
       }
       throw new Error(this.redact([`tests could not run: ${engineMessage(err)}`, ...tail.lines()].join("\n")));
     } finally {
-      await this.removeContainer(container?.id ?? name);
-    }
-  }
-
-  /** Force-remove a container (id or name). Returns false when it did not exist. Never throws. */
-  async removeContainer(idOrName: string): Promise<boolean> {
-    try {
-      await engineCall("container remove", this.call(), (s) => this.docker.getContainer(idOrName).remove({ force: true, v: true, abortSignal: s }));
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      // 409 "removal already in progress" means it is going away anyway.
-      if (statusCodeOf(err) === 409) return true;
-      this.log.warn({ container: idOrName, error: engineMessage(err) }, "could not remove container");
-      return false;
+      await this.containers.remove(container?.id ?? name);
     }
   }
 
   private call(signal?: AbortSignal): { timeoutMs: number; signal?: AbortSignal | undefined } {
-    return { timeoutMs: this.timeouts.callMs, signal };
-  }
-
-  /** Make sure the engine has `image`, pulling it when it does not. */
-  private async ensureImage(image: string, signal: AbortSignal, emit: (line: string) => void): Promise<void> {
-    try {
-      await engineCall("image inspect", this.call(signal), () => this.docker.getImage(image).inspect());
-      return;
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    emit(`pulling ${image}`);
-    const { repository, tag } = splitImageReference(image);
-    const serveraddress = registryOfReference(image);
-    const auth = this.registryAuth && serveraddress !== "docker.io" ? { ...this.registryAuth, serveraddress } : undefined;
-    await engineCall("image pull", { timeoutMs: this.timeouts.pullMs, signal }, async (s) => {
-      const stream = (await this.docker.createImage(auth ?? {}, { fromImage: repository, tag, abortSignal: s })) as Readable;
-      for await (const message of readProgress(stream)) {
-        const error = messageError(message);
-        if (error) throw new Error(`image ${image} is not on the engine and could not be pulled: ${this.redact(error)}`);
-      }
-    });
-  }
-
-  private async createContainer(
-    name: string,
-    spec: Docker.ContainerCreateOptions,
-    runLabel: ContainerTestRun["runLabel"],
-    signal: AbortSignal,
-  ): Promise<Docker.Container> {
-    const create = (): Promise<Docker.Container> =>
-      engineCall("container create", this.call(signal), (s) => this.docker.createContainer({ ...spec, name, abortSignal: s }));
-    try {
-      return await create();
-    } catch (err) {
-      if (statusCodeOf(err) !== 409) throw err;
-      const existing = await engineCall("container inspect", this.call(signal), () => this.docker.getContainer(name).inspect());
-      if (existing.Config.Labels?.[runLabel.key] !== runLabel.value) throw err;
-      await this.removeContainer(existing.Id);
-      return create();
-    }
+    return { timeoutMs: this.callMs, signal };
   }
 
   /**

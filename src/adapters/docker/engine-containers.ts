@@ -1,0 +1,112 @@
+/**
+ * Container chores on a Docker engine that the Docker and Swarm targets and the one-shot test
+ * runner share: pull an image the engine lacks, create a container (replacing a leftover of the
+ * same run), force-remove a container. Names, labels and specs come from the caller.
+ */
+import type { Readable } from "node:stream";
+import type Docker from "dockerode";
+import type { Logger } from "pino";
+import type { Redactor } from "../../domain/redact.js";
+import { engineCall, engineMessage, isNotFound, statusCodeOf } from "./engine-call.js";
+import { registryOfReference, splitImageReference, type RegistryCredentials } from "./image-builder.js";
+import { messageError, readProgress } from "./progress-stream.js";
+
+/** Time limits of the engine calls. */
+export interface EngineContainersTimeouts {
+  /** Short calls: create, inspect, remove. */
+  callMs: number;
+  /** Pulling an image the engine does not have. */
+  pullMs: number;
+}
+
+export interface EngineContainersOptions {
+  docker: Docker;
+  log: Pick<Logger, "debug" | "info" | "warn" | "error">;
+  redact: Redactor;
+  /** Sent when an image must be pulled from a registry other than Docker Hub. */
+  registryAuth?: RegistryCredentials | undefined;
+  timeouts: EngineContainersTimeouts;
+}
+
+/**
+ * Label key/value identifying a run: a container of the same name carrying it (left by an
+ * interrupted attempt of the same run) is replaced; any other holder of the name is an error.
+ */
+export interface RunLabel {
+  key: string;
+  value: string;
+}
+
+/** Pull, create and remove containers on one engine. */
+export class EngineContainers {
+  private readonly docker: Docker;
+  private readonly log: EngineContainersOptions["log"];
+  private readonly redact: Redactor;
+  private readonly registryAuth: RegistryCredentials | undefined;
+  private readonly timeouts: EngineContainersTimeouts;
+
+  constructor(options: EngineContainersOptions) {
+    this.docker = options.docker;
+    this.log = options.log;
+    this.redact = options.redact;
+    this.registryAuth = options.registryAuth;
+    this.timeouts = options.timeouts;
+  }
+
+  /** Make sure the engine has `image`, pulling it when it does not (test images like `node:20`). */
+  async ensureImage(image: string, signal: AbortSignal, emit: (line: string) => void): Promise<void> {
+    try {
+      await engineCall("image inspect", this.call(signal), () => this.docker.getImage(image).inspect());
+      return;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    emit(`pulling ${image}`);
+    const { repository, tag } = splitImageReference(image);
+    const serveraddress = registryOfReference(image);
+    const auth = this.registryAuth && serveraddress !== "docker.io" ? { ...this.registryAuth, serveraddress } : undefined;
+    await engineCall("image pull", { timeoutMs: this.timeouts.pullMs, signal }, async (s) => {
+      const stream = (await this.docker.createImage(auth ?? {}, { fromImage: repository, tag, abortSignal: s })) as Readable;
+      for await (const message of readProgress(stream)) {
+        const error = messageError(message);
+        if (error) throw new Error(`image ${image} is not on the engine and could not be pulled: ${this.redact(error)}`);
+      }
+    });
+  }
+
+  /**
+   * Create a container named `name`. A container of the same name carrying `runLabel` (left by an
+   * interrupted attempt of the same run) is replaced; any other holder of the name is an error.
+   */
+  async create(name: string, spec: Docker.ContainerCreateOptions, runLabel: RunLabel, signal: AbortSignal): Promise<Docker.Container> {
+    const create = (): Promise<Docker.Container> =>
+      engineCall("container create", this.call(signal), (s) => this.docker.createContainer({ ...spec, name, abortSignal: s }));
+    try {
+      return await create();
+    } catch (err) {
+      if (statusCodeOf(err) !== 409) throw err;
+      const existing = await engineCall("container inspect", this.call(signal), () => this.docker.getContainer(name).inspect());
+      if (existing.Config.Labels?.[runLabel.key] !== runLabel.value) throw err;
+      await this.remove(existing.Id);
+      return create();
+    }
+  }
+
+  /** Force-remove a container (id or name). Returns false when it did not exist. Never throws. */
+  async remove(idOrName: string): Promise<boolean> {
+    try {
+      await engineCall("container remove", this.call(), (s) => this.docker.getContainer(idOrName).remove({ force: true, v: true, abortSignal: s }));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      // 409 "removal already in progress" means it is going away anyway.
+      if (statusCodeOf(err) === 409) return true;
+      this.log.warn({ container: idOrName, error: engineMessage(err) }, "could not remove container");
+      return false;
+    }
+  }
+
+  private call(signal?: AbortSignal): { timeoutMs: number; signal?: AbortSignal | undefined } {
+    return { timeoutMs: this.timeouts.callMs, signal };
+  }
+}

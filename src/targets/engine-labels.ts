@@ -1,0 +1,100 @@
+/**
+ * Names and labels of the objects the Docker-engine targets (`docker`, `swarm`) create. Both use
+ * the same label keys and differ only in the `berth.target` value, so that each finds its own
+ * objects again after a restart without any local state.
+ */
+import { dnsLabel, previewName, repoSlug } from "../domain/naming.js";
+import type { PreviewKey } from "../domain/ports.js";
+
+/** Label keys on every object the Docker and Swarm targets create. */
+export const DOCKER_LABELS = {
+  managed: "berth.managed",
+  target: "berth.target",
+  host: "berth.host",
+  repo: "berth.repo",
+  pr: "berth.pr",
+  sha: "berth.sha",
+  run: "berth.run",
+  /** Tag-flow environment (on objects of environments, whose `berth.pr` is 0). */
+  environment: "berth.environment",
+  /** `preview`, `test` or `network`. */
+  role: "berth.role",
+} as const;
+
+/** The `berth.target` value of a Docker-engine target. */
+export type EngineTargetKind = "docker" | "swarm";
+
+function splitRepo(repo: string): [string, string] {
+  const slash = repo.indexOf("/");
+  return slash < 0 ? [repo, ""] : [repo.slice(0, slash), repo.slice(slash + 1)];
+}
+
+/** `<repo-slug>-pr-<n>` (or `<repo-slug>-env-<environment>`): the base of every name of a key's objects. */
+export function prBase(key: PreviewKey): string {
+  const [owner, name] = splitRepo(key.repo);
+  if (key.environment) return dnsLabel(`${repoSlug(owner, name)}-env-${key.environment}`);
+  return previewName(owner, name, key.pr);
+}
+
+/** `[::1]` for IPv6 literals in URLs. */
+export function urlHost(host: string): string {
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+}
+
+/** Docker label filters selecting every object of a target (optionally one role). */
+export function targetFilters(target: EngineTargetKind, role?: string): string[] {
+  const filters = [`${DOCKER_LABELS.managed}=true`, `${DOCKER_LABELS.target}=${target}`];
+  if (role) filters.push(`${DOCKER_LABELS.role}=${role}`);
+  return filters;
+}
+
+/** Docker label filters selecting a PR's (or an environment's) objects of a target (optionally one role). */
+export function keyFilters(target: EngineTargetKind, key: PreviewKey, role?: string): string[] {
+  const filters = [
+    ...targetFilters(target),
+    `${DOCKER_LABELS.host}=${key.host}`,
+    `${DOCKER_LABELS.repo}=${key.repo}`,
+    `${DOCKER_LABELS.pr}=${key.pr}`,
+  ];
+  if (key.environment) filters.push(`${DOCKER_LABELS.environment}=${key.environment}`);
+  if (role) filters.push(`${DOCKER_LABELS.role}=${role}`);
+  return filters;
+}
+
+/** The labels of a key's object of a target in `role` (`preview`, `test` or `network`). */
+export function keyLabels(target: EngineTargetKind, key: PreviewKey, role: string): Record<string, string> {
+  return {
+    [DOCKER_LABELS.managed]: "true",
+    [DOCKER_LABELS.target]: target,
+    [DOCKER_LABELS.host]: key.host,
+    [DOCKER_LABELS.repo]: key.repo,
+    [DOCKER_LABELS.pr]: String(key.pr),
+    ...(key.environment ? { [DOCKER_LABELS.environment]: key.environment } : {}),
+    [DOCKER_LABELS.role]: role,
+  };
+}
+
+/** The PR a berth object belongs to; undefined for environments and foreign objects. */
+function keyFromLabels(labels: Record<string, string> | undefined): PreviewKey | undefined {
+  if (!labels) return undefined;
+  const host = labels[DOCKER_LABELS.host];
+  const repo = labels[DOCKER_LABELS.repo];
+  const pr = Number(labels[DOCKER_LABELS.pr]);
+  if ((host !== "github" && host !== "gitee") || !repo || !Number.isInteger(pr) || pr <= 0) return undefined;
+  return { host, repo, pr };
+}
+
+/** The distinct PRs the objects with these label sets belong to (environments and foreign objects skipped). */
+export function previewKeysOf(labelSets: Array<Record<string, string> | undefined>): PreviewKey[] {
+  const keys = new Map<string, PreviewKey>();
+  for (const labels of labelSets) {
+    const key = keyFromLabels(labels);
+    if (key) keys.set(`${key.host}\n${key.repo}\n${key.pr}`, key);
+  }
+  return [...keys.values()];
+}
+
+/** {@link keyLabels} plus the commit and run of the object (previews and test containers). */
+export function runLabels(target: EngineTargetKind, key: PreviewKey, role: string, sha: string, runId: string): Record<string, string> {
+  return { ...keyLabels(target, key, role), [DOCKER_LABELS.sha]: sha, [DOCKER_LABELS.run]: runId };
+}
