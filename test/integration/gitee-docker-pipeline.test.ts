@@ -249,9 +249,9 @@ describe("Gitee PR on the local Docker engine", () => {
     expect(giteeCalls.some((c) => c.method === "GET" && c.path === `/api/v5/repos/${REPO}/git/trees/${headSha}`)).toBe(true);
     expect(giteeCalls.every((c) => c.tokenIn !== null && c.status >= 200 && c.status < 300)).toBe(true);
 
-    // The image of the head commit is in the registry with the digest the comment shows.
+    // The image of the head commit is in the registry (Gitee repos are prefixed with the host) with the digest the comment shows.
     const tag = `pr-${PR}-${headSha.slice(0, 7)}`;
-    const manifest = await axios.head(`http://${services.registry}/v2/berth-it-gitee/acme-gitee-shop/manifests/${tag}`, {
+    const manifest = await axios.head(`http://${services.registry}/v2/berth-it-gitee/gitee-acme-gitee-shop/manifests/${tag}`, {
       headers: { accept: "application/vnd.docker.distribution.manifest.v2+json" },
       validateStatus: () => true,
     });
