@@ -7,7 +7,9 @@ import { pino } from "pino";
 import { ProbotOctokit, run } from "probot";
 import { readSettings } from "./config/settings.js";
 import { createDockerClient } from "./adapters/docker/docker-client.js";
-import { DockerImageBuilder } from "./adapters/docker/image-builder.js";
+import { DockerImageBuilder, registryOfReference } from "./adapters/docker/image-builder.js";
+import { DistributionClient } from "./adapters/registry/distribution-client.js";
+import { DistributionCleaner } from "./adapters/registry/distribution-cleaner.js";
 import { HarborClient } from "./adapters/harbor/harbor-client.js";
 import { HarborRegistry } from "./adapters/harbor/harbor-registry.js";
 import { createRedactor } from "./domain/redact.js";
@@ -70,6 +72,19 @@ const artifacts = settings.harbor
   ? new HarborRegistry({ client: new HarborClient({ ...settings.harbor, log: harborLog }), log: harborLog })
   : undefined;
 
+/** Plain registries are cleaned through the OCI API (Docker Hub does not allow it). */
+function plainRegistryCleaner(): DistributionCleaner | undefined {
+  if (!settings.registry || artifacts) return undefined;
+  const host = registryOfReference(`${settings.registry}/berth`);
+  const registryLog = log.child({ name: "registry" });
+  if (host === "docker.io") {
+    registryLog.warn("BERTH_REGISTRY is on Docker Hub: closed PRs' image tags are not removed from it");
+    return undefined;
+  }
+  const client = new DistributionClient({ host, username: settings.registryUsername, password: settings.registryPassword, log: registryLog });
+  return new DistributionCleaner({ client, log: registryLog });
+}
+
 const targets: BerthOptions["targets"] = {};
 for (const kind of settings.targets) {
   const targetLog = log.child({ name: `${kind}-target` });
@@ -89,6 +104,7 @@ for (const kind of settings.targets) {
 const { app, engine } = createBerth({
   extraHosts,
   artifacts,
+  registryCleaner: plainRegistryCleaner(),
   store,
   builder: new DockerImageBuilder({ docker, log: log.child({ name: "builder" }), redact, registryAuth }),
   targets,

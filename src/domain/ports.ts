@@ -90,6 +90,11 @@ export interface ImageBuilder {
   hasImage(tag: string): Promise<boolean>;
   /** Give an existing local image another tag (promotion without a rebuild). */
   tag(source: string, target: string): Promise<void>;
+  /**
+   * Remove a closed PR's local tags (`<repository>:pr-<n>-*`); an image goes with its last tag.
+   * Tags of images still in use stay (`kept`).
+   */
+  removePullRequestImages(repository: string, prNumber: number): Promise<{ removed: string[]; kept: string[] }>;
 }
 
 /** Vulnerability counts of an image scan (Harbor). */
@@ -116,19 +121,31 @@ export interface ArtifactInfo {
   gate: { pass: boolean; reason: string };
 }
 
+/** What the clean-up of a PR's registry tags did. */
+export interface RegistryCleanupResult {
+  removedTags: number;
+  deletedArtifacts: number;
+  /** PR tags left because the registry cannot remove a tag its artifact shares with other tags. */
+  keptTags: string[];
+}
+
+/** Removes a closed PR's image tags from the registry (Harbor, or any OCI registry). */
+export interface RegistryCleaner {
+  /** Remove a PR's tags (`pr-<n>-*`) from an image repository; artifacts only when no other tag uses them. */
+  cleanupPullRequest(repositoryRef: string, prNumber: number): Promise<RegistryCleanupResult>;
+}
+
 /**
  * A registry with an API beyond pushes and pulls (Harbor): projects, scans, server-side tags.
- * Plain OCI registries have none; berth then only pushes.
+ * Plain OCI registries have none; berth then only pushes (and cleans up through the OCI API).
  */
-export interface ArtifactRegistry {
+export interface ArtifactRegistry extends RegistryCleaner {
   /** Make sure images can be pushed to `imageRef` (Harbor: its project exists, with auto-scan). */
   prepare(imageRef: string): Promise<void>;
   /** After a push: digest, size and the vulnerability scan (waited for, bounded), with the gate applied. */
   inspect(imageRef: string, options: { signal: AbortSignal; failOn?: "critical" | "high" | "medium" }): Promise<ArtifactInfo>;
   /** Give the artifact of `existingRef` the tag of `newRef` without pushing; false when it does not exist. */
   promote(existingRef: string, newRef: string): Promise<boolean>;
-  /** Remove a PR's tags (`pr-<n>-*`) from an image repository; artifacts only when no other tag uses them. */
-  cleanupPullRequest(repositoryRef: string, prNumber: number): Promise<{ removedTags: number; deletedArtifacts: number }>;
 }
 
 /** Identity of one PR's preview (or, with `environment`, of a tag-flow environment) on a target. */

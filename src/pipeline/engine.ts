@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { RepoConfig } from "../config/repo-config.js";
 import { checkoutSource } from "../adapters/source-checkout.js";
-import type { ArtifactRegistry, CodeHost, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
+import type { ArtifactRegistry, CodeHost, RegistryCleaner, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { BotEvent, HostKind } from "../domain/types.js";
 import { CommentPublisher } from "./comment-publisher.js";
@@ -26,6 +26,8 @@ export interface EngineOptions {
   registry?: string;
   /** Registry API beyond pushes (Harbor). */
   artifacts?: ArtifactRegistry;
+  /** Registry clean-up of closed PRs; default: `artifacts` (Harbor), if any. */
+  registryCleaner?: RegistryCleaner;
   /** Unpacks sources on disk when a config points into the repository (default: a temp folder). */
   checkoutSource?: (archive: SourceArchive) => Promise<SourceCheckout>;
   publicUrl: string;
@@ -188,6 +190,7 @@ export class Engine {
       targets: this.options.targets,
       registry: this.options.registry,
       artifacts: this.options.artifacts,
+      registryCleaner: this.options.registryCleaner ?? this.options.artifacts,
       checkoutSource: this.options.checkoutSource ?? checkoutSource,
       redact: this.options.redact,
       log: this.options.log.child({ runId: run.id, prKey: run.prKey }),

@@ -129,14 +129,14 @@ export async function executeRun(run: RunRecord, signal: AbortSignal, deps: Exec
 async function executeDelete(run: RunRecord, deps: ExecutorDeps): Promise<void> {
   const { store, now, log } = deps;
   try {
-    const { removed } = await deletePreview(run, deps);
-    const notice: Notice = {
-      kind: "deleted",
-      text: run.trigger === "/delete" ? "The preview was deleted by `/delete`. Comment `/deploy` to start it again." : "The PR is closed: its preview is gone.",
-    };
+    const { removed, images, problems } = await deletePreview(run, deps);
+    const lines = [run.trigger === "/delete" ? "The preview was deleted by `/delete`. Comment `/deploy` to start it again." : "The PR is closed: its preview is gone."];
+    if (images) lines.push(`Images: ${images}.`);
+    lines.push(...problems.map((problem) => `Clean-up incomplete: ${problem}`));
+    const notice: Notice = { kind: "deleted", text: lines.join("\n") };
     store.patchPull(run.prKey, (p) => ({ ...p, notice }));
     store.updateRun(run.id, { status: "passed", finishedAt: now() });
-    log.info({ runId: run.id, prKey: run.prKey, removed }, "preview deleted");
+    log.info({ runId: run.id, prKey: run.prKey, removed, images, problems }, "preview deleted");
   } catch (err) {
     const reason = deps.redact(err instanceof Error ? err.message : String(err));
     store.patchPull(run.prKey, (p) => ({ ...p, notice: { kind: "deleted", text: `Removing the preview failed: ${reason.split("\n")[0]}` } }));

@@ -49,6 +49,16 @@ export function failedBuild(outcome: Extract<BuildOutcome, { ok: false }>, redac
   return { ok: false, detail };
 }
 
+/**
+ * A vulnerability gate configured on a server without a scanner fails closed: nothing was
+ * scanned, so nothing may pass as if it had been.
+ */
+export function unscannedGateFailure(ctx: Pick<StageContext, "config" | "deps">): string | undefined {
+  const failOn = ctx.config.build.scan.failOn;
+  if (!failOn || ctx.deps.artifacts) return undefined;
+  return `vulnerability gate: \`build.scan.failOn: ${failOn}\` is set, but this berth server has no scanner (Harbor, BERTH_HARBOR_URL), so the image was not scanned and is not deployed`;
+}
+
 /** A pushed image with what the registry said of it. */
 export interface PublishedImage {
   image: ImageRecord;
@@ -63,10 +73,12 @@ export interface PublishedImage {
  */
 export async function publishImage(ctx: Pick<StageContext, "config" | "deps" | "signal">, ref: string, localId: string): Promise<PublishedImage> {
   const { config, deps, signal } = ctx;
-  if (!deps.registry) return { image: { ref, digest: localId, pushed: false } };
+  const unscanned = unscannedGateFailure(ctx);
+  if (!deps.registry) return { image: { ref, digest: localId, pushed: false }, ...(unscanned ? { gateFailure: unscanned } : {}) };
   await deps.artifacts?.prepare(ref);
   const { digest } = await deps.builder.push(ref, signal);
   const published: PublishedImage = { image: { ref, digest, pushed: true } };
+  if (unscanned) published.gateFailure = unscanned;
   if (!deps.artifacts) return published;
   const info = await deps.artifacts.inspect(ref, { signal, ...(config.build.scan.failOn ? { failOn: config.build.scan.failOn } : {}) });
   published.image.digest = info.digest;

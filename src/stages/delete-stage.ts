@@ -1,27 +1,63 @@
 /**
- * delete: remove the PR's preview from the targets and forget it.
+ * delete: remove the PR's preview from the targets and forget it; when the PR is closed, its
+ * images go too (registry tags and the build engine's local tags).
  */
 import { imageRepositoryOf } from "./build-stage.js";
 import { previewKeyOf } from "./deploy-stage.js";
 import type { StageDeps } from "./stage-context.js";
 import type { RunRecord } from "../pipeline/records.js";
 
+/** What a delete run did, for the status comment. */
+export interface DeleteOutcome {
+  /** Preview objects removed (containers, services, namespaces …). */
+  removed: number;
+  /** One line on the PR's images, when they were cleaned up. */
+  images?: string;
+  /** Clean-up steps that failed (the preview itself is gone). */
+  problems: string[];
+}
+
+function message(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split("\n")[0] ?? "failed";
+}
+
 /**
  * Remove every preview object of the run's PR from every enabled target (the config may have
- * changed target between deploys, and removal is idempotent: not found is success).
+ * changed target between deploys, and removal is idempotent: not found is success). A closed PR
+ * (not `/delete`, after which `/deploy` may reuse the image) also loses its images, unless the
+ * repo keeps them (`cleanup.registry: false`).
  */
-export async function deletePreview(run: RunRecord, deps: StageDeps): Promise<{ removed: number }> {
+export async function deletePreview(run: RunRecord, deps: StageDeps): Promise<DeleteOutcome> {
   const key = previewKeyOf(run);
   let removed = 0;
   for (const target of Object.values(deps.targets)) {
     if (target) removed += (await target.remove(key)).removed;
   }
   deps.store.patchPull(run.prKey, (p) => ({ ...p, preview: undefined }));
-  // The PR's image tags go too, unless the repo keeps them (cleanup.registry: false).
+  const outcome: DeleteOutcome = { removed, problems: [] };
+  if (run.trigger === "/delete") return outcome;
+
   const config = deps.store.latestPipelineRuns(run.prKey, 1)[0]?.config;
-  if (deps.artifacts && deps.registry && config?.cleanup.registry !== false) {
-    const result = await deps.artifacts.cleanupPullRequest(imageRepositoryOf(deps.registry, run.repo), run.prNumber);
-    deps.log.info({ prKey: run.prKey, ...result }, "registry tags of the PR removed");
+  if (config?.cleanup.registry === false) return outcome;
+  const repository = imageRepositoryOf(deps.registry, run.repo);
+  const parts: string[] = [];
+  if (deps.registry && deps.registryCleaner) {
+    try {
+      const result = await deps.registryCleaner.cleanupPullRequest(repository, run.prNumber);
+      deps.log.info({ prKey: run.prKey, ...result }, "registry tags of the PR removed");
+      parts.push(`${result.removedTags} registry tag(s) removed`);
+      if (result.keptTags.length) parts.push(`${result.keptTags.length} kept (the registry cannot untag an image other tags share)`);
+    } catch (err) {
+      outcome.problems.push(`registry clean-up failed: ${deps.redact(message(err))}`);
+    }
   }
-  return { removed };
+  try {
+    const local = await deps.builder.removePullRequestImages(repository, run.prNumber);
+    parts.push(`${local.removed.length} local image tag(s) removed`);
+    if (local.kept.length) parts.push(`${local.kept.length} kept because a container still uses them`);
+  } catch (err) {
+    outcome.problems.push(`local image clean-up failed: ${deps.redact(message(err))}`);
+  }
+  if (parts.length) outcome.images = parts.join(", ");
+  return outcome;
 }

@@ -6,7 +6,7 @@ import type { EnvironmentConfig, PreviewConfig } from "../config/repo-config.js"
 import type { PreviewKey } from "../domain/ports.js";
 import { imageTagOfGitTag } from "../domain/tag-rules.js";
 import { repoKeyOf, type ImageRecord, type ReleaseSpec } from "../pipeline/records.js";
-import { buildCommit, failedBuild, imageRepositoryOf, publishImage } from "./build-stage.js";
+import { buildCommit, failedBuild, imageRepositoryOf, publishImage, unscannedGateFailure } from "./build-stage.js";
 import { failureFrom, tailLines, type StageContext, type StageOutcome } from "./stage-context.js";
 
 /** What release stages get: a stage context without a pull request. */
@@ -55,6 +55,8 @@ export async function releaseBuildStage(ctx: ReleaseContext): Promise<StageOutco
       await deps.builder.tag(existing.ref, ref);
       const image = await pushTag(ctx, ref, existing.digest);
       deps.store.recordImage(repoKey, run.sha, image, deps.now());
+      const unscanned = unscannedGateFailure(ctx);
+      if (unscanned) return { ok: false, detail: { image, reason: unscanned } };
       return { ok: true, detail: { image, reused: true, reason: `promoted from ${existing.ref} without a rebuild` } };
     }
     const outcome = await buildCommit(ctx, ref, { "org.opencontainers.image.version": ctx.release.tag });

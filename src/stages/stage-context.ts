@@ -4,7 +4,7 @@
  */
 import type { Logger } from "pino";
 import type { RepoConfig } from "../config/repo-config.js";
-import type { ArtifactRegistry, CodeHost, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
+import type { ArtifactRegistry, CodeHost, RegistryCleaner, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { PullRecord, RunRecord, StageDetail } from "../pipeline/records.js";
 import type { Store } from "../pipeline/store.js";
@@ -19,6 +19,8 @@ export interface StageDeps {
   registry?: string;
   /** Registry API beyond pushes (Harbor), when configured. */
   artifacts?: ArtifactRegistry;
+  /** Removes closed PRs' tags from the registry (Harbor, or the OCI API of a plain registry). */
+  registryCleaner?: RegistryCleaner;
   /** Unpack a source archive on disk (charts and values files in the repository). */
   checkoutSource: (archive: SourceArchive) => Promise<SourceCheckout>;
   redact: Redactor;

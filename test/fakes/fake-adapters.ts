@@ -49,6 +49,14 @@ export class FakeBuilder implements ImageBuilder {
     if (!(await this.hasImage(source))) throw new Error(`no such image: ${source}`);
     this.tags.push({ source, target });
   }
+
+  readonly imageRemovals: Array<{ repository: string; prNumber: number }> = [];
+
+  async removePullRequestImages(repository: string, prNumber: number): Promise<{ removed: string[]; kept: string[] }> {
+    this.imageRemovals.push({ repository, prNumber });
+    const removed = this.pushes.filter((ref) => ref.startsWith(`${repository}:pr-${prNumber}-`));
+    return { removed, kept: [] };
+  }
 }
 
 export class FakeTarget implements PreviewTarget {

@@ -168,9 +168,24 @@ describe("pull request pipeline", () => {
     await h.deliver("pull_request", pullRequestPayload({ action: "opened", headSha: SHA1 }));
     await h.deliver("pull_request", pullRequestPayload({ action: "closed", headSha: SHA1, merged: true }));
     expect(target.removed).toEqual([{ host: "github", repo: "Codertocat/Hello-World", pr: 2 }]);
+    // The closed PR's images go from the build engine too.
+    expect(builder.imageRemovals).toEqual([{ repository: "127.0.0.1:5000/previews/codertocat-hello-world", prNumber: 2 }]);
     const body = lastComment(github);
     expect(body).toContain("The PR is closed: its preview is gone.");
+    expect(body).toContain("> Images: 1 local image tag(s) removed.");
     expect(body).toContain("**Preview:** none running");
+  });
+
+  it("fails closed when a vulnerability gate is configured but no scanner is", async () => {
+    const github = mockGitHub({ config: `build:\n  scan:\n    failOn: high\n${CONFIG}` });
+    const h = await start();
+    await h.deliver("pull_request", pullRequestPayload({ action: "opened", headSha: SHA1 }));
+    expect(builder.pushes).toHaveLength(1);
+    expect(target.deploys).toHaveLength(0);
+    const body = lastComment(github);
+    expect(body).toContain("| build | ❌ failed |");
+    expect(body).toContain("`build.scan.failOn: high` is set, but this berth server has no scanner");
+    expect(github.statuses().map((s) => `${s.context}=${s.state}`)).toEqual(["berth/build=failure"]);
   });
 
   it("asks a maintainer to approve a fork PR and builds exactly the approved commit", async () => {
@@ -247,6 +262,8 @@ describe("slash commands", () => {
     await h.deliver("pull_request", pullRequestPayload({ action: "opened", headSha: SHA1 }));
     await h.deliver("issue_comment", prCommentPayload("/delete", { author: "dev" }));
     expect(target.removed).toHaveLength(1);
+    // `/deploy` may bring the preview back from the same image: it stays.
+    expect(builder.imageRemovals).toEqual([]);
     expect(lastComment(github)).toContain("deleted by `/delete`");
   });
 });

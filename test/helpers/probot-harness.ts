@@ -42,6 +42,8 @@ export interface HarnessOptions {
   extraHosts?: BerthOptions["extraHosts"];
   /** Registry API (Harbor). */
   artifacts?: BerthOptions["artifacts"];
+  /** Registry clean-up of closed PRs (default: `artifacts`). */
+  registryCleaner?: BerthOptions["registryCleaner"];
 }
 
 export async function createHarness(options: HarnessOptions): Promise<Harness> {
@@ -68,6 +70,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     log,
     extraHosts: options.extraHosts,
     artifacts: options.artifacts,
+    registryCleaner: options.registryCleaner,
   });
   const routes: RouteHandler[] = [];
   await probot.load(app, { cwd: dataDir, addHandler: (h) => routes.push(h as RouteHandler) });

@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pino } from "pino";
 import { createDockerClient } from "../../src/adapters/docker/docker-client.js";
 import { DockerImageBuilder } from "../../src/adapters/docker/image-builder.js";
+import { DistributionClient } from "../../src/adapters/registry/distribution-client.js";
+import { DistributionCleaner } from "../../src/adapters/registry/distribution-cleaner.js";
 import { createRedactor } from "../../src/domain/redact.js";
 import { DockerTarget } from "../../src/targets/docker-target.js";
 import { FakeGitHubApi } from "../fakes/github-api.js";
@@ -53,6 +55,7 @@ beforeAll(async () => {
     commentIntervalMs: 2000,
     builder: new DockerImageBuilder({ docker, log, redact }),
     target: new DockerTarget({ docker, previewHost: "127.0.0.1", log, redact }),
+    registryCleaner: new DistributionCleaner({ client: new DistributionClient({ host: services.registry, log }), log }),
   });
 });
 
@@ -123,6 +126,15 @@ describe("GitHub PR on the local Docker engine", () => {
     await harness.engine.idle();
     expect(await containersOf(repo, 7)).toEqual([]);
     expect(statusComment(repo, 7)).toContain("The PR is closed: its preview is gone.");
+    // Its images went too: the registry tag, and every local pr-7 tag of the repo.
+    const gone = await axios.head(`http://${services.registry}/v2/berth-it/acme-shop/manifests/${tag}`, {
+      headers: { accept: "application/vnd.docker.distribution.manifest.v2+json" },
+      validateStatus: () => true,
+    });
+    expect(gone.status).toBe(404);
+    const local = await docker.listImages({ filters: JSON.stringify({ reference: [`${services.registry}/berth-it/acme-shop:pr-7-*`] }) });
+    expect(local.flatMap((i) => i.RepoTags ?? [])).toEqual([]);
+    expect(statusComment(repo, 7)).toMatch(/Images: [1-9]\d* registry tag\(s\) removed, [1-9]\d* local image tag\(s\) removed\./);
   });
 
   it("measures one PR pipeline's GitHub API calls", { timeout: 180_000 }, async () => {

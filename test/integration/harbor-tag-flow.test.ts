@@ -53,6 +53,9 @@ class HarborMirroringBuilder implements ImageBuilder {
   tag(source: string, target: string) {
     return this.inner.tag(source, target);
   }
+  removePullRequestImages(repository: string, prNumber: number) {
+    return this.inner.removePullRequestImages(repository, prNumber);
+  }
 }
 let builder: HarborMirroringBuilder;
 

@@ -1,14 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { HarborApiError } from "../../src/adapters/harbor/harbor-client.js";
-import {
-  cleanUpPullRequest,
-  executePrCleanup,
-  isPrTag,
-  planPrCleanup,
-  prTagQuery,
-  type CleanupArtifact,
-  type HarborCleanupPort,
-} from "../../src/adapters/harbor/harbor-cleanup.js";
+import { cleanUpPullRequest, executePrCleanup, prTagQuery, type HarborCleanupPort } from "../../src/adapters/harbor/harbor-cleanup.js";
+import { artifactsFromTags, isPrTag, planPrCleanup, type CleanupArtifact } from "../../src/domain/pr-image-cleanup.js";
 import { captureLogger } from "../helpers/capture-log.js";
 
 const D1 = `sha256:${"1".repeat(64)}`;
@@ -88,6 +81,20 @@ describe("planPrCleanup", () => {
 
   it("plans nothing when no artifact carries the PR's tags", () => {
     expect(planPrCleanup([{ digest: D3, tags: ["pr-120-x", "main"] }], 12)).toEqual({ prNumber: 12, steps: [] });
+  });
+
+  it("groups a plain registry's tag → digest pairs into artifacts", () => {
+    const pairs = new Map([
+      ["pr-12-aaaaaaa", D1],
+      ["release-1.0.0", D2],
+      ["pr-12-bbbbbbb", D2],
+      ["pr-12-ccccccc", D1],
+    ]);
+    expect(artifactsFromTags(pairs)).toEqual([
+      { digest: D1, tags: ["pr-12-aaaaaaa", "pr-12-ccccccc"] },
+      { digest: D2, tags: ["release-1.0.0", "pr-12-bbbbbbb"] },
+    ]);
+    expect(planPrCleanup(artifactsFromTags(pairs), 12).steps.map((s) => s.deleteArtifact)).toEqual([true, false]);
   });
 });
 

@@ -7,6 +7,7 @@ import { addAbortSignal, Readable } from "node:stream";
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { formatDuration } from "../../domain/duration.js";
+import { isPrTag } from "../../domain/pr-image-cleanup.js";
 import { CancelledError, type BuildOutcome, type BuildRequest, type ImageBuilder, type LogSink } from "../../domain/ports.js";
 import type { Redactor } from "../../domain/redact.js";
 import { engineCall, engineMessage, isNotFound, statusCodeOf } from "./engine-call.js";
@@ -39,6 +40,8 @@ export interface DockerImageBuilderOptions {
   timeouts?: Partial<ImageBuilderTimeouts>;
   /** Log lines kept for failure reports. Default 30. */
   logTailLines?: number;
+  /** Attempts to remove an image a container still uses, and the pause between them. Default 5 × 1 s. */
+  imageRemoval?: { attempts: number; retryMs: number };
 }
 
 const DEFAULT_TIMEOUTS: ImageBuilderTimeouts = { buildMs: 30 * 60_000, pushMs: 10 * 60_000, callMs: 30_000 };
@@ -77,6 +80,8 @@ export class DockerImageBuilder implements ImageBuilder {
   private readonly registryAuth: RegistryCredentials | undefined;
   private readonly timeouts: ImageBuilderTimeouts;
   private readonly tailLines: number;
+  private readonly removeAttempts: number;
+  private readonly removeRetryMs: number;
 
   constructor(options: DockerImageBuilderOptions) {
     this.docker = options.docker;
@@ -85,6 +90,8 @@ export class DockerImageBuilder implements ImageBuilder {
     this.registryAuth = options.registryAuth;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.tailLines = options.logTailLines ?? 30;
+    this.removeAttempts = options.imageRemoval?.attempts ?? 5;
+    this.removeRetryMs = options.imageRemoval?.retryMs ?? 1000;
   }
 
   /**
@@ -227,6 +234,49 @@ export class DockerImageBuilder implements ImageBuilder {
   async tag(source: string, target: string): Promise<void> {
     const { repository, tag } = splitImageReference(target);
     await engineCall("image tag", { timeoutMs: this.timeouts.callMs }, () => this.docker.getImage(source).tag({ repo: repository, tag }));
+  }
+
+  /**
+   * Remove the local tags `<repository>:pr-<n>-*`. Removing a tag only untags an image that has
+   * other tags (a promoted release keeps it); the image goes with its last tag. An image a
+   * container still uses (a preview being torn down, a test container) is retried a few times,
+   * then kept and reported.
+   */
+  async removePullRequestImages(repository: string, prNumber: number): Promise<{ removed: string[]; kept: string[] }> {
+    const images = await engineCall("image list", { timeoutMs: this.timeouts.callMs }, () =>
+      this.docker.listImages({ filters: JSON.stringify({ reference: [`${repository}:pr-${prNumber}-*`] }) }),
+    );
+    const tags = images
+      .flatMap((image) => image.RepoTags ?? [])
+      .filter((ref) => {
+        const { repository: repo, tag } = splitImageReference(ref);
+        return repo === repository && isPrTag(tag, prNumber);
+      });
+    const removed: string[] = [];
+    const kept: string[] = [];
+    for (const ref of tags) {
+      const outcome = await this.removeTag(ref);
+      (outcome === "kept" ? kept : removed).push(ref);
+    }
+    this.log.info({ repository, prNumber, removed: removed.length, kept }, "local PR images removed");
+    return { removed, kept };
+  }
+
+  private async removeTag(ref: string): Promise<"removed" | "kept"> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await engineCall("image remove", { timeoutMs: this.timeouts.callMs }, () => this.docker.getImage(ref).remove({ force: false, noprune: false }));
+        return "removed";
+      } catch (err) {
+        if (isNotFound(err)) return "removed";
+        // 409: a container uses the image (its removal may still be in progress).
+        if (statusCodeOf(err) !== 409 || attempt >= this.removeAttempts) {
+          this.log.warn({ ref, error: this.redact(engineMessage(err)) }, "local image kept");
+          return "kept";
+        }
+        await new Promise((resolve) => setTimeout(resolve, this.removeRetryMs));
+      }
+    }
   }
 
   private async imageId(tag: string): Promise<string> {

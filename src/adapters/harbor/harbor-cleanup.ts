@@ -3,18 +3,13 @@
  * delete an artifact only when no other tag points at it (a PR image promoted with a release tag,
  * or shared by digest with another branch's tag, must survive).
  *
- * Planning is pure (`planPrCleanup`); execution (`executePrCleanup`) goes through a small port
+ * Planning is pure (`planPrCleanup` in the domain); execution (`executePrCleanup`) goes through a small port
  * that `HarborClient` satisfies, and re-reads an artifact right before deleting it, so a tag added
  * since the listing (a promotion racing the clean-up) keeps it alive.
  */
 import type { Logger } from "pino";
+import { checkPrNumber, planPrCleanup, type CleanupArtifact, type CleanupPlan } from "../../domain/pr-image-cleanup.js";
 import { HarborApiError } from "./harbor-client.js";
-
-/** The part of an artifact clean-up needs. */
-export interface CleanupArtifact {
-  digest: string;
-  tags: readonly string[];
-}
 
 /** What clean-up needs from Harbor (`HarborClient` has it). */
 export interface HarborCleanupPort {
@@ -24,23 +19,6 @@ export interface HarborCleanupPort {
   deleteTag(project: string, repository: string, reference: string, tag: string): Promise<boolean>;
   /** False when the artifact was already gone. */
   deleteArtifact(project: string, repository: string, reference: string): Promise<boolean>;
-}
-
-/** One artifact carrying PR tags. */
-export interface CleanupStep {
-  digest: string;
-  /** The PR's tags on it, removed one by one. */
-  prTags: string[];
-  /** Tags that are not the PR's; they keep the artifact. */
-  otherTags: string[];
-  /** True when only PR tags point at the artifact. */
-  deleteArtifact: boolean;
-}
-
-/** The clean-up of one PR in one repository. */
-export interface CleanupPlan {
-  prNumber: number;
-  steps: CleanupStep[];
 }
 
 /** What clean-up did. */
@@ -59,34 +37,10 @@ export interface CleanupTarget {
   repository: string;
 }
 
-function checkPrNumber(prNumber: number): void {
-  if (!Number.isSafeInteger(prNumber) || prNumber <= 0) throw new Error(`invalid pull request number ${String(prNumber)}`);
-}
-
-/** True for the PR's image tags: `pr-<n>-<anything>` (so `pr-1-…` never matches PR 12's `pr-12-…`). */
-export function isPrTag(tag: string, prNumber: number): boolean {
-  checkPrNumber(prNumber);
-  const prefix = `pr-${prNumber}-`;
-  return tag.startsWith(prefix) && tag.length > prefix.length;
-}
-
 /** Harbor artifact query narrowing a listing to the PR's images (a substring match; filter again). */
 export function prTagQuery(prNumber: number): string {
   checkPrNumber(prNumber);
   return `tags=~pr-${prNumber}-`;
-}
-
-/** Pure: from the artifacts of a repository, which tags go and which artifacts may be deleted. */
-export function planPrCleanup(artifacts: readonly CleanupArtifact[], prNumber: number): CleanupPlan {
-  checkPrNumber(prNumber);
-  const steps: CleanupStep[] = [];
-  for (const artifact of artifacts) {
-    const prTags = artifact.tags.filter((tag) => isPrTag(tag, prNumber));
-    if (prTags.length === 0) continue;
-    const otherTags = artifact.tags.filter((tag) => !isPrTag(tag, prNumber));
-    steps.push({ digest: artifact.digest, prTags, otherTags, deleteArtifact: otherTags.length === 0 });
-  }
-  return { prNumber, steps };
 }
 
 function message(error: unknown): string {

@@ -3,7 +3,7 @@
  * promotion by tag, and PR clean-up. Image references look like `<harbor-host>/<project>/<repo>:<tag>`.
  */
 import type { Logger } from "pino";
-import type { ArtifactInfo, ArtifactRegistry } from "../../domain/ports.js";
+import type { ArtifactInfo, ArtifactRegistry, RegistryCleanupResult } from "../../domain/ports.js";
 import { splitImageReference } from "../docker/image-builder.js";
 import { cleanUpPullRequest } from "./harbor-cleanup.js";
 import type { HarborClient, HarborProject } from "./harbor-client.js";
@@ -77,11 +77,11 @@ export class HarborRegistry implements ArtifactRegistry {
     return true;
   }
 
-  async cleanupPullRequest(repositoryRef: string, prNumber: number): Promise<{ removedTags: number; deletedArtifacts: number }> {
+  async cleanupPullRequest(repositoryRef: string, prNumber: number): Promise<RegistryCleanupResult> {
     const { project, repository } = harborCoordinates(`${repositoryRef}:cleanup`);
     const result = await cleanUpPullRequest(this.options.client, { project, repository }, prNumber, this.options.log);
     if (result.failures.length) throw new Error(`Harbor clean-up of PR ${prNumber} left ${result.failures.length} item(s): ${result.failures.map((f) => `${f.tag ?? f.digest}: ${f.error}`).join("; ")}`);
-    return { removedTags: result.removedTags.length, deletedArtifacts: result.deletedArtifacts.length };
+    return { removedTags: result.removedTags.length, deletedArtifacts: result.deletedArtifacts.length, keptTags: [] };
   }
 
   private project(name: string): Promise<HarborProject> {
