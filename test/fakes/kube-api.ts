@@ -106,6 +106,22 @@ export interface JobOutcome {
   delayMs?: number;
 }
 
+/** A list request with `watch=true`: served as a stream, not as one answer. */
+interface WatchStart {
+  watch: true;
+  rt: ResourceType;
+  namespace: string | undefined;
+  query: URLSearchParams;
+}
+
+/** An open watch stream. */
+interface Watcher {
+  rt: ResourceType;
+  namespace: string | undefined;
+  query: URLSearchParams;
+  res: ServerResponse;
+}
+
 /** One request as seen by the fake (for assertions). */
 export interface RecordedRequest {
   method: string;
@@ -192,6 +208,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   const failures: RolloutFailure[] = [];
   const jobsStarted = new Set<string>();
   const timers = new Set<NodeJS.Timeout>();
+  const watchers = new Set<Watcher>();
   let jobHandler: (job: KubeObject) => JobOutcome | Promise<JobOutcome> = () => ({ result: "succeed" });
   let terminationMs = options.namespaceTerminationMs ?? 300;
   let resourceVersion = 1000;
@@ -220,9 +237,87 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
 
   function store(rt: ResourceType, object: KubeObject): KubeObject {
     object.metadata.resourceVersion = String(++resourceVersion);
-    objects.set(key(rt, object.metadata.namespace, object.metadata.name), object);
+    const k = key(rt, object.metadata.namespace, object.metadata.name);
+    const existed = objects.has(k);
+    objects.set(k, object);
+    notifyWatchers(existed ? "MODIFIED" : "ADDED", rt, object);
     scheduleReconcile();
     return object;
+  }
+
+  /** Delete from the store and tell watchers (the object carries a new resourceVersion, as in etcd). */
+  function forget(rt: ResourceType, object: KubeObject): void {
+    if (!objects.delete(key(rt, object.metadata.namespace, object.metadata.name))) return;
+    object.metadata.resourceVersion = String(++resourceVersion);
+    notifyWatchers("DELETED", rt, object);
+  }
+
+  // ---------- watch ----------
+
+  /** Keep the items a list or watch selects (`labelSelector`, `fieldSelector`); 400 on a bad one. */
+  function selectItems(items: KubeObject[], query: URLSearchParams): KubeObject[] {
+    let selected = items;
+    const labelSelector = query.get("labelSelector");
+    if (labelSelector) {
+      let requirements;
+      try {
+        requirements = parseLabelSelector(labelSelector);
+      } catch (err) {
+        throw new HttpError(400, "BadRequest", `unable to parse requirement: ${String(err)}`);
+      }
+      selected = selected.filter((o) => matchesLabels(o.metadata.labels, requirements));
+    }
+    const fieldSelector = query.get("fieldSelector");
+    if (fieldSelector) {
+      try {
+        selected = selected.filter((o) => matchesFields(o, fieldSelector));
+      } catch (err) {
+        throw new HttpError(400, "BadRequest", String(err));
+      }
+    }
+    return selected;
+  }
+
+  function notifyWatchers(type: "ADDED" | "MODIFIED" | "DELETED", rt: ResourceType, object: KubeObject): void {
+    for (const watcher of watchers) {
+      if (watcher.rt !== rt) continue;
+      if (rt.namespaced && watcher.namespace !== undefined && object.metadata.namespace !== watcher.namespace) continue;
+      if (selectItems([object], watcher.query).length === 0) continue;
+      watcher.res.write(`${JSON.stringify({ type, object: clone(object) })}\n`);
+    }
+  }
+
+  /**
+   * A watch as the API server serves it: a chunked stream of `{type, object}` lines. With
+   * `sendInitialEvents=true` (watch-list), ADDED events for what exists, then a BOOKMARK marked
+   * `k8s.io/initial-events-end`; without a resourceVersion (or "0"), synthetic ADDED events too;
+   * from resourceVersion N, every stored object changed after N (deletions before the watch
+   * started are not replayed: the fake keeps no history). Ends after `timeoutSeconds`.
+   */
+  function startWatch(watch: WatchStart, req: IncomingMessage, res: ServerResponse): void {
+    const { rt, namespace, query } = watch;
+    const initial = query.get("sendInitialEvents") === "true";
+    const existing = selectItems(listStored(rt, namespace), query).sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion));
+    const from = query.get("resourceVersion");
+    const replay = initial || from === null || from === "" || from === "0" ? existing : existing.filter((o) => Number(o.metadata.resourceVersion) > Number(from));
+    res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
+    for (const object of replay) res.write(`${JSON.stringify({ type: initial || from === null || from === "" || from === "0" ? "ADDED" : "MODIFIED", object: clone(object) })}\n`);
+    if (initial) {
+      const bookmark = { kind: rt.kind, apiVersion: groupVersion(rt), metadata: { resourceVersion: String(resourceVersion), annotations: { "k8s.io/initial-events-end": "true" } } };
+      res.write(`${JSON.stringify({ type: "BOOKMARK", object: bookmark })}\n`);
+    }
+    const watcher: Watcher = { rt, namespace, query, res };
+    watchers.add(watcher);
+    const seconds = Number(query.get("timeoutSeconds") ?? "1800");
+    const timer = setTimeout(() => res.end(), Math.max(1, Number.isFinite(seconds) ? seconds : 1800) * 1000);
+    timers.add(timer);
+    const stop = (): void => {
+      watchers.delete(watcher);
+      clearTimeout(timer);
+      timers.delete(timer);
+    };
+    res.on("close", stop);
+    req.on("close", stop);
   }
 
   function insert(rt: ResourceType, object: KubeObject): KubeObject {
@@ -242,7 +337,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
   }
 
   function remove(rt: ResourceType, object: KubeObject, propagation: string): void {
-    objects.delete(key(rt, object.metadata.namespace, object.metadata.name));
+    forget(rt, object);
     if (rt.kind === "Pod") podLogs.delete(`${object.metadata.namespace}/${object.metadata.name}`);
     if (propagation !== "Orphan") {
       const uid = object.metadata.uid;
@@ -843,13 +938,14 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         existing.spec = { finalizers: ["kubernetes"] };
         store(rt, existing);
         later(terminationMs, () => {
-          for (const [k, child] of [...objects]) {
-            if (child.metadata.namespace === name && byKind.get(child.kind)?.namespaced) {
-              objects.delete(k);
+          for (const [, child] of [...objects]) {
+            const childType = byKind.get(child.kind);
+            if (child.metadata.namespace === name && childType?.namespaced) {
+              forget(childType, child);
               if (child.kind === "Pod") podLogs.delete(`${name}/${child.metadata.name}`);
             }
           }
-          objects.delete(key(rt, undefined, name));
+          forget(rt, existing);
         });
       }
       return [200, clone(existing)];
@@ -858,29 +954,15 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     return [200, { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { name, group: rt.group, kind: rt.plural, uid: existing.metadata.uid } }];
   }
 
-  function handleList(rt: ResourceType, namespace: string | undefined, query: URLSearchParams): [number, unknown] {
+  function handleList(rt: ResourceType, namespace: string | undefined, query: URLSearchParams): [number, unknown] | WatchStart {
     if (query.get("watch") === "true" || query.get("watch") === "1") {
-      throw new HttpError(405, "MethodNotAllowed", "watch is not implemented by the fake API server");
-    }
-    let items = listStored(rt, namespace);
-    const labelSelector = query.get("labelSelector");
-    if (labelSelector) {
-      let requirements;
-      try {
-        requirements = parseLabelSelector(labelSelector);
-      } catch (err) {
-        throw new HttpError(400, "BadRequest", `unable to parse requirement: ${String(err)}`);
+      selectItems([], query);
+      if (query.get("sendInitialEvents") === "true" && (query.get("allowWatchBookmarks") !== "true" || query.get("resourceVersionMatch") !== "NotOlderThan")) {
+        throw new HttpError(422, "Invalid", "sendInitialEvents requires allowWatchBookmarks=true and resourceVersionMatch=NotOlderThan");
       }
-      items = items.filter((o) => matchesLabels(o.metadata.labels, requirements));
+      return { watch: true, rt, namespace, query };
     }
-    const fieldSelector = query.get("fieldSelector");
-    if (fieldSelector) {
-      try {
-        items = items.filter((o) => matchesFields(o, fieldSelector));
-      } catch (err) {
-        throw new HttpError(400, "BadRequest", String(err));
-      }
-    }
+    const items = selectItems(listStored(rt, namespace), query);
     items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
     return [200, { kind: `${rt.kind}List`, apiVersion: groupVersion(rt), metadata: { resourceVersion: String(resourceVersion) }, items: clone(items) }];
   }
@@ -900,7 +982,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     return [200, text];
   }
 
-  async function route(req: IncomingMessage, url: URL): Promise<[number, unknown]> {
+  async function route(req: IncomingMessage, url: URL): Promise<[number, unknown] | WatchStart> {
     const method = req.method ?? "GET";
     const path = url.pathname.replace(/\/+$/, "") || "/";
     if (method === "GET" && path === "/version") {
@@ -1022,7 +1104,15 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       return;
     }
     route(req, url).then(
-      ([code, body]) => send(code, body),
+      (answer) => {
+        if (!Array.isArray(answer)) {
+          record.status = 200;
+          startWatch(answer, req, res);
+          return;
+        }
+        const [code, body] = answer;
+        send(code, body);
+      },
       (err: unknown) => {
         if (err instanceof HttpError) send(err.code, statusBody(err.code, err.reason, err.message, err.details));
         else send(500, statusBody(500, "InternalError", `fake API server error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`));

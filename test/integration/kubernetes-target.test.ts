@@ -17,7 +17,7 @@ import type { PreviewKey } from "../../src/domain/ports.js";
 import { createRedactor } from "../../src/domain/redact.js";
 import { KubernetesDeployError, KubernetesTarget, type KubernetesDeployRequest } from "../../src/targets/kubernetes-target.js";
 import { startFakeKubeApi, type FakeKubeApi, type KubeObject } from "../fakes/kube-api.js";
-import { helmBinary } from "../helpers/helm-bin.js";
+import { helmBinary, helmMajor } from "../helpers/helm-bin.js";
 
 const builtinChart = fileURLToPath(new URL("../../charts/berth-preview", import.meta.url));
 const NOW = new Date("2030-01-01T00:00:00Z");
@@ -92,7 +92,12 @@ afterAll(async () => {
   await rm(valuesTmp, { recursive: true, force: true });
 });
 
-describe("KubernetesTarget against the API fake with the real helm", () => {
+describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()}`, () => {
+  it("runs the Helm major version this test project asks for", async () => {
+    if (process.env.BERTH_TEST_HELM_BIN) return;
+    expect((await helm.version()).major).toBe(Number(helmMajor()));
+  });
+
   it("deploys into a labelled namespace with quota and a helm release, keeping an all-digit tag", async () => {
     const key = nextKey();
     const result = await target.deploy(deployRequest(key, "registry.test:5000/previews/acme-app:1234567", { preview: preview({ values: { replicaCount: 2 } }) }));
@@ -126,7 +131,10 @@ describe("KubernetesTarget against the API fake with the real helm", () => {
     // The values temp file is gone.
     expect(await readdir(valuesTmp)).toEqual([]);
     // Helm and the client both went through the fake (the current context is a dead port).
-    expect(fake.requests.some((r) => r.userAgent?.startsWith("Helm/") && r.method === "POST" && r.path.endsWith("/deployments"))).toBe(true);
+    // Helm 3 creates with POST, Helm 4 with a server-side apply PATCH.
+    const created = (r: (typeof fake.requests)[number]): boolean =>
+      (r.method === "POST" && r.path.endsWith("/deployments")) || (r.method === "PATCH" && r.path.endsWith("/deployments/preview") && r.contentType === "application/apply-patch+yaml");
+    expect(fake.requests.some((r) => r.userAgent?.startsWith("Helm/") && created(r))).toBe(true);
   });
 
   it("upgrades an existing preview on a new push", async () => {
@@ -380,7 +388,9 @@ describe("KubernetesTarget against the API fake with the real helm", () => {
       expect(error).toBeInstanceOf(KubernetesDeployError);
       expect((error as Error).message).toMatch(new RegExp(`^helm could not deploy the preview in namespace ${ns}: .*ConfigMap "settings" is invalid`));
       expect((error as Error).message).toContain("label 'repo': value 'acme/app'");
-      expect(fake.requests.some((r) => r.method === "POST" && r.path === `/api/v1/namespaces/${ns}/configmaps` && r.status === 422)).toBe(true);
+      const refused = (r: (typeof fake.requests)[number]): boolean =>
+        (r.method === "POST" && r.path === `/api/v1/namespaces/${ns}/configmaps`) || (r.method === "PATCH" && r.path === `/api/v1/namespaces/${ns}/configmaps/settings`);
+      expect(fake.requests.some((r) => refused(r) && r.status === 422)).toBe(true);
     } finally {
       await rm(source, { recursive: true, force: true });
     }
