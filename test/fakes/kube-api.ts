@@ -301,6 +301,8 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     const from = query.get("resourceVersion");
     const replay = initial || from === null || from === "" || from === "0" ? existing : existing.filter((o) => Number(o.metadata.resourceVersion) > Number(from));
     res.writeHead(200, { "content-type": "application/json", "transfer-encoding": "chunked" });
+    // The API server answers a watch at once; events follow as they happen.
+    res.flushHeaders();
     for (const object of replay) res.write(`${JSON.stringify({ type: initial || from === null || from === "" || from === "0" ? "ADDED" : "MODIFIED", object: clone(object) })}\n`);
     if (initial) {
       const bookmark = { kind: rt.kind, apiVersion: groupVersion(rt), metadata: { resourceVersion: String(resourceVersion), annotations: { "k8s.io/initial-events-end": "true" } } };

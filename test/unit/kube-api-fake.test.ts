@@ -2,7 +2,7 @@
  * The API fake behaves like a real server where berth and helm depend on it: Status bodies, schema
  * rejections, selectors, patch semantics, namespace termination.
  */
-import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, Watch } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeKubeApi, type FakeKubeApi } from "../fakes/kube-api.js";
 import { mergePatch, strategicMergePatch } from "../fakes/kube-patch.js";
@@ -141,5 +141,48 @@ describe("patch helpers", () => {
         { name: "a", image: "3" },
       ],
     });
+  });
+  it("streams watch events to client-node's Watch, filtered by label selector", async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(fake.kubeconfigPath);
+    kc.setCurrentContext("fake");
+    const events: string[] = [];
+    const controller = await new Watch(kc).watch(
+      "/api/v1/namespaces/t1/configmaps",
+      { labelSelector: "watched=yes", resourceVersion: String(Number.MAX_SAFE_INTEGER) },
+      (type: string, object: { metadata?: { name?: string } }) => events.push(`${type} ${object.metadata?.name ?? ""}`),
+      () => undefined,
+    );
+    await core.createNamespacedConfigMap({ namespace: "t1", body: { metadata: { name: "w1", labels: { watched: "yes" } }, data: { a: "1" } } });
+    await core.createNamespacedConfigMap({ namespace: "t1", body: { metadata: { name: "w2" } } });
+    await core.patchNamespacedConfigMap({ namespace: "t1", name: "w1", body: { data: { a: "2" } } }, setHeaderOptions("Content-Type", PatchStrategy.MergePatch));
+    await core.deleteNamespacedConfigMap({ namespace: "t1", name: "w1" });
+    const deadline = Date.now() + 2000;
+    while (events.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    controller.abort();
+    expect(events).toEqual(["ADDED w1", "MODIFIED w1", "DELETED w1"]);
+  });
+
+  it("serves watch-list: initial ADDED events, then the initial-events-end bookmark; refuses it without bookmarks", async () => {
+    const base = `${fake.url}/api/v1/namespaces/t2/configmaps?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan`;
+    const headers = { authorization: `Bearer ${fake.token}` };
+    const refused = await fetch(base, { headers });
+    expect(refused.status).toBe(422);
+    await core.createNamespacedConfigMap({ namespace: "t2", body: { metadata: { name: "initial" } } });
+    const abort = new AbortController();
+    const res = await fetch(`${base}&allowWatchBookmarks=true&timeoutSeconds=5`, { headers, signal: abort.signal });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = "";
+    while (!text.includes("BOOKMARK")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    abort.abort();
+    const lines = text.trim().split("\n").map((l) => JSON.parse(l) as { type: string; object: { metadata: { name?: string; annotations?: Record<string, string> } } });
+    expect(lines.map((l) => l.type)).toEqual(["ADDED", "BOOKMARK"]);
+    expect(lines[0]!.object.metadata.name).toBe("initial");
+    expect(lines[1]!.object.metadata.annotations).toEqual({ "k8s.io/initial-events-end": "true" });
   });
 });
