@@ -109,6 +109,7 @@ const { app, engine } = createBerth({
   builder: new DockerImageBuilder({ docker, log: log.child({ name: "builder" }), redact, registryAuth }),
   targets,
   reconcileIntervalMs: settings.reconcileIntervalMs,
+  retentionMs: settings.retentionMs,
   registry: settings.registry,
   publicUrl: settings.publicUrl,
   concurrency: settings.concurrency,

@@ -42,6 +42,8 @@ const settingsSchema = z.object({
   BERTH_HELM_BIN: optionalString,
   BERTH_PREVIEW_DOMAIN: optionalString,
   BERTH_RECONCILE_INTERVAL_MS: intFromEnv(600_000, 0, 86_400_000),
+  /** Days finished runs, reports and processed deliveries are kept. */
+  BERTH_RETENTION_DAYS: intFromEnv(30, 1, 3650),
   BERTH_HARBOR_URL: optionalString.pipe(z.url().optional()),
   BERTH_HARBOR_USERNAME: optionalString,
   BERTH_HARBOR_PASSWORD: optionalString,
@@ -71,6 +73,8 @@ export interface Settings {
   previewDomain?: string;
   /** How often previews are reconciled with open PRs and expiry (0 = only at start). */
   reconcileIntervalMs: number;
+  /** How long finished runs, reports and processed deliveries are kept (ms). */
+  retentionMs: number;
   /** Harbor's API, when BERTH_HARBOR_URL is set. */
   harbor?: { url: string; username: string; password: string };
   /** Gitee is served when a token is set. */
@@ -122,6 +126,7 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
       helmBin: e.BERTH_HELM_BIN ?? "helm",
       previewDomain: e.BERTH_PREVIEW_DOMAIN,
       reconcileIntervalMs: e.BERTH_RECONCILE_INTERVAL_MS,
+      retentionMs: e.BERTH_RETENTION_DAYS * 86_400_000,
       gitee:
         e.GITEE_TOKEN && e.GITEE_WEBHOOK_SECRET
           ? { token: e.GITEE_TOKEN, webhookSecret: e.GITEE_WEBHOOK_SECRET, apiUrl: e.GITEE_API_URL ?? "https://gitee.com/api/v5", botLogin: e.GITEE_BOT_LOGIN }

@@ -34,6 +34,8 @@ export interface EngineOptions {
   concurrency: number;
   /** Reconcile previews with open PRs and expiry this often (ms; 0 or unset = only at start). */
   reconcileIntervalMs?: number;
+  /** Forget finished runs, reports and deliveries older than this at each reconcile (ms; unset = keep all). */
+  retentionMs?: number;
   commentIntervalMs: number;
   redact: Redactor;
   log: Logger;
@@ -114,12 +116,25 @@ export class Engine {
     }
   }
 
-  /** Remove previews of closed PRs and expired previews; never throws. */
+  /** Remove previews of closed PRs and expired previews, then forget old state; never throws. */
   async reconcile(): Promise<void> {
     try {
       await this.reconcilePreviews();
     } catch (err) {
       this.options.log.warn({ err: this.options.redact(String(err)) }, "preview reconciliation failed");
+    }
+    this.pruneState();
+  }
+
+  /** Forget finished runs, reports and processed deliveries past the retention. */
+  private pruneState(): void {
+    const retentionMs = this.options.retentionMs;
+    if (retentionMs === undefined || this.stopped) return;
+    try {
+      const pruned = this.store.prune(this.now() - retentionMs);
+      if (pruned.deliveries + pruned.runs + pruned.reports > 0) this.options.log.info({ ...pruned, retentionMs }, "old state pruned");
+    } catch (err) {
+      this.options.log.warn({ err: this.options.redact(String(err)) }, "pruning old state failed");
     }
   }
 

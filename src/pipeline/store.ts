@@ -291,4 +291,36 @@ export class Store {
     if (!row) return undefined;
     return { id: row.id, runId: row.run_id, prKey: row.pr_key, createdAt: row.created_at, report: JSON.parse(row.report_json) as TestSuiteReport };
   }
+
+  // ---- retention -----------------------------------------------------------------------------
+
+  /**
+   * Forget what finished before `before` and nothing shows any more: processed deliveries, runs
+   * (with their stages) other than each PR's two newest pipeline runs and three newest runs of any
+   * kind (the status comment and clean-up read those), and reports of forgotten runs. Queued and
+   * running runs, PRs, images and environments are kept.
+   */
+  prune(before: number): { deliveries: number; runs: number; reports: number } {
+    const tx = this.db.transaction(() => {
+      const deliveries = this.db.prepare("DELETE FROM inbox WHERE processed_at IS NOT NULL AND received_at < ?").run(before).changes;
+      const stale = this.db
+        .prepare(
+          `SELECT id FROM runs r
+           WHERE status NOT IN ('queued', 'running')
+             AND COALESCE(json_extract(record_json, '$.finishedAt'), json_extract(record_json, '$.createdAt')) < ?
+             AND seq NOT IN (SELECT seq FROM runs n WHERE n.pr_key = r.pr_key ORDER BY seq DESC LIMIT 3)
+             AND seq NOT IN (SELECT seq FROM runs p WHERE p.pr_key = r.pr_key AND json_extract(p.record_json, '$.kind') = 'pipeline' ORDER BY seq DESC LIMIT 2)`,
+        )
+        .all(before) as Array<{ id: string }>;
+      const deleteStages = this.db.prepare("DELETE FROM stages WHERE run_id = ?");
+      const deleteRun = this.db.prepare("DELETE FROM runs WHERE id = ?");
+      for (const { id } of stale) {
+        deleteStages.run(id);
+        deleteRun.run(id);
+      }
+      const reports = this.db.prepare("DELETE FROM reports WHERE created_at < ? AND run_id NOT IN (SELECT id FROM runs)").run(before).changes;
+      return { deliveries, runs: stale.length, reports };
+    });
+    return tx();
+  }
 }

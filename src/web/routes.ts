@@ -23,7 +23,7 @@ export function createWebRoutes(store: Store): RouteHandler {
     const match = /^\/reports\/([0-9a-f]{8,64})\/?$/.exec(url.pathname);
     if (!match?.[1]) return false;
     const stored = store.getReport(match[1]);
-    if (!stored) return send(res, 404, "text/plain", "report not found\n");
+    if (!stored) return send(res, 404, "text/plain", "report not found: it never existed, or it is older than the server keeps reports (BERTH_RETENTION_DAYS)\n");
     const run = store.getRun(stored.runId);
     const pull = store.getPull(stored.prKey);
     const title = pull ? `Tests of ${pull.repo.owner}/${pull.repo.name}#${pull.prNumber}` : "Test report";
