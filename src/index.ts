@@ -17,10 +17,17 @@ export interface BerthOptions extends Omit<EngineOptions, "hosts"> {
 /** Build the engine and the Probot app function that feeds it. */
 export function createBerth(options: BerthOptions): { app: ApplicationFunction; engine: Engine } {
   let probot: Probot | undefined;
-  const github = new GitHubHost(async (installationId) => {
-    if (!probot) throw new Error("the GitHub App is not loaded yet");
-    return probot.auth(installationId);
-  });
+  const github = new GitHubHost(
+    async (installationId) => {
+      if (!probot) throw new Error("the GitHub App is not loaded yet");
+      return probot.auth(installationId);
+    },
+    async (owner, repo) => {
+      if (!probot) throw new Error("the GitHub App is not loaded yet");
+      const app = await probot.auth();
+      return (await app.rest.apps.getRepoInstallation({ owner, repo })).data.id;
+    },
+  );
   const hosts: Partial<Record<CodeHost["kind"], CodeHost>> = { github };
   for (const extra of options.extraHosts ?? []) hosts[extra.host.kind] = extra.host;
 

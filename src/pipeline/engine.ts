@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { RepoConfig } from "../config/repo-config.js";
 import { checkoutSource } from "../adapters/source-checkout.js";
-import type { ArtifactRegistry, CodeHost, RegistryCleaner, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
+import type { ArtifactRegistry, CodeHost, PreviewKey, RegistryCleaner, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { BotEvent, HostKind } from "../domain/types.js";
 import { CommentPublisher } from "./comment-publisher.js";
@@ -276,18 +276,41 @@ export class Engine {
         this.options.log.info({ key, target: target.kind, expiresAt }, "expired preview removed");
       }
     }
-    // Objects on targets berth has no record of (state lost or created elsewhere): say so, keep them.
+    // Previews berth has no record of (state lost, or made by another berth): removed when the
+    // host says their PR is closed, otherwise left in place.
     for (const target of Object.values(this.options.targets)) {
       if (!target) continue;
       for (const key of await target.list()) {
         const [owner, name] = key.repo.split("/");
         if (!owner || !name) continue;
-        if (!this.store.getPull(prKeyOf({ host: key.host, owner, name }, key.pr))) {
-          this.options.log.warn({ key, target: target.kind }, "preview without a berth record left in place; remove it by hand or comment /delete on its PR");
-        }
+        if (this.store.getPull(prKeyOf({ host: key.host, owner, name }, key.pr))) continue;
+        await this.reconcileUnknown(target, key, owner, name);
       }
     }
     this.scheduler.kick();
+  }
+
+  /** A preview without a record: remove it once its PR is known to be closed; never guess. */
+  private async reconcileUnknown(target: PreviewTarget, key: PreviewKey, owner: string, name: string): Promise<void> {
+    const log = this.options.log;
+    const host = this.options.hosts[key.host];
+    if (key.environment !== undefined || key.pr <= 0 || !host) {
+      log.warn({ key, target: target.kind }, "preview without a berth record left in place; remove it by hand");
+      return;
+    }
+    let state: string;
+    try {
+      state = (await host.getPull({ host: key.host, owner, name, defaultBranch: "", htmlUrl: "" }, key.pr)).state;
+    } catch (err) {
+      log.warn({ key, target: target.kind, err: this.options.redact(String(err)) }, "preview without a berth record left in place: its PR could not be read");
+      return;
+    }
+    if (state === "open") {
+      log.info({ key, target: target.kind }, "preview of an open PR without a berth record left in place; its next push or /deploy takes it over");
+      return;
+    }
+    await target.remove(key);
+    log.info({ key, target: target.kind }, "preview of a closed PR without a berth record removed");
   }
 }
 

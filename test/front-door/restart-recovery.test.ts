@@ -109,3 +109,23 @@ it("re-queues a run a crash left running, fails one interrupted too often, and r
   expect(harness.store.getPull(closedKey)?.preview).toBeUndefined();
   expect(harness.store.getPull(closedKey)?.state).toBe("closed");
 });
+
+it("after state loss, removes previews whose PR the host says is closed and leaves open ones", async () => {
+  // berth's data dir is empty, but the engine still runs previews of PRs 8 (closed) and 9 (open).
+  const target = new FakeTarget();
+  target.live.set("Codertocat/Hello-World#8", "http://127.0.0.1:1/");
+  target.live.set("Codertocat/Hello-World#9", "http://127.0.0.1:2/");
+  mockGitHub({ config: null, endpoints: ["token"] });
+  const api = nock("https://api.github.com");
+  // The App finds its installation on the repository with its JWT, then reads each PR.
+  api.get("/repos/Codertocat/Hello-World/installation").reply(200, { id: INSTALLATION_ID, account: { login: "Codertocat" } });
+  const base = pullRequestPayload({ action: "closed", headSha: SHA }).pull_request;
+  api.get("/repos/Codertocat/Hello-World/pulls/8").reply(200, { ...base, number: 8, state: "closed" });
+  api.get("/repos/Codertocat/Hello-World/pulls/9").reply(200, { ...base, number: 9, state: "open" });
+
+  harness = await createHarness({ builder: new FakeBuilder(), target, dataDir });
+  await harness.engine.idle();
+
+  expect(target.removed).toEqual([{ host: "github", repo: "Codertocat/Hello-World", pr: 8 }]);
+  expect([...target.live.keys()]).toEqual(["Codertocat/Hello-World#9"]);
+});

@@ -12,6 +12,9 @@ type Octokit = InstanceType<typeof ProbotOctokit>;
 /** Gives an Octokit authenticated as the App installation. */
 export type InstallationOctokit = (installationId: number) => Promise<Octokit>;
 
+/** Finds the App's installation on a repository (App JWT: `GET /repos/{owner}/{repo}/installation`). */
+export type InstallationLookup = (owner: string, repo: string) => Promise<number>;
+
 const PERMISSIONS: readonly Permission[] = ["admin", "maintain", "write", "triage", "read", "none"];
 
 function statusOf(err: unknown): number | undefined {
@@ -22,11 +25,26 @@ export class GitHubHost implements CodeHost {
   readonly kind = "github" as const;
   readonly statusScope = "commit" as const;
 
-  constructor(private readonly octokitFor: InstallationOctokit) {}
+  private readonly installations = new Map<string, Promise<number>>();
+
+  constructor(
+    private readonly octokitFor: InstallationOctokit,
+    /** For repositories berth has no record of (the reconciler after state loss). */
+    private readonly lookupInstallation?: InstallationLookup,
+  ) {}
 
   private async client(repo: RepoRef): Promise<Octokit> {
-    if (repo.installationId === undefined) throw new Error(`no GitHub App installation known for ${repo.owner}/${repo.name}`);
-    return this.octokitFor(repo.installationId);
+    if (repo.installationId !== undefined) return this.octokitFor(repo.installationId);
+    if (!this.lookupInstallation) throw new Error(`no GitHub App installation known for ${repo.owner}/${repo.name}`);
+    const key = `${repo.owner}/${repo.name}`.toLowerCase();
+    let pending = this.installations.get(key);
+    if (!pending) {
+      pending = this.lookupInstallation(repo.owner, repo.name);
+      // A failed lookup (App not installed, API down) is asked again next time.
+      pending.catch(() => this.installations.delete(key));
+      this.installations.set(key, pending);
+    }
+    return this.octokitFor(await pending);
   }
 
   async readFile(repo: RepoRef, path: string, ref: string): Promise<string | null> {
