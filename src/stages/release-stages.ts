@@ -52,7 +52,13 @@ export async function releaseBuildStage(ctx: ReleaseContext): Promise<StageOutco
         return { ok: true, detail: { image, ...(scan ? { scan } : {}), reused: true, reason: `promoted from ${existing.ref} in the registry without a rebuild` } };
       }
       if (!(await deps.builder.hasImage(existing.ref))) continue;
-      await deps.builder.tag(existing.ref, ref);
+      try {
+        await deps.builder.tag(existing.ref, ref);
+      } catch (err) {
+        // The PR's clean-up may have removed the image since: build instead.
+        if (!(await deps.builder.hasImage(existing.ref))) continue;
+        throw err;
+      }
       const image = await pushTag(ctx, ref, existing.digest);
       deps.store.recordImage(repoKey, run.sha, image, deps.now());
       const unscanned = unscannedGateFailure(ctx);
