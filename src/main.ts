@@ -95,6 +95,8 @@ for (const kind of settings.targets) {
       helm: new HelmCli({ bin: settings.helmBin, kubeContext: settings.kubeContext, redact, log: targetLog }),
       kube: new KubeClient({ context: settings.kubeContext, log: targetLog }),
       domain: settings.previewDomain,
+      quota: settings.kubeQuota,
+      limitRange: settings.kubeLimits,
       redact,
       log: targetLog,
     });

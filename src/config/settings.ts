@@ -2,7 +2,9 @@
  * Server settings from the environment (names fixed by the README and `.env.example`).
  * Probot reads its own (APP_ID, PRIVATE_KEY, WEBHOOK_SECRET, GHE_HOST, PORT, ...).
  */
+import type { V1LimitRangeSpec, V1ResourceQuotaSpec } from "@kubernetes/client-node";
 import { z } from "zod";
+import { DEFAULT_LIMIT_RANGE, DEFAULT_QUOTA, parseLimits, parseQuota } from "./kube-namespace-defaults.js";
 
 const intFromEnv = (fallback: number, min: number, max: number) =>
   z
@@ -41,6 +43,8 @@ const settingsSchema = z.object({
   BERTH_KUBE_CONTEXT: optionalString,
   BERTH_HELM_BIN: optionalString,
   BERTH_PREVIEW_DOMAIN: optionalString,
+  BERTH_KUBE_QUOTA: optionalString,
+  BERTH_KUBE_LIMITS: optionalString,
   BERTH_RECONCILE_INTERVAL_MS: intFromEnv(600_000, 0, 86_400_000),
   /** Days finished runs, reports and processed deliveries are kept. */
   BERTH_RETENTION_DAYS: intFromEnv(30, 1, 3650),
@@ -71,6 +75,10 @@ export interface Settings {
   kubeContext?: string;
   helmBin: string;
   previewDomain?: string;
+  /** ResourceQuota of every preview namespace; null = none. */
+  kubeQuota: V1ResourceQuotaSpec | null;
+  /** LimitRange of every preview namespace; null = none. */
+  kubeLimits: V1LimitRangeSpec | null;
   /** How often previews are reconciled with open PRs and expiry (0 = only at start). */
   reconcileIntervalMs: number;
   /** How long finished runs, reports and processed deliveries are kept (ms). */
@@ -101,6 +109,10 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
       return { ok: false, error: "BERTH_REGISTRY: must be <harbor-host>/<project> when BERTH_HARBOR_URL is set" };
     }
   }
+  const quota = parseQuota(e.BERTH_KUBE_QUOTA, DEFAULT_QUOTA);
+  if (!quota.ok) return { ok: false, error: `BERTH_KUBE_QUOTA: ${quota.error}` };
+  const limits = parseLimits(e.BERTH_KUBE_LIMITS, DEFAULT_LIMIT_RANGE);
+  if (!limits.ok) return { ok: false, error: `BERTH_KUBE_LIMITS: ${limits.error}` };
   if (e.GITEE_TOKEN && !e.GITEE_WEBHOOK_SECRET) {
     return { ok: false, error: "GITEE_WEBHOOK_SECRET: required when GITEE_TOKEN is set (unsigned Gitee webhooks are refused)" };
   }
@@ -125,6 +137,8 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
       kubeContext: e.BERTH_KUBE_CONTEXT,
       helmBin: e.BERTH_HELM_BIN ?? "helm",
       previewDomain: e.BERTH_PREVIEW_DOMAIN,
+      kubeQuota: quota.value,
+      kubeLimits: limits.value,
       reconcileIntervalMs: e.BERTH_RECONCILE_INTERVAL_MS,
       retentionMs: e.BERTH_RETENTION_DAYS * 86_400_000,
       gitee:

@@ -14,6 +14,7 @@ import { lstat, readdir, realpath } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { V1Job, V1LimitRangeSpec, V1ResourceQuotaSpec, V1ResourceRequirements } from "@kubernetes/client-node";
+import { DEFAULT_LIMIT_RANGE, DEFAULT_QUOTA } from "../config/kube-namespace-defaults.js";
 import type { Logger } from "pino";
 import type { PreviewConfig } from "../config/repo-config.js";
 import { dnsLabel, previewName, repoSlug } from "../domain/naming.js";
@@ -41,23 +42,6 @@ export const ANNOTATIONS = {
   expiresAt: "berth.dev/expires-at",
 } as const;
 const MANAGED_BY = "berth";
-
-/** Server defaults for every preview namespace (null disables). */
-export const DEFAULT_QUOTA: V1ResourceQuotaSpec = {
-  hard: {
-    "requests.cpu": "2",
-    "requests.memory": "2Gi",
-    "limits.cpu": "4",
-    "limits.memory": "4Gi",
-    pods: "20",
-    "services.loadbalancers": "0",
-    "services.nodeports": "0",
-    persistentvolumeclaims: "4",
-  },
-};
-export const DEFAULT_LIMIT_RANGE: V1LimitRangeSpec = {
-  limits: [{ type: "Container", defaultRequest: { cpu: "50m", memory: "64Mi" }, _default: { cpu: "500m", memory: "512Mi" }, max: { cpu: "2", memory: "2Gi" } }],
-};
 
 /** Test Job settings. */
 export interface KubernetesTestOptions {

@@ -18,6 +18,7 @@ import { createRedactor } from "../../src/domain/redact.js";
 import { KubernetesDeployError, KubernetesTarget, type KubernetesDeployRequest } from "../../src/targets/kubernetes-target.js";
 import { startFakeKubeApi, type FakeKubeApi, type KubeObject } from "../fakes/kube-api.js";
 import { helmBinary, helmMajor } from "../helpers/helm-bin.js";
+import { DEFAULT_QUOTA, parseQuota } from "../../src/config/kube-namespace-defaults.js";
 
 const builtinChart = fileURLToPath(new URL("../../charts/berth-preview", import.meta.url));
 const NOW = new Date("2030-01-01T00:00:00Z");
@@ -135,6 +136,19 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
     const created = (r: (typeof fake.requests)[number]): boolean =>
       (r.method === "POST" && r.path.endsWith("/deployments")) || (r.method === "PATCH" && r.path.endsWith("/deployments/preview") && r.contentType === "application/apply-patch+yaml");
     expect(fake.requests.some((r) => r.userAgent?.startsWith("Helm/") && created(r))).toBe(true);
+  });
+
+  it("gives preview namespaces the quota and limits the server settings ask for", async () => {
+    const quota = parseQuota("requests.cpu=1,pods=5,count/jobs.batch=3", DEFAULT_QUOTA);
+    if (!quota.ok) throw new Error(quota.error);
+    const custom = new KubernetesTarget({ helm, kube, domain: "preview.example.test", builtinChartDir: builtinChart, quota: quota.value, limitRange: null, now: () => NOW, redact: createRedactor([]) });
+    const key = nextKey();
+    await custom.deploy(deployRequest(key, "registry.test/acme-app:q1"));
+    const ns = `acme-app-pr-${key.pr}`;
+    // The fake validated the ResourceQuota against the Kubernetes schema on its way in.
+    expect((fake.get("ResourceQuota", ns, "berth-quota")!.spec as any).hard).toEqual({ "requests.cpu": "1", pods: "5", "count/jobs.batch": "3" });
+    expect(fake.get("LimitRange", ns, "berth-limits")).toBeUndefined();
+    await custom.remove(key);
   });
 
   it("upgrades an existing preview on a new push", async () => {
