@@ -88,8 +88,9 @@ function plainRegistryCleaner(): DistributionCleaner | undefined {
 const targets: BerthOptions["targets"] = {};
 for (const kind of settings.targets) {
   const targetLog = log.child({ name: `${kind}-target` });
-  if (kind === "docker") targets.docker = new DockerTarget({ docker, previewHost: settings.previewHost, log: targetLog, redact, registryAuth });
-  if (kind === "swarm") targets.swarm = new SwarmTarget({ docker, previewHost: settings.previewHost, log: targetLog, redact, registryAuth });
+  const limits = settings.containerLimits;
+  if (kind === "docker") targets.docker = new DockerTarget({ docker, previewHost: settings.previewHost, log: targetLog, redact, registryAuth, limits });
+  if (kind === "swarm") targets.swarm = new SwarmTarget({ docker, previewHost: settings.previewHost, log: targetLog, redact, registryAuth, limits });
   if (kind === "kubernetes") {
     targets.kubernetes = new KubernetesTarget({
       helm: new HelmCli({ bin: settings.helmBin, kubeContext: settings.kubeContext, redact, log: targetLog }),

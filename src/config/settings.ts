@@ -4,6 +4,7 @@
  */
 import type { V1LimitRangeSpec, V1ResourceQuotaSpec } from "@kubernetes/client-node";
 import { z } from "zod";
+import { parseContainerLimits, type ContainerLimits } from "./container-limits.js";
 import { DEFAULT_LIMIT_RANGE, DEFAULT_QUOTA, parseLimits, parseQuota } from "./kube-namespace-defaults.js";
 
 const intFromEnv = (fallback: number, min: number, max: number) =>
@@ -43,6 +44,7 @@ const settingsSchema = z.object({
   BERTH_KUBE_CONTEXT: optionalString,
   BERTH_HELM_BIN: optionalString,
   BERTH_PREVIEW_DOMAIN: optionalString,
+  BERTH_CONTAINER_LIMITS: optionalString,
   BERTH_KUBE_QUOTA: optionalString,
   BERTH_KUBE_LIMITS: optionalString,
   BERTH_RECONCILE_INTERVAL_MS: intFromEnv(600_000, 0, 86_400_000),
@@ -75,6 +77,8 @@ export interface Settings {
   kubeContext?: string;
   helmBin: string;
   previewDomain?: string;
+  /** Limits of preview and test containers on Docker and Swarm; undefined = none. */
+  containerLimits: ContainerLimits | undefined;
   /** ResourceQuota of every preview namespace; null = none. */
   kubeQuota: V1ResourceQuotaSpec | null;
   /** LimitRange of every preview namespace; null = none. */
@@ -109,6 +113,8 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
       return { ok: false, error: "BERTH_REGISTRY: must be <harbor-host>/<project> when BERTH_HARBOR_URL is set" };
     }
   }
+  const containerLimits = parseContainerLimits(e.BERTH_CONTAINER_LIMITS);
+  if (!containerLimits.ok) return { ok: false, error: `BERTH_CONTAINER_LIMITS: ${containerLimits.error}` };
   const quota = parseQuota(e.BERTH_KUBE_QUOTA, DEFAULT_QUOTA);
   if (!quota.ok) return { ok: false, error: `BERTH_KUBE_QUOTA: ${quota.error}` };
   const limits = parseLimits(e.BERTH_KUBE_LIMITS, DEFAULT_LIMIT_RANGE);
@@ -137,6 +143,7 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
       kubeContext: e.BERTH_KUBE_CONTEXT,
       helmBin: e.BERTH_HELM_BIN ?? "helm",
       previewDomain: e.BERTH_PREVIEW_DOMAIN,
+      containerLimits: containerLimits.value ?? undefined,
       kubeQuota: quota.value,
       kubeLimits: limits.value,
       reconcileIntervalMs: e.BERTH_RECONCILE_INTERVAL_MS,

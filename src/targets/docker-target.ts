@@ -11,6 +11,8 @@ import type { Logger } from "pino";
 import { ContainerTestRunner } from "../adapters/docker/container-test-runner.js";
 import { engineCall, engineMessage, isNotFound, statusCodeOf } from "../adapters/docker/engine-call.js";
 import { EngineContainers } from "../adapters/docker/engine-containers.js";
+import { hostConfigLimits } from "../adapters/docker/engine-limits.js";
+import type { ContainerLimits } from "../config/container-limits.js";
 import type { RegistryCredentials } from "../adapters/docker/image-builder.js";
 import { demuxLogBuffer } from "../adapters/docker/log-lines.js";
 import { describeUnhealthy, waitUntilHealthy } from "../adapters/http-health.js";
@@ -56,6 +58,8 @@ export interface DockerTargetOptions {
   /** Used when an image (e.g. a test image like `node:20`) must be pulled. */
   registryAuth?: RegistryCredentials | undefined;
   timeouts?: Partial<DockerTargetTimeouts>;
+  /** Memory, CPU and process limits of previews and test containers (BERTH_CONTAINER_LIMITS). */
+  limits?: ContainerLimits | undefined;
 }
 
 const DEFAULT_TIMEOUTS: DockerTargetTimeouts = { callMs: 30_000, pullMs: 10 * 60_000 };
@@ -94,8 +98,10 @@ export class DockerTarget implements PreviewTarget {
   private readonly timeouts: DockerTargetTimeouts;
   private readonly containers: EngineContainers;
   private readonly tests: ContainerTestRunner;
+  private readonly limits: ContainerLimits | undefined;
 
   constructor(options: DockerTargetOptions) {
+    this.limits = options.limits;
     this.docker = options.docker;
     this.previewHost = options.previewHost ?? "127.0.0.1";
     this.bindAddress = options.bindAddress ?? "0.0.0.0";
@@ -110,7 +116,7 @@ export class DockerTarget implements PreviewTarget {
       registryAuth: options.registryAuth,
       timeouts: this.timeouts,
     });
-    this.tests = new ContainerTestRunner({ containers: this.containers, log: this.log, redact: this.redact, callMs: this.timeouts.callMs });
+    this.tests = new ContainerTestRunner({ containers: this.containers, log: this.log, redact: this.redact, callMs: this.timeouts.callMs, limits: options.limits });
   }
 
   /**
@@ -149,6 +155,7 @@ export class DockerTarget implements PreviewTarget {
             // No restarts while deciding health: a crash must show as a crash. Set after promotion.
             RestartPolicy: { Name: "no" },
             LogConfig: LOG_CONFIG,
+            ...hostConfigLimits(this.limits),
           },
         },
         { key: DOCKER_LABELS.run, value: req.runId },

@@ -19,6 +19,8 @@ import type { Logger } from "pino";
 import { ContainerTestRunner } from "../adapters/docker/container-test-runner.js";
 import { engineCall, engineMessage, isNotFound, statusCodeOf } from "../adapters/docker/engine-call.js";
 import { EngineContainers } from "../adapters/docker/engine-containers.js";
+import { swarmResources } from "../adapters/docker/engine-limits.js";
+import type { ContainerLimits } from "../config/container-limits.js";
 import { registryOfReference, type RegistryCredentials } from "../adapters/docker/image-builder.js";
 import { demuxLogBuffer } from "../adapters/docker/log-lines.js";
 import { describeUnhealthy, waitUntilHealthy } from "../adapters/http-health.js";
@@ -73,6 +75,8 @@ export interface SwarmTargetOptions {
    * previews to the node `previewHost` names.
    */
   constraints?: string[];
+  /** Memory, CPU and process limits of preview tasks and test containers (BERTH_CONTAINER_LIMITS). */
+  limits?: ContainerLimits | undefined;
 }
 
 const DEFAULT_TIMEOUTS: SwarmTargetTimeouts = { callMs: 30_000, startMs: 10 * 60_000, stopGraceMs: 10_000, removeMs: 60_000 };
@@ -183,8 +187,10 @@ export class SwarmTarget implements PreviewTarget {
   private readonly constraints: string[];
   private readonly containers: EngineContainers;
   private readonly tests: ContainerTestRunner;
+  private readonly resources: Docker.ResourceRequirements | undefined;
 
   constructor(options: SwarmTargetOptions) {
+    this.resources = swarmResources(options.limits);
     this.docker = options.docker;
     this.previewHost = options.previewHost ?? "127.0.0.1";
     this.probeHost = options.probeHost ?? this.previewHost;
@@ -200,7 +206,7 @@ export class SwarmTarget implements PreviewTarget {
       registryAuth: this.registryAuth,
       timeouts: { callMs: this.timeouts.callMs, pullMs: this.timeouts.startMs },
     });
-    this.tests = new ContainerTestRunner({ containers: this.containers, log: this.log, redact: this.redact, callMs: this.timeouts.callMs });
+    this.tests = new ContainerTestRunner({ containers: this.containers, log: this.log, redact: this.redact, callMs: this.timeouts.callMs, limits: options.limits });
   }
 
   /**
@@ -366,6 +372,7 @@ export class SwarmTarget implements PreviewTarget {
         RestartPolicy: { Condition: "any", Delay: 5_000 * NANOS_PER_MS, MaxAttempts: 0 },
         Networks: [{ Target: network }],
         LogDriver: { Name: "json-file", Options: { "max-size": "10m", "max-file": "3" } },
+        ...(this.resources ? { Resources: this.resources } : {}),
         ...(this.constraints.length ? { Placement: { Constraints: this.constraints } } : {}),
         // Marks the tasks of this deploy (and forces a new task even for an unchanged spec).
         ForceUpdate: forceUpdate,

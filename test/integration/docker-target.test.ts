@@ -28,7 +28,9 @@ const services = requireServices();
 const docker = createDockerClient(services.dockerHost);
 const log = pino({ level: "silent" });
 const redact = createRedactor([]);
-const target = new DockerTarget({ docker, log, redact });
+/** Every preview and test container of this file runs under these limits (BERTH_CONTAINER_LIMITS). */
+const LIMITS = { memoryBytes: 256 * 1024 * 1024, nanoCpus: 5e8, pids: 128 };
+const target = new DockerTarget({ docker, log, redact, limits: LIMITS });
 const builder = new DockerImageBuilder({ docker, log, redact });
 
 const suffix = randomBytes(3).toString("hex");
@@ -128,6 +130,7 @@ describe("DockerTarget (integration)", () => {
     expect(info.Config.Env).toContain("SAMPLE_MODE=ok");
     expect(Object.keys(info.NetworkSettings.Networks)).toEqual([dockerNetworkName(key)]);
     expect(info.HostConfig.RestartPolicy?.Name).toBe("unless-stopped");
+    expect(info.HostConfig).toMatchObject({ Memory: LIMITS.memoryBytes, NanoCpus: LIMITS.nanoCpus, PidsLimit: LIMITS.pids, SecurityOpt: ["no-new-privileges"] });
     expect(lines.some((l) => l.startsWith("healthy after"))).toBe(true);
     await expect(target.list()).resolves.toContainEqual(key);
   });
@@ -191,6 +194,24 @@ describe("DockerTarget (integration)", () => {
     expect(result.reports[0]?.content).toContain('<testsuite name="sample" tests="3" failures="0" errors="0" skipped="1">');
     expect(result.reports[0]?.content).toContain('name="home page shows the marker" time="0.01"/>');
     expect(await containersOf(key, "test")).toEqual([]);
+  });
+
+  it("runs test containers under the same limits", async () => {
+    // cgroup v2 files first, cgroup v1 files otherwise: what the kernel enforces on the container.
+    const script = "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max";
+    const result = await target.runTests({
+      key,
+      sha: shaB,
+      runId: "run-limits",
+      image: images.b,
+      command: ["/bin/busybox", "sh", "-c", script],
+      env: {},
+      reportsDir: "/reports",
+      timeoutMs: 30_000,
+      signal: never,
+    });
+    expect(result.exitCode, result.logTail.join("\n")).toBe(0);
+    expect(result.logTail).toEqual([String(LIMITS.memoryBytes), String(LIMITS.pids)]);
   });
 
   it("reports failing tests with the exit code and the failure in the report", async () => {

@@ -24,7 +24,9 @@ const docker = createDockerClient(services.dockerHost);
 const log = pino({ level: "silent" });
 const redact = createRedactor([]);
 // busybox httpd ignores SIGTERM as PID 1: a short grace period keeps stop-first updates quick.
-const target = new SwarmTarget({ docker, log, redact, timeouts: { stopGraceMs: 1000, startMs: 60_000, removeMs: 30_000 } });
+/** Preview tasks and test containers of this file run under these limits (BERTH_CONTAINER_LIMITS). */
+const LIMITS = { memoryBytes: 256 * 1024 * 1024, nanoCpus: 5e8, pids: 128 };
+const target = new SwarmTarget({ docker, log, redact, limits: LIMITS, timeouts: { stopGraceMs: 1000, startMs: 60_000, removeMs: 30_000 } });
 const builder = new DockerImageBuilder({ docker, log, redact });
 
 const suffix = randomBytes(3).toString("hex");
@@ -166,6 +168,11 @@ describe("SwarmTarget (integration)", () => {
     expect(spec.TaskTemplate.ContainerSpec?.Image).toMatch(new RegExp(`^${images.a.replace(/[.]/g, "\\.")}@sha256:[0-9a-f]{64}$`));
     expect(spec.TaskTemplate.ContainerSpec?.Env).toEqual(["SAMPLE_MODE=ok"]);
     expect(spec.EndpointSpec).toEqual({ Mode: "dnsrr", Ports: [{ Protocol: "tcp", TargetPort: 8080, PublishMode: "host" }] });
+    expect(spec.TaskTemplate.Resources).toEqual({ Limits: { MemoryBytes: LIMITS.memoryBytes, NanoCPUs: LIMITS.nanoCpus, Pids: LIMITS.pids } });
+    // The engine applies them to the task's container.
+    const [task] = await docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${swarmServiceName(key)}`] } });
+    const taskInfo = await docker.getContainer(task?.Id ?? "").inspect();
+    expect(taskInfo.HostConfig).toMatchObject({ Memory: LIMITS.memoryBytes, NanoCpus: LIMITS.nanoCpus, PidsLimit: LIMITS.pids });
 
     const network = await docker.getNetwork(swarmNetworkName(key)).inspect();
     expect(network).toMatchObject({ Driver: "overlay", Attachable: true, Scope: "swarm" });

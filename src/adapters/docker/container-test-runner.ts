@@ -14,7 +14,9 @@ import * as tar from "tar-stream";
 import { formatDuration } from "../../domain/duration.js";
 import { CancelledError, type TestRunResult } from "../../domain/ports.js";
 import type { Redactor } from "../../domain/redact.js";
+import type { ContainerLimits } from "../../config/container-limits.js";
 import { engineCall, EngineTimeoutError, engineMessage, isNotFound, statusCodeOf } from "./engine-call.js";
+import { hostConfigLimits } from "./engine-limits.js";
 import type { EngineContainers, RunLabel } from "./engine-containers.js";
 import { LineTail, LogDemuxer } from "./log-lines.js";
 
@@ -32,6 +34,8 @@ export interface ContainerTestRunnerOptions {
   redact: Redactor;
   /** Short engine calls: start, logs, kill, archive. */
   callMs: number;
+  /** Memory, CPU and process limits of test containers. */
+  limits?: ContainerLimits | undefined;
 }
 
 /** One test run. */
@@ -70,12 +74,14 @@ export class ContainerTestRunner {
   private readonly log: ContainerTestRunnerOptions["log"];
   private readonly redact: Redactor;
   private readonly callMs: number;
+  private readonly limits: ContainerLimits | undefined;
 
   constructor(options: ContainerTestRunnerOptions) {
     this.containers = options.containers;
     this.log = options.log;
     this.redact = options.redact;
     this.callMs = options.callMs;
+    this.limits = options.limits;
   }
 
   /**
@@ -106,7 +112,7 @@ export class ContainerTestRunner {
           Cmd: args,
           Env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
           Labels: req.labels,
-          HostConfig: { NetworkMode: network, LogConfig: LOG_CONFIG },
+          HostConfig: { NetworkMode: network, LogConfig: LOG_CONFIG, ...hostConfigLimits(this.limits) },
         },
         req.runLabel,
         signal,
