@@ -71,6 +71,8 @@ export interface StageDetail {
   /** One-line reason shown next to a failed, superseded or cancelled stage. */
   reason?: string;
   reused?: boolean;
+  /** Id of the stage's full log (served under the report pages). */
+  logId?: string;
 }
 
 export interface StageRecord {

@@ -2,7 +2,7 @@
  * Executes one run: its stages in order, each persisted before and after, the comment redrawn and
  * a commit status set when a stage ends. Reacts to the abort signal of the scheduler.
  */
-import type { CommitStatus } from "../domain/ports.js";
+import type { CommitStatus, LogSink } from "../domain/ports.js";
 import type { StageName } from "../domain/types.js";
 import { buildStage } from "../stages/build-stage.js";
 import { deletePreview } from "../stages/delete-stage.js";
@@ -13,6 +13,7 @@ import { releaseBuildStage, releaseDeployStage, type ReleaseContext } from "../s
 import { repoKeyOf } from "./records.js";
 import type { Notice, PrKey, RunRecord, StageDetail } from "./records.js";
 import { markStopped, type StopReason } from "./scheduler.js";
+import { StageLog } from "./stage-log.js";
 
 const STAGE_FUNCTIONS: Record<StageName, (ctx: StageContext) => Promise<StageOutcome>> = {
   build: buildStage,
@@ -50,8 +51,21 @@ function commitStatusOf(name: StageName, ok: boolean, detail: StageDetail, deps:
     description: (detail.reason ?? (ok ? `${name} passed` : `${name} failed`)).slice(0, 140),
   };
   if (name === "deploy" && detail.preview) status.targetUrl = detail.preview.url;
-  if (name === "test" && detail.tests) status.targetUrl = `${deps.reportBaseUrl}/${detail.tests.reportId}`;
+  else if (name === "test" && detail.tests) status.targetUrl = `${deps.reportBaseUrl}/${detail.tests.reportId}`;
+  else if (detail.logId) status.targetUrl = `${deps.reportBaseUrl}/logs/${detail.logId}`;
   return status;
+}
+
+/** Run one stage with its whole output collected (redacted); the stored log's id goes into the detail. */
+async function withStageLog(run: RunRecord, name: StageName, deps: ExecutorDeps, stage: (onLog: LogSink) => Promise<StageOutcome>): Promise<StageOutcome> {
+  const output = new StageLog();
+  const outcome = await stage((line) => output.push(deps.redact(line)));
+  if (!output.empty) {
+    const id = deps.newId();
+    deps.store.saveLog({ id, runId: run.id, stage: name, createdAt: deps.now(), text: output.text() });
+    outcome.detail.logId = id;
+  }
+  return outcome;
 }
 
 /** Set a stage status; a failure to do so is logged, never fatal. */
@@ -94,7 +108,7 @@ export async function executeRun(run: RunRecord, signal: AbortSignal, deps: Exec
     if (!pull) break;
     store.updateStage(current.id, name, { state: "running", startedAt: now(), finishedAt: null });
     deps.publish(current.prKey);
-    const outcome = await STAGE_FUNCTIONS[name]({ run: current, config, pull, earlier, signal, deps });
+    const outcome = await withStageLog(current, name, deps, (onLog) => STAGE_FUNCTIONS[name]({ run: current, config, pull, earlier, signal, deps, onLog }));
     if (signal.aborted) break;
     earlier[name] = outcome.detail;
     store.updateStage(current.id, name, { state: outcome.ok ? "passed" : "failed", finishedAt: now(), detail: outcome.detail });
@@ -178,14 +192,14 @@ async function executeRelease(run: RunRecord, signal: AbortSignal, deps: Executo
         log.warn({ runId: run.id, err: deps.redact(String(err)) }, "deployment not recorded on the code host");
       }
     }
-    const outcome = await stages[name]({ run, config, earlier, signal, deps, release });
+    const outcome = await withStageLog(run, name, deps, (onLog) => stages[name]({ run, config, earlier, signal, deps, release, onLog }));
     if (signal.aborted) break;
     earlier[name] = outcome.detail;
     store.updateStage(run.id, name, { state: outcome.ok ? "passed" : "failed", finishedAt: now(), detail: outcome.detail });
     log.info({ runId: run.id, environment: env, tag: release.tag, stage: name, ok: outcome.ok }, "release stage finished");
     const url = name === "deploy" ? outcome.detail.preview?.url : undefined;
     const description = outcome.detail.reason ?? `${name} ${outcome.ok ? "passed" : "failed"} for ${release.tag}`;
-    await report(name, outcome.ok, description, url);
+    await report(name, outcome.ok, description, url ?? (outcome.detail.logId ? `${deps.reportBaseUrl}/logs/${outcome.detail.logId}` : undefined));
     if (deploymentId && name === "deploy" && deps.host.finishDeployment) {
       const result: { state: "success" | "failure"; environmentUrl?: string; description: string } = { state: outcome.ok ? "success" : "failure", description: description.slice(0, 140) };
       if (url) result.environmentUrl = url;

@@ -62,6 +62,14 @@ CREATE TABLE IF NOT EXISTS environments (
   record_json TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS environments_by_sha ON environments (repo_key, sha);
+CREATE TABLE IF NOT EXISTS logs (
+  id TEXT PRIMARY KEY,
+  run_id TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_by_run ON logs (run_id);
 CREATE TABLE IF NOT EXISTS reports (
   id TEXT PRIMARY KEY,
   run_id TEXT NOT NULL,
@@ -70,6 +78,15 @@ CREATE TABLE IF NOT EXISTS reports (
   report_json TEXT NOT NULL
 );
 `;
+
+/** The full output of one stage of a run. */
+export interface StoredLog {
+  id: string;
+  runId: string;
+  stage: string;
+  createdAt: number;
+  text: string;
+}
 
 /** A stored test report with what the report page shows around it. */
 export interface StoredReport {
@@ -292,15 +309,28 @@ export class Store {
     return { id: row.id, runId: row.run_id, prKey: row.pr_key, createdAt: row.created_at, report: JSON.parse(row.report_json) as TestSuiteReport };
   }
 
+  // ---- stage logs --------------------------------------------------------------------------
+
+  saveLog(log: StoredLog): void {
+    this.db.prepare("INSERT INTO logs (id, run_id, stage, created_at, text) VALUES (?, ?, ?, ?, ?)").run(log.id, log.runId, log.stage, log.createdAt, log.text);
+  }
+
+  getLog(id: string): StoredLog | undefined {
+    const row = this.db.prepare("SELECT id, run_id, stage, created_at, text FROM logs WHERE id = ?").get(id) as
+      | { id: string; run_id: string; stage: string; created_at: number; text: string }
+      | undefined;
+    return row ? { id: row.id, runId: row.run_id, stage: row.stage, createdAt: row.created_at, text: row.text } : undefined;
+  }
+
   // ---- retention -----------------------------------------------------------------------------
 
   /**
    * Forget what finished before `before` and nothing shows any more: processed deliveries, runs
    * (with their stages) other than each PR's two newest pipeline runs and three newest runs of any
-   * kind (the status comment and clean-up read those), and reports of forgotten runs. Queued and
+   * kind (the status comment and clean-up read those), and reports and stage logs of forgotten runs. Queued and
    * running runs, PRs, images and environments are kept.
    */
-  prune(before: number): { deliveries: number; runs: number; reports: number } {
+  prune(before: number): { deliveries: number; runs: number; reports: number; logs: number } {
     const tx = this.db.transaction(() => {
       const deliveries = this.db.prepare("DELETE FROM inbox WHERE processed_at IS NOT NULL AND received_at < ?").run(before).changes;
       const stale = this.db
@@ -319,7 +349,8 @@ export class Store {
         deleteRun.run(id);
       }
       const reports = this.db.prepare("DELETE FROM reports WHERE created_at < ? AND run_id NOT IN (SELECT id FROM runs)").run(before).changes;
-      return { deliveries, runs: stale.length, reports };
+      const logs = this.db.prepare("DELETE FROM logs WHERE created_at < ? AND run_id NOT IN (SELECT id FROM runs)").run(before).changes;
+      return { deliveries, runs: stale.length, reports, logs };
     });
     return tx();
   }

@@ -79,6 +79,7 @@ function stageDetails(stage: StageView, view: StatusView): string {
   }
   if (stage.name === "test" && stage.state === "pending" && !view.testsConfigured) parts.push("no `test` section in berth.yml");
   if (d.reason) parts.push(plainText(d.reason, 200));
+  if (d.logId) parts.push(`[log](${view.reportBaseUrl}/logs/${d.logId})`);
   return parts.join(" · ");
 }
 

@@ -23,8 +23,9 @@ export function prImageRef(registry: string | undefined, repo: Pick<RepoRef, "ho
 }
 
 /** Download the run's commit and build it as `ref` with the OCI labels plus `labels`. */
-export async function buildCommit(ctx: Pick<StageContext, "run" | "config" | "deps" | "signal">, ref: string, labels: Record<string, string>): Promise<BuildOutcome> {
+export async function buildCommit(ctx: Pick<StageContext, "run" | "config" | "deps" | "signal" | "onLog">, ref: string, labels: Record<string, string>): Promise<BuildOutcome> {
   const { run, config, deps, signal } = ctx;
+  ctx.onLog?.(`fetching the source of ${run.sha}`);
   const source = await deps.host.downloadSource(run.repo, run.sha);
   return deps.builder.build({
     source,
@@ -39,6 +40,7 @@ export async function buildCommit(ctx: Pick<StageContext, "run" | "config" | "de
     },
     tag: ref,
     signal,
+    ...(ctx.onLog ? { onLog: ctx.onLog } : {}),
   });
 }
 
@@ -71,12 +73,12 @@ export interface PublishedImage {
  * Push a built image when a registry is configured; with Harbor, also read its scan and apply the
  * repo's gate. Without a registry the image stays local (its id stands in for the digest).
  */
-export async function publishImage(ctx: Pick<StageContext, "config" | "deps" | "signal">, ref: string, localId: string): Promise<PublishedImage> {
+export async function publishImage(ctx: Pick<StageContext, "config" | "deps" | "signal" | "onLog">, ref: string, localId: string): Promise<PublishedImage> {
   const { config, deps, signal } = ctx;
   const unscanned = unscannedGateFailure(ctx);
   if (!deps.registry) return { image: { ref, digest: localId, pushed: false }, ...(unscanned ? { gateFailure: unscanned } : {}) };
   await deps.artifacts?.prepare(ref);
-  const { digest } = await deps.builder.push(ref, signal);
+  const { digest } = await deps.builder.push(ref, signal, ctx.onLog);
   const published: PublishedImage = { image: { ref, digest, pushed: true } };
   if (unscanned) published.gateFailure = unscanned;
   if (!deps.artifacts) return published;

@@ -29,6 +29,7 @@ export async function deployStage(ctx: StageContext): Promise<StageOutcome> {
       signal,
       prUrl: ctx.pull.url,
       ...(checkout ? { sourceDir: checkout.dir } : {}),
+      ...(ctx.onLog ? { onLog: ctx.onLog } : {}),
     });
     deps.store.patchPull(run.prKey, (p) => ({
       ...p,

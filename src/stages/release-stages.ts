@@ -24,7 +24,7 @@ export function releaseImageRef(ctx: ReleaseContext): string {
 /** Push a promoted tag (no scan: the artifact was scanned when it was built). */
 async function pushTag(ctx: ReleaseContext, ref: string, fallbackDigest: string): Promise<ImageRecord> {
   if (!ctx.deps.registry) return { ref, digest: fallbackDigest, pushed: false };
-  const { digest } = await ctx.deps.builder.push(ref, ctx.signal);
+  const { digest } = await ctx.deps.builder.push(ref, ctx.signal, ctx.onLog);
   return { ref, digest, pushed: true };
 }
 
@@ -105,7 +105,7 @@ export async function releaseDeployStage(ctx: ReleaseContext): Promise<StageOutc
   const key: PreviewKey = { host: run.repo.host, repo: `${run.repo.owner}/${run.repo.name}`, pr: 0, environment: release.environment };
   if (envConfig?.namespace) key.namespace = envConfig.namespace;
   try {
-    const result = await target.deploy({ key, sha: run.sha, runId: run.id, image: image.ref, preview, signal });
+    const result = await target.deploy({ key, sha: run.sha, runId: run.id, image: image.ref, preview, signal, ...(ctx.onLog ? { onLog: ctx.onLog } : {}) });
     deps.store.saveEnvironment(
       { key: run.prKey, repo: run.repo, environment: release.environment, tag: release.tag, sha: run.sha, image, url: result.url, target: target.kind, deployedAt: deps.now() },
       repoKeyOf(run.repo),

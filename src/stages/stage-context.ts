@@ -4,7 +4,7 @@
  */
 import type { Logger } from "pino";
 import type { RepoConfig } from "../config/repo-config.js";
-import type { ArtifactRegistry, CodeHost, RegistryCleaner, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
+import type { ArtifactRegistry, CodeHost, LogSink, RegistryCleaner, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { PullRecord, RunRecord, StageDetail } from "../pipeline/records.js";
 import type { Store } from "../pipeline/store.js";
@@ -38,6 +38,8 @@ export interface StageContext {
   earlier: Partial<Record<"build" | "deploy" | "test", StageDetail>>;
   signal: AbortSignal;
   deps: StageDeps;
+  /** Where the stage's full output goes (stored and linked from the comment). */
+  onLog?: LogSink;
 }
 
 export interface StageOutcome {

@@ -25,6 +25,7 @@ export async function testStage(ctx: StageContext): Promise<StageOutcome> {
       reportsDir: test.reports,
       timeoutMs: test.timeout,
       signal,
+      ...(ctx.onLog ? { onLog: ctx.onLog } : {}),
     });
     const report = parseJUnit(result.reports);
     const summary = summarize(report);

@@ -14,12 +14,20 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
   return true;
 }
 
-/** `GET /reports/<id>` → the HTML report; `GET /healthz` → 200. */
+/** `GET /reports/<id>` → the HTML report; `GET /reports/logs/<id>` → a stage's log; `GET /healthz` → 200. */
 export function createWebRoutes(store: Store): RouteHandler {
   return (req, res) => {
     const url = new URL(req.url ?? "/", "http://berth.local");
     if (req.method !== "GET" && req.method !== "HEAD") return false;
     if (url.pathname === "/healthz") return send(res, 200, "application/json", JSON.stringify({ ok: true }));
+    const logMatch = /^\/reports\/logs\/([0-9a-f]{8,64})\/?$/.exec(url.pathname);
+    if (logMatch?.[1]) {
+      const stored = store.getLog(logMatch[1]);
+      if (!stored) return send(res, 404, "text/plain", "log not found: it never existed, or it is older than the server keeps logs (BERTH_RETENTION_DAYS)\n");
+      const run = store.getRun(stored.runId);
+      const what = run ? `${run.repo.owner}/${run.repo.name}${run.prNumber > 0 ? `#${run.prNumber}` : ""} · commit ${run.sha.slice(0, 7)}` : `run ${stored.runId}`;
+      return send(res, 200, "text/plain", `berth · ${stored.stage} log · ${what} · ${new Date(stored.createdAt).toISOString()}\n\n${stored.text}`);
+    }
     const match = /^\/reports\/([0-9a-f]{8,64})\/?$/.exec(url.pathname);
     if (!match?.[1]) return false;
     const stored = store.getReport(match[1]);

@@ -24,6 +24,7 @@ export class FakeBuilder implements ImageBuilder {
 
   async build(req: BuildRequest): Promise<BuildOutcome> {
     this.builds.push(req);
+    req.onLog?.("Step 1/3 : FROM scratch");
     if (this.gate) {
       await Promise.race([
         this.gate,

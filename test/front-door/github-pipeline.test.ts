@@ -137,6 +137,15 @@ describe("pull request pipeline", () => {
     expect(body).toContain("| deploy | 🚫 cancelled |  | not run: build failed |");
     expect(body).toContain("<details><summary>build failed at `Step 2/3 : RUN false`: last log lines</summary>");
     expect(github.statuses().map((s) => `${s.context}=${s.state}`)).toEqual(["berth/build=failure"]);
+    // The full build log is one click away: in the build row and on the commit status.
+    const logId = /\| build \| ❌ failed \|.*\[log\]\(https:\/\/berth\.example\.com\/reports\/logs\/([0-9a-f]{16})\)/.exec(body)?.[1];
+    expect(logId).toBeDefined();
+    expect(github.statuses()[0]?.target_url).toBe(`https://berth.example.com/reports/logs/${logId}`);
+    const log = await request(h, `/reports/logs/${logId}`);
+    expect(log.status).toBe(200);
+    expect(log.body).toMatch(/^berth · build log · Codertocat\/Hello-World#2 · commit 1111111 · \d{4}-\d\d-\d\dT/);
+    expect(log.body).toContain(`fetching the source of ${SHA1}\nStep 1/3 : FROM scratch\n`);
+    expect((await request(h, "/reports/logs/0123456789abcdef")).status).toBe(404);
   });
 
   it("supersedes the run of an older commit when a new one is pushed", async () => {

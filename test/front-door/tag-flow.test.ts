@@ -102,7 +102,8 @@ describe("tag flow", () => {
     expect(builder.builds).toHaveLength(1);
     expect(target.deploys).toEqual([]);
     expect(github.statuses()).toEqual([
-      { context: "berth/staging/build", state: "success", description: "build passed for beta-2.0.0" },
+      // The build status links to the build's full log.
+      { context: "berth/staging/build", state: "success", description: "build passed for beta-2.0.0", target_url: expect.stringMatching(/^https:\/\/berth\.example\.com\/reports\/logs\/[0-9a-f]{16}$/) },
       { context: "berth/staging/deploy", state: "failure", description: "built, not deployed: dev has write permission, staging needs admin" },
     ]);
   });

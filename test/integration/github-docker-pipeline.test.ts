@@ -182,6 +182,12 @@ describe("GitHub PR on the local Docker engine", () => {
     expect(body).toContain("| deploy | 🚫 cancelled |");
     expect(body).toMatch(/build failed at `Step \d+\/\d+ : RUN echo "compiling the sample app"/);
     expect(body).toContain("sample.c:3: error");
+    // The whole build output, from the first step, is on the log page the row links to.
+    const logId = /\| build \| ❌ failed \|.*\[log\]\([^)]*\/reports\/logs\/([0-9a-f]{16})\)/.exec(body)?.[1];
+    const log = await routeGet(`/reports/logs/${logId}`);
+    expect(log).toMatch(/^berth · build log · acme\/broken#3 · commit e5e5e5e/);
+    expect(log).toMatch(/Step 1\/\d+ : FROM scratch/);
+    expect(log).toContain("sample.c:3: error");
     expect(await containersOf(broken, 3)).toEqual([]);
   });
 });

@@ -52,7 +52,7 @@ describe("renderStatusComment", () => {
             status: "failed",
             stages: [
               { name: "build", state: "passed", durationMs: 12_300, detail: { image: { ref: "127.0.0.1:5000/previews/acme-app:pr-7-abcdef0", digest: `sha256:${"9".repeat(64)}`, pushed: true } } },
-              { name: "deploy", state: "passed", durationMs: 2100, detail: { preview: { url: "http://127.0.0.1:32768/", internalUrl: "http://x:8080" } } },
+              { name: "deploy", state: "passed", durationMs: 2100, detail: { preview: { url: "http://127.0.0.1:32768/", internalUrl: "http://x:8080" }, logId: "aabbccddeeff0011" } },
               {
                 name: "test",
                 state: "failed",
@@ -73,7 +73,7 @@ describe("renderStatusComment", () => {
 | Stage | Status | Time | Details |
 | --- | --- | --- | --- |
 | build | ✅ passed | 12s | \`127.0.0.1:5000/previews/acme-app:pr-7-abcdef0\` · \`sha256:999999999999…\` |
-| deploy | ✅ passed | 2s | http://127.0.0.1:32768/ |
+| deploy | ✅ passed | 2s | http://127.0.0.1:32768/ · [log](https://berth.example.com/reports/logs/aabbccddeeff0011) |
 | test | ❌ failed | 1m 05s | 1 passed, 1 failed, 1 skipped · [report](https://berth.example.com/reports/0011223344556677) · exit code 1 · test command exited with 1; 1 failing test |
 
 **Preview:** http://127.0.0.1:32768/ (commit \`abcdef0\`)

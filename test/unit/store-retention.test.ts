@@ -40,7 +40,10 @@ function run(pr: number, day: number, options: { kind?: RunKind; status?: RunSta
     finishedAt: day * DAY + 1000,
   };
   store.insertRun(record);
-  if (options.report) store.saveReport({ id: `report-${id}`, runId: id, prKey: record.prKey, createdAt: day * DAY, report: { cases: [], files: [], parseErrors: [] } });
+  if (options.report) {
+    store.saveReport({ id: `report-${id}`, runId: id, prKey: record.prKey, createdAt: day * DAY, report: { cases: [], files: [], parseErrors: [] } });
+    store.saveLog({ id: `log-${id}`, runId: id, stage: "test", createdAt: day * DAY, text: "output\n" });
+  }
   return id;
 }
 
@@ -63,7 +66,7 @@ describe("Store.prune", () => {
 
     const pruned = store.prune(50 * DAY);
 
-    expect(pruned).toEqual({ deliveries: 0, runs: 3, reports: 2 });
+    expect(pruned).toEqual({ deliveries: 0, runs: 3, reports: 2, logs: 2 });
     expect(old.map((id) => store.getRun(id) !== undefined)).toEqual([false, false, true, true, true]);
     expect(store.stagesOf(old[0]!)).toEqual([]);
     expect(store.getReport(`report-${old[0]!}`)).toBeUndefined();
@@ -76,7 +79,8 @@ describe("Store.prune", () => {
     expect(store.getRun(recent3)).toBeDefined();
 
     // Nothing more to forget the second time.
-    expect(store.prune(50 * DAY)).toEqual({ deliveries: 0, runs: 0, reports: 0 });
+    expect(store.prune(50 * DAY)).toEqual({ deliveries: 0, runs: 0, reports: 0, logs: 0 });
+    expect(store.getLog(`log-${old[4]!}`)).toBeDefined();
   });
 
   it("forgets processed deliveries past the retention, never unprocessed ones", () => {
