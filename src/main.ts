@@ -109,7 +109,7 @@ const { app, engine } = createBerth({
   artifacts,
   registryCleaner: plainRegistryCleaner(),
   store,
-  builder: new DockerImageBuilder({ docker, log: log.child({ name: "builder" }), redact, registryAuth }),
+  builder: new DockerImageBuilder({ docker, log: log.child({ name: "builder" }), redact, registryAuth, limits: settings.buildLimits }),
   targets,
   reconcileIntervalMs: settings.reconcileIntervalMs,
   retentionMs: settings.retentionMs,

@@ -1,7 +1,8 @@
 /**
  * Resource limits of the containers berth starts on Docker and Swarm (previews and test runs), from
  * `BERTH_CONTAINER_LIMITS`: `memory=2g,cpus=2,pids=1024`, or `off`. A runaway PR must not take the
- * engine's host down with it.
+ * engine's host down with it. `BERTH_BUILD_LIMITS` bounds the `RUN` steps of image builds the same
+ * way (memory and cpus only).
  */
 import type { Parsed } from "./kube-namespace-defaults.js";
 
@@ -15,6 +16,8 @@ export interface ContainerLimits {
 }
 
 export const DEFAULT_CONTAINER_LIMITS: ContainerLimits = { memoryBytes: 2 * 1024 ** 3, nanoCpus: 2e9, pids: 1024 };
+/** Builds (compilers, bundlers) get more memory by default; the build API cannot limit processes. */
+export const DEFAULT_BUILD_LIMITS: ContainerLimits = { memoryBytes: 4 * 1024 ** 3, nanoCpus: 2e9 };
 
 const MEMORY = /^(\d+(?:\.\d+)?)\s*(b|k|kb|ki|m|mb|mi|g|gb|gi)?$/i;
 const MEMORY_UNITS: Record<string, number> = { b: 1, k: 1024, kb: 1024, ki: 1024, m: 1024 ** 2, mb: 1024 ** 2, mi: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gi: 1024 ** 3 };

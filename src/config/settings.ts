@@ -4,7 +4,7 @@
  */
 import type { V1LimitRangeSpec, V1ResourceQuotaSpec } from "@kubernetes/client-node";
 import { z } from "zod";
-import { parseContainerLimits, type ContainerLimits } from "./container-limits.js";
+import { DEFAULT_BUILD_LIMITS, parseContainerLimits, type ContainerLimits } from "./container-limits.js";
 import { DEFAULT_LIMIT_RANGE, DEFAULT_QUOTA, parseLimits, parseQuota } from "./kube-namespace-defaults.js";
 
 const intFromEnv = (fallback: number, min: number, max: number) =>
@@ -45,6 +45,7 @@ const settingsSchema = z.object({
   BERTH_HELM_BIN: optionalString,
   BERTH_PREVIEW_DOMAIN: optionalString,
   BERTH_CONTAINER_LIMITS: optionalString,
+  BERTH_BUILD_LIMITS: optionalString,
   BERTH_KUBE_QUOTA: optionalString,
   BERTH_KUBE_LIMITS: optionalString,
   BERTH_RECONCILE_INTERVAL_MS: intFromEnv(600_000, 0, 86_400_000),
@@ -79,6 +80,8 @@ export interface Settings {
   previewDomain?: string;
   /** Limits of preview and test containers on Docker and Swarm; undefined = none. */
   containerLimits: ContainerLimits | undefined;
+  /** Memory and CPU limits of image build steps; undefined = none. */
+  buildLimits: ContainerLimits | undefined;
   /** ResourceQuota of every preview namespace; null = none. */
   kubeQuota: V1ResourceQuotaSpec | null;
   /** LimitRange of every preview namespace; null = none. */
@@ -115,6 +118,9 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
   }
   const containerLimits = parseContainerLimits(e.BERTH_CONTAINER_LIMITS);
   if (!containerLimits.ok) return { ok: false, error: `BERTH_CONTAINER_LIMITS: ${containerLimits.error}` };
+  const buildLimits = parseContainerLimits(e.BERTH_BUILD_LIMITS, DEFAULT_BUILD_LIMITS);
+  if (!buildLimits.ok) return { ok: false, error: `BERTH_BUILD_LIMITS: ${buildLimits.error}` };
+  if (buildLimits.value?.pids !== undefined) return { ok: false, error: "BERTH_BUILD_LIMITS: pids cannot be limited for image builds (memory and cpus can)" };
   const quota = parseQuota(e.BERTH_KUBE_QUOTA, DEFAULT_QUOTA);
   if (!quota.ok) return { ok: false, error: `BERTH_KUBE_QUOTA: ${quota.error}` };
   const limits = parseLimits(e.BERTH_KUBE_LIMITS, DEFAULT_LIMIT_RANGE);
@@ -144,6 +150,7 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
       helmBin: e.BERTH_HELM_BIN ?? "helm",
       previewDomain: e.BERTH_PREVIEW_DOMAIN,
       containerLimits: containerLimits.value ?? undefined,
+      buildLimits: buildLimits.value ?? undefined,
       kubeQuota: quota.value,
       kubeLimits: limits.value,
       reconcileIntervalMs: e.BERTH_RECONCILE_INTERVAL_MS,

@@ -124,6 +124,34 @@ describe("DockerImageBuilder (integration)", () => {
     expect(outcome).toEqual({ ok: false, error: "Dockerfile 'Dockerfile' not found in the build context 'www'", logTail: [] });
   });
 
+  it("runs build steps under the memory limit it is given", async () => {
+    const limited = new DockerImageBuilder({ docker, log: pino({ level: "silent" }), redact: createRedactor([]), limits: { memoryBytes: 256 * 1024 * 1024, nanoCpus: 5e8 } });
+    const pack = tar.pack();
+    // cgroup v2 file first, the cgroup v1 file otherwise: what the kernel enforces on the step.
+    const probe = "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes";
+    pack.entry({ name: "acme-limits-1234567/Dockerfile" }, `FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sh", "-c", "echo limit=$(${probe})"]\n`);
+    pack.entry({ name: "acme-limits-1234567/busybox", mode: 0o755 }, readFileSync(services.busybox));
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const chunk of pack) chunks.push(chunk as Buffer);
+    const lines: string[] = [];
+    const outcome = await limited.build({
+      source: { format: "tar.gz", data: gzipSync(Buffer.concat(chunks)) },
+      context: ".",
+      dockerfile: "Dockerfile",
+      buildArgs: {},
+      labels: testLabel,
+      tag: `${repository}:limited`,
+      signal: new AbortController().signal,
+      onLog: (line) => {
+        lines.push(line);
+        collectIds(line);
+      },
+    });
+    expect(outcome.ok, lines.join("\n")).toBe(true);
+    expect(lines).toContain(`limit=${256 * 1024 * 1024}`);
+  });
+
   it("pushes and returns the digest the registry serves for the tag", async () => {
     const lines: string[] = [];
     const { digest } = await builder.push(okTag, new AbortController().signal, (l) => lines.push(l));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { hostConfigLimits, swarmResources } from "../../src/adapters/docker/engine-limits.js";
+import { buildLimits, hostConfigLimits, swarmResources } from "../../src/adapters/docker/engine-limits.js";
 import { DEFAULT_CONTAINER_LIMITS, parseContainerLimits } from "../../src/config/container-limits.js";
 import { readSettings } from "../../src/config/settings.js";
 
@@ -39,5 +39,15 @@ describe("container limits (BERTH_CONTAINER_LIMITS)", () => {
     expect(swarmResources({ memoryBytes: 268435456, nanoCpus: 5e8, pids: 128 })).toEqual({ Limits: { MemoryBytes: 268435456, NanoCPUs: 5e8, Pids: 128 } });
     expect(swarmResources(undefined)).toBeUndefined();
     expect(swarmResources({})).toBeUndefined();
+    expect(buildLimits({ memoryBytes: 268435456, nanoCpus: 5e8 })).toEqual({ memory: 268435456, memswap: 268435456, cpuperiod: 100000, cpuquota: 50000 });
+    expect(buildLimits(undefined)).toEqual({});
+  });
+
+  it("bounds builds separately: 4 GiB and 2 CPUs by default, no process limit", () => {
+    const settings = readSettings({});
+    expect(settings.ok && settings.settings.buildLimits).toEqual({ memoryBytes: 4294967296, nanoCpus: 2e9 });
+    const custom = readSettings({ BERTH_BUILD_LIMITS: "memory=8g" });
+    expect(custom.ok && custom.settings.buildLimits).toEqual({ memoryBytes: 8589934592 });
+    expect(readSettings({ BERTH_BUILD_LIMITS: "pids=100" })).toEqual({ ok: false, error: "BERTH_BUILD_LIMITS: pids cannot be limited for image builds (memory and cpus can)" });
   });
 });

@@ -18,6 +18,23 @@ export function hostConfigLimits(limits: ContainerLimits | undefined): Partial<D
   return config;
 }
 
+/** CFS period the CPU limit of build steps is expressed in (the engine's default, 100 ms). */
+const CPU_PERIOD_US = 100_000;
+
+/** Options of an image build that bound its `RUN` steps (the build API has no process limit). */
+export function buildLimits(limits: ContainerLimits | undefined): Pick<Docker.ImageBuildOptions, "memory" | "memswap" | "cpuperiod" | "cpuquota"> {
+  const options: Pick<Docker.ImageBuildOptions, "memory" | "memswap" | "cpuperiod" | "cpuquota"> = {};
+  if (limits?.memoryBytes !== undefined) {
+    options.memory = limits.memoryBytes;
+    options.memswap = limits.memoryBytes;
+  }
+  if (limits?.nanoCpus !== undefined) {
+    options.cpuperiod = CPU_PERIOD_US;
+    options.cpuquota = Math.max(1000, Math.round((limits.nanoCpus / 1e9) * CPU_PERIOD_US));
+  }
+  return options;
+}
+
 /** `TaskTemplate.Resources` of a Swarm service; undefined without limits. */
 export function swarmResources(limits: ContainerLimits | undefined): Docker.ResourceRequirements | undefined {
   if (!limits || (limits.memoryBytes === undefined && limits.nanoCpus === undefined && limits.pids === undefined)) return undefined;

@@ -8,6 +8,8 @@ import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { formatDuration } from "../../domain/duration.js";
 import { isPrTag } from "../../domain/pr-image-cleanup.js";
+import type { ContainerLimits } from "../../config/container-limits.js";
+import { buildLimits } from "./engine-limits.js";
 import { CancelledError, type BuildOutcome, type BuildRequest, type ImageBuilder, type LogSink } from "../../domain/ports.js";
 import type { Redactor } from "../../domain/redact.js";
 import { engineCall, engineMessage, isNotFound, statusCodeOf } from "./engine-call.js";
@@ -40,6 +42,8 @@ export interface DockerImageBuilderOptions {
   timeouts?: Partial<ImageBuilderTimeouts>;
   /** Log lines kept for failure reports. Default 30. */
   logTailLines?: number;
+  /** Memory and CPU limits of build steps (BERTH_BUILD_LIMITS); none when absent. */
+  limits?: ContainerLimits | undefined;
   /** Attempts to remove an image a container still uses, and the pause between them. Default 5 × 1 s. */
   imageRemoval?: { attempts: number; retryMs: number };
 }
@@ -81,6 +85,7 @@ export class DockerImageBuilder implements ImageBuilder {
   private readonly timeouts: ImageBuilderTimeouts;
   private readonly tailLines: number;
   private readonly removeAttempts: number;
+  private readonly limits: ContainerLimits | undefined;
   private readonly removeRetryMs: number;
 
   constructor(options: DockerImageBuilderOptions) {
@@ -90,6 +95,7 @@ export class DockerImageBuilder implements ImageBuilder {
     this.registryAuth = options.registryAuth;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.tailLines = options.logTailLines ?? 30;
+    this.limits = options.limits;
     this.removeAttempts = options.imageRemoval?.attempts ?? 5;
     this.removeRetryMs = options.imageRemoval?.retryMs ?? 1000;
   }
@@ -135,6 +141,7 @@ export class DockerImageBuilder implements ImageBuilder {
         // Intermediate containers go away even when a step fails.
         rm: true,
         forcerm: true,
+        ...buildLimits(this.limits),
         abortSignal: signal,
       });
       for await (const message of readProgress(abortable(response, signal))) {
