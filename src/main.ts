@@ -93,10 +93,11 @@ for (const kind of settings.targets) {
   if (kind === "swarm") targets.swarm = new SwarmTarget({ docker, previewHost: settings.previewHost, log: targetLog, redact, registryAuth, limits });
   if (kind === "kubernetes") {
     targets.kubernetes = new KubernetesTarget({
-      helm: new HelmCli({ bin: settings.helmBin, kubeContext: settings.kubeContext, redact, log: targetLog }),
+      helm: new HelmCli({ bin: settings.helmBin, kubeContext: settings.kubeContext, redact, log: targetLog, serviceAccount: settings.kubeDeployer?.serviceAccount }),
       kube: new KubeClient({ context: settings.kubeContext, log: targetLog }),
       domain: settings.previewDomain,
       quota: settings.kubeQuota,
+      deployer: settings.kubeDeployer,
       limitRange: settings.kubeLimits,
       redact,
       log: targetLog,

@@ -46,6 +46,18 @@ const settingsSchema = z.object({
   BERTH_PREVIEW_DOMAIN: optionalString,
   BERTH_CONTAINER_LIMITS: optionalString,
   BERTH_BUILD_LIMITS: optionalString,
+  BERTH_KUBE_DEPLOYER: optionalString.pipe(
+    z
+      .string()
+      .regex(/^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$/, "a ServiceAccount name (DNS-1123 label), or off")
+      .optional(),
+  ),
+  BERTH_KUBE_DEPLOYER_ROLE: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9.:]{0,251}[a-z0-9])?$/, "a ClusterRole name")
+      .optional(),
+  ),
   BERTH_KUBE_QUOTA: optionalString,
   BERTH_KUBE_LIMITS: optionalString,
   BERTH_RECONCILE_INTERVAL_MS: intFromEnv(600_000, 0, 86_400_000),
@@ -82,6 +94,8 @@ export interface Settings {
   containerLimits: ContainerLimits | undefined;
   /** Memory and CPU limits of image build steps; undefined = none. */
   buildLimits: ContainerLimits | undefined;
+  /** Who helm deploys as in each namespace (a ServiceAccount bound to a ClusterRole there); undefined = berth itself. */
+  kubeDeployer: { serviceAccount: string; clusterRole: string } | undefined;
   /** ResourceQuota of every preview namespace; null = none. */
   kubeQuota: V1ResourceQuotaSpec | null;
   /** LimitRange of every preview namespace; null = none. */
@@ -151,6 +165,8 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
       previewDomain: e.BERTH_PREVIEW_DOMAIN,
       containerLimits: containerLimits.value ?? undefined,
       buildLimits: buildLimits.value ?? undefined,
+      kubeDeployer:
+        e.BERTH_KUBE_DEPLOYER === "off" ? undefined : { serviceAccount: e.BERTH_KUBE_DEPLOYER ?? "berth-deployer", clusterRole: e.BERTH_KUBE_DEPLOYER_ROLE ?? "admin" },
       kubeQuota: quota.value,
       kubeLimits: limits.value,
       reconcileIntervalMs: e.BERTH_RECONCILE_INTERVAL_MS,

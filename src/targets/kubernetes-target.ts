@@ -77,6 +77,11 @@ export interface KubernetesTargetOptions {
   imagePullSecrets?: string[];
   quota?: V1ResourceQuotaSpec | null;
   limitRange?: V1LimitRangeSpec | null;
+  /**
+   * The ServiceAccount helm deploys as in each namespace and the ClusterRole it gets there (through a
+   * RoleBinding); must match the `serviceAccount` the HelmCli impersonates. None: helm runs as berth.
+   */
+  deployer?: { serviceAccount: string; clusterRole: string } | undefined;
   /** `expires-at` = deploy time + this. Default 7 days. */
   previewTtlMs?: number;
   /** Longest wait for an old namespace to finish terminating, and for a deleted one to go. Default 5 min. */
@@ -346,6 +351,8 @@ export class KubernetesTarget implements PreviewTarget {
     if (quota) await this.options.kube.applyResourceQuota(namespace, "berth-quota", quota, labels);
     const limits = this.options.limitRange === undefined ? DEFAULT_LIMIT_RANGE : this.options.limitRange;
     if (limits) await this.options.kube.applyLimitRange(namespace, "berth-limits", limits, labels);
+    const deployer = this.options.deployer;
+    if (deployer) await this.options.kube.applyDeployerAccess(namespace, deployer.serviceAccount, deployer.clusterRole, labels);
   }
 
   /** Samples unhealthy pods while helm waits: helm's rollback deletes them, and their logs with them. */
@@ -510,8 +517,13 @@ export class KubernetesTarget implements PreviewTarget {
     let removed = 0;
     if (existing && !existing.metadata?.deletionTimestamp) {
       // Uninstall first so hooks and finalizers of the chart run while the namespace still works.
-      const release = await this.options.helm.uninstall(this.release, namespace, { timeoutMs: 120_000 });
-      if (release.removed) removed++;
+      // Deleting the namespace removes the release too, so a failed uninstall does not stop it.
+      try {
+        const release = await this.options.helm.uninstall(this.release, namespace, { timeoutMs: 120_000 });
+        if (release.removed) removed++;
+      } catch (err) {
+        this.options.log?.warn({ namespace, err: this.redact(err instanceof Error ? err.message : String(err)) }, "helm uninstall failed; deleting the namespace anyway");
+      }
     }
     try {
       if (await this.options.kube.deleteNamespace(namespace, { timeoutMs: waitMs })) removed++;

@@ -129,6 +129,8 @@ export interface RecordedRequest {
   query: string;
   contentType?: string;
   userAgent?: string;
+  /** `Impersonate-User` header (helm's --kube-as-user). */
+  impersonateUser?: string;
   status: number;
 }
 
@@ -250,6 +252,59 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (!objects.delete(key(rt, object.metadata.namespace, object.metadata.name))) return;
     object.metadata.resourceVersion = String(++resourceVersion);
     notifyWatchers("DELETED", rt, object);
+  }
+
+  // ---------- impersonation (RBAC subset) ----------
+
+  /**
+   * Requests made as `Impersonate-User: system:serviceaccount:<ns>:<name>` (helm's --kube-as-user)
+   * are authorized the way RBAC would for a service account whose only grant is a RoleBinding to
+   * the `admin` or `edit` ClusterRole: namespaced resources of namespaces holding such a binding,
+   * its own Namespace object read-only, quotas and limit ranges read-only, nothing cluster-wide.
+   * (Whether berth itself may impersonate is not checked: the fake trusts its token.)
+   */
+  function authorizeImpersonated(
+    user: string,
+    method: string,
+    query: URLSearchParams,
+    rt: ResourceType,
+    namespace: string | undefined,
+    name: string | undefined,
+    subresource: string | undefined,
+  ): void {
+    const verb =
+      method === "GET"
+        ? name === undefined
+          ? query.get("watch") === "true" || query.get("watch") === "1"
+            ? "watch"
+            : "list"
+          : "get"
+        : ({ POST: "create", PUT: "update", PATCH: "patch", DELETE: "delete" } as Record<string, string>)[method] ?? method.toLowerCase();
+    const scope = rt.namespaced ? (namespace ?? "") : rt.kind === "Namespace" && name !== undefined ? name : "";
+    const resource = subresource ? `${rt.plural}/${subresource}` : rt.plural;
+    const forbidden = (): HttpError =>
+      new HttpError(
+        403,
+        "Forbidden",
+        `${resource}${name ? ` "${name}"` : ""} is forbidden: User "${user}" cannot ${verb} resource "${resource}" in API group "${rt.group}"${scope ? ` in the namespace "${scope}"` : " at the cluster scope"}`,
+        { ...(name ? { name } : {}), group: rt.group, kind: rt.plural },
+      );
+    const account = /^system:serviceaccount:([a-z0-9-]+):([a-z0-9-]+)$/.exec(user);
+    if (!account || !scope) throw forbidden();
+    const bound = listStored(byKind.get("RoleBinding")!, scope).find(
+      (binding) =>
+        (binding.roleRef as { kind?: string; name?: string } | undefined)?.kind === "ClusterRole" &&
+        ["admin", "edit"].includes(String((binding.roleRef as { name?: string }).name)) &&
+        ((binding.subjects as Array<{ kind?: string; name?: string; namespace?: string }> | undefined) ?? []).some(
+          (s) => s.kind === "ServiceAccount" && s.name === account[2] && s.namespace === account[1],
+        ),
+    );
+    if (!bound) throw forbidden();
+    const readOnly = ["get", "list", "watch"].includes(verb);
+    if (rt.kind === "Namespace" && !readOnly) throw forbidden();
+    if ((rt.kind === "ResourceQuota" || rt.kind === "LimitRange") && !readOnly) throw forbidden();
+    if (!rt.namespaced && rt.kind !== "Namespace") throw forbidden();
+    if ((rt.kind === "Role" || rt.kind === "RoleBinding") && !readOnly && (bound.roleRef as { name?: string }).name !== "admin") throw forbidden();
   }
 
   // ---------- watch ----------
@@ -1046,6 +1101,9 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (!rt) throw new HttpError(404, "NotFound", "the server could not find the requested resource");
     if (subresource && !(rt.subresources ?? []).includes(subresource)) throw new HttpError(404, "NotFound", "the server could not find the requested resource");
 
+    const impersonated = req.headers["impersonate-user"];
+    if (typeof impersonated === "string") authorizeImpersonated(impersonated, method, url.searchParams, rt, namespace, name, subresource);
+
     const dryRun = url.searchParams.getAll("dryRun").includes("All");
     if (name === undefined) {
       if (method === "GET") return handleList(rt, namespace, url.searchParams);
@@ -1085,6 +1143,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       query: url.search,
       contentType: req.headers["content-type"],
       userAgent: req.headers["user-agent"],
+      ...(typeof req.headers["impersonate-user"] === "string" ? { impersonateUser: req.headers["impersonate-user"] } : {}),
       status: 0,
     };
     requests.push(record);

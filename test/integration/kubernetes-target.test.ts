@@ -36,6 +36,8 @@ function preview(overrides: Record<string, unknown> = {}): PreviewConfig {
   return repoConfigSchema.parse({ preview: { target: "kubernetes", port: 3000, healthPath: "/healthz", timeout: "20s", env: { MODE: "preview" }, ...overrides } }).preview;
 }
 
+const DEPLOYER = { serviceAccount: "berth-deployer", clusterRole: "admin" };
+
 function nextKey(): PreviewKey {
   return { repo: "Acme/App", host: "github", pr: ++prCounter };
 }
@@ -68,13 +70,15 @@ beforeAll(async () => {
   fake = await startFakeKubeApi({ namespaceTerminationMs: 200 });
   home = await mkdtemp(join(tmpdir(), "berth-k8s-home-"));
   valuesTmp = await mkdtemp(join(tmpdir(), "berth-k8s-values-"));
-  helm = new HelmCli({ bin, kubeContext: "fake", kubeconfig: fake.kubeconfigPath, env: { HOME: home }, tmpDir: valuesTmp });
+  // helm deploys as the namespace's own ServiceAccount, the way berth runs by default.
+  helm = new HelmCli({ bin, kubeContext: "fake", kubeconfig: fake.kubeconfigPath, env: { HOME: home }, tmpDir: valuesTmp, serviceAccount: DEPLOYER.serviceAccount });
   kube = new KubeClient({ kubeconfig: fake.kubeconfigPath, context: "fake", pollMs: 100 });
   target = new KubernetesTarget({
     helm,
     kube,
     domain: "preview.example.test",
     builtinChartDir: builtinChart,
+    deployer: DEPLOYER,
     diagnosePollMs: 250,
     namespaceWaitMs: 10_000,
     now: () => NOW,
@@ -122,6 +126,14 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
     });
     expect((fake.get("ResourceQuota", ns, "berth-quota")!.spec as any).hard["limits.memory"]).toBe("4Gi");
     expect((fake.get("LimitRange", ns, "berth-limits")!.spec as any).limits[0].default).toEqual({ cpu: "500m", memory: "512Mi" });
+    // helm's identity in the namespace: a ServiceAccount bound to `admin` there, and nowhere else.
+    expect(fake.get("ServiceAccount", ns, "berth-deployer")?.metadata.labels).toMatchObject({ "app.kubernetes.io/managed-by": "berth" });
+    const binding = fake.get("RoleBinding", ns, "berth-deployer")!;
+    expect(binding.roleRef).toEqual({ apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "admin" });
+    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "berth-deployer", namespace: ns }]);
+    const helmRequests = fake.requests.filter((r) => r.userAgent?.startsWith("Helm/") && r.path.includes(`/namespaces/${ns}/`));
+    expect(helmRequests.length).toBeGreaterThan(0);
+    expect(new Set(helmRequests.map((r) => r.impersonateUser))).toEqual(new Set([`system:serviceaccount:${ns}:berth-deployer`]));
 
     expect(releaseSecrets(ns)).toEqual([{ name: "sh.helm.release.v1.preview.v1", status: "deployed", version: "1" }]);
     expect(deploymentImage(ns)).toBe("registry.test:5000/previews/acme-app:1234567");
@@ -141,7 +153,7 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
   it("gives preview namespaces the quota and limits the server settings ask for", async () => {
     const quota = parseQuota("requests.cpu=1,pods=5,count/jobs.batch=3", DEFAULT_QUOTA);
     if (!quota.ok) throw new Error(quota.error);
-    const custom = new KubernetesTarget({ helm, kube, domain: "preview.example.test", builtinChartDir: builtinChart, quota: quota.value, limitRange: null, now: () => NOW, redact: createRedactor([]) });
+    const custom = new KubernetesTarget({ helm, kube, domain: "preview.example.test", builtinChartDir: builtinChart, deployer: DEPLOYER, quota: quota.value, limitRange: null, now: () => NOW, redact: createRedactor([]) });
     const key = nextKey();
     await custom.deploy(deployRequest(key, "registry.test/acme-app:q1"));
     const ns = `acme-app-pr-${key.pr}`;
@@ -390,6 +402,28 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
       await rm(source, { recursive: true, force: true });
     }
   }, 30_000);
+
+  it("deploys charts as the namespace's ServiceAccount: a chart cannot look up Secrets of other namespaces", async () => {
+    fake.put({ apiVersion: "v1", kind: "Secret", metadata: { name: "cluster-admin-token", namespace: "kube-system" }, data: { token: Buffer.from("s3cr3t").toString("base64") } });
+    const key = nextKey();
+    const ns = `acme-app-pr-${key.pr}`;
+    const source = await mkdtemp(join(tmpdir(), "berth-source-"));
+    try {
+      await cp(builtinChart, join(source, "chart"), { recursive: true });
+      await writeFile(
+        join(source, "chart/templates/steal.yaml"),
+        'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stolen\ndata:\n  token: {{ (lookup "v1" "Secret" "kube-system" "cluster-admin-token").data | toJson | quote }}\n',
+      );
+      const error = await target.deploy(deployRequest(key, "registry.test/acme-app:v1", { sourceDir: source, preview: preview({ chart: "chart", timeout: "5s" }) })).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toContain(`secrets "cluster-admin-token" is forbidden: User "system:serviceaccount:${ns}:berth-deployer" cannot get resource "secrets" in API group "" in the namespace "kube-system"`);
+      expect(fake.get("ConfigMap", ns, "stolen")).toBeUndefined();
+      expect(fake.requests.some((r) => r.path === "/api/v1/namespaces/kube-system/secrets/cluster-admin-token" && r.status === 403)).toBe(true);
+    } finally {
+      await rm(source, { recursive: true, force: true });
+      await target.remove(key);
+    }
+  });
 
   it("explains a chart the API server rejects (422 from the fake's schema validation, through helm)", async () => {
     const key = nextKey();

@@ -28,6 +28,11 @@ export interface HelmOptions {
   tmpDir?: string;
   /** Revisions kept per release (`--history-max`). Default 5. */
   historyMax?: number;
+  /**
+   * Run namespaced commands as this ServiceAccount of the namespace (`--kube-as-user
+   * system:serviceaccount:<namespace>:<name>`), so charts get only what it is granted there.
+   */
+  serviceAccount?: string;
 }
 
 /** One revision of a release, as `helm history -o json` prints it. */
@@ -93,6 +98,7 @@ export class HelmCli {
     if (namespace) args.push("--namespace", namespace);
     if (this.options.kubeContext) args.push("--kube-context", this.options.kubeContext);
     if (this.options.kubeconfig) args.push("--kubeconfig", this.options.kubeconfig);
+    if (namespace && this.options.serviceAccount) args.push("--kube-as-user", `system:serviceaccount:${namespace}:${this.options.serviceAccount}`);
     return args;
   }
 

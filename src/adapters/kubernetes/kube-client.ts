@@ -10,6 +10,7 @@ import {
   KubeConfig,
   NetworkingV1Api,
   PatchStrategy,
+  RbacAuthorizationV1Api,
   setHeaderOptions,
   type CoreV1Event,
   type V1Ingress,
@@ -112,6 +113,7 @@ export class KubeClient {
   private readonly core: CoreV1Api;
   private readonly batch: BatchV1Api;
   private readonly networking: NetworkingV1Api;
+  private readonly rbac: RbacAuthorizationV1Api;
   private readonly pollMs: number;
 
   constructor(private readonly options: KubeClientOptions = {}) {
@@ -126,6 +128,7 @@ export class KubeClient {
     this.core = kc.makeApiClient(CoreV1Api);
     this.batch = kc.makeApiClient(BatchV1Api);
     this.networking = kc.makeApiClient(NetworkingV1Api);
+    this.rbac = kc.makeApiClient(RbacAuthorizationV1Api);
     this.pollMs = options.pollMs ?? 1000;
   }
 
@@ -186,6 +189,35 @@ export class KubeClient {
       if (!isStatus(err, 409)) throw err;
       const current = await this.core.readNamespacedResourceQuota({ name, namespace });
       await this.core.replaceNamespacedResourceQuota({ name, namespace, body: { ...body, metadata: { ...body.metadata, resourceVersion: current.metadata?.resourceVersion } } });
+    }
+  }
+
+  /**
+   * The identity helm deploys a namespace's charts as: a ServiceAccount there, bound by a RoleBinding
+   * to `clusterRole` in that namespace only (so a chart's `lookup` cannot read other namespaces).
+   */
+  async applyDeployerAccess(namespace: string, serviceAccount: string, clusterRole: string, labels: Record<string, string>): Promise<void> {
+    try {
+      await this.core.createNamespacedServiceAccount({ namespace, body: { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: serviceAccount, namespace, labels } } });
+    } catch (err) {
+      if (!isStatus(err, 409)) throw err;
+    }
+    const body = {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: serviceAccount, namespace, labels },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole },
+      subjects: [{ kind: "ServiceAccount", name: serviceAccount, namespace }],
+    };
+    try {
+      await this.rbac.createNamespacedRoleBinding({ namespace, body });
+    } catch (err) {
+      if (!isStatus(err, 409)) throw err;
+      const current = await this.rbac.readNamespacedRoleBinding({ name: serviceAccount, namespace });
+      if (current.roleRef.name === clusterRole) return;
+      // roleRef cannot change in place: replace the binding.
+      await this.rbac.deleteNamespacedRoleBinding({ name: serviceAccount, namespace });
+      await this.rbac.createNamespacedRoleBinding({ namespace, body });
     }
   }
 
