@@ -77,8 +77,10 @@ beforeAll(async () => {
     return { result: result.exitCode === 0 ? "succeed" : "fail", exitCode: result.exitCode, logs: result.stdout + result.stderr };
   });
   target = new KubernetesTarget({
-    helm: new HelmCli({ bin: await helmBinary(), kubeContext: "fake", kubeconfig: kube.kubeconfigPath, env: { HOME: home }, redact, log }),
+    // As berth runs by default: helm deploys as each namespace's own ServiceAccount.
+    helm: new HelmCli({ bin: await helmBinary(), kubeContext: "fake", kubeconfig: kube.kubeconfigPath, env: { HOME: home }, redact, log, serviceAccount: "berth-deployer" }),
     kube: new KubeClient({ kubeconfig: kube.kubeconfigPath, context: "fake", pollMs: 100 }),
+    deployer: { serviceAccount: "berth-deployer", clusterRole: "admin" },
     namespaceWaitMs: 10_000,
     redact,
     log,

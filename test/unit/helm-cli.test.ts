@@ -46,6 +46,12 @@ describe("HelmCli", () => {
     expect(args3.filter((a, i) => args3[i - 1] === "--set-string")).toEqual(["image.repository=reg:5000/a\\,b", "image.tag=1234567"]);
   });
 
+  it("runs namespaced commands as the namespace's ServiceAccount when told to", async () => {
+    const helm = new HelmCli({ bin: await fakeHelm("v3.17.3", ""), serviceAccount: "berth-deployer" });
+    const args = await helm.upgradeArgs(request);
+    expect(args.slice(4, 8)).toEqual(["--namespace", "acme-app-pr-1", "--kube-as-user", "system:serviceaccount:acme-app-pr-1:berth-deployer"]);
+  });
+
   it("passes values through a private temp file that is removed afterwards", async () => {
     const bin = await fakeHelm("v3.17.3", `
 const file = args[args.lastIndexOf("--values") + 1];

@@ -37,4 +37,16 @@ describe("preview namespace quota and limits from the server settings", () => {
     expect(fine.ok && fine.settings.kubeLimits).toBeNull();
     expect(fine.ok && fine.settings.kubeQuota).toEqual({ hard: { pods: "5" } });
   });
+
+  it("deploys as the berth-deployer ServiceAccount bound to admin unless told otherwise", () => {
+    const defaults = readSettings({});
+    expect(defaults.ok && defaults.settings.kubeDeployer).toEqual({ serviceAccount: "berth-deployer", clusterRole: "admin" });
+    const custom = readSettings({ BERTH_KUBE_DEPLOYER: "previewer", BERTH_KUBE_DEPLOYER_ROLE: "edit" });
+    expect(custom.ok && custom.settings.kubeDeployer).toEqual({ serviceAccount: "previewer", clusterRole: "edit" });
+    const off = readSettings({ BERTH_KUBE_DEPLOYER: "off" });
+    expect(off.ok && off.settings.kubeDeployer).toBeUndefined();
+    const bad = readSettings({ BERTH_KUBE_DEPLOYER: "Berth_Deployer" });
+    expect(bad.ok).toBe(false);
+    expect(!bad.ok && bad.error).toContain("BERTH_KUBE_DEPLOYER: a ServiceAccount name (DNS-1123 label), or off");
+  });
 });
