@@ -15,6 +15,7 @@ import axios, { type AxiosInstance, type AxiosResponse } from "axios";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { createRedactor, type Redactor } from "../../domain/redact.js";
+import { isRetryableStatus, retryAfterMs } from "../retry-after.js";
 import { artifactPath, checkProjectName, checkRepositoryName, checkTagName, isDigest, repositoryPath } from "./harbor-paths.js";
 import { harborArtifactSchema, harborErrorsSchema, harborProjectSchema, type HarborArtifactBody } from "./harbor-schemas.js";
 import { isFinalScanStatus, parseScanOverview, VULNERABILITY_MIME_TYPES, type ScanSummary } from "./scan-summary.js";
@@ -531,8 +532,8 @@ export class HarborClient {
           headers: { link: typeof link === "string" ? link : undefined, totalCount: Number.isFinite(total) && String(response.headers["x-total-count"] ?? "") !== "" ? total : undefined },
         };
       }
-      if (response.status >= 500 && !last) {
-        await this.backoff(req, attempt, { status: response.status });
+      if (isRetryableStatus(response.status) && !last) {
+        await this.backoff(req, attempt, { status: response.status }, retryAfterMs(response.headers["retry-after"]));
         continue;
       }
       const { code, detail } = describeErrorBody(text);
@@ -540,8 +541,8 @@ export class HarborClient {
     }
   }
 
-  private async backoff(req: HarborRequest, attempt: number, why: { status?: number; code?: string }): Promise<void> {
-    const delayMs = Math.round(this.backoffMs * 2 ** (attempt - 1) * (1 + Math.random() * 0.25));
+  private async backoff(req: HarborRequest, attempt: number, why: { status?: number; code?: string }, atLeastMs = 0): Promise<void> {
+    const delayMs = Math.max(atLeastMs, Math.round(this.backoffMs * 2 ** (attempt - 1) * (1 + Math.random() * 0.25)));
     this.log.warn({ method: req.method, path: req.path, attempt, delayMs, ...why }, "harbor request failed, retrying");
     await this.sleep(delayMs, req.signal);
   }

@@ -16,6 +16,7 @@ import axios, { type AxiosInstance, type AxiosResponse } from "axios";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { createRedactor, type Redactor } from "../../domain/redact.js";
+import { isRetryableStatus, retryAfterMs } from "../retry-after.js";
 
 export interface DistributionClientOptions {
   /** Registry host with optional port, e.g. `127.0.0.1:5000` or `registry.example.com`. */
@@ -232,8 +233,8 @@ export class DistributionClient {
       }
       if (res.status >= 200 && res.status < 300) return res;
       if (req.accept?.includes(res.status)) return res;
-      if (res.status >= 500 && attempt <= this.retries) {
-        await this.backoff(req, attempt, String(res.status));
+      if (isRetryableStatus(res.status) && attempt <= this.retries) {
+        await this.backoff(req, attempt, String(res.status), retryAfterMs(headerOf(res, "retry-after")));
         continue;
       }
       throw this.error(req, res.status, "", res.data);
@@ -314,8 +315,8 @@ export class DistributionClient {
     return res;
   }
 
-  private async backoff(req: Request, attempt: number, why: string): Promise<void> {
-    const delayMs = this.backoffMs * 2 ** (attempt - 1);
+  private async backoff(req: Request, attempt: number, why: string, atLeastMs = 0): Promise<void> {
+    const delayMs = Math.max(atLeastMs, this.backoffMs * 2 ** (attempt - 1));
     this.log.warn({ method: req.method, path: req.path, attempt, delayMs, why }, "registry request failed, retrying");
     await sleep(delayMs);
   }

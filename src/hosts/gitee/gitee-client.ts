@@ -9,6 +9,7 @@
 import axios, { type AxiosInstance, type AxiosResponse } from "axios";
 import type { Logger } from "pino";
 import { z } from "zod";
+import { isRetryableStatus, retryAfterMs } from "../../adapters/retry-after.js";
 import { createRedactor, type Redactor } from "../../domain/redact.js";
 
 /** Default `GITEE_API_URL`. */
@@ -192,8 +193,8 @@ export class GiteeClient {
       this.log.debug({ method: req.method, path: req.path, status: response.status, ms: Date.now() - started, attempt }, "gitee request");
       if (response.status >= 200 && response.status < 300) return { response };
       if (response.status === 404 && allowNotFound) return { response };
-      if (response.status >= 500 && !last) {
-        await this.backoff(req, attempt, { status: response.status });
+      if (isRetryableStatus(response.status) && !last) {
+        await this.backoff(req, attempt, { status: response.status }, retryAfterMs(response.headers["retry-after"]));
         continue;
       }
       const reason = truncate(describeBody(typeof response.data === "string" ? response.data : ""), 200);
@@ -203,8 +204,8 @@ export class GiteeClient {
     }
   }
 
-  private async backoff(req: { method: GiteeMethod; path: string }, attempt: number, why: { status?: number; code?: string }): Promise<void> {
-    const delayMs = Math.round(this.backoffMs * 2 ** (attempt - 1) * (1 + Math.random() * 0.25));
+  private async backoff(req: { method: GiteeMethod; path: string }, attempt: number, why: { status?: number; code?: string }, atLeastMs = 0): Promise<void> {
+    const delayMs = Math.max(atLeastMs, Math.round(this.backoffMs * 2 ** (attempt - 1) * (1 + Math.random() * 0.25)));
     this.log.warn({ method: req.method, path: req.path, attempt, delayMs, ...why }, "gitee request failed, retrying");
     await this.sleep(delayMs);
   }
