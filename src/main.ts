@@ -28,11 +28,14 @@ import { DockerTarget } from "./targets/docker-target.js";
 
 // Probot reads .env only inside run(); berth's own settings are needed before that.
 if (existsSync(".env")) process.loadEnvFile(".env");
-const parsed = readSettings(process.env);
-if (!parsed.ok) {
-  console.error(`berth: invalid settings: ${parsed.error}`);
+/** Stop at start with one clear line: a misconfigured berth must not run half-working. */
+function fail(message: string): never {
+  console.error(`berth: ${message}`);
   process.exit(1);
 }
+
+const parsed = readSettings(process.env);
+if (!parsed.ok) fail(`invalid settings: ${parsed.error}`);
 const settings = parsed.settings;
 const redact = createRedactor([
   settings.registryPassword,
@@ -92,9 +95,18 @@ for (const kind of settings.targets) {
   if (kind === "docker") targets.docker = new DockerTarget({ docker, previewHost: settings.previewHost, log: targetLog, redact, registryAuth, limits });
   if (kind === "swarm") targets.swarm = new SwarmTarget({ docker, previewHost: settings.previewHost, log: targetLog, redact, registryAuth, limits });
   if (kind === "kubernetes") {
+    const helm = new HelmCli({ bin: settings.helmBin, kubeContext: settings.kubeContext, redact, log: targetLog, serviceAccount: settings.kubeDeployer?.serviceAccount });
+    let kube: KubeClient;
+    try {
+      kube = new KubeClient({ context: settings.kubeContext, log: targetLog });
+      const { version } = await helm.version();
+      targetLog.info({ helm: version, context: kube.config.getCurrentContext() }, "kubernetes target ready");
+    } catch (err) {
+      fail(`BERTH_TARGETS includes kubernetes, but ${redact(err instanceof Error ? err.message : String(err))} (KUBECONFIG, BERTH_KUBE_CONTEXT, BERTH_HELM_BIN=${settings.helmBin})`);
+    }
     targets.kubernetes = new KubernetesTarget({
-      helm: new HelmCli({ bin: settings.helmBin, kubeContext: settings.kubeContext, redact, log: targetLog, serviceAccount: settings.kubeDeployer?.serviceAccount }),
-      kube: new KubeClient({ context: settings.kubeContext, log: targetLog }),
+      helm,
+      kube,
       domain: settings.previewDomain,
       quota: settings.kubeQuota,
       deployer: settings.kubeDeployer,

@@ -123,7 +123,13 @@ export class KubeClient {
       if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
       else kc.loadFromDefault();
     }
-    if (options.context) kc.setCurrentContext(options.context);
+    if (options.context) {
+      if (!kc.getContextObject(options.context)) {
+        throw new Error(`the kube context "${options.context}" is not in the kubeconfig (it has: ${kc.getContexts().map((c) => c.name).join(", ") || "none"})`);
+      }
+      kc.setCurrentContext(options.context);
+    }
+    if (!kc.getCurrentCluster()) throw new Error("the kubeconfig has no current context with a cluster");
     this.config = kc;
     this.core = kc.makeApiClient(CoreV1Api);
     this.batch = kc.makeApiClient(BatchV1Api);
