@@ -55,6 +55,15 @@ const log = pino({
 });
 
 const docker = createDockerClient(settings.dockerHost);
+// The engine may come up after berth: say so once, clearly, instead of failing every run silently.
+await Promise.race([docker.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error("no answer within 5 s")), 5000).unref())]).then(
+  () => log.info({ dockerHost: settings.dockerHost ?? "/var/run/docker.sock" }, "Docker engine reachable"),
+  (err: unknown) =>
+    log.warn(
+      { dockerHost: settings.dockerHost ?? "/var/run/docker.sock", err: redact(err instanceof Error ? err.message : String(err)) },
+      "Docker engine not reachable: builds and previews fail until it is (DOCKER_HOST)",
+    ),
+);
 const registryAuth = settings.registryUsername && settings.registryPassword ? { username: settings.registryUsername, password: settings.registryPassword } : undefined;
 const store = Store.open(settings.dataDir);
 
