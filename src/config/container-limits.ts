@@ -4,7 +4,7 @@
  * engine's host down with it. `BERTH_BUILD_LIMITS` bounds the `RUN` steps of image builds the same
  * way (memory and cpus only).
  */
-import type { Parsed } from "./kube-namespace-defaults.js";
+import type { Parsed } from "./parsed-setting.js";
 
 export interface ContainerLimits {
   /** Memory limit in bytes (no swap beyond it). */

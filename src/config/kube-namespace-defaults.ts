@@ -6,6 +6,7 @@
  *   BERTH_KUBE_LIMITS=default.cpu=500m,default.memory=512Mi,defaultRequest.cpu=50m,max.memory=2Gi
  */
 import type { V1LimitRangeItem, V1LimitRangeSpec, V1ResourceQuotaSpec } from "@kubernetes/client-node";
+import type { Parsed } from "./parsed-setting.js";
 
 /** A Kubernetes quantity (`500m`, `2Gi`, `1.5`, `1e3`). */
 const QUANTITY = /^[+]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+|E[+-]?\d+|[KMGTPE]i|[numkMGTPE])?$/;
@@ -31,7 +32,6 @@ export const DEFAULT_LIMIT_RANGE: V1LimitRangeSpec = {
   limits: [{ type: "Container", defaultRequest: { cpu: "50m", memory: "64Mi" }, _default: { cpu: "500m", memory: "512Mi" }, max: { cpu: "2", memory: "2Gi" } }],
 };
 
-export type Parsed<T> = { ok: true; value: T | null } | { ok: false; error: string };
 
 function pairs(text: string): Parsed<Array<[string, string]>> {
   const result: Array<[string, string]> = [];
