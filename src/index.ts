@@ -47,7 +47,7 @@ export function createBerth(options: BerthOptions): { app: ApplicationFunction; 
       const event = fromIssueCommentEvent(context.id, context.payload);
       if (event) engine.accept(event);
     });
-    addHandler(createWebRoutes(options.store));
+    addHandler(createWebRoutes(options.store, engine.reportBaseUrl));
     for (const extra of options.extraHosts ?? []) addHandler(extra.route(engine));
     await engine.start();
   };

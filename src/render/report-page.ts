@@ -12,6 +12,8 @@ export interface ReportPageInput {
   sha: string;
   createdAt: number;
   report: TestSuiteReport;
+  /** The test stage's whole output. */
+  logUrl?: string;
 }
 
 /** Escape text for HTML element and attribute content. */
@@ -37,7 +39,7 @@ export function renderReportPage(input: ReportPageInput): string {
 <style>body{font:14px system-ui,sans-serif;margin:2rem}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}tr.failed td:first-child,tr.error td:first-child{color:#b00}tr.passed td:first-child{color:#070}tr.skipped td:first-child{color:#777}pre{white-space:pre-wrap}</style>
 </head><body>
 <h1>${escapeHtml(input.title)}</h1>
-<p>Commit <code>${escapeHtml(input.sha.slice(0, 7))}</code>${input.prUrl ? ` · <a href="${escapeHtml(input.prUrl)}">pull request</a>` : ""} · ${escapeHtml(new Date(input.createdAt).toISOString())}</p>
+<p>Commit <code>${escapeHtml(input.sha.slice(0, 7))}</code>${input.prUrl ? ` · <a href="${escapeHtml(input.prUrl)}">pull request</a>` : ""}${input.logUrl ? ` · <a href="${escapeHtml(input.logUrl)}">full test output</a>` : ""} · ${escapeHtml(new Date(input.createdAt).toISOString())}</p>
 <p class="summary"><strong>${summary.passed}</strong> passed · <strong>${summary.failed}</strong> failed · <strong>${summary.skipped}</strong> skipped · ${summary.total} total</p>
 ${errors ? `<p>Unreadable report files:</p><ul>${errors}</ul>` : ""}
 <table><thead><tr><th>Status</th><th>Suite</th><th>Test</th><th>Time</th><th>Message</th></tr></thead>

@@ -15,7 +15,7 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
 }
 
 /** `GET /reports/<id>` → the HTML report; `GET /reports/logs/<id>` → a stage's log; `GET /healthz` → 200. */
-export function createWebRoutes(store: Store): RouteHandler {
+export function createWebRoutes(store: Store, reportBaseUrl: string): RouteHandler {
   return (req, res) => {
     const url = new URL(req.url ?? "/", "http://berth.local");
     if (req.method !== "GET" && req.method !== "HEAD") return false;
@@ -35,7 +35,16 @@ export function createWebRoutes(store: Store): RouteHandler {
     const run = store.getRun(stored.runId);
     const pull = store.getPull(stored.prKey);
     const title = pull ? `Tests of ${pull.repo.owner}/${pull.repo.name}#${pull.prNumber}` : "Test report";
-    const html = renderReportPage({ title, prUrl: pull?.url, sha: run?.sha ?? "", createdAt: stored.createdAt, report: stored.report });
+    // The test stage that made this report may have kept its whole output.
+    const logId = run ? store.stagesOf(run.id).find((s) => s.detail.tests?.reportId === stored.id)?.detail.logId : undefined;
+    const html = renderReportPage({
+      title,
+      prUrl: pull?.url,
+      sha: run?.sha ?? "",
+      createdAt: stored.createdAt,
+      report: stored.report,
+      ...(logId ? { logUrl: `${reportBaseUrl}/logs/${logId}` } : {}),
+    });
     return send(res, 200, "text/html", html);
   };
 }

@@ -78,7 +78,9 @@ export class FakeTarget implements PreviewTarget {
 
   async runTests(req: TestRequest): Promise<TestRunResult> {
     this.tests.push(req);
-    return { exitCode: this.exitCode, timedOut: false, logTail: ["running smoke tests", "1 failing"], reports: [{ path: "/reports/junit.xml", content: this.junit }] };
+    const output = ["running smoke tests", "1 failing"];
+    for (const line of output) req.onLog?.(line);
+    return { exitCode: this.exitCode, timedOut: false, logTail: output, reports: [{ path: "/reports/junit.xml", content: this.junit }] };
   }
 
   async remove(key: PreviewKey): Promise<{ removed: number }> {

@@ -96,6 +96,11 @@ describe("pull request pipeline", () => {
     expect(html.status).toBe(200);
     expect(html.body).toContain("expected 200, got 500");
     expect(html.body).toContain("home page answers");
+    // The report links the test stage's whole output.
+    const logUrl = /<a href="https:\/\/berth\.example\.com(\/reports\/logs\/[0-9a-f]{16})">full test output<\/a>/.exec(html.body)?.[1];
+    expect(logUrl).toBeDefined();
+    const log = await request(h, logUrl!);
+    expect(log.body).toContain("running smoke tests\n1 failing\n");
     expect((await request(h, "/reports/0123456789abcdef")).status).toBe(404);
   });
 

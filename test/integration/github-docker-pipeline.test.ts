@@ -115,6 +115,9 @@ describe("GitHub PR on the local Docker engine", () => {
     expect(report).toContain("home page answers");
     expect(report).toContain("home page shows the marker");
     expect(report).toContain("checkout flow");
+    // …and links the test container's whole output.
+    const testLog = /href="[^"]*(\/reports\/logs\/[0-9a-f]{16})">full test output/.exec(report)?.[1];
+    expect(await routeGet(String(testLog))).toContain("tests: 3, failures: 0, skipped: 1");
 
     // Commit statuses on the head commit.
     expect(github.statuses.filter((s) => s.sha === second).map((s) => `${s.context}=${s.state}`)).toEqual(["berth/build=success", "berth/deploy=success", "berth/test=success"]);
