@@ -118,7 +118,7 @@ for (const kind of settings.targets) {
       kube,
       domain: settings.previewDomain,
       quota: settings.kubeQuota,
-      deployer: settings.kubeDeployer,
+      deployerRole: settings.kubeDeployer?.clusterRole,
       limitRange: settings.kubeLimits,
       redact,
       log: targetLog,

@@ -4,7 +4,7 @@
  * engine's host down with it. `BERTH_BUILD_LIMITS` bounds the `RUN` steps of image builds the same
  * way (memory and cpus only).
  */
-import type { Parsed } from "./parsed-setting.js";
+import { parseListSetting, type Parsed } from "./parsed-setting.js";
 
 export interface ContainerLimits {
   /** Memory limit in bytes (no swap beyond it). */
@@ -26,29 +26,26 @@ const MIN_MEMORY = 6 * 1024 ** 2;
 
 /** `undefined` → the defaults; `off` → no limits; otherwise the listed ones only. */
 export function parseContainerLimits(text: string | undefined, fallback: ContainerLimits = DEFAULT_CONTAINER_LIMITS): Parsed<ContainerLimits> {
-  if (text === undefined) return { ok: true, value: fallback };
-  if (text.trim().toLowerCase() === "off") return { ok: true, value: null };
-  const limits: ContainerLimits = {};
-  const items = text.split(",").map((p) => p.trim()).filter(Boolean);
-  if (items.length === 0) return { ok: false, error: "empty; use off to disable" };
-  for (const item of items) {
-    const [name, value = ""] = item.split("=", 2).map((p) => p.trim()) as [string, string?];
-    if (name === "memory") {
-      const match = MEMORY.exec(value);
-      const bytes = match ? Math.floor(Number(match[1]) * MEMORY_UNITS[(match[2] ?? "b").toLowerCase()]!) : NaN;
-      if (!Number.isSafeInteger(bytes) || bytes < MIN_MEMORY) return { ok: false, error: `memory "${value}" is not a size of at least 6m (e.g. 512m, 2g)` };
-      limits.memoryBytes = bytes;
-    } else if (name === "cpus") {
-      const cpus = Number(value);
-      if (value === "" || !Number.isFinite(cpus) || cpus < 0.01) return { ok: false, error: `cpus "${value}" is not a number of CPUs of at least 0.01 (e.g. 1.5)` };
-      limits.nanoCpus = Math.round(cpus * 1e9);
-    } else if (name === "pids") {
-      const pids = Number(value);
-      if (!Number.isSafeInteger(pids) || pids < 16) return { ok: false, error: `pids "${value}" is not a whole number of at least 16` };
-      limits.pids = pids;
-    } else {
-      return { ok: false, error: `"${item}" is not memory=…, cpus=… or pids=…` };
+  return parseListSetting(text, fallback, "value", (pairs) => {
+    const limits: ContainerLimits = {};
+    for (const [name, value] of pairs) {
+      if (name === "memory") {
+        const match = MEMORY.exec(value);
+        const bytes = match ? Math.floor(Number(match[1]) * MEMORY_UNITS[(match[2] ?? "b").toLowerCase()]!) : NaN;
+        if (!Number.isSafeInteger(bytes) || bytes < MIN_MEMORY) return { ok: false, error: `memory "${value}" is not a size of at least 6m (e.g. 512m, 2g)` };
+        limits.memoryBytes = bytes;
+      } else if (name === "cpus") {
+        const cpus = Number(value);
+        if (value === "" || !Number.isFinite(cpus) || cpus < 0.01) return { ok: false, error: `cpus "${value}" is not a number of CPUs of at least 0.01 (e.g. 1.5)` };
+        limits.nanoCpus = Math.round(cpus * 1e9);
+      } else if (name === "pids") {
+        const pids = Number(value);
+        if (!Number.isSafeInteger(pids) || pids < 16) return { ok: false, error: `pids "${value}" is not a whole number of at least 16` };
+        limits.pids = pids;
+      } else {
+        return { ok: false, error: `"${name}=${value}" is not memory=…, cpus=… or pids=…` };
+      }
     }
-  }
-  return { ok: true, value: limits };
+    return { ok: true, value: limits };
+  });
 }

@@ -6,7 +6,7 @@
  *   BERTH_KUBE_LIMITS=default.cpu=500m,default.memory=512Mi,defaultRequest.cpu=50m,max.memory=2Gi
  */
 import type { V1LimitRangeItem, V1LimitRangeSpec, V1ResourceQuotaSpec } from "@kubernetes/client-node";
-import type { Parsed } from "./parsed-setting.js";
+import { parseListSetting, type Parsed } from "./parsed-setting.js";
 
 /** A Kubernetes quantity (`500m`, `2Gi`, `1.5`, `1e3`). */
 const QUANTITY = /^[+]?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+|E[+-]?\d+|[KMGTPE]i|[numkMGTPE])?$/;
@@ -33,53 +33,45 @@ export const DEFAULT_LIMIT_RANGE: V1LimitRangeSpec = {
 };
 
 
-function pairs(text: string): Parsed<Array<[string, string]>> {
-  const result: Array<[string, string]> = [];
-  for (const item of text.split(",").map((p) => p.trim()).filter(Boolean)) {
-    const eq = item.indexOf("=");
-    if (eq <= 0) return { ok: false, error: `"${item}" is not name=quantity` };
-    const name = item.slice(0, eq).trim();
-    const quantity = item.slice(eq + 1).trim();
-    if (!QUANTITY.test(quantity)) return { ok: false, error: `"${quantity}" (${name}) is not a Kubernetes quantity` };
-    result.push([name, quantity]);
-  }
-  if (result.length === 0) return { ok: false, error: "empty; use off to disable" };
-  return { ok: true, value: result };
+/** Every value must be a Kubernetes quantity. */
+function checkQuantities(pairs: Array<[string, string]>): string | undefined {
+  const bad = pairs.find(([, quantity]) => !QUANTITY.test(quantity));
+  return bad ? `"${bad[1]}" (${bad[0]}) is not a Kubernetes quantity` : undefined;
 }
 
 /** `undefined` → the built-in default; `off` → none; otherwise the `hard` limits of the quota. */
 export function parseQuota(text: string | undefined, fallback: V1ResourceQuotaSpec): Parsed<V1ResourceQuotaSpec> {
-  if (text === undefined) return { ok: true, value: fallback };
-  if (text.trim().toLowerCase() === "off") return { ok: true, value: null };
-  const parsed = pairs(text);
-  if (!parsed.ok) return parsed;
-  const hard: Record<string, string> = {};
-  for (const [name, quantity] of parsed.value!) {
-    if (!RESOURCE_NAME.test(name)) return { ok: false, error: `"${name}" is not a resource name` };
-    hard[name] = quantity;
-  }
-  return { ok: true, value: { hard } };
+  return parseListSetting(text, fallback, "quantity", (pairs) => {
+    const bad = checkQuantities(pairs);
+    if (bad) return { ok: false, error: bad };
+    const hard: Record<string, string> = {};
+    for (const [name, quantity] of pairs) {
+      if (!RESOURCE_NAME.test(name)) return { ok: false, error: `"${name}" is not a resource name` };
+      hard[name] = quantity;
+    }
+    return { ok: true, value: { hard } };
+  });
 }
 
 /** `undefined` → the built-in default; `off` → none; otherwise one `Container` limit item. */
 export function parseLimits(text: string | undefined, fallback: V1LimitRangeSpec): Parsed<V1LimitRangeSpec> {
-  if (text === undefined) return { ok: true, value: fallback };
-  if (text.trim().toLowerCase() === "off") return { ok: true, value: null };
-  const parsed = pairs(text);
-  if (!parsed.ok) return parsed;
-  const item: V1LimitRangeItem = { type: "Container" };
-  const sections: Partial<Record<LimitKind, Record<string, string>>> = {};
-  for (const [name, quantity] of parsed.value!) {
-    const [kind, resource, ...rest] = name.split(".");
-    if (!LIMIT_KINDS.includes(kind as LimitKind) || !resource || rest.length > 0 || !RESOURCE_NAME.test(resource)) {
-      return { ok: false, error: `"${name}" is not <default|defaultRequest|max|min>.<resource>` };
+  return parseListSetting(text, fallback, "quantity", (pairs) => {
+    const bad = checkQuantities(pairs);
+    if (bad) return { ok: false, error: bad };
+    const item: V1LimitRangeItem = { type: "Container" };
+    const sections: Partial<Record<LimitKind, Record<string, string>>> = {};
+    for (const [name, quantity] of pairs) {
+      const [kind, resource, ...rest] = name.split(".");
+      if (!LIMIT_KINDS.includes(kind as LimitKind) || !resource || rest.length > 0 || !RESOURCE_NAME.test(resource)) {
+        return { ok: false, error: `"${name}" is not <default|defaultRequest|max|min>.<resource>` };
+      }
+      (sections[kind as LimitKind] ??= {})[resource] = quantity;
     }
-    (sections[kind as LimitKind] ??= {})[resource] = quantity;
-  }
-  // client-node names the `default` field `_default`.
-  if (sections.default) item._default = sections.default;
-  if (sections.defaultRequest) item.defaultRequest = sections.defaultRequest;
-  if (sections.max) item.max = sections.max;
-  if (sections.min) item.min = sections.min;
-  return { ok: true, value: { limits: [item] } };
+    // client-node names the `default` field `_default`.
+    if (sections.default) item._default = sections.default;
+    if (sections.defaultRequest) item.defaultRequest = sections.defaultRequest;
+    if (sections.max) item.max = sections.max;
+    if (sections.min) item.min = sections.min;
+    return { ok: true, value: { limits: [item] } };
+  });
 }

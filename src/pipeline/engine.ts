@@ -132,7 +132,7 @@ export class Engine {
     if (retentionMs === undefined || this.stopped) return;
     try {
       const pruned = this.store.prune(this.now() - retentionMs);
-      if (pruned.deliveries + pruned.runs + pruned.reports > 0) this.options.log.info({ ...pruned, retentionMs }, "old state pruned");
+      if (Object.values(pruned).some((count) => count > 0)) this.options.log.info({ ...pruned, retentionMs }, "old state pruned");
     } catch (err) {
       this.options.log.warn({ err: this.options.redact(String(err)) }, "pruning old state failed");
     }

@@ -2,6 +2,7 @@
  * Executes one run: its stages in order, each persisted before and after, the comment redrawn and
  * a commit status set when a stage ends. Reacts to the abort signal of the scheduler.
  */
+import { reportUrl, stageLogUrl } from "../domain/report-links.js";
 import type { CommitStatus, LogSink } from "../domain/ports.js";
 import type { StageName } from "../domain/types.js";
 import { buildStage } from "../stages/build-stage.js";
@@ -51,8 +52,8 @@ function commitStatusOf(name: StageName, ok: boolean, detail: StageDetail, deps:
     description: (detail.reason ?? (ok ? `${name} passed` : `${name} failed`)).slice(0, 140),
   };
   if (name === "deploy" && detail.preview) status.targetUrl = detail.preview.url;
-  else if (name === "test" && detail.tests) status.targetUrl = `${deps.reportBaseUrl}/${detail.tests.reportId}`;
-  else if (detail.logId) status.targetUrl = `${deps.reportBaseUrl}/logs/${detail.logId}`;
+  else if (name === "test" && detail.tests) status.targetUrl = reportUrl(deps.reportBaseUrl, detail.tests.reportId);
+  else if (detail.logId) status.targetUrl = stageLogUrl(deps.reportBaseUrl, detail.logId);
   return status;
 }
 
@@ -199,7 +200,7 @@ async function executeRelease(run: RunRecord, signal: AbortSignal, deps: Executo
     log.info({ runId: run.id, environment: env, tag: release.tag, stage: name, ok: outcome.ok }, "release stage finished");
     const url = name === "deploy" ? outcome.detail.preview?.url : undefined;
     const description = outcome.detail.reason ?? `${name} ${outcome.ok ? "passed" : "failed"} for ${release.tag}`;
-    await report(name, outcome.ok, description, url ?? (outcome.detail.logId ? `${deps.reportBaseUrl}/logs/${outcome.detail.logId}` : undefined));
+    await report(name, outcome.ok, description, url ?? (outcome.detail.logId ? stageLogUrl(deps.reportBaseUrl, outcome.detail.logId) : undefined));
     if (deploymentId && name === "deploy" && deps.host.finishDeployment) {
       const result: { state: "success" | "failure"; environmentUrl?: string; description: string } = { state: outcome.ok ? "success" : "failure", description: description.slice(0, 140) };
       if (url) result.environmentUrl = url;

@@ -1,6 +1,7 @@
 /**
  * Pure renderer: the state of a PR's preview → the markdown of its one status comment.
  */
+import { reportUrl, stageLogUrl } from "../domain/report-links.js";
 import { formatDuration } from "../domain/duration.js";
 import { sha7 } from "../domain/naming.js";
 import { STAGES, type RunStatus, type StageName, type StageState } from "../domain/types.js";
@@ -73,13 +74,13 @@ function stageDetails(stage: StageView, view: StatusView): string {
   if (stage.name === "test" && d.tests) {
     const t = d.tests;
     parts.push(`${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped`);
-    parts.push(`[report](${view.reportBaseUrl}/${t.reportId})`);
+    parts.push(`[report](${reportUrl(view.reportBaseUrl, t.reportId)})`);
     if (t.timedOut) parts.push("timed out");
     else if (t.exitCode !== null && t.exitCode !== 0) parts.push(`exit code ${t.exitCode}`);
   }
   if (stage.name === "test" && stage.state === "pending" && !view.testsConfigured) parts.push("no `test` section in berth.yml");
   if (d.reason) parts.push(plainText(d.reason, 200));
-  if (d.logId) parts.push(`[log](${view.reportBaseUrl}/logs/${d.logId})`);
+  if (d.logId) parts.push(`[log](${stageLogUrl(view.reportBaseUrl, d.logId)})`);
   return parts.join(" · ");
 }
 

@@ -78,10 +78,10 @@ export interface KubernetesTargetOptions {
   quota?: V1ResourceQuotaSpec | null;
   limitRange?: V1LimitRangeSpec | null;
   /**
-   * The ServiceAccount helm deploys as in each namespace and the ClusterRole it gets there (through a
-   * RoleBinding); must match the `serviceAccount` the HelmCli impersonates. None: helm runs as berth.
+   * ClusterRole the helm ServiceAccount (`HelmCli` `serviceAccount`) gets in each namespace through
+   * a RoleBinding. Default `admin`. Unused when helm runs as berth itself.
    */
-  deployer?: { serviceAccount: string; clusterRole: string } | undefined;
+  deployerRole?: string | undefined;
   /** `expires-at` = deploy time + this. Default 7 days. */
   previewTtlMs?: number;
   /** Longest wait for an old namespace to finish terminating, and for a deleted one to go. Default 5 min. */
@@ -351,8 +351,9 @@ export class KubernetesTarget implements PreviewTarget {
     if (quota) await this.options.kube.applyResourceQuota(namespace, "berth-quota", quota, labels);
     const limits = this.options.limitRange === undefined ? DEFAULT_LIMIT_RANGE : this.options.limitRange;
     if (limits) await this.options.kube.applyLimitRange(namespace, "berth-limits", limits, labels);
-    const deployer = this.options.deployer;
-    if (deployer) await this.options.kube.applyDeployerAccess(namespace, deployer.serviceAccount, deployer.clusterRole, labels);
+    // helm impersonates this account: it must exist, with its role, before helm runs.
+    const account = this.options.helm.serviceAccount;
+    if (account) await this.options.kube.applyDeployerAccess(namespace, account, this.options.deployerRole ?? "admin", labels);
   }
 
   /** Samples unhealthy pods while helm waits: helm's rollback deletes them, and their logs with them. */

@@ -1,6 +1,7 @@
 /**
  * berth's own HTTP routes, mounted on Probot's server: report pages and a health check.
  */
+import { stageLogUrl } from "../domain/report-links.js";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { renderReportPage } from "../render/report-page.js";
 import type { Store } from "../pipeline/store.js";
@@ -43,7 +44,7 @@ export function createWebRoutes(store: Store, reportBaseUrl: string): RouteHandl
       sha: run?.sha ?? "",
       createdAt: stored.createdAt,
       report: stored.report,
-      ...(logId ? { logUrl: `${reportBaseUrl}/logs/${logId}` } : {}),
+      ...(logId ? { logUrl: stageLogUrl(reportBaseUrl, logId) } : {}),
     });
     return send(res, 200, "text/html", html);
   };

@@ -1013,6 +1013,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
 
   function handleList(rt: ResourceType, namespace: string | undefined, query: URLSearchParams): [number, unknown] | WatchStart {
     if (query.get("watch") === "true" || query.get("watch") === "1") {
+      // A bad selector is refused before the stream starts, as the API server does.
       selectItems([], query);
       if (query.get("sendInitialEvents") === "true" && (query.get("allowWatchBookmarks") !== "true" || query.get("resourceVersionMatch") !== "NotOlderThan")) {
         throw new HttpError(422, "Invalid", "sendInitialEvents requires allowWatchBookmarks=true and resourceVersionMatch=NotOlderThan");

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDockerClient } from "../../src/adapters/docker/docker-client.js";
 import { DockerImageBuilder } from "../../src/adapters/docker/image-builder.js";
 import { parseRepoConfig, type PreviewConfig, type RepoConfig } from "../../src/config/repo-config.js";
-import { CancelledError, type PreviewKey, type SourceArchive } from "../../src/domain/ports.js";
+import { CancelledError, type PreviewKey, type SourceArchive, type TestRequest } from "../../src/domain/ports.js";
 import { createRedactor } from "../../src/domain/redact.js";
 import { DockerTarget, dockerNetworkName } from "../../src/targets/docker-target.js";
 import {
@@ -66,6 +66,11 @@ async function crashingSource(): Promise<SourceArchive> {
   const chunks: Buffer[] = [];
   for await (const chunk of pack) chunks.push(chunk as Buffer);
   return { format: "tar.gz", data: gzipSync(Buffer.concat(chunks)) };
+}
+
+/** A test run of image b against the PR's preview; each test says what differs. */
+function testRequest(runId: string, command: string[], overrides: Partial<TestRequest> = {}): TestRequest {
+  return { key, sha: shaB, runId, image: images.b, command, env: {}, reportsDir: "/reports", timeoutMs: 30_000, signal: never, ...overrides };
 }
 
 async function get(url: string): Promise<{ status: number; body: string }> {
@@ -177,17 +182,7 @@ describe("DockerTarget (integration)", () => {
   it("runs the test command against the preview and collects its JUnit report", async () => {
     const test = config("ok").test;
     if (!test) throw new Error("the sample config has a test section");
-    const result = await target.runTests({
-      key,
-      sha: shaB,
-      runId: "run-b",
-      image: images.b,
-      command: test.command,
-      env: { PREVIEW_URL: second.internalUrl },
-      reportsDir: test.reports,
-      timeoutMs: test.timeout,
-      signal: never,
-    });
+    const result = await target.runTests(testRequest("run-b", test.command, { env: { PREVIEW_URL: second.internalUrl }, reportsDir: test.reports, timeoutMs: test.timeout }));
     expect(result, result.logTail.join("\n")).toMatchObject({ exitCode: 0, timedOut: false });
     expect(result.logTail).toEqual([`fetching ${second.internalUrl}`, "tests: 3, failures: 0, skipped: 1"]);
     expect(result.reports.map((r) => r.path)).toEqual([SAMPLE_REPORT_PATH]);
@@ -199,17 +194,7 @@ describe("DockerTarget (integration)", () => {
   it("runs test containers under the same limits", async () => {
     // cgroup v2 files first, cgroup v1 files otherwise: what the kernel enforces on the container.
     const script = "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max";
-    const result = await target.runTests({
-      key,
-      sha: shaB,
-      runId: "run-limits",
-      image: images.b,
-      command: ["/bin/busybox", "sh", "-c", script],
-      env: {},
-      reportsDir: "/reports",
-      timeoutMs: 30_000,
-      signal: never,
-    });
+    const result = await target.runTests(testRequest("run-limits", ["/bin/busybox", "sh", "-c", script]));
     expect(result.exitCode, result.logTail.join("\n")).toBe(0);
     expect(result.logTail).toEqual([String(LIMITS.memoryBytes), String(LIMITS.pids)]);
   });
@@ -217,17 +202,7 @@ describe("DockerTarget (integration)", () => {
   it("reports failing tests with the exit code and the failure in the report", async () => {
     const test = config("failing-tests").test;
     if (!test) throw new Error("the sample config has a test section");
-    const result = await target.runTests({
-      key,
-      sha: shaB,
-      runId: "run-b2",
-      image: images.b,
-      command: test.command,
-      env: { PREVIEW_URL: second.internalUrl },
-      reportsDir: test.reports,
-      timeoutMs: test.timeout,
-      signal: never,
-    });
+    const result = await target.runTests(testRequest("run-b2", test.command, { env: { PREVIEW_URL: second.internalUrl }, reportsDir: test.reports, timeoutMs: test.timeout }));
     expect(result.exitCode).toBe(1);
     expect(result.timedOut).toBe(false);
     expect(result.logTail).toContain(`FAIL cart total includes tax: ${SAMPLE_FAILURE_MESSAGE}`);
@@ -237,17 +212,7 @@ describe("DockerTarget (integration)", () => {
 
   it("kills a test command that runs past its timeout; no reports directory is no reports", async () => {
     const started = Date.now();
-    const result = await target.runTests({
-      key,
-      sha: shaB,
-      runId: "run-sleepy",
-      image: images.b,
-      command: ["sh", "-c", "echo going to sleep; sleep 60"],
-      env: {},
-      reportsDir: "/reports",
-      timeoutMs: 1500,
-      signal: never,
-    });
+    const result = await target.runTests(testRequest("run-sleepy", ["sh", "-c", "echo going to sleep; sleep 60"], { timeoutMs: 1500 }));
     expect(result).toEqual({ exitCode: null, timedOut: true, logTail: ["going to sleep"], reports: [] });
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(await containersOf(key, "test")).toEqual([]);
@@ -256,14 +221,7 @@ describe("DockerTarget (integration)", () => {
   it("stops and removes a test container when the run is cancelled", async () => {
     const controller = new AbortController();
     const run = target.runTests({
-      key,
-      sha: shaB,
-      runId: "run-cancelled-test",
-      image: images.b,
-      command: ["sh", "-c", "echo waiting; sleep 60"],
-      env: {},
-      reportsDir: "/reports",
-      timeoutMs: 60_000,
+      ...testRequest("run-cancelled-test", ["sh", "-c", "echo waiting; sleep 60"], { timeoutMs: 60_000 }),
       signal: controller.signal,
       onLog: (line) => {
         if (line === "waiting") controller.abort();

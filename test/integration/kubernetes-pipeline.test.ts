@@ -80,7 +80,7 @@ beforeAll(async () => {
     // As berth runs by default: helm deploys as each namespace's own ServiceAccount.
     helm: new HelmCli({ bin: await helmBinary(), kubeContext: "fake", kubeconfig: kube.kubeconfigPath, env: { HOME: home }, redact, log, serviceAccount: "berth-deployer" }),
     kube: new KubeClient({ kubeconfig: kube.kubeconfigPath, context: "fake", pollMs: 100 }),
-    deployer: { serviceAccount: "berth-deployer", clusterRole: "admin" },
+    deployerRole: "admin",
     namespaceWaitMs: 10_000,
     redact,
     log,

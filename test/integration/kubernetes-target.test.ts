@@ -78,7 +78,7 @@ beforeAll(async () => {
     kube,
     domain: "preview.example.test",
     builtinChartDir: builtinChart,
-    deployer: DEPLOYER,
+    deployerRole: DEPLOYER.clusterRole,
     diagnosePollMs: 250,
     namespaceWaitMs: 10_000,
     now: () => NOW,
@@ -153,7 +153,7 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
   it("gives preview namespaces the quota and limits the server settings ask for", async () => {
     const quota = parseQuota("requests.cpu=1,pods=5,count/jobs.batch=3", DEFAULT_QUOTA);
     if (!quota.ok) throw new Error(quota.error);
-    const custom = new KubernetesTarget({ helm, kube, domain: "preview.example.test", builtinChartDir: builtinChart, deployer: DEPLOYER, quota: quota.value, limitRange: null, now: () => NOW, redact: createRedactor([]) });
+    const custom = new KubernetesTarget({ helm, kube, domain: "preview.example.test", builtinChartDir: builtinChart, deployerRole: DEPLOYER.clusterRole, quota: quota.value, limitRange: null, now: () => NOW, redact: createRedactor([]) });
     const key = nextKey();
     await custom.deploy(deployRequest(key, "registry.test/acme-app:q1"));
     const ns = `acme-app-pr-${key.pr}`;

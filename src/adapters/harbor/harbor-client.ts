@@ -15,7 +15,7 @@ import axios, { type AxiosInstance, type AxiosResponse } from "axios";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { createRedactor, type Redactor } from "../../domain/redact.js";
-import { isRetryableStatus, retryAfterMs } from "../retry-after.js";
+import { isRetryableStatus, retryAfterMs, TRANSIENT_NETWORK_CODES } from "../http-retry.js";
 import { artifactPath, checkProjectName, checkRepositoryName, checkTagName, isDigest, repositoryPath } from "./harbor-paths.js";
 import { harborArtifactSchema, harborErrorsSchema, harborProjectSchema, type HarborArtifactBody } from "./harbor-schemas.js";
 import { isFinalScanStatus, parseScanOverview, VULNERABILITY_MIME_TYPES, type ScanSummary } from "./scan-summary.js";
@@ -127,8 +127,6 @@ interface HarborResponse {
 
 type Outcome = { kind: "response"; response: AxiosResponse<string> } | { kind: "network"; code: string };
 
-/** Network errors worth another attempt. */
-const TRANSIENT_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "ECONNABORTED", "EPIPE", "EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH"]);
 const ACCEPT_VULNERABILITIES = VULNERABILITY_MIME_TYPES.join(", ");
 
 function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -515,7 +513,7 @@ export class HarborClient {
       const after = attempt > 1 ? ` after ${attempt} attempts` : "";
 
       if (outcome.kind === "network") {
-        if (!TRANSIENT_CODES.has(outcome.code) || last) throw this.error(req, `failed: ${outcome.code}${after}`, { code: outcome.code });
+        if (!TRANSIENT_NETWORK_CODES.has(outcome.code) || last) throw this.error(req, `failed: ${outcome.code}${after}`, { code: outcome.code });
         await this.backoff(req, attempt, { code: outcome.code });
         continue;
       }
@@ -571,7 +569,7 @@ export class HarborClient {
       const code = axios.isAxiosError(error) ? (error.code ?? "ERR_NETWORK") : "ERR_UNKNOWN";
       const cause = axios.isAxiosError(error) ? (error.cause as { code?: unknown } | undefined) : undefined;
       const causeCode = typeof cause?.code === "string" ? cause.code : undefined;
-      return { kind: "network", code: causeCode && TRANSIENT_CODES.has(causeCode) ? causeCode : code };
+      return { kind: "network", code: causeCode && TRANSIENT_NETWORK_CODES.has(causeCode) ? causeCode : code };
     }
   }
 }

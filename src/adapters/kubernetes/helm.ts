@@ -93,6 +93,11 @@ export class HelmCli {
     this.bin = options.bin ?? "helm";
   }
 
+  /** The ServiceAccount namespaced commands run as, if any. */
+  get serviceAccount(): string | undefined {
+    return this.options.serviceAccount;
+  }
+
   private globalArgs(namespace?: string): string[] {
     const args: string[] = [];
     if (namespace) args.push("--namespace", namespace);

@@ -16,7 +16,7 @@ import axios, { type AxiosInstance, type AxiosResponse } from "axios";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { createRedactor, type Redactor } from "../../domain/redact.js";
-import { isRetryableStatus, retryAfterMs } from "../retry-after.js";
+import { isRetryableStatus, retryAfterMs, TRANSIENT_NETWORK_CODES } from "../http-retry.js";
 
 export interface DistributionClientOptions {
   /** Registry host with optional port, e.g. `127.0.0.1:5000` or `registry.example.com`. */
@@ -54,7 +54,6 @@ export const MANIFEST_MEDIA_TYPES = [
   "application/vnd.docker.distribution.manifest.v2+json",
 ] as const;
 
-const TRANSIENT_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "ECONNABORTED", "EPIPE", "EAI_AGAIN"]);
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 /** Repository names of the distribution spec. */
 const REPOSITORY_NAME = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
@@ -227,7 +226,7 @@ export class DistributionClient {
       } catch (err) {
         if (err instanceof RegistryApiError) throw err;
         const code = networkCode(err);
-        if (!TRANSIENT_CODES.has(code) || attempt > this.retries) throw new RegistryApiError(this.redact(`registry ${this.host}: ${req.method} ${req.path} failed: ${code}`), { code });
+        if (!TRANSIENT_NETWORK_CODES.has(code) || attempt > this.retries) throw new RegistryApiError(this.redact(`registry ${this.host}: ${req.method} ${req.path} failed: ${code}`), { code });
         await this.backoff(req, attempt, code);
         continue;
       }

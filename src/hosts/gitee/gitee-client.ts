@@ -9,7 +9,7 @@
 import axios, { type AxiosInstance, type AxiosResponse } from "axios";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { isRetryableStatus, retryAfterMs } from "../../adapters/retry-after.js";
+import { isRetryableStatus, retryAfterMs, TRANSIENT_NETWORK_CODES } from "../../adapters/http-retry.js";
 import { createRedactor, type Redactor } from "../../domain/redact.js";
 
 /** Default `GITEE_API_URL`. */
@@ -68,8 +68,6 @@ export class GiteeApiError extends Error {
   }
 }
 
-/** Network errors worth another attempt. */
-const TRANSIENT_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "ECONNABORTED", "EPIPE", "EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH"]);
 /** Errors after which the server may still have done the work: a POST is not repeated (no duplicate comments). */
 const MAYBE_PROCESSED_CODES = new Set(["ETIMEDOUT", "ECONNABORTED"]);
 
@@ -181,7 +179,7 @@ export class GiteeClient {
       const last = attempt >= attempts;
 
       if (outcome.kind === "network") {
-        const retryable = TRANSIENT_CODES.has(outcome.code) && !(req.method === "POST" && MAYBE_PROCESSED_CODES.has(outcome.code));
+        const retryable = TRANSIENT_NETWORK_CODES.has(outcome.code) && !(req.method === "POST" && MAYBE_PROCESSED_CODES.has(outcome.code));
         if (!retryable || last) {
           throw this.error(req, `failed: ${outcome.code}${attempt > 1 ? ` after ${attempt} attempts` : ""}`, { code: outcome.code });
         }
@@ -235,7 +233,7 @@ export class GiteeClient {
       const code = axios.isAxiosError(error) ? (error.code ?? "ERR_NETWORK") : "ERR_UNKNOWN";
       const cause = axios.isAxiosError(error) ? (error.cause as { code?: unknown } | undefined) : undefined;
       const causeCode = typeof cause?.code === "string" ? cause.code : undefined;
-      return { kind: "network", code: causeCode && TRANSIENT_CODES.has(causeCode) ? causeCode : code };
+      return { kind: "network", code: causeCode && TRANSIENT_NETWORK_CODES.has(causeCode) ? causeCode : code };
     }
   }
 }

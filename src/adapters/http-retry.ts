@@ -1,7 +1,10 @@
 /**
- * `Retry-After` of a 429 or 503 answer: seconds, or an HTTP date. Clients wait at least this long
- * (capped) before the next attempt.
+ * What the HTTP clients (Gitee, Harbor, registry) treat as transient: network errors, 5xx and 429
+ * answers, and how long a `Retry-After` asks them to wait.
  */
+
+/** Network errors worth another attempt. */
+export const TRANSIENT_NETWORK_CODES: ReadonlySet<string> = new Set(["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "ECONNABORTED", "EPIPE", "EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH"]);
 
 /** Answers worth another attempt: the server is overloaded, limiting or briefly broken. */
 export function isRetryableStatus(status: number): boolean {

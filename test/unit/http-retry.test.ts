@@ -1,7 +1,7 @@
 import nock from "nock";
 import { z } from "zod";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { isRetryableStatus, retryAfterMs } from "../../src/adapters/retry-after.js";
+import { isRetryableStatus, retryAfterMs } from "../../src/adapters/http-retry.js";
 import { GiteeClient } from "../../src/hosts/gitee/gitee-client.js";
 import { captureLogger } from "../helpers/capture-log.js";
 
