@@ -66,8 +66,19 @@ const settingsSchema = z.object({
   BERTH_HARBOR_URL: optionalString.pipe(z.url().optional()),
   BERTH_HARBOR_USERNAME: optionalString,
   BERTH_HARBOR_PASSWORD: optionalString,
+  /** Id of this berth installation: labels and names of everything it creates (several berths, one engine or cluster). */
+  BERTH_INSTANCE: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]{0,18}[a-z0-9])?$/, "1-20 lower-case letters, digits and dashes")
+      .optional(),
+  ),
+  /** Pod Security admission level enforced in preview namespaces. */
+  BERTH_KUBE_POD_SECURITY: optionalString.pipe(z.enum(["restricted", "baseline", "privileged"]).optional()),
   GITEE_TOKEN: optionalString,
   GITEE_WEBHOOK_SECRET: optionalString,
+  /** Per repository or organisation Gitee webhook secrets: `owner/repo=secret,owner=secret`. */
+  GITEE_WEBHOOK_SECRETS: optionalString,
   GITEE_API_URL: optionalString.pipe(z.url().optional()),
   GITEE_BOT_LOGIN: optionalString,
   PORT: intFromEnv(3000, 1, 65535),
@@ -106,8 +117,36 @@ export interface Settings {
   retentionMs: number;
   /** Harbor's API, when BERTH_HARBOR_URL is set. */
   harbor?: { url: string; username: string; password: string };
+  /** Id of this installation (BERTH_INSTANCE, default `default`): part of every derived name and label. */
+  instance: string;
+  /** Pod Security admission level enforced in preview namespaces (default restricted). */
+  kubePodSecurity: "restricted" | "baseline" | "privileged";
   /** Gitee is served when a token is set. */
-  gitee?: { token: string; webhookSecret: string; apiUrl: string; botLogin?: string };
+  gitee?: {
+    token: string;
+    /** Secret for repositories without one of their own; undefined when every repository has its own. */
+    webhookSecret?: string;
+    /** Secrets by `owner/repo` or `owner` (lower-cased); the most specific wins. */
+    webhookSecrets: Record<string, string>;
+    apiUrl: string;
+    botLogin?: string;
+  };
+}
+
+/** `owner/repo=secret,owner=secret` → a map keyed by the lower-cased scope. */
+function parseScopedSecrets(text: string | undefined): { ok: true; value: Record<string, string> } | { ok: false; error: string } {
+  const value: Record<string, string> = {};
+  if (!text) return { ok: true, value };
+  for (const item of text.split(",")) {
+    const eq = item.indexOf("=");
+    const scope = item.slice(0, eq).trim().toLowerCase();
+    const secret = item.slice(eq + 1).trim();
+    if (eq <= 0 || !/^[a-z0-9._-]+(\/[a-z0-9._-]+)?$/.test(scope) || secret === "") {
+      return { ok: false, error: "a comma list of owner/repo=secret or owner=secret" };
+    }
+    value[scope] = secret;
+  }
+  return { ok: true, value };
 }
 
 export type SettingsResult = { ok: true; settings: Settings } | { ok: false; error: string };
@@ -139,8 +178,10 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
   if (!quota.ok) return { ok: false, error: `BERTH_KUBE_QUOTA: ${quota.error}` };
   const limits = parseLimits(e.BERTH_KUBE_LIMITS, DEFAULT_LIMIT_RANGE);
   if (!limits.ok) return { ok: false, error: `BERTH_KUBE_LIMITS: ${limits.error}` };
-  if (e.GITEE_TOKEN && !e.GITEE_WEBHOOK_SECRET) {
-    return { ok: false, error: "GITEE_WEBHOOK_SECRET: required when GITEE_TOKEN is set (unsigned Gitee webhooks are refused)" };
+  const giteeSecrets = parseScopedSecrets(e.GITEE_WEBHOOK_SECRETS);
+  if (!giteeSecrets.ok) return { ok: false, error: `GITEE_WEBHOOK_SECRETS: ${giteeSecrets.error}` };
+  if (e.GITEE_TOKEN && !e.GITEE_WEBHOOK_SECRET && Object.keys(giteeSecrets.value).length === 0) {
+    return { ok: false, error: "GITEE_WEBHOOK_SECRET or GITEE_WEBHOOK_SECRETS: required when GITEE_TOKEN is set (unsigned Gitee webhooks are refused)" };
   }
   return {
     ok: true,
@@ -171,10 +212,17 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
       kubeLimits: limits.value,
       reconcileIntervalMs: e.BERTH_RECONCILE_INTERVAL_MS,
       retentionMs: e.BERTH_RETENTION_DAYS * 86_400_000,
-      gitee:
-        e.GITEE_TOKEN && e.GITEE_WEBHOOK_SECRET
-          ? { token: e.GITEE_TOKEN, webhookSecret: e.GITEE_WEBHOOK_SECRET, apiUrl: e.GITEE_API_URL ?? "https://gitee.com/api/v5", botLogin: e.GITEE_BOT_LOGIN }
-          : undefined,
+      instance: e.BERTH_INSTANCE ?? "default",
+      kubePodSecurity: e.BERTH_KUBE_POD_SECURITY ?? "restricted",
+      gitee: e.GITEE_TOKEN
+        ? {
+            token: e.GITEE_TOKEN,
+            webhookSecret: e.GITEE_WEBHOOK_SECRET,
+            webhookSecrets: giteeSecrets.value,
+            apiUrl: e.GITEE_API_URL ?? "https://gitee.com/api/v5",
+            botLogin: e.GITEE_BOT_LOGIN,
+          }
+        : undefined,
     },
   };
 }

@@ -2,7 +2,7 @@
  * Ports: the only way the core reaches outside systems. Adapters implement these and are
  * passed in; stages never import an adapter.
  */
-import type { Permission, PullRef, RepoRef } from "./types.js";
+import type { BotEvent, Permission, PullRef, RepoRef } from "./types.js";
 import type { PreviewConfig } from "../config/repo-config.js";
 
 /** A line sink for progress output of a long-running step (build log, helm output, ...). */
@@ -37,6 +37,13 @@ export interface CodeHost {
    * request (Gitee labels; a new run must reset what the previous commit left).
    */
   readonly statusScope: "commit" | "pull-request";
+  /**
+   * What the host itself says of an event before berth acts on it. Hosts whose webhooks sign the
+   * body (GitHub) return it as is; hosts whose signature does not cover the body (Gitee) read the
+   * comment and the PR back from their API and return the event with the API's author, text, head
+   * SHA and fork flag, or null when the API does not confirm it (the event is then ignored).
+   */
+  confirmEvent(event: BotEvent): Promise<BotEvent | null>;
   /** Text of a file at a ref, or null when it does not exist. */
   readFile(repo: RepoRef, path: string, ref: string): Promise<string | null>;
   /** Current state of a pull request. */

@@ -36,7 +36,7 @@ export interface PullRef {
 export type Permission = "admin" | "maintain" | "write" | "triage" | "read" | "none";
 
 /** A webhook translated into the one shape the core understands. */
-export type BotEvent =
+export type BotEvent = (
   | {
       kind: "pr-updated";
       deliveryId: string;
@@ -71,7 +71,14 @@ export type BotEvent =
       sha: string;
       /** Login of who pushed it (their permission decides deploys). */
       pusher: string;
-    };
+    }
+) & {
+  /**
+   * What the sender signed (a digest of the signed body, or Gitee's signed timestamp): the same
+   * signed content under a new delivery id is a replay and is not processed twice.
+   */
+  replayKey?: string;
+};
 
 /** The stages of a preview pipeline, in order. */
 export const STAGES = ["build", "deploy", "test"] as const;

@@ -2,6 +2,7 @@
  * CodeHost for GitHub (and GitHub Enterprise through GHE_HOST), over installation-authenticated
  * Octokit clients. Probot's Octokit retries 5xx and rate-limit answers with backoff.
  */
+import type { BotEvent } from "../../domain/types.js";
 import type { ProbotOctokit } from "probot";
 import type { CodeHost, CommitStatus, SourceArchive } from "../../domain/ports.js";
 import type { Permission, PullRef, RepoRef } from "../../domain/types.js";
@@ -24,6 +25,11 @@ function statusOf(err: unknown): number | undefined {
 export class GitHubHost implements CodeHost {
   readonly kind = "github" as const;
   readonly statusScope = "commit" as const;
+
+  /** GitHub signs the whole body (X-Hub-Signature-256): what the payload says is what GitHub sent. */
+  async confirmEvent(event: BotEvent): Promise<BotEvent> {
+    return event;
+  }
 
   private readonly installations = new Map<string, Promise<number>>();
 
