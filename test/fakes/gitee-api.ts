@@ -12,8 +12,8 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { assertNoContractViolations, SwaggerContract } from "./swagger-contract.js";
 
-/** Location of the shared Gitee v5 Swagger file. */
-export const GITEE_SWAGGER_FILE = fileURLToPath(new URL("../../../shared/contracts/gitee-v5.swagger.yaml", import.meta.url));
+/** The Gitee v5 Swagger file (a copy of the shared contract, kept with the Gitee fixtures). */
+export const GITEE_SWAGGER_FILE = fileURLToPath(new URL("../fixtures/gitee/gitee-v5.swagger.yaml", import.meta.url));
 
 let sharedContract: SwaggerContract | undefined;
 /** The Gitee contract, loaded once per test file (loading takes about half a second). */

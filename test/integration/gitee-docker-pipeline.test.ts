@@ -25,7 +25,7 @@ import { createGiteeWebhookHandler, GITEE_WEBHOOK_PATH } from "../../src/ingress
 import { signGiteeTimestamp } from "../../src/ingress/gitee-signature.js";
 import { DockerTarget } from "../../src/targets/docker-target.js";
 import { FakeGiteeApi, type FakeFile } from "../fakes/gitee-api.js";
-import { GITEE_FIXTURE_EVENTS, loadGiteeFixture } from "../helpers/gitee-fixtures.js";
+import { GITEE_FIXTURE_EVENTS, loadGiteeFixture } from "../fixtures/gitee/gitee-fixtures.js";
 import { createHarness, type Harness } from "../helpers/probot-harness.js";
 import { sampleRepoConfig, sampleSource } from "../helpers/sample-app.js";
 import { requireServices } from "../helpers/services.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { BotEvent, RepoRef } from "../../src/domain/types.js";
 import { parseGiteeEvent, type GiteeEventResult } from "../../src/ingress/gitee-event.js";
-import { GITEE_FIXTURE_EVENTS, giteeFixtureNames, loadGiteeFixture } from "../helpers/gitee-fixtures.js";
+import { GITEE_FIXTURE_EVENTS, giteeFixtureNames, loadGiteeFixture } from "../fixtures/gitee/gitee-fixtures.js";
 
 const REPO: RepoRef = {
   host: "gitee",

@@ -5,7 +5,7 @@ import type { BotEvent } from "../../src/domain/types.js";
 import { signGiteeTimestamp } from "../../src/ingress/gitee-signature.js";
 import { createGiteeWebhookHandler } from "../../src/ingress/gitee-webhook.js";
 import { captureLogger, type CapturedLog } from "../helpers/capture-log.js";
-import { giteeFixtureText } from "../helpers/gitee-fixtures.js";
+import { giteeFixtureText } from "../fixtures/gitee/gitee-fixtures.js";
 
 const SECRET = "webhook-secret-5f1c0e";
 const NOW = 1_700_000_000_000;
