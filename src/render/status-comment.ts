@@ -6,10 +6,31 @@ import { formatDuration } from "../domain/duration.js";
 import { sha7 } from "../domain/naming.js";
 import { STAGES, type RunStatus, type StageName, type StageState } from "../domain/types.js";
 import type { Notice, StageDetail } from "../pipeline/records.js";
-import { codeBlock, inlineCode, plainText } from "./markdown.js";
+import { clip, codeBlock, htmlText, inlineCode, MAX_LOG_LINE, plainText, quotedMarkdown, safeUrl } from "./markdown.js";
 
 /** Hidden marker by which berth finds its comment again. */
 export const STATUS_MARKER = "<!-- berth:status -->";
+
+/**
+ * Longest comment berth posts, in UTF-16 code units (JavaScript's `length`). GitHub refuses bodies
+ * over 65,536 characters; the margin covers any difference in how it counts.
+ */
+export const COMMENT_MAX_CHARS = 60_000;
+
+/** Environments listed at most (tag flow); more are counted. */
+const MAX_ENVIRONMENTS = 10;
+
+/** Log-tail lines and failing tests a comment shows at most, even when they would fit (the log and the report have them all). */
+const MAX_LOG_LINES = 200;
+const MAX_FAILURES = 50;
+
+/** How much of the long parts one rendering shows. */
+interface Limits {
+  /** Newest lines of each failing stage's log tail. */
+  logLines: number;
+  /** First failing tests listed. */
+  failures: number;
+}
 
 export interface StageView {
   name: StageName;
@@ -59,8 +80,8 @@ function stageDetails(stage: StageView, view: StatusView): string {
   const d = stage.detail;
   const parts: string[] = [];
   if (stage.name === "build" && d.image) {
-    parts.push(inlineCode(d.image.ref));
-    parts.push(inlineCode(d.image.digest.length > 19 ? `${d.image.digest.slice(0, 19)}…` : d.image.digest));
+    parts.push(inlineCode(d.image.ref, { table: true }));
+    parts.push(inlineCode(d.image.digest.length > 19 ? `${d.image.digest.slice(0, 19)}…` : d.image.digest, { table: true }));
     if (d.reused) parts.push("reused");
     if (!d.image.pushed) parts.push("local only");
   }
@@ -68,9 +89,9 @@ function stageDetails(stage: StageView, view: StatusView): string {
     const s = d.scan;
     const counts = `🛡️ ${s.critical} critical, ${s.high} high, ${s.medium} medium, ${s.low} low (${s.fixable} fixable)`;
     const text = s.status === "Success" ? counts : `🛡️ scan ${plainText(s.status, 20)}`;
-    parts.push(s.url ? `[${text}](${s.url})` : text);
+    parts.push(s.url ? `[${text}](${safeUrl(clip(s.url, 500))})` : text);
   }
-  if (stage.name === "deploy" && d.preview) parts.push(d.preview.url);
+  if (stage.name === "deploy" && d.preview) parts.push(safeUrl(clip(d.preview.url, 500)));
   if (stage.name === "test" && d.tests) {
     const t = d.tests;
     parts.push(`${t.passed} passed, ${t.failed} failed, ${t.skipped} skipped`);
@@ -79,7 +100,7 @@ function stageDetails(stage: StageView, view: StatusView): string {
     else if (t.exitCode !== null && t.exitCode !== 0) parts.push(`exit code ${t.exitCode}`);
   }
   if (stage.name === "test" && stage.state === "pending" && !view.testsConfigured) parts.push("no `test` section in berth.yml");
-  if (d.reason) parts.push(plainText(d.reason, 200));
+  if (d.reason) parts.push(quotedMarkdown(d.reason, { max: 200, table: true }));
   if (d.logId) parts.push(`[log](${stageLogUrl(view.reportBaseUrl, d.logId)})`);
   return parts.join(" · ");
 }
@@ -93,24 +114,55 @@ function stageRow(stage: StageView, view: StatusView): string {
   return `| ${stage.name} | ${status} | ${time} | ${stageDetails(stage, view)} |`;
 }
 
-function failureSection(stage: StageView): string[] {
+function failureSection(stage: StageView, view: StatusView, limits: Limits): string[] {
   const d = stage.detail;
   if (stage.state !== "failed" || !d.logTail?.length) return [];
-  const summary = d.failingStep ? `${stage.name} failed at ${inlineCode(d.failingStep)}: last log lines` : `${stage.name}: last log lines`;
-  return ["", `<details><summary>${summary}</summary>`, "", codeBlock(d.logTail.join("\n")), "", "</details>"];
+  // The summary line is raw HTML (markdown is not parsed there): escaped as HTML, the backticks only look like code.
+  const summary = d.failingStep ? `${stage.name} failed at \`${htmlText(d.failingStep, 200)}\`: last log lines` : `${stage.name}: last log lines`;
+  const shown = d.logTail.slice(Math.max(0, d.logTail.length - limits.logLines)).map((line) => clip(line, MAX_LOG_LINE));
+  const hidden = d.logTail.length - shown.length;
+  const where = d.logId ? `the [log](${stageLogUrl(view.reportBaseUrl, d.logId)})` : "the stage log";
+  const note = hidden > 0 ? ["", `… ${hidden} more lines, see ${where}`] : [];
+  const block = shown.length ? ["", codeBlock(shown.join("\n"))] : [];
+  return ["", `<details><summary>${summary}</summary>`, ...note, ...block, "", "</details>"];
 }
 
-function testsSection(view: StatusView): string[] {
+function testsSection(view: StatusView, limits: Limits): string[] {
   const test = view.run?.stages.find((s) => s.name === "test");
-  const failures = test?.detail.tests?.firstFailures ?? [];
+  const tests = test?.detail.tests;
+  const failures = tests?.firstFailures ?? [];
   if (!failures.length) return [];
-  return ["", "**Failing tests**", ...failures.map((f) => `- ${inlineCode(f.name)}: ${plainText(f.message, 200)}`)];
+  const shown = failures.slice(0, limits.failures);
+  const lines = shown.map((f) => `- ${inlineCode(f.name, { max: 200 })}: ${plainText(f.message, 200)}`);
+  const hidden = failures.length - shown.length;
+  if (hidden > 0) lines.push(`- … ${hidden} more failing tests, see the [report](${reportUrl(view.reportBaseUrl, tests!.reportId)})`);
+  return ["", "**Failing tests**", ...lines];
 }
 
-/** Render the status comment (marker included). Equal input gives equal output: no clocks here. */
+/**
+ * Render the status comment (marker included). Equal input gives equal output: no clocks here.
+ * Every repository- or build-derived string is escaped for where it lands (see `markdown.ts`), and
+ * the result is at most {@link COMMENT_MAX_CHARS}: log tails, then failing tests, are shortened first.
+ */
 export function renderStatusComment(view: StatusView): string {
+  const tails = (view.run?.stages ?? []).map((s) => s.detail.logTail?.length ?? 0);
+  const failures = view.run?.stages.find((s) => s.name === "test")?.detail.tests?.firstFailures.length ?? 0;
+  const limits: Limits = { logLines: Math.min(MAX_LOG_LINES, Math.max(0, ...tails)), failures: Math.min(MAX_FAILURES, failures) };
+  for (;;) {
+    const text = render(view, limits);
+    if (text.length <= COMMENT_MAX_CHARS) return text;
+    if (limits.logLines > 5) limits.logLines = Math.floor(limits.logLines / 2);
+    else if (limits.failures > 3) limits.failures = Math.floor(limits.failures / 2);
+    else if (limits.logLines > 0) limits.logLines = 0;
+    else if (limits.failures > 0) limits.failures = 0;
+    // Every other part is bounded field by field; this only guards against a mistake in those bounds.
+    else return `${clip(text, COMMENT_MAX_CHARS - 200)}\n\n… the comment was cut to stay within GitHub's limit`;
+  }
+}
+
+function render(view: StatusView, limits: Limits): string {
   const lines: string[] = [STATUS_MARKER, `### berth · preview of ${inlineCode(sha7(view.headSha))}`];
-  if (view.notice) lines.push("", `> ${view.notice.kind === "config-error" ? "⚠️ " : "ℹ️ "}${view.notice.text.split("\n").join("\n> ")}`);
+  if (view.notice) lines.push("", `> ${view.notice.kind === "config-error" ? "⚠️ " : "ℹ️ "}${quotedMarkdown(view.notice.text).split("\n").join("\n> ")}`);
   const run = view.run;
   if (run) {
     lines.push("", "| Stage | Status | Time | Details |", "| --- | --- | --- | --- |");
@@ -119,21 +171,25 @@ export function renderStatusComment(view: StatusView): string {
       lines.push(stageRow(stage, view));
     }
     if (run.sha !== view.headSha) lines.push("", `These stages ran for commit ${inlineCode(sha7(run.sha))}, not the head commit.`);
-    if (run.reason && (run.status === "superseded" || run.status === "cancelled")) lines.push("", `Run ${run.status}: ${plainText(run.reason)}`);
+    if (run.reason && (run.status === "superseded" || run.status === "cancelled")) lines.push("", `Run ${run.status}: ${quotedMarkdown(run.reason, { max: 300, table: true })}`);
   }
-  if (view.superseded) lines.push("", `⏭️ The run for commit ${inlineCode(sha7(view.superseded.sha))} was stopped: ${plainText(view.superseded.reason)}.`);
+  if (view.superseded) lines.push("", `⏭️ The run for commit ${inlineCode(sha7(view.superseded.sha))} was stopped: ${quotedMarkdown(view.superseded.reason, { max: 300, table: true })}.`);
   lines.push("");
   if (view.preview) {
-    lines.push(`**Preview:** ${view.preview.url} (commit ${inlineCode(sha7(view.preview.sha))})`);
+    lines.push(`**Preview:** ${safeUrl(clip(view.preview.url, 500))} (commit ${inlineCode(sha7(view.preview.sha))})`);
   } else {
     lines.push("**Preview:** none running");
   }
-  if (view.environments?.length) {
-    lines.push("", `**Environments** running this commit: ${view.environments.map((e) => `${plainText(e.name, 40)} (${inlineCode(e.tag)}) ${e.url}`).join(" · ")}`);
+  const environments = view.environments ?? [];
+  if (environments.length) {
+    const shown = environments.slice(0, MAX_ENVIRONMENTS).map((e) => `${plainText(e.name, 40)} (${inlineCode(e.tag, { max: 100 })}) ${safeUrl(clip(e.url, 300))}`);
+    if (environments.length > shown.length) shown.push(`… ${environments.length - shown.length} more`);
+    lines.push("", `**Environments** running this commit: ${shown.join(" · ")}`);
   }
-  lines.push(...testsSection(view));
-  for (const stage of run?.stages ?? []) lines.push(...failureSection(stage));
-  if (run) lines.push("", `<sub>berth run ${inlineCode(run.id)} · trigger ${inlineCode(run.trigger)} · comment \`/help\` for commands</sub>`);
+  lines.push(...testsSection(view, limits));
+  for (const stage of run?.stages ?? []) lines.push(...failureSection(stage, view, limits));
+  if (run) lines.push("", `<sub>berth run ${inlineCode(run.id, { max: 64 })} · trigger ${inlineCode(run.trigger, { max: 100 })} · comment \`/help\` for commands</sub>`);
   else lines.push("", "<sub>comment `/help` for commands</sub>");
   return lines.join("\n");
 }
+
