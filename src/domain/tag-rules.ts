@@ -6,14 +6,40 @@ import type { EnvironmentConfig, TagRule } from "../config/repo-config.js";
 import { shortHash } from "./naming.js";
 import type { Permission } from "./types.js";
 
-function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^${body}$`);
+/**
+ * Whether `glob` matches the whole of `text`: `*` any run of characters, `?` exactly one, anything
+ * else itself. Two pointers with one remembered star, so the work is at most
+ * `text.length × glob.length` steps for any input: no regular expression, no backtracking blow-up
+ * on patterns like `*a*a*a*b` (git tags and berth.yml are both outside input).
+ */
+export function globMatches(glob: string, text: string): boolean {
+  let g = 0;
+  let t = 0;
+  let starG = -1;
+  let starT = 0;
+  while (t < text.length) {
+    const c = glob[g];
+    if (c === "*") {
+      starG = g++;
+      starT = t;
+    } else if (c !== undefined && (c === "?" || c === text[t])) {
+      g++;
+      t++;
+    } else if (starG >= 0) {
+      // Let the last star swallow one more character and retry what followed it.
+      g = starG + 1;
+      t = ++starT;
+    } else {
+      return false;
+    }
+  }
+  while (glob[g] === "*") g++;
+  return g === glob.length;
 }
 
 /** The first rule whose glob matches the whole tag, if any. */
 export function matchTagRule(rules: readonly TagRule[], tag: string): TagRule | undefined {
-  return rules.find((rule) => globToRegExp(rule.match).test(tag));
+  return rules.find((rule) => globMatches(rule.match, tag));
 }
 
 /** Least permission a tag's pusher needs to deploy to an environment. */
