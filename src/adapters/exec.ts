@@ -3,8 +3,9 @@
  * cancellation through an AbortSignal, bounded output and secret redaction.
  */
 import { spawn } from "node:child_process";
+import { StringDecoder } from "node:string_decoder";
 import { CancelledError, type LogSink } from "../domain/ports.js";
-import type { Redactor } from "../domain/redact.js";
+import { safeCut, type Redactor } from "../domain/redact.js";
 
 /** Options of {@link runCommand}. */
 export interface RunCommandOptions {
@@ -93,27 +94,40 @@ class TailBuffer {
   }
 
   text(): string {
-    return Buffer.concat(this.chunks).toString("utf8");
+    const text = Buffer.concat(this.chunks).toString("utf8");
+    if (!this.truncated) return text;
+    // The first line was cut somewhere inside: its start (maybe the start of a secret) is gone, so
+    // redaction could not recognise what is left of it. Drop it.
+    const newline = text.indexOf("\n");
+    return newline >= 0 ? text.slice(newline + 1) : "";
   }
 }
 
-/** Splits a byte stream into lines for a line callback. */
-function lineSplitter(onLine: (line: string) => void): { push(chunk: Buffer): void; flush(): void } {
+/** Longest unterminated line handed on whole; longer ones go on in pieces. */
+const MAX_PENDING_LINE = 64 * 1024;
+
+/** Splits a byte stream into redacted lines for a line callback (UTF-8 decoded across chunk edges). */
+function lineSplitter(redact: Redactor, onLine: (line: string) => void): { push(chunk: Buffer): void; flush(): void } {
+  const decoder = new StringDecoder("utf8");
   let pending = "";
   return {
     push(chunk) {
-      pending += chunk.toString("utf8");
+      pending += decoder.write(chunk);
       const parts = pending.split(/\r?\n/);
       pending = parts.pop() ?? "";
-      // A single unterminated line must not grow without bound.
-      if (pending.length > 64 * 1024) {
-        parts.push(pending);
-        pending = "";
+      for (const part of parts) onLine(redact(part));
+      // A single unterminated line must not grow without bound; it goes on in pieces, but the tail that
+      // could be the start of a secret (a secret split over two writes) is kept, redacted, for the next piece.
+      if (pending.length > MAX_PENDING_LINE) {
+        const clean = redact(pending);
+        const cut = safeCut(clean, redact);
+        if (cut > 0) onLine(clean.slice(0, cut));
+        pending = clean.slice(cut);
       }
-      for (const part of parts) onLine(part);
     },
     flush() {
-      if (pending !== "") onLine(pending);
+      pending += decoder.end();
+      if (pending !== "") onLine(redact(pending));
       pending = "";
     },
   };
@@ -141,7 +155,7 @@ function buildEnv(options: RunCommandOptions): NodeJS.ProcessEnv {
  * @throws CancelledError when `signal` aborts.
  */
 export function runCommand(file: string, args: readonly string[], options: RunCommandOptions): Promise<CommandResult> {
-  const redact: (text: string) => string = options.redact ?? ((text) => text);
+  const redact: Redactor = options.redact ?? ((text) => text);
   const limit = options.maxOutputBytes ?? 4 * 1024 * 1024;
   const okCodes = options.okExitCodes ?? [0];
   const display = redact([file, ...args].map((a) => (/[\s"'\\]/.test(a) ? JSON.stringify(a) : a)).join(" "));
@@ -155,8 +169,8 @@ export function runCommand(file: string, args: readonly string[], options: RunCo
     const stdout = new TailBuffer(limit);
     const stderr = new TailBuffer(limit);
     const onLine = options.onLine;
-    const lines = onLine ? lineSplitter((line) => onLine(redact(line))) : undefined;
-    const errLines = onLine ? lineSplitter((line) => onLine(redact(line))) : undefined;
+    const lines = onLine ? lineSplitter(redact, onLine) : undefined;
+    const errLines = onLine ? lineSplitter(redact, onLine) : undefined;
 
     let timedOut = false;
     let cancelled = false;

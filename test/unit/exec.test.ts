@@ -103,6 +103,34 @@ describe("runCommand", () => {
     expect(lines).toEqual(["HELLO", "***"]);
   });
 
+  it("redacts a secret split over two writes of one very long line", async () => {
+    const lines: string[] = [];
+    const redact = createRedactor(["TOPSECRETVALUE42"]);
+    const code = "process.stdout.write('x'.repeat(70000) + 'TOPSECRET'); setTimeout(() => process.stdout.write('VALUE42 tail\\n'), 100)";
+    const result = await runCommand(node, script(code), { timeoutMs: 10_000, redact, onLine: (line) => lines.push(line) });
+    const streamed = lines.join("");
+    expect(streamed).toBe(`${"x".repeat(70000)}*** tail`);
+    for (const line of lines) expect(line).not.toMatch(/TOPSECRET|VALUE42/);
+    expect(result.stdout).toBe(`${"x".repeat(70000)}*** tail\n`);
+  });
+
+  it("decodes characters split over two writes", async () => {
+    const lines: string[] = [];
+    const code = "const b = Buffer.from('h\u00e9llo\\n'); process.stdout.write(b.subarray(0, 2)); setTimeout(() => process.stdout.write(b.subarray(2)), 100)";
+    await runCommand(node, script(code), { timeoutMs: 10_000, onLine: (line) => lines.push(line) });
+    expect(lines).toEqual(["h\u00e9llo"]);
+  });
+
+  it("drops the cut first line of a truncated output, where a secret's start is gone", async () => {
+    const redact = createRedactor(["ABCDEFGHSECRET99"]);
+    // 17-byte lines; the last 1000 bytes start 14 bytes before the end of a line, inside the secret.
+    const code = "for (let i = 0; i < 1000; i++) console.log('ABCDEFGHSECRET99')";
+    const result = await runCommand(node, script(code), { timeoutMs: 10_000, maxOutputBytes: 1000, redact });
+    expect(result.truncated).toBe(true);
+    expect(result.stdout.replace(/\*\*\*/g, "")).not.toMatch(/[A-Z0-9]/);
+    expect(result.stdout.startsWith("***\n")).toBe(true);
+  });
+
   it("reports a missing program clearly", async () => {
     const error = await runCommand("/nonexistent/berth-helm", ["version"], { timeoutMs: 10_000 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CommandError);
