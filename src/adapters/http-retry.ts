@@ -6,6 +6,17 @@
 /** Network errors worth another attempt. */
 export const TRANSIENT_NETWORK_CODES: ReadonlySet<string> = new Set(["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "ECONNABORTED", "EPIPE", "EAI_AGAIN", "ENETUNREACH", "EHOSTUNREACH"]);
 
+/**
+ * Network errors of Node's own fetch (undici) worth another attempt: the connection failed, was
+ * closed under the request, or the server stopped answering. Not the undici codes for bad input.
+ */
+export const TRANSIENT_UNDICI_CODES: ReadonlySet<string> = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]);
+
+/** Whether a network error code (`err.code`, or the `cause.code` of a failed fetch) is worth another attempt. */
+export function isTransientNetworkCode(code: unknown): boolean {
+  return typeof code === "string" && (TRANSIENT_NETWORK_CODES.has(code) || TRANSIENT_UNDICI_CODES.has(code));
+}
+
 /** Answers worth another attempt: the server is overloaded, limiting or briefly broken. */
 export function isRetryableStatus(status: number): boolean {
   return status === 429 || status >= 500;

@@ -1,22 +1,28 @@
 /**
  * The engine: a durable inbox of events, the dispatcher that turns them into runs, the scheduler
  * that executes runs, and the publisher that keeps status comments current. Webhook handlers only
- * call `accept()`, which records and returns at once.
+ * call `accept()`, which records and returns at once. `start()` returns as soon as work can be
+ * accepted; reconciling previews with the code host runs in the background.
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { RepoConfig } from "../config/repo-config.js";
 import { checkoutSource } from "../adapters/source-checkout.js";
+import { DEFAULT_INSTANCE, sha7 } from "../domain/naming.js";
 import type { ArtifactRegistry, CodeHost, PreviewKey, RegistryCleaner, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
-import type { BotEvent, HostKind } from "../domain/types.js";
+import type { BotEvent, HostKind, PullRef } from "../domain/types.js";
 import { CommentPublisher } from "./comment-publisher.js";
 import { createConfigLoader } from "./config-loader.js";
 import { dispatchEvent } from "./dispatcher.js";
-import { prKeyOf, type RunRecord } from "./records.js";
+import { guardMethods, raceAbort } from "./inbox-abort.js";
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./inbox-retry.js";
+import { InboxWorker, type EventFailure } from "./inbox-worker.js";
+import { prKeyOf, repoKeyOf, type PrKey, type PullRecord, type RunRecord } from "./records.js";
 import { executeRun } from "./run-executor.js";
 import { markStopped, Scheduler } from "./scheduler.js";
-import type { Store } from "./store.js";
+import type { InboxItem, Store } from "./store.js";
+import { EventDeadlineError } from "./transient-error.js";
 
 export interface EngineOptions {
   store: Store;
@@ -24,6 +30,8 @@ export interface EngineOptions {
   builder: ImageBuilder;
   targets: Partial<Record<RepoConfig["preview"]["target"], PreviewTarget>>;
   registry?: string;
+  /** This berth installation (BERTH_INSTANCE, default `default`): part of image repository names. */
+  instance?: string;
   /** Registry API beyond pushes (Harbor). */
   artifacts?: ArtifactRegistry;
   /** Registry clean-up of closed PRs; default: `artifacts` (Harbor), if any. */
@@ -37,14 +45,28 @@ export interface EngineOptions {
   /** Forget finished runs, reports and deliveries older than this at each reconcile (ms; unset = keep all). */
   retentionMs?: number;
   commentIntervalMs: number;
+  /** Inbox events processed at once, each of another PR (default 8); one PR's events go in order. */
+  inboxConcurrency?: number;
+  /**
+   * Transient failures of an event (network, timeouts, 5xx, 429, rate limits) are retried with
+   * backoff until this long after receipt (default 2 s doubling to 5 min, for 30 min).
+   */
+  inboxRetry?: Partial<RetryPolicy>;
+  /** One attempt at an event, and each code host call of a reconcile, is given up after this long (ms; default 60 000). */
+  eventTimeoutMs?: number;
   redact: Redactor;
   log: Logger;
   now?: () => number;
   newId?: () => string;
+  /** Jitter of inbox retries (tests). */
+  random?: () => number;
 }
 
 /** A run interrupted by a crash more often than this is failed instead of re-queued. */
 const MAX_ATTEMPTS = 2;
+
+const DEFAULT_INBOX_CONCURRENCY = 8;
+const DEFAULT_EVENT_TIMEOUT_MS = 60_000;
 
 export class Engine {
   readonly store: Store;
@@ -53,9 +75,12 @@ export class Engine {
   private readonly loadConfig: ReturnType<typeof createConfigLoader>;
   private readonly now: () => number;
   private readonly newId: () => string;
-  private inboxLoop?: Promise<void>;
+  private readonly inbox: InboxWorker;
+  private readonly eventTimeoutMs: number;
+  /** Aborts what a shutdown must not wait for (a reconcile's host calls). */
+  private readonly shutdown = new AbortController();
   private reconcileTimer?: NodeJS.Timeout;
-  private inboxAgain = false;
+  private reconciling?: Promise<void>;
   private stopped = false;
 
   constructor(private readonly options: EngineOptions) {
@@ -82,6 +107,19 @@ export class Engine {
       enabledTargets: Object.keys(options.targets) as Array<RepoConfig["preview"]["target"]>,
       log: options.log,
     });
+    this.eventTimeoutMs = options.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS;
+    this.inbox = new InboxWorker({
+      store: options.store,
+      concurrency: options.inboxConcurrency ?? DEFAULT_INBOX_CONCURRENCY,
+      process: (event, signal) => this.dispatch(event, signal),
+      onGiveUp: (item, failure) => this.showEventFailure(item, failure),
+      policy: { ...DEFAULT_RETRY_POLICY, ...options.inboxRetry },
+      attemptTimeoutMs: this.eventTimeoutMs,
+      redact: options.redact,
+      log: options.log,
+      now: this.now,
+      ...(options.random ? { random: options.random } : {}),
+    });
   }
 
   /** Base URL of test report pages. */
@@ -96,24 +134,37 @@ export class Engine {
   accept(event: BotEvent): boolean {
     const fresh = this.store.recordDelivery(event, this.now());
     if (!fresh) {
-      this.options.log.info({ deliveryId: event.deliveryId }, "duplicate delivery ignored");
+      const redelivery = this.store.getDelivery(event.deliveryId) !== undefined;
+      this.options.log.info({ deliveryId: event.deliveryId, kind: event.kind }, redelivery ? "duplicate delivery ignored" : "replayed payload under a new delivery id ignored");
       return false;
     }
-    this.processInbox();
+    this.inbox.kick();
     return true;
   }
 
-  /** Recover after a restart, remove previews of closed PRs, then start working. */
+  /**
+   * Recover runs a crash left behind and start working; returns at once. Reconciling previews with
+   * the code host (which may be slow or down) runs in the background, its errors logged.
+   */
   async start(): Promise<void> {
     this.recoverRuns();
-    this.processInbox();
+    this.inbox.kick();
     this.scheduler.kick();
-    await this.reconcile();
+    void this.reconcileInBackground();
     const every = this.options.reconcileIntervalMs ?? 0;
     if (every > 0) {
-      this.reconcileTimer = setInterval(() => void this.reconcile(), every);
+      this.reconcileTimer = setInterval(() => void this.reconcileInBackground(), every);
       this.reconcileTimer.unref();
     }
+  }
+
+  /** Start a reconcile unless one is still running (a slow host must not pile them up). */
+  private reconcileInBackground(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    this.reconciling ??= this.reconcile().finally(() => {
+      this.reconciling = undefined;
+    });
+    return this.reconciling;
   }
 
   /** Remove previews of closed PRs and expired previews, then forget old state; never throws. */
@@ -121,7 +172,7 @@ export class Engine {
     try {
       await this.reconcilePreviews();
     } catch (err) {
-      this.options.log.warn({ err: this.options.redact(String(err)) }, "preview reconciliation failed");
+      if (!this.stopped) this.options.log.warn({ err: this.options.redact(String(err)) }, "preview reconciliation failed");
     }
     this.pruneState();
   }
@@ -138,61 +189,89 @@ export class Engine {
     }
   }
 
-  /** Stop taking work; running runs are put back in the queue for the next start. */
+  /**
+   * Stop taking work; running runs are put back in the queue for the next start, events in flight
+   * stay in the inbox. A reconcile waiting on the code host is abandoned, not awaited.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.shutdown.abort(new Error("berth is shutting down"));
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
-    await this.inboxLoop;
+    await this.inbox.stop();
     await this.scheduler.stop();
     await this.publisher.settle();
     this.publisher.stop();
   }
 
-  /** Wait until the inbox is empty, no run is executing and every comment is written. */
+  /**
+   * Wait until no event is due or in flight (one waiting for its retry does not count), the
+   * reconcile is done, no run is executing and every comment is written.
+   */
   async idle(): Promise<void> {
     for (let i = 0; i < 100; i++) {
-      await this.inboxLoop;
+      await this.inbox.idle();
+      await this.reconciling;
       await this.scheduler.idle();
       await this.publisher.settle();
       const queued = this.store.runsWithStatus(["queued", "running"]).length;
-      if (!this.inboxLoop && queued === 0 && this.store.pendingInbox(1).length === 0) return;
+      if (!this.inbox.busy() && !this.reconciling && queued === 0) return;
       if (queued > 0) this.scheduler.kick();
       await new Promise((r) => setTimeout(r, 20));
     }
   }
 
-  private processInbox(): void {
-    if (this.inboxLoop) {
-      this.inboxAgain = true;
+  /**
+   * One attempt at an event. The dispatcher sees the code hosts and targets through `signal`: when
+   * the attempt's deadline passes, its call in flight and every later one reject, so an abandoned
+   * attempt cannot go on queueing work next to its retry.
+   */
+  private dispatch(event: BotEvent, signal: AbortSignal): Promise<void> {
+    const hosts: Partial<Record<HostKind, CodeHost>> = {};
+    for (const [kind, host] of Object.entries(this.options.hosts) as Array<[HostKind, CodeHost | undefined]>) {
+      if (host) hosts[kind] = guardMethods(host, signal);
+    }
+    const targets: EngineOptions["targets"] = {};
+    for (const [kind, target] of Object.entries(this.options.targets) as Array<[RepoConfig["preview"]["target"], PreviewTarget | undefined]>) {
+      if (target) targets[kind] = guardMethods(target, signal);
+    }
+    return dispatchEvent(event, {
+      store: this.store,
+      hosts,
+      scheduler: this.scheduler,
+      publisher: this.publisher,
+      loadConfig: this.loadConfig,
+      enabledTargets: Object.keys(this.options.targets) as Array<RepoConfig["preview"]["target"]>,
+      targets,
+      log: this.options.log,
+      now: this.now,
+      newId: this.newId,
+    });
+  }
+
+  /**
+   * An event given up on: say so on its PR's status comment. A PR berth has no record of gets one
+   * only when berth works on other PRs of the repository (it has a config); otherwise the log says it.
+   */
+  private showEventFailure(item: InboxItem, failure: EventFailure): void {
+    const event = item.event;
+    const log = this.options.log;
+    if (event.kind === "tag-pushed") {
+      log.error({ deliveryId: item.deliveryId, repo: repoKeyOf(event.repo), tag: event.tag, err: failure.error.summary }, "tag event given up on; push the tag again to retry");
       return;
     }
-    this.inboxLoop = (async () => {
-      do {
-        this.inboxAgain = false;
-        for (const item of this.store.pendingInbox()) {
-          if (this.stopped) return;
-          try {
-            await dispatchEvent(item.event, {
-              store: this.store,
-              hosts: this.options.hosts,
-              scheduler: this.scheduler,
-              publisher: this.publisher,
-              loadConfig: this.loadConfig,
-              enabledTargets: Object.keys(this.options.targets) as Array<RepoConfig["preview"]["target"]>,
-              targets: this.options.targets,
-              log: this.options.log,
-              now: this.now,
-              newId: this.newId,
-            });
-          } catch (err) {
-            this.options.log.error({ deliveryId: item.deliveryId, kind: item.event.kind, err: this.options.redact(String(err)) }, "event processing failed");
-          }
-          this.store.markProcessed(item.deliveryId, this.now());
-        }
-      } while (this.inboxAgain || (!this.stopped && this.store.pendingInbox(1).length > 0));
-    })().finally(() => {
-      this.inboxLoop = undefined;
-    });
+    const repo = event.kind === "pr-comment" ? event.repo : event.pr.repo;
+    const prKey: PrKey = event.kind === "pr-comment" ? prKeyOf(event.repo, event.prNumber) : prKeyOf(event.pr.repo, event.pr.number);
+    const pr: PullRef | undefined = event.pr;
+    if (!this.store.getPull(prKey) && pr && this.store.knowsRepo(repoKeyOf(repo))) {
+      const pull: PullRecord = { prKey, repo: pr.repo, prNumber: pr.number, headSha: pr.headSha, state: pr.state, fromFork: pr.fromFork, url: pr.url };
+      this.store.savePull(pull);
+    }
+    const notice = { kind: "event-failed" as const, text: eventFailureText(item, failure, this.options.inboxRetry?.deadlineMs ?? DEFAULT_RETRY_POLICY.deadlineMs) };
+    if (!this.store.patchPull(prKey, (p) => ({ ...p, notice }))) {
+      log.warn({ deliveryId: item.deliveryId, prKey }, "failed event of a PR berth has no record of: nothing to show it on");
+      return;
+    }
+    this.publisher.request(prKey);
   }
 
   private async execute(run: RunRecord, signal: AbortSignal): Promise<void> {
@@ -204,6 +283,7 @@ export class Engine {
       builder: this.options.builder,
       targets: this.options.targets,
       registry: this.options.registry,
+      instance: this.options.instance ?? DEFAULT_INSTANCE,
       artifacts: this.options.artifacts,
       registryCleaner: this.options.registryCleaner ?? this.options.artifacts,
       checkoutSource: this.options.checkoutSource ?? checkoutSource,
@@ -233,14 +313,30 @@ export class Engine {
     }
   }
 
+  /** A code host call of a reconcile: given up after the event deadline, or at shutdown. */
+  private hostCall<T>(call: Promise<T>): Promise<T> {
+    return raceAbort(AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.eventTimeoutMs)]), call).catch((err: unknown) => {
+      throw err instanceof DOMException && err.name === "TimeoutError" ? new EventDeadlineError(this.eventTimeoutMs) : err;
+    });
+  }
+
   /** Remove previews whose PR is closed (webhooks get lost while berth is down). */
   private async reconcilePreviews(): Promise<void> {
     for (const pull of this.store.pullsWithPreview()) {
+      if (this.stopped) return;
       if (pull.state === "open") {
         const host = this.options.hosts[pull.repo.host];
         if (!host) continue;
-        const fresh = await host.getPull(pull.repo, pull.prNumber);
-        if (fresh.state === "open") continue;
+        let state: PullRef["state"];
+        try {
+          state = (await this.hostCall(host.getPull(pull.repo, pull.prNumber))).state;
+        } catch (err) {
+          // One PR the host cannot answer for must not keep the others from being reconciled.
+          if (!this.stopped) this.options.log.warn({ prKey: pull.prKey, err: this.options.redact(String(err)) }, "preview left in place: its PR could not be read");
+          continue;
+        }
+        if (this.stopped) return;
+        if (state === "open") continue;
         this.store.patchPull(pull.prKey, (p) => ({ ...p, state: "closed" }));
       }
       if (this.store.activeRunsOf(pull.prKey).some((r) => r.kind === "delete")) continue;
@@ -300,11 +396,12 @@ export class Engine {
     }
     let state: string;
     try {
-      state = (await host.getPull({ host: key.host, owner, name, defaultBranch: "", htmlUrl: "" }, key.pr)).state;
+      state = (await this.hostCall(host.getPull({ host: key.host, owner, name, defaultBranch: "", htmlUrl: "" }, key.pr))).state;
     } catch (err) {
       log.warn({ key, target: target.kind, err: this.options.redact(String(err)) }, "preview without a berth record left in place: its PR could not be read");
       return;
     }
+    if (this.stopped) return;
     if (state === "open") {
       log.info({ key, target: target.kind }, "preview of an open PR without a berth record left in place; its next push or /deploy takes it over");
       return;
@@ -314,3 +411,33 @@ export class Engine {
   }
 }
 
+
+/** Inline code that cannot be closed from inside (error texts may quote anything). */
+function codeSpan(text: string): string {
+  return `\`${text.replace(/[`\r\n]+/g, " ").slice(0, 200)}\``;
+}
+
+/** The notice of an event given up on: what was lost, why, and how to get it done. */
+export function eventFailureText(item: InboxItem, failure: EventFailure, deadlineMs: number): string {
+  const event = item.event;
+  const host = (event.kind === "pr-comment" || event.kind === "tag-pushed" ? event.repo : event.pr.repo).host === "gitee" ? "Gitee" : "GitHub";
+  const what =
+    event.kind === "pr-updated"
+      ? `the ${event.action === "synchronize" ? "push" : event.action} event of commit ${codeSpan(sha7(event.pr.headSha))}`
+      : event.kind === "pr-closed"
+        ? "the event that closed this PR"
+        : event.kind === "pr-comment"
+          ? `a comment by @${event.author.replace(/[^A-Za-z0-9_.-]/g, "")}`
+          : `tag ${codeSpan(event.tag)}`;
+  const why =
+    failure.why === "deadline"
+      ? `${host} kept failing for ${Math.round(deadlineMs / 60_000)} min (${failure.attempts} attempts, last: ${codeSpan(failure.error.summary)})`
+      : `it failed with ${codeSpan(failure.error.summary)}`;
+  const retry =
+    event.kind === "pr-updated"
+      ? "Push again or comment `/deploy` to run it."
+      : event.kind === "pr-closed"
+        ? "Comment `/delete` to remove the preview."
+        : "Comment again to retry.";
+  return `berth gave up on ${what}: ${why}. ${retry}`;
+}

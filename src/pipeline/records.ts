@@ -115,7 +115,8 @@ export interface EnvironmentRecord {
 
 /** A sentence the status comment shows above the stages. */
 export interface Notice {
-  kind: "config-error" | "needs-approval" | "deleted" | "manual-deploy" | "interrupted";
+  /** `event-failed`: a webhook of this PR could not be processed (the host kept failing, or refused). */
+  kind: "config-error" | "needs-approval" | "deleted" | "manual-deploy" | "interrupted" | "event-failed";
   text: string;
 }
 

@@ -7,6 +7,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { BotEvent, RunStatus, StageName, StageState } from "../domain/types.js";
 import type { TestSuiteReport } from "../reports/junit.js";
+import { lockDataDir, type DataDirLock } from "./data-dir-lock.js";
 import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, StageDetail, StageRecord } from "./records.js";
 
 /** An event waiting in the inbox. */
@@ -14,6 +15,17 @@ export interface InboxItem {
   deliveryId: string;
   event: BotEvent;
   receivedAt: number;
+  /** Attempts that failed with a transient error so far. */
+  attempts: number;
+  /** Not before this time (ms) after a transient failure; undefined = now. */
+  nextAttemptAt?: number;
+  /** The last failure's summary. */
+  lastError?: string;
+}
+
+/** What the inbox knows of one delivery. */
+export interface DeliveryRecord extends InboxItem {
+  processedAt?: number;
 }
 
 const SCHEMA = `
@@ -21,7 +33,11 @@ CREATE TABLE IF NOT EXISTS inbox (
   delivery_id TEXT PRIMARY KEY,
   event_json TEXT NOT NULL,
   received_at INTEGER NOT NULL,
-  processed_at INTEGER
+  processed_at INTEGER,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER,
+  last_error TEXT,
+  replay_key TEXT
 );
 CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (processed_at, received_at);
 CREATE TABLE IF NOT EXISTS runs (
@@ -97,47 +113,139 @@ export interface StoredReport {
   report: TestSuiteReport;
 }
 
+/** Columns added to tables after their first release, with their definitions (see `migrate`). */
+const ADDED_COLUMNS: ReadonlyArray<{ table: string; column: string; definition: string }> = [
+  { table: "inbox", column: "attempts", definition: "INTEGER NOT NULL DEFAULT 0" },
+  { table: "inbox", column: "next_attempt_at", definition: "INTEGER" },
+  { table: "inbox", column: "last_error", definition: "TEXT" },
+  { table: "inbox", column: "replay_key", definition: "TEXT" },
+];
+
+/** Indexes on added columns: created after `migrate` has added them. */
+const INDEXES_OF_ADDED_COLUMNS = `
+CREATE UNIQUE INDEX IF NOT EXISTS inbox_replay ON inbox (replay_key) WHERE replay_key IS NOT NULL;
+`;
+
+type InboxRow = {
+  delivery_id: string;
+  event_json: string;
+  received_at: number;
+  processed_at: number | null;
+  attempts: number;
+  next_attempt_at: number | null;
+  last_error: string | null;
+};
+
+const INBOX_COLUMNS = "delivery_id, event_json, received_at, processed_at, attempts, next_attempt_at, last_error";
+
+function inboxItem(row: InboxRow): DeliveryRecord {
+  const item: DeliveryRecord = { deliveryId: row.delivery_id, event: JSON.parse(row.event_json) as BotEvent, receivedAt: row.received_at, attempts: row.attempts };
+  if (row.next_attempt_at !== null) item.nextAttemptAt = row.next_attempt_at;
+  if (row.last_error !== null) item.lastError = row.last_error;
+  if (row.processed_at !== null) item.processedAt = row.processed_at;
+  return item;
+}
+
 /** SQLite-backed state. One instance per process; better-sqlite3 is synchronous, so calls are atomic. */
 export class Store {
   private readonly db: Database.Database;
+  private lock?: DataDirLock;
 
   constructor(path: string) {
     this.db = new Database(path);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("busy_timeout = 5000");
     this.db.exec(SCHEMA);
+    this.migrate();
+    this.db.exec(INDEXES_OF_ADDED_COLUMNS);
   }
 
-  /** Open (creating the folder) `<dataDir>/berth.sqlite`. */
+  /**
+   * Open (creating the folder) `<dataDir>/berth.sqlite`, holding the data directory's lock until
+   * `close()`. Throws DataDirLockedError (naming the directory and the holder's pid) when another
+   * process has it open.
+   */
   static open(dataDir: string): Store {
     mkdirSync(dataDir, { recursive: true });
-    return new Store(join(dataDir, "berth.sqlite"));
+    const lock = lockDataDir(dataDir);
+    try {
+      const store = new Store(join(dataDir, "berth.sqlite"));
+      store.lock = lock;
+      return store;
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
   }
 
   close(): void {
     this.db.close();
+    this.lock?.release();
+  }
+
+  /**
+   * Bring a database written by an older berth up to the current schema: CREATE TABLE IF NOT EXISTS
+   * leaves existing tables as they were, so columns added since are added here (idempotent).
+   */
+  private migrate(): void {
+    const tx = this.db.transaction(() => {
+      const known = new Map<string, Set<string>>();
+      for (const { table, column, definition } of ADDED_COLUMNS) {
+        let columns = known.get(table);
+        if (!columns) {
+          columns = new Set((this.db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name));
+          known.set(table, columns);
+        }
+        if (columns.has(column)) continue;
+        this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+        columns.add(column);
+      }
+    });
+    tx();
   }
 
   // ---- inbox ---------------------------------------------------------------------------------
 
-  /** Record a delivery; false when this delivery id was seen before (a redelivery). */
+  /**
+   * Record a delivery; false when this delivery id was seen before (a redelivery) or when its
+   * `replayKey` was (the same signed content under a new delivery id: a replay). Replay keys are
+   * kept as long as their delivery (see `prune`).
+   */
   recordDelivery(event: BotEvent, now: number): boolean {
     const info = this.db
-      .prepare("INSERT OR IGNORE INTO inbox (delivery_id, event_json, received_at) VALUES (?, ?, ?)")
-      .run(event.deliveryId, JSON.stringify(event), now);
+      .prepare("INSERT OR IGNORE INTO inbox (delivery_id, event_json, received_at, replay_key) VALUES (?, ?, ?, ?)")
+      .run(event.deliveryId, JSON.stringify(event), now, event.replayKey ?? null);
     return info.changes === 1;
   }
 
-  /** Deliveries not processed yet, oldest first. */
+  /** Deliveries not processed yet (waiting for a retry or not), oldest first. */
   pendingInbox(limit = 100): InboxItem[] {
     const rows = this.db
-      .prepare("SELECT delivery_id, event_json, received_at FROM inbox WHERE processed_at IS NULL ORDER BY received_at, rowid LIMIT ?")
-      .all(limit) as Array<{ delivery_id: string; event_json: string; received_at: number }>;
-    return rows.map((r) => ({ deliveryId: r.delivery_id, event: JSON.parse(r.event_json) as BotEvent, receivedAt: r.received_at }));
+      .prepare(`SELECT ${INBOX_COLUMNS} FROM inbox WHERE processed_at IS NULL ORDER BY received_at, rowid LIMIT ?`)
+      .all(limit) as InboxRow[];
+    return rows.map(inboxItem);
   }
 
-  markProcessed(deliveryId: string, now: number): void {
-    this.db.prepare("UPDATE inbox SET processed_at = ? WHERE delivery_id = ?").run(now, deliveryId);
+  /** One delivery, processed or not. */
+  getDelivery(deliveryId: string): DeliveryRecord | undefined {
+    const row = this.db.prepare(`SELECT ${INBOX_COLUMNS} FROM inbox WHERE delivery_id = ?`).get(deliveryId) as InboxRow | undefined;
+    return row ? inboxItem(row) : undefined;
+  }
+
+  /** Leave a delivery in the inbox after a transient failure, to be tried again at `nextAttemptAt`. */
+  deferDelivery(deliveryId: string, retry: { attempts: number; nextAttemptAt: number; error: string }): void {
+    this.db
+      .prepare("UPDATE inbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE delivery_id = ? AND processed_at IS NULL")
+      .run(retry.attempts, retry.nextAttemptAt, retry.error, deliveryId);
+  }
+
+  /** Done with a delivery: processed, or given up on with `error`. */
+  markProcessed(deliveryId: string, now: number, error?: string): void {
+    if (error === undefined) {
+      this.db.prepare("UPDATE inbox SET processed_at = ?, next_attempt_at = NULL WHERE delivery_id = ?").run(now, deliveryId);
+    } else {
+      this.db.prepare("UPDATE inbox SET processed_at = ?, next_attempt_at = NULL, last_error = ? WHERE delivery_id = ?").run(now, error, deliveryId);
+    }
   }
 
   // ---- runs ----------------------------------------------------------------------------------
@@ -245,6 +353,12 @@ export class Store {
     return next;
   }
 
+  /** Whether berth keeps a record of any PR of this repository (`github:owner/name`). */
+  knowsRepo(repoKey: string): boolean {
+    const prefix = `${repoKey}#`;
+    return this.db.prepare("SELECT 1 FROM pulls WHERE substr(pr_key, 1, ?) = ? LIMIT 1").get(prefix.length, prefix) !== undefined;
+  }
+
   /** Pulls that still have a preview. */
   pullsWithPreview(): PullRecord[] {
     const rows = this.db.prepare("SELECT record_json FROM pulls").all() as Array<{ record_json: string }>;
@@ -328,7 +442,8 @@ export class Store {
    * Forget what finished before `before` and nothing shows any more: processed deliveries, runs
    * (with their stages) other than each PR's two newest pipeline runs and three newest runs of any
    * kind (the status comment and clean-up read those), and reports and stage logs of forgotten runs. Queued and
-   * running runs, PRs, images and environments are kept.
+   * running runs, PRs, images and environments are kept. A forgotten delivery takes its replay key with
+   * it: replays are refused for as long as deliveries are kept.
    */
   prune(before: number): { deliveries: number; runs: number; reports: number; logs: number } {
     const tx = this.db.transaction(() => {
