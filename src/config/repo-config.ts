@@ -2,13 +2,34 @@
  * `.github/berth.yml`: the repository's own settings, read from the default branch.
  * Parsing never throws: it returns the config or a message naming the field path.
  */
-import { parse as parseYaml, YAMLParseError } from "yaml";
+import { isMap, isScalar, LineCounter, parseDocument, visit, YAMLParseError } from "yaml";
 import { z } from "zod";
 import { parseDuration } from "../domain/duration.js";
 
+/**
+ * What berth.yml may weigh. The file comes from the repository, so everything that reads it is
+ * bounded: its size before any parsing, alias expansion while parsing, and list and string
+ * lengths in the schema.
+ */
+export const REPO_CONFIG_LIMITS = {
+  /** Bytes of the file; a larger one is refused before it is parsed. */
+  bytes: 64 * 1024,
+  /** Alias (`*name`) uses, counted with what they expand to (the `yaml` package's `maxAliasCount`). */
+  aliases: 50,
+  /** Entries of a map such as `build.args`, `preview.env` or `environments`. */
+  entries: 100,
+  /** Items of a list such as `test.command` or `tags`. */
+  items: 100,
+  /** Characters of a path, image reference or other single string. */
+  text: 1024,
+  /** Characters of one environment variable or build argument value. */
+  value: 8192,
+} as const;
+
+const boundedText = (max: number = REPO_CONFIG_LIMITS.text) => z.string().max(max, `at most ${max} characters`);
+
 /** A path inside the repository: relative, no `..`, no backslashes. */
-const repoPath = z
-  .string()
+const repoPath = boundedText()
   .min(1)
   .refine((p) => !p.startsWith("/") && !p.split("/").includes("..") && !p.includes("\\"), {
     message: "must be a relative path inside the repository without '..'",
@@ -23,7 +44,17 @@ const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   return ms;
 });
 
-const envVars = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "names are letters, digits and _"), z.union([z.string(), z.number(), z.boolean()]).transform(String));
+/** A map whose key count is bounded (zod records have no length check of their own). */
+function boundedRecord<K extends z.core.$ZodRecordKey, V extends z.ZodType>(key: K, value: V) {
+  return z.record(key, value).refine((r) => Object.keys(r).length <= REPO_CONFIG_LIMITS.entries, { message: `at most ${REPO_CONFIG_LIMITS.entries} entries` });
+}
+
+const envVars = boundedRecord(
+  boundedText(256).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "names are letters, digits and _"),
+  z.union([boundedText(REPO_CONFIG_LIMITS.value), z.number(), z.boolean()]).transform(String),
+);
+
+const list = <T extends z.ZodType>(item: T) => z.array(item).max(REPO_CONFIG_LIMITS.items, `at most ${REPO_CONFIG_LIMITS.items} items`);
 
 const scanSchema = z
   .object({
@@ -45,7 +76,7 @@ const previewSchema = z
   .object({
     target: z.enum(["docker", "kubernetes", "swarm"]).default("docker"),
     port: z.number().int().min(1).max(65535).default(8080),
-    healthPath: z.string().startsWith("/", "must start with /").default("/"),
+    healthPath: boundedText().startsWith("/", "must start with /").default("/"),
     auto: z.boolean().default(true),
     /** How long a deploy may take until healthy. */
     timeout: duration.default(120_000),
@@ -53,9 +84,9 @@ const previewSchema = z
     env: envVars.default({}),
     // Kubernetes target
     chart: repoPath.optional(),
-    values: z.record(z.string(), z.unknown()).default({}),
-    valuesFiles: z.array(repoPath).default([]),
-    domain: z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a DNS domain").optional(),
+    values: boundedRecord(z.string(), z.unknown()).default({}),
+    valuesFiles: list(repoPath).default([]),
+    domain: boundedText(253).regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a DNS domain").optional(),
     // Swarm target
     publishMode: z.enum(["host", "ingress"]).default("host"),
   })
@@ -63,9 +94,9 @@ const previewSchema = z
 
 const testSchema = z
   .object({
-    image: z.string().min(1).default("preview"),
-    command: z.array(z.string()).min(1, "needs at least the program to run"),
-    reports: z.string().startsWith("/", "must be an absolute path in the test container").default("/reports"),
+    image: boundedText().min(1).default("preview"),
+    command: list(boundedText(REPO_CONFIG_LIMITS.value)).min(1, "needs at least the program to run"),
+    reports: boundedText().startsWith("/", "must be an absolute path in the test container").default("/reports"),
     timeout: duration.default(600_000),
   })
   .strict();
@@ -78,9 +109,9 @@ const environmentSchema = z
     target: z.enum(["docker", "kubernetes", "swarm"]).optional(),
     namespace: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "must be a DNS-1123 label").optional(),
     port: z.number().int().min(1).max(65535).optional(),
-    healthPath: z.string().startsWith("/", "must start with /").optional(),
+    healthPath: boundedText().startsWith("/", "must start with /").optional(),
     env: envVars.optional(),
-    values: z.record(z.string(), z.unknown()).optional(),
+    values: boundedRecord(z.string(), z.unknown()).optional(),
     /** Least permission of the tag's pusher to deploy here (default: admin for production, write otherwise). */
     permission: z.enum(["admin", "maintain", "write", "triage", "read"]).optional(),
   })
@@ -99,8 +130,8 @@ export const repoConfigSchema = z
     build: buildSchema.default(buildSchema.parse({})),
     preview: previewSchema.default(previewSchema.parse({})),
     test: testSchema.optional(),
-    tags: z.array(tagRuleSchema).default([]),
-    environments: z.record(environmentName, environmentSchema).default({}),
+    tags: list(tagRuleSchema).default([]),
+    environments: boundedRecord(environmentName, environmentSchema).default({}),
     cleanup: z.object({ registry: z.boolean().default(true) }).strict().default({ registry: true }),
   })
   .strict();
@@ -116,13 +147,46 @@ export const REPO_CONFIG_PATH = ".github/berth.yml";
 
 export type RepoConfigResult = { ok: true; config: RepoConfig } | { ok: false; error: string };
 
+/** The first key that appears twice in one mapping, found in one pass (the `yaml` package's own check is quadratic). */
+function duplicateKey(doc: ReturnType<typeof parseDocument>, lines: LineCounter): string | undefined {
+  let found: string | undefined;
+  visit(doc, {
+    Map(_, map) {
+      if (!isMap(map)) return undefined;
+      const seen = new Set<string>();
+      for (const pair of map.items) {
+        const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+        if (key === undefined) continue;
+        if (seen.has(key)) {
+          const at = pair.key && isScalar(pair.key) && pair.key.range ? ` at line ${lines.linePos(pair.key.range[0]).line}` : "";
+          found = `map keys must be unique ('${key.slice(0, 100)}' appears twice${at})`;
+          return visit.BREAK;
+        }
+        seen.add(key);
+      }
+      return undefined;
+    },
+  });
+  return found;
+}
+
 /** Parse and validate the YAML text of a repo config. */
 export function parseRepoConfig(text: string): RepoConfigResult {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > REPO_CONFIG_LIMITS.bytes) {
+    return { ok: false, error: `the file is ${Math.ceil(bytes / 1024)} KiB; berth reads at most ${REPO_CONFIG_LIMITS.bytes / 1024} KiB` };
+  }
   let raw: unknown;
   try {
-    raw = parseYaml(text, { prettyErrors: true, maxAliasCount: 50 }) ?? {};
+    const lines = new LineCounter();
+    const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: false, lineCounter: lines });
+    const [first] = doc.errors;
+    if (first) throw first;
+    const duplicate = duplicateKey(doc, lines);
+    if (duplicate !== undefined) return { ok: false, error: `YAML syntax error: ${duplicate}` };
+    raw = doc.toJS({ maxAliasCount: REPO_CONFIG_LIMITS.aliases }) ?? {};
   } catch (err) {
-    const message = err instanceof YAMLParseError ? err.message : String(err);
+    const message = err instanceof YAMLParseError ? err.message : err instanceof Error ? err.message : String(err);
     return { ok: false, error: `YAML syntax error: ${message.split("\n")[0]}` };
   }
   if (typeof raw !== "object" || Array.isArray(raw) || raw === null) {
