@@ -7,7 +7,8 @@ import { pino } from "pino";
 import { ProbotOctokit, run } from "probot";
 import { readSettings } from "./config/settings.js";
 import { createDockerClient } from "./adapters/docker/docker-client.js";
-import { DockerImageBuilder, registryOfReference } from "./adapters/docker/image-builder.js";
+import { DockerImageBuilder } from "./adapters/docker/image-builder.js";
+import { registryOfReference } from "./adapters/docker/registry-credentials.js";
 import { DistributionClient } from "./adapters/registry/distribution-client.js";
 import { DistributionCleaner } from "./adapters/registry/distribution-cleaner.js";
 import { HarborClient } from "./adapters/harbor/harbor-client.js";
@@ -23,6 +24,7 @@ import { KubeClient } from "./adapters/kubernetes/kube-client.js";
 import { KubernetesTarget } from "./targets/kubernetes-target.js";
 import { SwarmTarget } from "./targets/swarm-target.js";
 import { createGiteeWebhookHandler } from "./ingress/gitee-webhook.js";
+import { BodyGate } from "./web/bounded-body.js";
 import { Store } from "./pipeline/store.js";
 import { DockerTarget } from "./targets/docker-target.js";
 
@@ -64,17 +66,29 @@ await Promise.race([docker.ping(), new Promise((_, reject) => setTimeout(() => r
       "Docker engine not reachable: builds and previews fail until it is (DOCKER_HOST)",
     ),
 );
-const registryAuth = settings.registryUsername && settings.registryPassword ? { username: settings.registryUsername, password: settings.registryPassword } : undefined;
+// Credentials belong to BERTH_REGISTRY's host and go nowhere else (not to hosts a repository names).
+const registryAuth =
+  settings.registry && settings.registryUsername && settings.registryPassword
+    ? { username: settings.registryUsername, password: settings.registryPassword, registry: registryOfReference(`${settings.registry}/berth`) }
+    : undefined;
 const store = Store.open(settings.dataDir);
 
 const gitee = settings.gitee;
 const giteeLog = log.child({ name: "gitee" });
+// Bounds how many webhook bodies are read at once, across the routes that share it.
+const bodyGate = new BodyGate(16);
 const extraHosts = gitee
   ? [
       {
         host: new GiteeHost({ client: new GiteeClient({ token: gitee.token, baseUrl: gitee.apiUrl, log: giteeLog }), log: giteeLog, botLogin: gitee.botLogin }),
         route: (engine: { accept: (event: BotEvent) => boolean }) =>
-          createGiteeWebhookHandler({ secret: gitee.webhookSecret, log: giteeLog, botLogin: gitee.botLogin, onEvent: async (event) => void engine.accept(event) }),
+          createGiteeWebhookHandler({
+            secrets: { fallback: gitee.webhookSecret, byScope: gitee.webhookSecrets },
+            gate: bodyGate,
+            log: giteeLog,
+            botLogin: gitee.botLogin,
+            onEvent: async (event) => void engine.accept(event),
+          }),
       },
     ]
   : [];
@@ -101,8 +115,9 @@ const targets: BerthOptions["targets"] = {};
 for (const kind of settings.targets) {
   const targetLog = log.child({ name: `${kind}-target` });
   const limits = settings.containerLimits;
-  if (kind === "docker") targets.docker = new DockerTarget({ docker, previewHost: settings.previewHost, log: targetLog, redact, registryAuth, limits });
-  if (kind === "swarm") targets.swarm = new SwarmTarget({ docker, previewHost: settings.previewHost, log: targetLog, redact, registryAuth, limits });
+  const instance = settings.instance;
+  if (kind === "docker") targets.docker = new DockerTarget({ docker, previewHost: settings.previewHost, log: targetLog, redact, registryAuth, limits, instance });
+  if (kind === "swarm") targets.swarm = new SwarmTarget({ docker, previewHost: settings.previewHost, log: targetLog, redact, registryAuth, limits, instance });
   if (kind === "kubernetes") {
     const helm = new HelmCli({ bin: settings.helmBin, kubeContext: settings.kubeContext, redact, log: targetLog, serviceAccount: settings.kubeDeployer?.serviceAccount });
     let kube: KubeClient;
@@ -120,6 +135,8 @@ for (const kind of settings.targets) {
       quota: settings.kubeQuota,
       deployerRole: settings.kubeDeployer?.clusterRole,
       limitRange: settings.kubeLimits,
+      instance: settings.instance,
+      podSecurity: settings.kubePodSecurity,
       redact,
       log: targetLog,
     });
@@ -136,6 +153,7 @@ const { app, engine } = createBerth({
   reconcileIntervalMs: settings.reconcileIntervalMs,
   retentionMs: settings.retentionMs,
   registry: settings.registry,
+  instance: settings.instance,
   publicUrl: settings.publicUrl,
   concurrency: settings.concurrency,
   commentIntervalMs: settings.commentIntervalMs,

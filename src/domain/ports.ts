@@ -99,9 +99,10 @@ export interface ImageBuilder {
   tag(source: string, target: string): Promise<void>;
   /**
    * Remove a closed PR's local tags (`<repository>:pr-<n>-*`); an image goes with its last tag.
-   * Tags of images still in use stay (`kept`).
+   * Only images carrying every label of `owner` (the repository and berth installation that built
+   * them) are touched; tags of images still in use stay (`kept`), foreign ones are left (`foreign`).
    */
-  removePullRequestImages(repository: string, prNumber: number): Promise<{ removed: string[]; kept: string[] }>;
+  removePullRequestImages(repository: string, prNumber: number, owner: Record<string, string>): Promise<{ removed: string[]; kept: string[]; foreign: string[] }>;
 }
 
 /** Vulnerability counts of an image scan (Harbor). */

@@ -6,20 +6,31 @@ import type { BuildOutcome } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { RepoRef } from "../domain/types.js";
 import { repoKeyOf, type ImageRecord, type StageDetail } from "../pipeline/records.js";
-import { failureFrom, tailLines, type StageContext, type StageOutcome } from "./stage-context.js";
+import { failureFrom, tailLines, type StageContext, type StageDeps, type StageOutcome } from "./stage-context.js";
 
 /** Where images live when no registry is configured: the local engine only. */
 const LOCAL_PREFIX = "berth-local";
 
-/** Image repository of a repo. Hosts other than GitHub prefix the owner, so mirrors never collide. */
-export function imageRepositoryOf(registry: string | undefined, repo: Pick<RepoRef, "host" | "owner" | "name">): string {
-  const owner = repo.host === "github" ? repo.owner : `${repo.host}-${repo.owner}`;
-  return imageRepository(registry ?? LOCAL_PREFIX, owner, repo.name);
+/**
+ * Image repository of a repo: its slug hashes the instance, code host and full name, so mirrors
+ * on two hosts, look-alike names (`x-app`, `x.app`) and two berths on one registry never share one.
+ */
+export function imageRepositoryOf(deps: Pick<StageDeps, "registry" | "instance">, repo: Pick<RepoRef, "host" | "owner" | "name">): string {
+  return imageRepository(deps.registry ?? LOCAL_PREFIX, repo, deps.instance);
+}
+
+/** Labels that say which repository and berth installation built an image; clean-up touches only those. */
+export function imageOwnerLabels(deps: Pick<StageDeps, "instance">, repo: Pick<RepoRef, "host" | "owner" | "name">): Record<string, string> {
+  return {
+    "dev.berth.repository": `${repo.owner}/${repo.name}`,
+    "dev.berth.host": repo.host,
+    "dev.berth.instance": deps.instance,
+  };
 }
 
 /** Image reference of a PR commit. */
-export function prImageRef(registry: string | undefined, repo: Pick<RepoRef, "host" | "owner" | "name">, prNumber: number, sha: string): string {
-  return `${imageRepositoryOf(registry, repo)}:${prImageTag(prNumber, sha)}`;
+export function prImageRef(deps: Pick<StageDeps, "registry" | "instance">, repo: Pick<RepoRef, "host" | "owner" | "name">, prNumber: number, sha: string): string {
+  return `${imageRepositoryOf(deps, repo)}:${prImageTag(prNumber, sha)}`;
 }
 
 /** Download the run's commit and build it as `ref` with the OCI labels plus `labels`. */
@@ -35,7 +46,7 @@ export async function buildCommit(ctx: Pick<StageContext, "run" | "config" | "de
     labels: {
       "org.opencontainers.image.source": run.repo.htmlUrl,
       "org.opencontainers.image.revision": run.sha,
-      "dev.berth.repository": `${run.repo.owner}/${run.repo.name}`,
+      ...imageOwnerLabels(deps, run.repo),
       ...labels,
     },
     tag: ref,
@@ -91,7 +102,7 @@ export async function publishImage(ctx: Pick<StageContext, "config" | "deps" | "
 
 export async function buildStage(ctx: StageContext): Promise<StageOutcome> {
   const { run, config, deps, signal, pull } = ctx;
-  const ref = prImageRef(deps.registry, run.repo, run.prNumber, run.sha);
+  const ref = prImageRef(deps, run.repo, run.prNumber, run.sha);
 
   if (run.reuseImage && pull.image?.sha === run.sha && pull.image.ref === ref && (await deps.builder.hasImage(ref))) {
     return { ok: true, detail: { image: { ref, digest: pull.image.digest, pushed: pull.image.pushed }, reused: true } };

@@ -2,7 +2,7 @@
  * delete: remove the PR's preview from the targets and forget it; when the PR is closed, its
  * images go too (registry tags and the build engine's local tags).
  */
-import { imageRepositoryOf } from "./build-stage.js";
+import { imageOwnerLabels, imageRepositoryOf } from "./build-stage.js";
 import { previewKeyOf } from "./deploy-stage.js";
 import type { StageDeps } from "./stage-context.js";
 import type { RunRecord } from "../pipeline/records.js";
@@ -39,7 +39,7 @@ export async function deletePreview(run: RunRecord, deps: StageDeps): Promise<De
 
   const config = deps.store.latestPipelineRuns(run.prKey, 1)[0]?.config;
   if (config?.cleanup.registry === false) return outcome;
-  const repository = imageRepositoryOf(deps.registry, run.repo);
+  const repository = imageRepositoryOf(deps, run.repo);
   const parts: string[] = [];
   if (deps.registry && deps.registryCleaner) {
     try {
@@ -52,9 +52,10 @@ export async function deletePreview(run: RunRecord, deps: StageDeps): Promise<De
     }
   }
   try {
-    const local = await deps.builder.removePullRequestImages(repository, run.prNumber);
+    const local = await deps.builder.removePullRequestImages(repository, run.prNumber, imageOwnerLabels(deps, run.repo));
     parts.push(`${local.removed.length} local image tag(s) removed`);
     if (local.kept.length) parts.push(`${local.kept.length} kept because a container still uses them`);
+    if (local.foreign.length) parts.push(`${local.foreign.length} left because another repository or berth built them`);
   } catch (err) {
     outcome.problems.push(`local image clean-up failed: ${deps.redact(message(err))}`);
   }

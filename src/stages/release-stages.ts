@@ -13,7 +13,7 @@ import { failureFrom, tailLines, type StageContext, type StageOutcome } from "./
 export type ReleaseContext = Omit<StageContext, "pull"> & { release: ReleaseSpec };
 
 function repositoryOf(ctx: ReleaseContext): string {
-  return imageRepositoryOf(ctx.deps.registry, ctx.run.repo);
+  return imageRepositoryOf(ctx.deps, ctx.run.repo);
 }
 
 /** The image reference a release tag gets. */

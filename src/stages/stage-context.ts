@@ -17,6 +17,8 @@ export interface StageDeps {
   targets: Partial<Record<RepoConfig["preview"]["target"], PreviewTarget>>;
   /** Registry prefix; undefined = local images only. */
   registry?: string;
+  /** This berth installation (BERTH_INSTANCE): part of image repository names. */
+  instance: string;
   /** Registry API beyond pushes (Harbor), when configured. */
   artifacts?: ArtifactRegistry;
   /** Removes closed PRs' tags from the registry (Harbor, or the OCI API of a plain registry). */

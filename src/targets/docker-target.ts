@@ -13,11 +13,11 @@ import { engineCall, engineMessage, isNotFound, statusCodeOf } from "../adapters
 import { EngineContainers } from "../adapters/docker/engine-containers.js";
 import { hostConfigLimits } from "../adapters/docker/engine-limits.js";
 import type { ContainerLimits } from "../config/container-limits.js";
-import type { RegistryCredentials } from "../adapters/docker/image-builder.js";
+import type { RegistryCredentials } from "../adapters/docker/registry-credentials.js";
 import { demuxLogBuffer } from "../adapters/docker/log-lines.js";
 import { describeUnhealthy, waitUntilHealthy } from "../adapters/http-health.js";
 import { formatDuration } from "../domain/duration.js";
-import { dnsLabel, sha7, shortHash } from "../domain/naming.js";
+import { DEFAULT_INSTANCE, dnsLabel, sha7, shortHash } from "../domain/naming.js";
 import {
   CancelledError,
   type DeployRequest,
@@ -29,7 +29,7 @@ import {
   type TestRunResult,
 } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
-import { DOCKER_LABELS, keyFilters, keyLabels, prBase, previewKeysOf, runLabels, targetFilters, urlHost } from "./engine-labels.js";
+import { DOCKER_LABELS, foreignObjectError, isOwnObject, keyFilters, keyLabels, prBase, previewKeysOf, runLabels, targetFilters, urlHost, type EngineScope } from "./engine-labels.js";
 import { engineTestRun } from "./engine-test-run.js";
 
 export { DOCKER_LABELS } from "./engine-labels.js";
@@ -60,6 +60,8 @@ export interface DockerTargetOptions {
   timeouts?: Partial<DockerTargetTimeouts>;
   /** Memory, CPU and process limits of previews and test containers (BERTH_CONTAINER_LIMITS). */
   limits?: ContainerLimits | undefined;
+  /** This berth installation (BERTH_INSTANCE): part of every name and label; default `default`. */
+  instance?: string;
 }
 
 const DEFAULT_TIMEOUTS: DockerTargetTimeouts = { callMs: 30_000, pullMs: 10 * 60_000 };
@@ -72,23 +74,24 @@ const LOG_CONFIG = { Type: "json-file", Config: { "max-size": "10m", "max-file":
 class DeployFailure extends Error {}
 
 /** The PR's network. The code host is part of it: `acme/app#1` may exist on GitHub and on Gitee. */
-export function dockerNetworkName(key: PreviewKey): string {
-  return `berth-${key.host}-${prBase(key)}`;
+export function dockerNetworkName(key: PreviewKey, instance: string): string {
+  return `berth-${key.host}-${prBase(key, instance)}`;
 }
 
 /** The preview container of one run; also its host name inside the PR network (≤ 63 chars). */
-export function previewContainerName(key: PreviewKey, sha: string, runId: string): string {
-  return dnsLabel(`${prBase(key)}-${sha7(sha)}-${shortHash(runId, 6)}`);
+export function previewContainerName(key: PreviewKey, sha: string, runId: string, instance: string): string {
+  return dnsLabel(`${prBase(key, instance)}-${sha7(sha)}-${shortHash(runId, 6)}`);
 }
 
 /** The test container of one run. */
-export function testContainerName(key: PreviewKey, sha: string, runId: string): string {
-  return dnsLabel(`${prBase(key)}-test-${sha7(sha)}-${shortHash(runId, 6)}`);
+export function testContainerName(key: PreviewKey, sha: string, runId: string, instance: string): string {
+  return dnsLabel(`${prBase(key, instance)}-test-${sha7(sha)}-${shortHash(runId, 6)}`);
 }
 
 /** Previews as containers on a Docker engine. */
 export class DockerTarget implements PreviewTarget {
   readonly kind = "docker" as const;
+  private readonly scope: EngineScope;
   private readonly docker: Docker;
   private readonly previewHost: string;
   private readonly bindAddress: string;
@@ -101,6 +104,7 @@ export class DockerTarget implements PreviewTarget {
   private readonly limits: ContainerLimits | undefined;
 
   constructor(options: DockerTargetOptions) {
+    this.scope = { target: this.kind, instance: options.instance ?? DEFAULT_INSTANCE };
     this.limits = options.limits;
     this.docker = options.docker;
     this.previewHost = options.previewHost ?? "127.0.0.1";
@@ -132,7 +136,7 @@ export class DockerTarget implements PreviewTarget {
     const started = Date.now();
     if (signal.aborted) throw new CancelledError("deploy cancelled");
     const emit = this.emitter(req.onLog);
-    const name = previewContainerName(key, req.sha, req.runId);
+    const name = previewContainerName(key, req.sha, req.runId, this.scope.instance);
     const portKey = `${preview.port}/tcp`;
     let container: Docker.Container | undefined;
     let network: { name: string; created: boolean } | undefined;
@@ -147,7 +151,7 @@ export class DockerTarget implements PreviewTarget {
         {
           Image: req.image,
           Env: Object.entries(preview.env).map(([k, v]) => `${k}=${v}`),
-          Labels: runLabels(this.kind, key, "preview", req.sha, req.runId),
+          Labels: runLabels(this.scope, key, "preview", req.sha, req.runId),
           ExposedPorts: { [portKey]: {} },
           HostConfig: {
             NetworkMode: network.name,
@@ -203,7 +207,7 @@ export class DockerTarget implements PreviewTarget {
       this.log.warn({ container: name, error: this.redact(engineMessage(err)) }, "could not set the preview's restart policy"),
     );
     try {
-      for (const old of await this.listContainers(keyFilters(this.kind, key, "preview"))) {
+      for (const old of await this.listContainers(keyFilters(this.scope, key, "preview"))) {
         if (old.Id === promoted.id) continue;
         if (await this.containers.remove(old.Id)) emit(`removed previous preview ${old.Names[0]?.replace(/^\//, "") ?? old.Id.slice(0, 12)}`);
       }
@@ -223,19 +227,19 @@ export class DockerTarget implements PreviewTarget {
    * case; an aborted signal kills it and throws {@link CancelledError}.
    */
   async runTests(req: TestRequest): Promise<TestRunResult> {
-    const name = testContainerName(req.key, req.sha, req.runId);
-    return this.tests.run(engineTestRun(this.kind, req, name, async () => (await this.ensureNetwork(req.key, req.signal)).name));
+    const name = testContainerName(req.key, req.sha, req.runId, this.scope.instance);
+    return this.tests.run(engineTestRun(this.scope, req, name, async () => (await this.ensureNetwork(req.key, req.signal)).name));
   }
 
 
   /** Remove every container and the network of the PR. Not found is success. */
   async remove(key: PreviewKey): Promise<{ removed: number }> {
     let removed = 0;
-    for (const container of await this.listContainers(keyFilters(this.kind, key))) {
+    for (const container of await this.listContainers(keyFilters(this.scope, key))) {
       if (await this.containers.remove(container.Id)) removed++;
     }
     const networks = await engineCall("network list", this.call(), (s) =>
-      this.docker.listNetworks({ filters: { label: keyFilters(this.kind, key) }, abortSignal: s } as Docker.NetworkListOptions),
+      this.docker.listNetworks({ filters: { label: keyFilters(this.scope, key) }, abortSignal: s } as Docker.NetworkListOptions),
     );
     for (const network of networks) {
       if (await this.removeNetwork(network.Id)) removed++;
@@ -246,9 +250,9 @@ export class DockerTarget implements PreviewTarget {
 
   /** The PRs that have a preview container (or a left-over network) on this engine. */
   async list(): Promise<PreviewKey[]> {
-    const containers = await this.listContainers(targetFilters(this.kind, "preview"));
+    const containers = await this.listContainers(targetFilters(this.scope, "preview"));
     const networks = await engineCall("network list", this.call(), (s) =>
-      this.docker.listNetworks({ filters: { label: targetFilters(this.kind) }, abortSignal: s } as Docker.NetworkListOptions),
+      this.docker.listNetworks({ filters: { label: targetFilters(this.scope) }, abortSignal: s } as Docker.NetworkListOptions),
     );
     return previewKeysOf([...containers.map((c) => c.Labels), ...networks.map((n) => n.Labels)]);
   }
@@ -271,23 +275,34 @@ export class DockerTarget implements PreviewTarget {
 
   /** The PR's network, created when missing; `created` tells whether this call made it. */
   private async ensureNetwork(key: PreviewKey, signal: AbortSignal): Promise<{ name: string; created: boolean }> {
-    const name = dockerNetworkName(key);
-    try {
-      await engineCall("network inspect", this.call(signal), () => this.docker.getNetwork(name).inspect());
+    const name = dockerNetworkName(key, this.scope.instance);
+    const existing = await this.inspectNetwork(name, signal);
+    if (existing) {
+      if (!isOwnObject(existing.Labels, this.scope, key)) throw foreignObjectError("network", name, key);
       return { name, created: false };
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
     }
     try {
       await engineCall("network create", this.call(signal), (s) =>
-        this.docker.createNetwork({ Name: name, Driver: "bridge", CheckDuplicate: true, Labels: keyLabels(this.kind, key, "network"), abortSignal: s }),
+        this.docker.createNetwork({ Name: name, Driver: "bridge", CheckDuplicate: true, Labels: keyLabels(this.scope, key, "network"), abortSignal: s }),
       );
       this.log.info({ network: name, key }, "preview network created");
       return { name, created: true };
     } catch (err) {
       // Created meanwhile by another call for the same PR: that network serves as well.
       if (statusCodeOf(err) !== 409) throw err;
+      const raced = await this.inspectNetwork(name, signal);
+      if (!raced || !isOwnObject(raced.Labels, this.scope, key)) throw foreignObjectError("network", name, key);
       return { name, created: false };
+    }
+  }
+
+  /** A network's labels, or undefined when there is none of that name. */
+  private async inspectNetwork(name: string, signal: AbortSignal): Promise<{ Labels?: Record<string, string> } | undefined> {
+    try {
+      return (await engineCall("network inspect", this.call(signal), () => this.docker.getNetwork(name).inspect())) as { Labels?: Record<string, string> };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
     }
   }
 

@@ -3,7 +3,7 @@
  * the same label keys and differ only in the `berth.target` value, so that each finds its own
  * objects again after a restart without any local state.
  */
-import { dnsLabel, previewName, repoSlug } from "../domain/naming.js";
+import { environmentName, previewName } from "../domain/naming.js";
 import type { PreviewKey } from "../domain/ports.js";
 
 /** Label keys on every object the Docker and Swarm targets create. */
@@ -19,21 +19,32 @@ export const DOCKER_LABELS = {
   environment: "berth.environment",
   /** `preview`, `test` or `network`. */
   role: "berth.role",
+  /** The berth installation that made the object (BERTH_INSTANCE); others leave it alone. */
+  instance: "berth.instance",
 } as const;
 
 /** The `berth.target` value of a Docker-engine target. */
 export type EngineTargetKind = "docker" | "swarm";
+
+/** Which objects are a target's own: its kind and the berth installation it serves. */
+export interface EngineScope {
+  target: EngineTargetKind;
+  instance: string;
+}
 
 function splitRepo(repo: string): [string, string] {
   const slash = repo.indexOf("/");
   return slash < 0 ? [repo, ""] : [repo.slice(0, slash), repo.slice(slash + 1)];
 }
 
-/** `<repo-slug>-pr-<n>` (or `<repo-slug>-env-<environment>`): the base of every name of a key's objects. */
-export function prBase(key: PreviewKey): string {
+/**
+ * `<repo-slug>-pr-<n>` (or `<repo-slug>-env-<environment>`): the base of every name of a key's
+ * objects; the slug's hash covers instance, host and the full repository name.
+ */
+export function prBase(key: PreviewKey, instance: string): string {
   const [owner, name] = splitRepo(key.repo);
-  if (key.environment) return dnsLabel(`${repoSlug(owner, name)}-env-${key.environment}`);
-  return previewName(owner, name, key.pr);
+  const repo = { host: key.host, owner, name };
+  return key.environment ? environmentName(repo, key.environment, instance) : previewName(repo, key.pr, instance);
 }
 
 /** `[::1]` for IPv6 literals in URLs. */
@@ -41,17 +52,17 @@ export function urlHost(host: string): string {
   return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
 }
 
-/** Docker label filters selecting every object of a target (optionally one role). */
-export function targetFilters(target: EngineTargetKind, role?: string): string[] {
-  const filters = [`${DOCKER_LABELS.managed}=true`, `${DOCKER_LABELS.target}=${target}`];
+/** Docker label filters selecting every object of a target of this installation (optionally one role). */
+export function targetFilters(scope: EngineScope, role?: string): string[] {
+  const filters = [`${DOCKER_LABELS.managed}=true`, `${DOCKER_LABELS.target}=${scope.target}`, `${DOCKER_LABELS.instance}=${scope.instance}`];
   if (role) filters.push(`${DOCKER_LABELS.role}=${role}`);
   return filters;
 }
 
 /** Docker label filters selecting a PR's (or an environment's) objects of a target (optionally one role). */
-export function keyFilters(target: EngineTargetKind, key: PreviewKey, role?: string): string[] {
+export function keyFilters(scope: EngineScope, key: PreviewKey, role?: string): string[] {
   const filters = [
-    ...targetFilters(target),
+    ...targetFilters(scope),
     `${DOCKER_LABELS.host}=${key.host}`,
     `${DOCKER_LABELS.repo}=${key.repo}`,
     `${DOCKER_LABELS.pr}=${key.pr}`,
@@ -62,10 +73,11 @@ export function keyFilters(target: EngineTargetKind, key: PreviewKey, role?: str
 }
 
 /** The labels of a key's object of a target in `role` (`preview`, `test` or `network`). */
-export function keyLabels(target: EngineTargetKind, key: PreviewKey, role: string): Record<string, string> {
+export function keyLabels(scope: EngineScope, key: PreviewKey, role: string): Record<string, string> {
   return {
     [DOCKER_LABELS.managed]: "true",
-    [DOCKER_LABELS.target]: target,
+    [DOCKER_LABELS.target]: scope.target,
+    [DOCKER_LABELS.instance]: scope.instance,
     [DOCKER_LABELS.host]: key.host,
     [DOCKER_LABELS.repo]: key.repo,
     [DOCKER_LABELS.pr]: String(key.pr),
@@ -95,6 +107,30 @@ export function previewKeysOf(labelSets: Array<Record<string, string> | undefine
 }
 
 /** {@link keyLabels} plus the commit and run of the object (previews and test containers). */
-export function runLabels(target: EngineTargetKind, key: PreviewKey, role: string, sha: string, runId: string): Record<string, string> {
-  return { ...keyLabels(target, key, role), [DOCKER_LABELS.sha]: sha, [DOCKER_LABELS.run]: runId };
+export function runLabels(scope: EngineScope, key: PreviewKey, role: string, sha: string, runId: string): Record<string, string> {
+  return { ...keyLabels(scope, key, role), [DOCKER_LABELS.sha]: sha, [DOCKER_LABELS.run]: runId };
+}
+
+/**
+ * Whether an existing object's labels say it is this key's (same installation, target, host,
+ * repository, PR and environment). Anything else, berth labels of another repository or none at
+ * all, is never adopted, updated or removed.
+ */
+export function isOwnObject(labels: Record<string, string> | undefined, scope: EngineScope, key: PreviewKey): boolean {
+  if (!labels) return false;
+  return (
+    labels[DOCKER_LABELS.managed] === "true" &&
+    labels[DOCKER_LABELS.target] === scope.target &&
+    labels[DOCKER_LABELS.instance] === scope.instance &&
+    labels[DOCKER_LABELS.host] === key.host &&
+    labels[DOCKER_LABELS.repo] === key.repo &&
+    labels[DOCKER_LABELS.pr] === String(key.pr) &&
+    (labels[DOCKER_LABELS.environment] ?? "") === (key.environment ?? "")
+  );
+}
+
+/** The error when a name berth derived is held by an object that is not the key's. */
+export function foreignObjectError(kind: string, name: string, key: PreviewKey): Error {
+  const owner = key.environment ? `${key.repo} (${key.environment})` : `${key.repo}#${key.pr}`;
+  return new Error(`a ${kind} named ${name} exists but does not belong to ${owner} on this berth; berth leaves it alone (remove or rename it by hand)`);
 }

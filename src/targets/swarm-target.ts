@@ -21,12 +21,12 @@ import { engineCall, engineMessage, isNotFound, statusCodeOf } from "../adapters
 import { EngineContainers } from "../adapters/docker/engine-containers.js";
 import { swarmResources } from "../adapters/docker/engine-limits.js";
 import type { ContainerLimits } from "../config/container-limits.js";
-import { registryOfReference, type RegistryCredentials } from "../adapters/docker/image-builder.js";
+import { engineAuthFor, type RegistryCredentials } from "../adapters/docker/registry-credentials.js";
 import { demuxLogBuffer } from "../adapters/docker/log-lines.js";
 import { describeUnhealthy, waitUntilHealthy } from "../adapters/http-health.js";
 import type { PreviewConfig } from "../config/repo-config.js";
 import { formatDuration } from "../domain/duration.js";
-import { dnsLabel, sha7, shortHash } from "../domain/naming.js";
+import { DEFAULT_INSTANCE, dnsLabel, sha7, shortHash } from "../domain/naming.js";
 import {
   CancelledError,
   type DeployRequest,
@@ -38,7 +38,7 @@ import {
   type TestRunResult,
 } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
-import { DOCKER_LABELS, keyFilters, keyLabels, prBase, previewKeysOf, runLabels, targetFilters, urlHost } from "./engine-labels.js";
+import { DOCKER_LABELS, foreignObjectError, isOwnObject, keyFilters, keyLabels, prBase, previewKeysOf, runLabels, targetFilters, urlHost, type EngineScope } from "./engine-labels.js";
 import { engineTestRun } from "./engine-test-run.js";
 
 /** Time limits of the target. */
@@ -77,6 +77,8 @@ export interface SwarmTargetOptions {
   constraints?: string[];
   /** Memory, CPU and process limits of preview tasks and test containers (BERTH_CONTAINER_LIMITS). */
   limits?: ContainerLimits | undefined;
+  /** This berth installation (BERTH_INSTANCE): part of every name and label; default `default`. */
+  instance?: string;
 }
 
 const DEFAULT_TIMEOUTS: SwarmTargetTimeouts = { callMs: 30_000, startMs: 10 * 60_000, stopGraceMs: 10_000, removeMs: 60_000 };
@@ -128,31 +130,18 @@ interface DeployMark {
  * code hosts than GitHub get the host as prefix: a repository mirrored to Gitee has the same
  * `owner/name` and PR numbers, and service names are unique in the whole Swarm.
  */
-export function swarmServiceName(key: PreviewKey): string {
-  return key.host === "github" ? prBase(key) : dnsLabel(`${key.host}-${prBase(key)}`);
+export function swarmServiceName(key: PreviewKey, instance: string): string {
+  return prBase(key, instance);
 }
 
 /** The PR's attachable overlay network. */
-export function swarmNetworkName(key: PreviewKey): string {
-  return `berth-swarm-${key.host}-${prBase(key)}`;
+export function swarmNetworkName(key: PreviewKey, instance: string): string {
+  return `berth-swarm-${key.host}-${prBase(key, instance)}`;
 }
 
 /** The test container of one run (on the manager's engine). */
-export function swarmTestContainerName(key: PreviewKey, sha: string, runId: string): string {
-  return dnsLabel(`${swarmServiceName(key)}-test-${sha7(sha)}-${shortHash(runId, 6)}`);
-}
-
-/** Whether a service is this key's preview (and not, say, someone's service that took the name). */
-function belongsTo(info: ServiceInfo, key: PreviewKey): boolean {
-  const labels = info.Spec.Labels ?? {};
-  return (
-    labels[DOCKER_LABELS.managed] === "true" &&
-    labels[DOCKER_LABELS.target] === "swarm" &&
-    labels[DOCKER_LABELS.host] === key.host &&
-    labels[DOCKER_LABELS.repo] === key.repo &&
-    labels[DOCKER_LABELS.pr] === String(key.pr) &&
-    (labels[DOCKER_LABELS.environment] ?? "") === (key.environment ?? "")
-  );
+export function swarmTestContainerName(key: PreviewKey, sha: string, runId: string, instance: string): string {
+  return dnsLabel(`${swarmServiceName(key, instance)}-test-${sha7(sha)}-${shortHash(runId, 6)}`);
 }
 
 function isDeployTask(task: TaskInfo, mark: DeployMark): boolean {
@@ -177,6 +166,7 @@ function sleep(ms: number): Promise<void> {
 /** Previews as Swarm services. */
 export class SwarmTarget implements PreviewTarget {
   readonly kind = "swarm" as const;
+  private readonly scope: EngineScope;
   private readonly docker: Docker;
   private readonly previewHost: string;
   private readonly probeHost: string;
@@ -190,6 +180,7 @@ export class SwarmTarget implements PreviewTarget {
   private readonly resources: Docker.ResourceRequirements | undefined;
 
   constructor(options: SwarmTargetOptions) {
+    this.scope = { target: this.kind, instance: options.instance ?? DEFAULT_INSTANCE };
     this.resources = swarmResources(options.limits);
     this.docker = options.docker;
     this.previewHost = options.previewHost ?? "127.0.0.1";
@@ -222,7 +213,7 @@ export class SwarmTarget implements PreviewTarget {
     const started = Date.now();
     if (signal.aborted) throw new CancelledError("deploy cancelled");
     const emit = this.emitter(req.onLog);
-    const name = swarmServiceName(key);
+    const name = swarmServiceName(key, this.scope.instance);
     let network: { name: string; created: boolean } | undefined;
     let previous: ServiceInfo | undefined;
     let serviceId: string | undefined;
@@ -233,7 +224,7 @@ export class SwarmTarget implements PreviewTarget {
       network = await this.ensureNetwork(key, signal);
       const image = await this.pinnedImage(req.image, signal);
       previous = await this.inspectService(name, signal);
-      if (previous && !belongsTo(previous, key)) {
+      if (previous && !isOwnObject(previous.Spec.Labels, this.scope, key)) {
         const of = key.environment ? `${key.repo} (${key.environment})` : `${key.repo}#${key.pr}`;
         throw new DeployFailure(`service ${name} exists but is not berth's preview of ${of}; remove or rename it`);
       }
@@ -275,7 +266,7 @@ export class SwarmTarget implements PreviewTarget {
       const cancelled = signal.aborted || err instanceof CancelledError;
       const logs = serviceId && mark && !cancelled ? await this.deployLogs(serviceId, mark) : [];
       let outcome = "";
-      if (previous && belongsTo(previous, key) && serviceId) {
+      if (previous && isOwnObject(previous.Spec.Labels, this.scope, key) && serviceId) {
         outcome = await this.rollBack(previous, preview.timeout, emit);
       } else if (!previous) {
         // A create that was cut off may have made the service without telling us its id.
@@ -301,8 +292,8 @@ export class SwarmTarget implements PreviewTarget {
    * in `PREVIEW_URL` resolves. Timeouts, reports and clean-up as with the Docker target.
    */
   async runTests(req: TestRequest): Promise<TestRunResult> {
-    const name = swarmTestContainerName(req.key, req.sha, req.runId);
-    return this.tests.run(engineTestRun(this.kind, req, name, async () => (await this.ensureNetwork(req.key, req.signal)).name));
+    const name = swarmTestContainerName(req.key, req.sha, req.runId, this.scope.instance);
+    return this.tests.run(engineTestRun(this.scope, req, name, async () => (await this.ensureNetwork(req.key, req.signal)).name));
   }
 
 
@@ -312,7 +303,7 @@ export class SwarmTarget implements PreviewTarget {
    */
   async remove(key: PreviewKey): Promise<{ removed: number }> {
     let removed = 0;
-    const services = await this.listServices(keyFilters(this.kind, key));
+    const services = await this.listServices(keyFilters(this.scope, key));
     for (const service of services) {
       try {
         await engineCall("service remove", this.call(), (s) => this.docker.getService(service.ID).remove({ abortSignal: s }));
@@ -322,13 +313,13 @@ export class SwarmTarget implements PreviewTarget {
       }
     }
     const containers = await engineCall("container list", this.call(), (s) =>
-      this.docker.listContainers({ all: true, filters: { label: keyFilters(this.kind, key, "test") }, abortSignal: s }),
+      this.docker.listContainers({ all: true, filters: { label: keyFilters(this.scope, key, "test") }, abortSignal: s }),
     );
     for (const container of containers) {
       if (await this.containers.remove(container.Id)) removed++;
     }
     const deadline = Date.now() + this.timeouts.removeMs;
-    for (const network of await this.listNetworks(keyFilters(this.kind, key))) {
+    for (const network of await this.listNetworks(keyFilters(this.scope, key))) {
       if (await this.removeNetwork(network.Id, deadline)) removed++;
     }
     await this.waitUntilGone(key, services.map((s) => s.ID), deadline);
@@ -338,8 +329,8 @@ export class SwarmTarget implements PreviewTarget {
 
   /** The PRs that have a preview service (or a left-over network) on this Swarm. */
   async list(): Promise<PreviewKey[]> {
-    const services = await this.listServices(targetFilters(this.kind, "preview"));
-    const networks = await this.listNetworks(targetFilters(this.kind));
+    const services = await this.listServices(targetFilters(this.scope, "preview"));
+    const networks = await this.listNetworks(targetFilters(this.scope));
     return previewKeysOf([...services.map((s) => s.Spec.Labels), ...networks.map((n) => n.Labels)]);
   }
 
@@ -353,12 +344,12 @@ export class SwarmTarget implements PreviewTarget {
     publishedPort: number | undefined,
   ): Docker.ServiceSpec & { TaskTemplate: Docker.ContainerTaskSpec } {
     const { key, preview } = req;
-    const labels = runLabels(this.kind, key, "preview", req.sha, req.runId);
+    const labels = runLabels(this.scope, key, "preview", req.sha, req.runId);
     const host = preview.publishMode === "host";
     const port: Docker.PortConfig = { Protocol: "tcp", TargetPort: preview.port, PublishMode: preview.publishMode };
     if (publishedPort !== undefined) port.PublishedPort = publishedPort;
     return {
-      Name: swarmServiceName(key),
+      Name: swarmServiceName(key, this.scope.instance),
       Labels: labels,
       TaskTemplate: {
         ContainerSpec: {
@@ -414,8 +405,7 @@ export class SwarmTarget implements PreviewTarget {
 
   /** X-Registry-Auth for `image`'s registry, so that nodes can pull it; undefined when anonymous. */
   private authFor(image: string): Docker.AuthConfig | undefined {
-    if (!this.registryAuth) return undefined;
-    return { ...this.registryAuth, serveraddress: registryOfReference(image) } as Docker.AuthConfig;
+    return engineAuthFor(image, this.registryAuth);
   }
 
   /**
@@ -619,9 +609,10 @@ export class SwarmTarget implements PreviewTarget {
 
   /** The PR's overlay network, created when missing; `created` tells whether this call made it. */
   private async ensureNetwork(key: PreviewKey, signal: AbortSignal): Promise<{ name: string; created: boolean }> {
-    const name = swarmNetworkName(key);
+    const name = swarmNetworkName(key, this.scope.instance);
     try {
       const info = await engineCall("network inspect", this.call(signal), () => this.docker.getNetwork(name).inspect());
+      if (!isOwnObject(info.Labels, this.scope, key)) throw foreignObjectError("network", name, key);
       if (info.Driver !== "overlay" || !info.Attachable) {
         throw new DeployFailure(`network ${name} exists but is not an attachable overlay network (driver ${info.Driver})`);
       }
@@ -631,7 +622,7 @@ export class SwarmTarget implements PreviewTarget {
     }
     try {
       await engineCall("network create", this.call(signal), (s) =>
-        this.docker.createNetwork({ Name: name, Driver: "overlay", Attachable: true, CheckDuplicate: true, Labels: keyLabels(this.kind, key, "network"), abortSignal: s }),
+        this.docker.createNetwork({ Name: name, Driver: "overlay", Attachable: true, CheckDuplicate: true, Labels: keyLabels(this.scope, key, "network"), abortSignal: s }),
       );
       this.log.info({ network: name, key }, "preview network created");
       return { name, created: true };
@@ -679,10 +670,10 @@ export class SwarmTarget implements PreviewTarget {
   private async waitUntilGone(key: PreviewKey, serviceIds: string[], deadline: number): Promise<void> {
     const removed = new Set(serviceIds);
     for (;;) {
-      let left = (await this.listNetworks(keyFilters(this.kind, key))).length;
+      let left = (await this.listNetworks(keyFilters(this.scope, key))).length;
       left += (
         await engineCall("container list", this.call(), (s) =>
-          this.docker.listContainers({ all: true, filters: { label: keyFilters(this.kind, key, "preview") }, abortSignal: s }),
+          this.docker.listContainers({ all: true, filters: { label: keyFilters(this.scope, key, "preview") }, abortSignal: s }),
         )
       ).length;
       if (removed.size) {

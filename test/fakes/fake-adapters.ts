@@ -53,10 +53,10 @@ export class FakeBuilder implements ImageBuilder {
 
   readonly imageRemovals: Array<{ repository: string; prNumber: number }> = [];
 
-  async removePullRequestImages(repository: string, prNumber: number): Promise<{ removed: string[]; kept: string[] }> {
+  async removePullRequestImages(repository: string, prNumber: number): Promise<{ removed: string[]; kept: string[]; foreign: string[] }> {
     this.imageRemovals.push({ repository, prNumber });
     const removed = this.pushes.filter((ref) => ref.startsWith(`${repository}:pr-${prNumber}-`));
-    return { removed, kept: [] };
+    return { removed, kept: [], foreign: [] };
   }
 }
 

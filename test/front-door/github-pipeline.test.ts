@@ -59,7 +59,7 @@ describe("pull request pipeline", () => {
 
     expect(builder.builds).toHaveLength(1);
     const build = builder.builds[0]!;
-    expect(build.tag).toBe("127.0.0.1:5000/previews/codertocat-hello-world:pr-2-1111111");
+    expect(build.tag).toBe("127.0.0.1:5000/previews/codertocat-hello-world-8c3bb855:pr-2-1111111");
     expect(build.labels["org.opencontainers.image.revision"]).toBe(SHA1);
     expect(build.labels["org.opencontainers.image.source"]).toBe("https://github.com/Codertocat/Hello-World");
     expect(build.labels["dev.berth.pull-request"]).toBe("2");
@@ -183,7 +183,7 @@ describe("pull request pipeline", () => {
     await h.deliver("pull_request", pullRequestPayload({ action: "closed", headSha: SHA1, merged: true }));
     expect(target.removed).toEqual([{ host: "github", repo: "Codertocat/Hello-World", pr: 2 }]);
     // The closed PR's images go from the build engine too.
-    expect(builder.imageRemovals).toEqual([{ repository: "127.0.0.1:5000/previews/codertocat-hello-world", prNumber: 2 }]);
+    expect(builder.imageRemovals).toEqual([{ repository: "127.0.0.1:5000/previews/codertocat-hello-world-8c3bb855", prNumber: 2 }]);
     const body = lastComment(github);
     expect(body).toContain("The PR is closed: its preview is gone.");
     expect(body).toContain("> Images: 1 local image tag(s) removed.");

@@ -94,7 +94,7 @@ it("re-queues a run a crash left running, fails one interrupted too often, and r
   await harness.engine.idle();
 
   // PR 2: run again from the start, to the end.
-  expect(builder.builds.map((b) => b.tag)).toEqual(["127.0.0.1:5000/previews/codertocat-hello-world:pr-2-3333333"]);
+  expect(builder.builds.map((b) => b.tag)).toEqual(["127.0.0.1:5000/previews/codertocat-hello-world-8c3bb855:pr-2-3333333"]);
   expect(harness.store.getRun("crashed2")?.status).toBe("passed");
   expect(harness.store.getRun("crashed2")?.attempts).toBe(2);
 

@@ -60,20 +60,20 @@ describe("tag flow", () => {
     const h = await start();
 
     await h.deliver("push", tagPushPayload({ tag: "alpha-1.0.0", sha: SHA, pusher: "lead" }));
-    expect(builder.builds.map((b) => b.tag)).toEqual(["127.0.0.1:5000/previews/codertocat-hello-world:alpha-1.0.0"]);
+    expect(builder.builds.map((b) => b.tag)).toEqual(["127.0.0.1:5000/previews/codertocat-hello-world-8c3bb855:alpha-1.0.0"]);
     expect(builder.builds[0]?.labels["org.opencontainers.image.version"]).toBe("alpha-1.0.0");
     expect(builder.pushes).toEqual([
-      "127.0.0.1:5000/previews/codertocat-hello-world:alpha-1.0.0",
-      `127.0.0.1:5000/previews/codertocat-hello-world:sha-${SHA}`,
+      "127.0.0.1:5000/previews/codertocat-hello-world-8c3bb855:alpha-1.0.0",
+      `127.0.0.1:5000/previews/codertocat-hello-world-8c3bb855:sha-${SHA}`,
     ]);
     expect(target.deploys.map((d) => d.key)).toEqual([{ host: "github", repo: "Codertocat/Hello-World", pr: 0, environment: "dev" }]);
 
     await h.deliver("push", tagPushPayload({ tag: "release-1.0.0", sha: SHA, pusher: "lead" }));
     expect(builder.builds).toHaveLength(1); // promoted, not rebuilt
-    expect(builder.tags.at(-1)).toEqual({ source: "127.0.0.1:5000/previews/codertocat-hello-world:alpha-1.0.0", target: "127.0.0.1:5000/previews/codertocat-hello-world:release-1.0.0" });
+    expect(builder.tags.at(-1)).toEqual({ source: "127.0.0.1:5000/previews/codertocat-hello-world-8c3bb855:alpha-1.0.0", target: "127.0.0.1:5000/previews/codertocat-hello-world-8c3bb855:release-1.0.0" });
     const production = target.deploys.at(-1)!;
     expect(production.key.environment).toBe("production");
-    expect(production.image).toBe("127.0.0.1:5000/previews/codertocat-hello-world:release-1.0.0");
+    expect(production.image).toBe("127.0.0.1:5000/previews/codertocat-hello-world-8c3bb855:release-1.0.0");
     expect(production.preview.port).toBe(9090);
     expect(production.preview.env).toEqual({ MODE: "prod" });
 
@@ -143,6 +143,6 @@ describe("tag flow", () => {
     expect(last).toContain("**Environments** running this commit: dev (`alpha-1.0.0`) http://127.0.0.1:41000/");
     // The PR pipeline built the commit first, so the tag promoted that image.
     expect(builder.builds).toHaveLength(1);
-    expect(builder.tags[0]?.source).toBe("127.0.0.1:5000/previews/codertocat-hello-world:pr-2-5555555");
+    expect(builder.tags[0]?.source).toBe("127.0.0.1:5000/previews/codertocat-hello-world-8c3bb855:pr-2-5555555");
   });
 });

@@ -116,7 +116,7 @@ describe("DockerTarget (integration)", () => {
     const lines: string[] = [];
     first = await target.deploy({ key, sha: shaA, runId: "run-a", image: images.a, preview, signal: never, onLog: (l) => lines.push(l) });
     expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
-    expect(first.internalUrl).toMatch(/^http:\/\/acme-target-[0-9a-f]{6}-pr-7-aaaaaaa-[0-9a-f]{6}:8080$/);
+    expect(first.internalUrl).toMatch(/^http:\/\/acme-target-[0-9a-f]{6}-[0-9a-f]{8}-pr-7-aaaaaaa-[0-9a-f]{6}:8080$/);
     const page = await get(first.url);
     expect(page.status).toBe(200);
     expect(page.body).toContain(markerA);
@@ -133,7 +133,7 @@ describe("DockerTarget (integration)", () => {
     });
     const info = await docker.getContainer(container?.Id ?? "").inspect();
     expect(info.Config.Env).toContain("SAMPLE_MODE=ok");
-    expect(Object.keys(info.NetworkSettings.Networks)).toEqual([dockerNetworkName(key)]);
+    expect(Object.keys(info.NetworkSettings.Networks)).toEqual([dockerNetworkName(key, "default")]);
     expect(info.HostConfig.RestartPolicy?.Name).toBe("unless-stopped");
     expect(info.HostConfig).toMatchObject({ Memory: LIMITS.memoryBytes, NanoCpus: LIMITS.nanoCpus, PidsLimit: LIMITS.pids, SecurityOpt: ["no-new-privileges"] });
     expect(lines.some((l) => l.startsWith("healthy after"))).toBe(true);

@@ -6,6 +6,7 @@
  */
 import axios from "axios";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoSlug } from "../../src/domain/naming.js";
 import { pino } from "pino";
 import { createDockerClient } from "../../src/adapters/docker/docker-client.js";
 import { DockerImageBuilder } from "../../src/adapters/docker/image-builder.js";
@@ -94,7 +95,7 @@ describe("GitHub PR on the local Docker engine", () => {
 
     // The image of the head commit is in the registry with the digest the comment shows.
     const tag = `pr-7-${second.slice(0, 7)}`;
-    const manifest = await axios.head(`http://${services.registry}/v2/berth-it/acme-shop/manifests/${tag}`, {
+    const manifest = await axios.head(`http://${services.registry}/v2/berth-it/${repoSlug({ host: "github", owner: "acme", name: "shop" })}/manifests/${tag}`, {
       headers: { accept: "application/vnd.docker.distribution.manifest.v2+json" },
       validateStatus: () => true,
     });
@@ -130,7 +131,7 @@ describe("GitHub PR on the local Docker engine", () => {
     expect(await containersOf(repo, 7)).toEqual([]);
     expect(statusComment(repo, 7)).toContain("The PR is closed: its preview is gone.");
     // Its images went too: the registry tag, and every local pr-7 tag of the repo.
-    const gone = await axios.head(`http://${services.registry}/v2/berth-it/acme-shop/manifests/${tag}`, {
+    const gone = await axios.head(`http://${services.registry}/v2/berth-it/${repoSlug({ host: "github", owner: "acme", name: "shop" })}/manifests/${tag}`, {
       headers: { accept: "application/vnd.docker.distribution.manifest.v2+json" },
       validateStatus: () => true,
     });

@@ -5,6 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import axios from "axios";
+import { repoSlug } from "../../src/domain/naming.js";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDockerClient } from "../../src/adapters/docker/docker-client.js";
@@ -30,6 +31,11 @@ const PROJECT = "berth-harbor";
 const github = new FakeGitHubApi();
 let harbor: FakeHarborApi;
 let harness: Harness;
+/** The image repository berth names for `acme/<name>` on GitHub (a readable part plus a hash). */
+function slugOf(name: string): string {
+  return repoSlug({ host: "github", owner: "acme", name });
+}
+
 /** Findings the fake Harbor reports for images of a repository slug. */
 const findings = new Map<string, Partial<Record<FakeSeverity, number>>>();
 
@@ -53,8 +59,8 @@ class HarborMirroringBuilder implements ImageBuilder {
   tag(source: string, target: string) {
     return this.inner.tag(source, target);
   }
-  removePullRequestImages(repository: string, prNumber: number) {
-    return this.inner.removePullRequestImages(repository, prNumber);
+  removePullRequestImages(repository: string, prNumber: number, owner: Record<string, string>) {
+    return this.inner.removePullRequestImages(repository, prNumber, owner);
   }
 }
 let builder: HarborMirroringBuilder;
@@ -113,29 +119,29 @@ describe("Harbor", () => {
   it("creates the project, shows the scan summary of a PR image, and removes only the PR's tags on close", { timeout: 180_000 }, async () => {
     const repo = "acme/harbor-shop";
     const commit = sha("f6");
-    findings.set("acme-harbor-shop", { High: 2, Medium: 1, Low: 4 });
+    findings.set(slugOf("harbor-shop"), { High: 2, Medium: 1, Low: 4 });
     await addCommit(repo, commit, sampleRepoConfig("ok"), "harbor");
     await deliver("pull_request", pullRequestPayload({ action: "opened", repo, prNumber: 11, headSha: commit }), "h-open");
 
     expect(harbor.project(PROJECT)).toMatchObject({ autoScan: true });
     const body = statusComment(repo, 11);
     expect(body).toContain("| test | ✅ passed |");
-    expect(body).toMatch(/\[🛡️ 0 critical, 2 high, 1 medium, 4 low \(1 fixable\)\]\(http:\/\/127\.0\.0\.1:\d+\/harbor\/projects\/\d+\/repositories\/acme-harbor-shop\/artifacts-tab\/artifacts\/sha256:[0-9a-f]{64}\)/);
+    expect(body).toMatch(/\[🛡️ 0 critical, 2 high, 1 medium, 4 low \(1 fixable\)\]\(http:\/\/127\.0\.0\.1:\d+\/harbor\/projects\/\d+\/repositories\/acme-harbor-shop-[0-9a-f]{8}\/artifacts-tab\/artifacts\/sha256:[0-9a-f]{64}\)/);
     expect(body).not.toContain(ROBOT.password);
-    expect(harbor.tags(PROJECT, "acme-harbor-shop")).toEqual([`pr-11-${commit.slice(0, 7)}`]);
+    expect(harbor.tags(PROJECT, slugOf("harbor-shop"))).toEqual([`pr-11-${commit.slice(0, 7)}`]);
 
     // Another tag on the same artifact keeps it when the PR's tag goes.
-    harbor.pushArtifact(PROJECT, "acme-harbor-shop", { tags: ["keep-me"], digest: harbor.artifacts(PROJECT, "acme-harbor-shop")[0]!.digest });
+    harbor.pushArtifact(PROJECT, slugOf("harbor-shop"), { tags: ["keep-me"], digest: harbor.artifacts(PROJECT, slugOf("harbor-shop"))[0]!.digest });
     await deliver("pull_request", pullRequestPayload({ action: "closed", repo, prNumber: 11, headSha: commit }), "h-close");
-    expect(harbor.tags(PROJECT, "acme-harbor-shop")).toEqual(["keep-me"]);
-    expect(harbor.artifacts(PROJECT, "acme-harbor-shop")).toHaveLength(1);
+    expect(harbor.tags(PROJECT, slugOf("harbor-shop"))).toEqual(["keep-me"]);
+    expect(harbor.artifacts(PROJECT, slugOf("harbor-shop"))).toHaveLength(1);
     expect(statusComment(repo, 11)).toContain("The PR is closed: its preview is gone.");
   });
 
   it("stops before deploy when the vulnerability gate fails, and says why", { timeout: 180_000 }, async () => {
     const repo = "acme/vuln-shop";
     const commit = sha("a7");
-    findings.set("acme-vuln-shop", { Critical: 1, High: 3 });
+    findings.set(slugOf("vuln-shop"), { Critical: 1, High: 3 });
     const config = sampleRepoConfig("ok").replace("build:\n", "build:\n  scan:\n    failOn: critical\n");
     await addCommit(repo, commit, config, "vulnerable");
     await deliver("pull_request", pullRequestPayload({ action: "opened", repo, prNumber: 12, headSha: commit }), "v-open");
@@ -166,13 +172,13 @@ describe("tag flow", () => {
 
     await deliver("push", tagPushPayload({ tag: "alpha-1.0.0", sha: commit, pusher: "lead", repo }), "t-alpha");
     expect(builder.builds).toBe(buildsBefore + 1);
-    const devDigest = harbor.artifacts(PROJECT, "acme-release-shop").find((a) => a.tags.includes("alpha-1.0.0"))?.digest;
+    const devDigest = harbor.artifacts(PROJECT, slugOf("release-shop")).find((a) => a.tags.includes("alpha-1.0.0"))?.digest;
     expect(devDigest).toMatch(/^sha256:/);
-    expect(harbor.tags(PROJECT, "acme-release-shop").sort()).toEqual(["alpha-1.0.0", `sha-${commit}`]);
+    expect(harbor.tags(PROJECT, slugOf("release-shop")).sort()).toEqual(["alpha-1.0.0", `sha-${commit}`]);
 
     await deliver("push", tagPushPayload({ tag: "release-1.0.0", sha: commit, pusher: "lead", repo }), "t-release");
     expect(builder.builds).toBe(buildsBefore + 1); // no rebuild
-    const promoted = harbor.artifacts(PROJECT, "acme-release-shop").find((a) => a.tags.includes("release-1.0.0"));
+    const promoted = harbor.artifacts(PROJECT, slugOf("release-shop")).find((a) => a.tags.includes("release-1.0.0"));
     expect(promoted?.digest).toBe(devDigest);
 
     // Both environments run and answer; GitHub has a deployment with its URL for each.
@@ -196,7 +202,7 @@ describe("tag flow", () => {
     const evil = `alpha-$(touch ${marker})`;
     await deliver("push", tagPushPayload({ tag: evil, sha: commit, pusher: "lead", repo }), "t-evil");
     expect(existsSync(marker)).toBe(false);
-    const tags = harbor.tags(PROJECT, "acme-release-shop");
+    const tags = harbor.tags(PROJECT, slugOf("release-shop"));
     const safe = tags.find((t) => /^alpha-.*touch/.test(t));
     expect(safe).toMatch(/^alpha-[A-Za-z0-9_.-]+-[0-9a-f]{8}$/);
   });
@@ -205,7 +211,7 @@ describe("tag flow", () => {
     await deliver("push", tagPushPayload({ tag: "release-1.0.1", sha: commit, pusher: "dev", repo }), "t-refused");
     const status = github.statuses.filter((s) => s.sha === commit && s.context === "berth/production/deploy").at(-1);
     expect(status).toMatchObject({ state: "failure", description: "built, not deployed: dev has write permission, production needs admin" });
-    expect(harbor.tags(PROJECT, "acme-release-shop")).toContain("release-1.0.1");
+    expect(harbor.tags(PROJECT, slugOf("release-shop"))).toContain("release-1.0.1");
   });
 });
 
@@ -213,7 +219,7 @@ describe("tag flow with a vulnerability gate", () => {
   it("neither deploys a gated alpha nor lets its promotion reach production", { timeout: 180_000 }, async () => {
     const repo = "acme/gated-shop";
     const commit = sha("d9");
-    findings.set("acme-gated-shop", { Critical: 2 });
+    findings.set(slugOf("gated-shop"), { Critical: 2 });
     const config = `${sampleRepoConfig("ok").replace("build:\n", "build:\n  scan:\n    failOn: critical\n")}tags:
   - match: "alpha-*"
     environment: dev

@@ -98,7 +98,7 @@ describe("registry clean-up of a closed PR (real registry)", () => {
     const created = await docker.createContainer({ Image: `${repository}:pr-5-bbbbbbb`, Cmd: ["/bin/busybox", "true"], Labels: label });
     blocker = created.id;
 
-    const first = await builder.removePullRequestImages(repository, 5);
+    const first = await builder.removePullRequestImages(repository, 5, label);
     expect(first.removed).toEqual([`${repository}:pr-5-aaaaaaa`]);
     expect(first.kept).toEqual([`${repository}:pr-5-bbbbbbb`]);
     // The shared image lost only its PR tag.
@@ -106,8 +106,29 @@ describe("registry clean-up of a closed PR (real registry)", () => {
 
     await created.remove({ force: true });
     blocker = undefined;
-    const second = await builder.removePullRequestImages(repository, 5);
-    expect(second).toEqual({ removed: [`${repository}:pr-5-bbbbbbb`], kept: [] });
+    const second = await builder.removePullRequestImages(repository, 5, label);
+    expect(second).toEqual({ removed: [`${repository}:pr-5-bbbbbbb`], kept: [], foreign: [] });
     expect(await localTags()).toEqual(["pr-50-ccccccc", "release-1.0.0"]);
+  });
+
+  it("leaves a PR tag alone when its image carries another owner's labels", async () => {
+    const foreignRef = `${repository}:pr-6-ddddddd`;
+    const outcome = await builder.build({
+      source: await sampleSource({ variant: "ok", marker: "foreign", busybox: services.busybox }),
+      context: ".",
+      dockerfile: "Dockerfile",
+      buildArgs: {},
+      labels: { "berth.test": "someone-else" },
+      tag: foreignRef,
+      signal: new AbortController().signal,
+    });
+    if (!outcome.ok) throw new Error(outcome.error);
+    try {
+      const result = await builder.removePullRequestImages(repository, 6, label);
+      expect(result).toEqual({ removed: [], kept: [], foreign: [foreignRef] });
+      await expect(docker.getImage(foreignRef).inspect()).resolves.toBeTruthy();
+    } finally {
+      await docker.getImage(foreignRef).remove({ force: true });
+    }
   });
 });

@@ -146,14 +146,14 @@ describe("SwarmTarget (integration)", () => {
       target.deploy({ key, sha: shaA, runId: "run-a", image: images.a, preview, signal: never, onLog: (l) => lines.push(l) }),
     );
     expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
-    expect(first.internalUrl).toBe(`http://acme-swarm-${suffix}-pr-5:8080`);
+    expect(first.internalUrl).toBe(`http://${swarmServiceName(key, "default")}:8080`);
     const page = await get(first.url);
     expect(page.status).toBe(200);
     expect(page.body).toContain(markerA);
 
     firstService = await onlyService(key);
     const spec = firstService.Spec;
-    expect(spec.Name).toBe(swarmServiceName(key));
+    expect(spec.Name).toBe(swarmServiceName(key, "default"));
     expect(spec.Labels).toMatchObject({
       "berth.managed": "true",
       "berth.target": "swarm",
@@ -170,16 +170,16 @@ describe("SwarmTarget (integration)", () => {
     expect(spec.EndpointSpec).toEqual({ Mode: "dnsrr", Ports: [{ Protocol: "tcp", TargetPort: 8080, PublishMode: "host" }] });
     expect(spec.TaskTemplate.Resources).toEqual({ Limits: { MemoryBytes: LIMITS.memoryBytes, NanoCPUs: LIMITS.nanoCpus, Pids: LIMITS.pids } });
     // The engine applies them to the task's container.
-    const [task] = await docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${swarmServiceName(key)}`] } });
+    const [task] = await docker.listContainers({ filters: { label: [`com.docker.swarm.service.name=${swarmServiceName(key, "default")}`] } });
     const taskInfo = await docker.getContainer(task?.Id ?? "").inspect();
     expect(taskInfo.HostConfig).toMatchObject({ Memory: LIMITS.memoryBytes, NanoCpus: LIMITS.nanoCpus, PidsLimit: LIMITS.pids });
 
-    const network = await docker.getNetwork(swarmNetworkName(key)).inspect();
+    const network = await docker.getNetwork(swarmNetworkName(key, "default")).inspect();
     expect(network).toMatchObject({ Driver: "overlay", Attachable: true, Scope: "swarm" });
     expect(network.Labels).toMatchObject({ "berth.target": "swarm", "berth.repo": key.repo, "berth.pr": "5", "berth.role": "network" });
     expect(spec.TaskTemplate.Networks?.map((n) => n.Target)).toEqual([network.Id]);
 
-    expect(lines).toContain(`creating service ${swarmServiceName(key)} from ${images.a}`);
+    expect(lines).toContain(`creating service ${swarmServiceName(key, "default")} from ${images.a}`);
     expect(lines.some((l) => l.startsWith("healthy after"))).toBe(true);
     await expect(target.list()).resolves.toContainEqual(key);
   }, 90_000);
@@ -209,7 +209,7 @@ describe("SwarmTarget (integration)", () => {
     expect(oldTasks.map((t) => [t.DesiredState, t.Status.State])).toEqual([["shutdown", "shutdown"]]);
     expect(newTasks.map((t) => [t.DesiredState, t.Status.State])).toEqual([["running", "running"]]);
     expect(newTasks[0]?.Status.ContainerStatus?.ContainerID).not.toBe(oldTasks[0]?.Status.ContainerStatus?.ContainerID);
-    expect(lines).toContain(`updating service ${swarmServiceName(key)} to ${images.b} (stop-first)`);
+    expect(lines).toContain(`updating service ${swarmServiceName(key, "default")} to ${images.b} (stop-first)`);
   }, 90_000);
 
   it("fails an unhealthy update with the reason and the task's logs, and rolls back", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { dnsLabel, imageRepository, isCommitSha, prImageTag, previewName, repoSlug } from "../../src/domain/naming.js";
+import { dnsLabel, environmentName, imageRepository, isCommitSha, prImageTag, previewName, repoSlug } from "../../src/domain/naming.js";
 import { createRedactor } from "../../src/domain/redact.js";
 import { formatDuration, parseDuration } from "../../src/domain/duration.js";
 
@@ -14,14 +14,35 @@ describe("naming", () => {
     expect(dnsLabel("b".repeat(100))).not.toBe(dnsLabel("b".repeat(101)));
   });
 
-  it("names images and previews of a PR", () => {
-    expect(repoSlug("Codertocat", "Hello-World")).toBe("codertocat-hello-world");
-    expect(imageRepository("127.0.0.1:5000/previews/", "Codertocat", "Hello.World")).toBe("127.0.0.1:5000/previews/codertocat-hello-world");
+  it("names images and previews of a PR: a readable part plus a hash of instance, host and full name", () => {
+    const repo = { host: "github", owner: "Codertocat", name: "Hello-World" };
+    const slug = repoSlug(repo);
+    expect(slug).toMatch(/^codertocat-hello-world-[0-9a-f]{8}$/);
+    expect(imageRepository("127.0.0.1:5000/previews/", repo)).toBe(`127.0.0.1:5000/previews/${slug}`);
     expect(prImageTag(12, "0123456789abcdef0123456789abcdef01234567")).toBe("pr-12-0123456");
-    expect(previewName("Codertocat", "Hello-World", 12)).toBe("codertocat-hello-world-pr-12");
-    expect(previewName("o".repeat(60), "r".repeat(60), 12).length).toBeLessThanOrEqual(63);
+    expect(previewName(repo, 12)).toBe(`${slug}-pr-12`);
+    expect(previewName({ host: "github", owner: "o".repeat(60), name: "r".repeat(60) }, 12).length).toBeLessThanOrEqual(63);
+    expect(environmentName(repo, "production")).toBe(`${slug}-env-production`);
     expect(isCommitSha("0123456789abcdef0123456789abcdef01234567")).toBe(true);
     expect(isCommitSha("main; rm -rf /")).toBe(false);
+  });
+
+  it("never gives two repositories, two hosts or two berth instances the same names", () => {
+    const dash = { host: "github", owner: "owner", name: "x-app" };
+    const dot = { host: "github", owner: "owner", name: "x.app" };
+    const underscore = { host: "github", owner: "owner", name: "x_app" };
+    const gitee = { host: "gitee", owner: "owner", name: "x-app" };
+    const slugs = [repoSlug(dash), repoSlug(dot), repoSlug(underscore), repoSlug(gitee), repoSlug(dash, "staging")];
+    expect(new Set(slugs).size).toBe(slugs.length);
+    expect(previewName(dash, 1)).not.toBe(previewName(dot, 1));
+    expect(imageRepository("r.example/p", dash)).not.toBe(imageRepository("r.example/p", dot));
+    // A long name cut to fit keeps its hash: two long names sharing a prefix still differ.
+    const long1 = { host: "github", owner: "org", name: `${"a".repeat(50)}-one` };
+    const long2 = { host: "github", owner: "org", name: `${"a".repeat(50)}-two` };
+    expect(repoSlug(long1)).not.toBe(repoSlug(long2));
+    expect(repoSlug(long1).length).toBeLessThanOrEqual(40);
+    // GitHub and Gitee names are case-insensitive: one repository, one slug.
+    expect(repoSlug({ host: "github", owner: "Owner", name: "X-App" })).toBe(repoSlug(dash));
   });
 });
 

@@ -8,7 +8,8 @@ import type Docker from "dockerode";
 import type { Logger } from "pino";
 import type { Redactor } from "../../domain/redact.js";
 import { engineCall, engineMessage, isNotFound, statusCodeOf } from "./engine-call.js";
-import { registryOfReference, splitImageReference, type RegistryCredentials } from "./image-builder.js";
+import { splitImageReference } from "./image-builder.js";
+import { engineAuthFor, type RegistryCredentials } from "./registry-credentials.js";
 import { messageError, readProgress } from "./progress-stream.js";
 
 /** Time limits of the engine calls. */
@@ -23,7 +24,7 @@ export interface EngineContainersOptions {
   docker: Docker;
   log: Pick<Logger, "debug" | "info" | "warn" | "error">;
   redact: Redactor;
-  /** Sent when an image must be pulled from a registry other than Docker Hub. */
+  /** Sent only when an image must be pulled from the registry they belong to. */
   registryAuth?: RegistryCredentials | undefined;
   timeouts: EngineContainersTimeouts;
 }
@@ -63,8 +64,7 @@ export class EngineContainers {
     }
     emit(`pulling ${image}`);
     const { repository, tag } = splitImageReference(image);
-    const serveraddress = registryOfReference(image);
-    const auth = this.registryAuth && serveraddress !== "docker.io" ? { ...this.registryAuth, serveraddress } : undefined;
+    const auth = engineAuthFor(image, this.registryAuth);
     await engineCall("image pull", { timeoutMs: this.timeouts.pullMs, signal }, async (s) => {
       const stream = (await this.docker.createImage(auth ?? {}, { fromImage: repository, tag, abortSignal: s })) as Readable;
       for await (const message of readProgress(stream)) {

@@ -16,12 +16,8 @@ import { engineCall, engineMessage, isNotFound, statusCodeOf } from "./engine-ca
 import { LineTail, stripAnsi } from "./log-lines.js";
 import { messageError, readProgress, type ProgressMessage } from "./progress-stream.js";
 import { createBuildContext, SourceContextError } from "./source-context.js";
+import { engineAuthFor, registryOfReference, type RegistryCredentials } from "./registry-credentials.js";
 
-/** Registry credentials (BERTH_REGISTRY_USERNAME / BERTH_REGISTRY_PASSWORD). */
-export interface RegistryCredentials {
-  username: string;
-  password: string;
-}
 
 /** Time limits of the builder's engine calls. */
 export interface ImageBuilderTimeouts {
@@ -63,12 +59,6 @@ export function splitImageReference(ref: string): { repository: string; tag: str
   return { repository: ref, tag: "latest" };
 }
 
-/** The registry host of a reference the way Docker decides it (`docker.io` when the first part is not a host). */
-export function registryOfReference(ref: string): string {
-  const first = ref.split("/")[0] ?? "";
-  const isHost = ref.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost");
-  return isHost ? first : "docker.io";
-}
 
 /** Make a response stream end with an error as soon as `signal` aborts (dockerode only aborts the request). */
 function abortable(stream: NodeJS.ReadableStream, signal: AbortSignal): Readable {
@@ -189,9 +179,7 @@ export class DockerImageBuilder implements ImageBuilder {
     const { repository, tag: tagName } = splitImageReference(tag);
     const serveraddress = registryOfReference(tag);
     // The engine wants the header even for anonymous pushes; an empty config means "no credentials".
-    const authconfig = this.registryAuth
-      ? { username: this.registryAuth.username, password: this.registryAuth.password, serveraddress }
-      : { serveraddress };
+    const authconfig = engineAuthFor(tag, this.registryAuth) ?? { serveraddress };
 
     const timeout = AbortSignal.timeout(this.timeouts.pushMs);
     const combined = AbortSignal.any([signal, timeout]);
@@ -249,24 +237,36 @@ export class DockerImageBuilder implements ImageBuilder {
    * container still uses (a preview being torn down, a test container) is retried a few times,
    * then kept and reported.
    */
-  async removePullRequestImages(repository: string, prNumber: number): Promise<{ removed: string[]; kept: string[] }> {
+  async removePullRequestImages(
+    repository: string,
+    prNumber: number,
+    owner: Record<string, string>,
+  ): Promise<{ removed: string[]; kept: string[]; foreign: string[] }> {
     const images = await engineCall("image list", { timeoutMs: this.timeouts.callMs }, () =>
       this.docker.listImages({ filters: JSON.stringify({ reference: [`${repository}:pr-${prNumber}-*`] }) }),
     );
-    const tags = images
-      .flatMap((image) => image.RepoTags ?? [])
-      .filter((ref) => {
+    const removed: string[] = [];
+    const kept: string[] = [];
+    const foreign: string[] = [];
+    for (const image of images) {
+      const tags = (image.RepoTags ?? []).filter((ref) => {
         const { repository: repo, tag } = splitImageReference(ref);
         return repo === repository && isPrTag(tag, prNumber);
       });
-    const removed: string[] = [];
-    const kept: string[] = [];
-    for (const ref of tags) {
-      const outcome = await this.removeTag(ref);
-      (outcome === "kept" ? kept : removed).push(ref);
+      // Built by another repository or another berth (same tag by accident, or made by hand): never removed.
+      const own = Object.entries(owner).every(([key, value]) => image.Labels?.[key] === value);
+      if (!own) {
+        foreign.push(...tags);
+        continue;
+      }
+      for (const ref of tags) {
+        const outcome = await this.removeTag(ref);
+        (outcome === "kept" ? kept : removed).push(ref);
+      }
     }
+    if (foreign.length) this.log.warn({ repository, prNumber, foreign }, "PR image tags left in place: the images carry another owner's labels");
     this.log.info({ repository, prNumber, removed: removed.length, kept }, "local PR images removed");
-    return { removed, kept };
+    return { removed, kept, foreign };
   }
 
   private async removeTag(ref: string): Promise<"removed" | "kept"> {
