@@ -2,6 +2,11 @@
  * Keeps one status comment per PR up to date: renders from the store, edits in place, never edits
  * when the text is unchanged, and spaces edits at least `intervalMs` apart (the last state always
  * lands).
+ *
+ * A failed write is tried again with exponential backoff. An answer that will not change by asking
+ * again (a 4xx other than 408, 429 and a 403 for a rate limit) is tried at most
+ * `retry.maxRefusals` times for one state of the PR, then given up and logged; the next change of
+ * the PR tries again. A 404 when editing means somebody deleted the comment: berth posts a new one.
  */
 import { createHash } from "node:crypto";
 import type { Logger } from "pino";
@@ -19,7 +24,20 @@ export interface CommentPublisherOptions {
   intervalMs: number;
   log: Logger;
   now?: () => number;
+  /** Backoff of failed writes. */
+  retry?: Partial<RetryPolicy>;
 }
+
+export interface RetryPolicy {
+  /** Wait before the first retry; doubled for each further failure. */
+  baseMs: number;
+  /** Longest wait between two tries. */
+  maxMs: number;
+  /** Tries of one state the host refused (4xx) before berth gives up on it. */
+  maxRefusals: number;
+}
+
+const DEFAULT_RETRY: RetryPolicy = { baseMs: 2000, maxMs: 5 * 60_000, maxRefusals: 3 };
 
 interface PrState {
   dirty: boolean;
@@ -27,30 +45,58 @@ interface PrState {
   lastEditAt?: number;
   timer?: NodeJS.Timeout;
   flushing?: Promise<void>;
+  /** Failed tries in a row, and how many of them the host refused (4xx). */
+  failures: number;
+  refusals: number;
+  /** No try before this time (backoff after a failure). */
+  retryAt?: number;
+}
+
+function statusOf(err: unknown): number | undefined {
+  if (typeof err !== "object" || err === null || !("status" in err)) return undefined;
+  const status = Number((err as { status: unknown }).status);
+  return Number.isInteger(status) ? status : undefined;
+}
+
+/** A 4xx that asking again will not change: not 408 (timeout), 429 or a 403 for a rate limit. */
+export function isRefusal(err: unknown): boolean {
+  const status = statusOf(err);
+  if (status === undefined || status < 400 || status >= 500 || status === 408 || status === 429) return false;
+  if (status === 403) {
+    const response = (err as { response?: { headers?: Record<string, unknown> } }).response;
+    const headers = response?.headers ?? {};
+    if (headers["retry-after"] !== undefined || String(headers["x-ratelimit-remaining"]) === "0") return false;
+    if (/rate limit/i.test(err instanceof Error ? err.message : String(err))) return false;
+  }
+  return true;
 }
 
 export class CommentPublisher {
   private readonly states = new Map<PrKey, PrState>();
   private readonly now: () => number;
+  private readonly retry: RetryPolicy;
   private stopped = false;
 
   constructor(private readonly options: CommentPublisherOptions) {
     this.now = options.now ?? Date.now;
+    this.retry = { ...DEFAULT_RETRY, ...options.retry };
   }
 
   /** Ask for the PR's comment to reflect the store; `force` edits even when the text is unchanged. */
   request(prKey: PrKey, force = false): void {
-    const state = this.states.get(prKey) ?? { dirty: false, force: false };
+    const state = this.states.get(prKey) ?? { dirty: false, force: false, failures: 0, refusals: 0 };
+    // A new state of the PR gets its own tries, even after the host refused the last one.
+    state.refusals = 0;
     this.states.set(prKey, state);
     state.dirty = true;
     state.force ||= force;
     this.schedule(prKey, state);
   }
 
-  /** Wait until every requested update has been written (or failed). */
+  /** Wait until every requested update has been written (or failed: a write waiting for its backoff is left to its timer). */
   async settle(): Promise<void> {
     for (let round = 0; round < 50; round++) {
-      const busy = [...this.states.entries()].filter(([, s]) => s.dirty || s.flushing);
+      const busy = [...this.states.entries()].filter(([, s]) => s.flushing || (s.dirty && s.retryAt === undefined));
       if (!busy.length) return;
       for (const [key, state] of busy) {
         if (state.timer) {
@@ -71,7 +117,9 @@ export class CommentPublisher {
 
   private schedule(prKey: PrKey, state: PrState): void {
     if (this.stopped || state.timer || state.flushing) return;
-    const wait = state.lastEditAt === undefined ? 0 : Math.max(0, state.lastEditAt + this.options.intervalMs - this.now());
+    const spacing = state.lastEditAt === undefined ? 0 : state.lastEditAt + this.options.intervalMs - this.now();
+    const backoff = state.retryAt === undefined ? 0 : state.retryAt - this.now();
+    const wait = Math.max(0, spacing, backoff);
     state.timer = setTimeout(() => {
       state.timer = undefined;
       state.flushing = this.flush(prKey, state);
@@ -83,13 +131,28 @@ export class CommentPublisher {
     state.dirty = false;
     const force = state.force;
     state.force = false;
+    state.retryAt = undefined;
     try {
       const edited = await this.write(prKey, force);
       if (edited) state.lastEditAt = this.now();
+      state.failures = 0;
+      state.refusals = 0;
     } catch (err) {
-      this.options.log.warn({ prKey, err: String(err) }, "status comment update failed; will retry");
-      state.dirty = true;
-      state.lastEditAt = this.now();
+      state.failures++;
+      const refused = isRefusal(err);
+      if (refused) state.refusals++;
+      const status = statusOf(err);
+      if (refused && state.refusals >= this.retry.maxRefusals) {
+        this.options.log.error({ prKey, status, attempts: state.refusals, err: String(err) }, "status comment not written: the code host refused it; giving up until the PR changes");
+        state.failures = 0;
+        state.refusals = 0;
+      } else {
+        const delay = Math.min(this.retry.maxMs, this.retry.baseMs * 2 ** (state.failures - 1));
+        this.options.log.warn({ prKey, status, attempt: state.failures, retryInMs: delay, err: String(err) }, "status comment update failed; will retry");
+        state.dirty = true;
+        state.force ||= force;
+        state.retryAt = this.now() + delay;
+      }
     } finally {
       state.flushing = undefined;
     }
@@ -118,9 +181,18 @@ export class CommentPublisher {
       try {
         await host.updateComment(pull.repo, pull.prNumber, commentId, body);
       } catch (err) {
-        // Somebody may have deleted the comment: post a new one only when it is really gone.
-        if (await host.findComment(pull.repo, pull.prNumber, STATUS_MARKER)) throw err;
-        commentId = (await host.createComment(pull.repo, pull.prNumber, body)).id;
+        if (statusOf(err) !== 404) throw err;
+        // Somebody deleted the comment (or berth's record is stale): edit another of ours if there
+        // is one, else post a new one, once.
+        const existing = await host.findComment(pull.repo, pull.prNumber, STATUS_MARKER);
+        if (existing && existing.id !== commentId) {
+          commentId = existing.id;
+          await host.updateComment(pull.repo, pull.prNumber, commentId, body);
+        } else {
+          if (existing) throw err;
+          this.options.log.info({ prKey, commentId }, "status comment is gone; posting a new one");
+          commentId = (await host.createComment(pull.repo, pull.prNumber, body)).id;
+        }
       }
     } else {
       commentId = (await host.createComment(pull.repo, pull.prNumber, body)).id;
