@@ -4,7 +4,12 @@
  *
  * Gitee sends no delivery id, so one is derived from the fields that identify the change (event,
  * PR or note id, head SHA, action, update time). A re-sent delivery of the same change gets the same
- * id; the `timestamp`/`sign` fields are left out on purpose because they change on a re-send.
+ * id; the `timestamp`/`sign` fields are left out on purpose because they change on a re-send. A new
+ * comment's id is unique on its own, so its update time is left out too: a copy of the delivery
+ * with another time cannot run the same comment twice.
+ *
+ * Nothing here is trusted as it stands: Gitee's signature does not cover the body, so the host
+ * re-reads the comment and the PR from the API (`GiteeHost.confirmEvent`) before berth acts.
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
@@ -144,6 +149,18 @@ function toPullRef(repo: RepoRef, pull: GiteePull, fromFork: boolean): PullRef {
   };
 }
 
+/** Just the repository of any hook, to choose the secret that must verify it. */
+const hookRepoPathSchema = z.looseObject({ repository: z.looseObject({ namespace: pathSegment, path: pathSegment }) });
+
+/**
+ * Owner and name of the repository a hook names (`repository.namespace` / `repository.path`, the
+ * fields every `BotEvent` takes its repository from), or null when it names none.
+ */
+export function giteeHookRepository(body: unknown): { owner: string; name: string } | null {
+  const parsed = hookRepoPathSchema.safeParse(body);
+  return parsed.success ? { owner: parsed.data.repository.namespace, name: parsed.data.repository.path } : null;
+}
+
 /** A stable id for de-duplication: the same change always hashes to the same id. */
 export function giteeDeliveryId(parts: ReadonlyArray<string | number | null | undefined>): string {
   const digest = createHash("sha256").update(JSON.stringify(parts.map((p) => p ?? null))).digest("hex");
@@ -216,7 +233,7 @@ function parseNote(body: unknown, options: ParseGiteeEventOptions): GiteeEventRe
     type: "event",
     event: {
       kind: "pr-comment",
-      deliveryId: giteeDeliveryId([GITEE_EVENTS.note, hook.comment.id, hook.action, hook.comment.updated_at]),
+      deliveryId: giteeDeliveryId([GITEE_EVENTS.note, hook.comment.id, hook.action]),
       repo,
       prNumber: pull.number,
       pr,

@@ -25,9 +25,14 @@ export type GiteeSignatureFailure =
   | "stale timestamp"
   | "token mismatch";
 
-/** Outcome of `verifyGiteeSignature`: the mode that matched, or why the delivery is refused. */
+/**
+ * Outcome of `verifyGiteeSignature`: the mode that matched, or why the delivery is refused. In
+ * signature mode it carries what was signed (the timestamp) and the signature in its canonical
+ * (decoded) form: together they identify the delivery, since the body is not signed.
+ */
 export type GiteeSignatureResult =
-  | { ok: true; mode: "password" | "signature" }
+  | { ok: true; mode: "password" }
+  | { ok: true; mode: "signature"; timestamp: string; signature: string }
   | { ok: false; reason: GiteeSignatureFailure };
 
 /** The headers of one delivery and the configured secret. */
@@ -86,5 +91,5 @@ export function verifyGiteeSignature(input: GiteeSignatureInput): GiteeSignature
 
   const now = input.now ?? Date.now();
   if (Math.abs(now - Number(timestamp)) > GITEE_MAX_CLOCK_SKEW_MS) return { ok: false, reason: "stale timestamp" };
-  return { ok: true, mode: "signature" };
+  return { ok: true, mode: "signature", timestamp, signature: expected };
 }

@@ -1,24 +1,44 @@
 /**
  * HTTP front door for Gitee webhooks, mounted next to Probot's GitHub route through `addHandler`.
- * It verifies, translates, hands the event to `onEvent` (which records and enqueues, nothing more)
- * and answers; no stage runs before the answer is sent.
+ * It reads the body under the shared `BodyGate`, verifies, translates, hands the event to `onEvent`
+ * (which records and enqueues, nothing more) and answers; no stage runs before the answer is sent.
+ *
+ * Gitee signs a timestamp with the secret, never the body. So the payload's repository only chooses
+ * which secret must verify (its own, its owner's, or the fallback), the event must name that same
+ * repository, and everything else in the payload is re-read from the API by `GiteeHost.confirmEvent`
+ * before berth acts. A signature is good for one delivery: its timestamp and value become the
+ * event's `replayKey` (refused by the store when seen again) and are remembered here for as long as
+ * the timestamp is accepted, so not even an ignored delivery's signature can carry a second body.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { BotEvent } from "../domain/types.js";
-import { parseGiteeEvent } from "./gitee-event.js";
-import { verifyGiteeSignature } from "./gitee-signature.js";
+import { BodyRefusedError, refusalStatus, type BodyGate } from "../web/bounded-body.js";
+import { giteeHookRepository, parseGiteeEvent } from "./gitee-event.js";
+import { GITEE_MAX_CLOCK_SKEW_MS, verifyGiteeSignature } from "./gitee-signature.js";
 
 /** Default route of the Gitee webhook. */
 export const GITEE_WEBHOOK_PATH = "/api/gitee/webhooks";
 
 /** Largest accepted body; Gitee's payloads are tens of kilobytes. */
-const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const GITEE_MAX_BODY_BYTES = 1024 * 1024;
+
+/** Most signatures remembered at once; Gitee sends far fewer within the accepted clock window. */
+const MAX_REMEMBERED_SIGNATURES = 100_000;
+
+/** Webhook secrets: per repository or owner (`GITEE_WEBHOOK_SECRETS`) and a fallback (`GITEE_WEBHOOK_SECRET`). */
+export interface GiteeWebhookSecrets {
+  /** Secret of repositories that have none of their own. */
+  fallback?: string;
+  /** Secrets by lower-cased `owner/repo` or `owner`; the most specific wins. */
+  byScope: Readonly<Record<string, string>>;
+}
 
 /** Settings of the Gitee webhook route. */
 export interface GiteeWebhookOptions {
-  /** `GITEE_WEBHOOK_SECRET`: password or signing key configured on the Gitee webhook. */
-  secret: string;
+  secrets: GiteeWebhookSecrets;
+  /** Bounds how many bodies are read at once; shared with the GitHub route. */
+  gate: BodyGate;
   /** Route served; requests to other paths are left to the next handler. */
   path?: string;
   /** Clock in milliseconds (tests). */
@@ -26,6 +46,7 @@ export interface GiteeWebhookOptions {
   log: Logger;
   /** Login of berth's Gitee account, so its own comments are not read as commands. */
   botLogin?: string;
+  /** Largest accepted body; default 1 MiB. */
   maxBodyBytes?: number;
   /** Record the delivery and enqueue the work; must be quick (the answer waits for it). */
   onEvent: (event: BotEvent) => Promise<void>;
@@ -34,41 +55,32 @@ export interface GiteeWebhookOptions {
 /** A Node request handler that returns false for requests that are not its own (Probot `addHandler`). */
 export type GiteeWebhookHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 
-class BodyTooLargeError extends Error {}
+/** The secret that must verify a delivery for `owner/name`: the repository's, its owner's, then the fallback. */
+export function giteeSecretFor(secrets: GiteeWebhookSecrets, repo: { owner: string; name: string }): string | undefined {
+  const owner = repo.owner.toLowerCase();
+  const scoped = secrets.byScope[`${owner}/${repo.name.toLowerCase()}`] ?? secrets.byScope[owner];
+  return scoped ?? secrets.fallback;
+}
+
+/** Signatures seen within the accepted clock window (older ones are refused as stale anyway). */
+class SeenSignatures {
+  private readonly seen = new Map<string, number>();
+
+  /** Remember `key`; false when it was seen before. */
+  add(key: string, now: number): boolean {
+    for (const [old, at] of this.seen) {
+      if (now - at <= 2 * GITEE_MAX_CLOCK_SKEW_MS && this.seen.size < MAX_REMEMBERED_SIGNATURES) break;
+      this.seen.delete(old);
+    }
+    if (this.seen.has(key)) return false;
+    this.seen.set(key, now);
+    return true;
+  }
+}
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
-}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"]);
-    if (Number.isFinite(declared) && declared > limit) {
-      reject(new BodyTooLargeError());
-      req.resume();
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on("data", (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > limit) {
-        failed = true;
-        reject(new BodyTooLargeError());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => {
-      if (!failed) resolve(Buffer.concat(chunks));
-    });
-    req.on("error", (error) => {
-      if (!failed) reject(error);
-    });
-  });
 }
 
 function send(res: ServerResponse, status: number, body: Record<string, unknown>): void {
@@ -77,11 +89,20 @@ function send(res: ServerResponse, status: number, body: Record<string, unknown>
   res.end(text);
 }
 
+function eventRepo(event: BotEvent): { owner: string; name: string } {
+  return event.kind === "pr-comment" || event.kind === "tag-pushed" ? event.repo : event.pr.repo;
+}
+
+function sameRepo(a: { owner: string; name: string }, b: { owner: string; name: string }): boolean {
+  return a.owner.toLowerCase() === b.owner.toLowerCase() && a.name.toLowerCase() === b.name.toLowerCase();
+}
+
 /** Build the Gitee webhook handler. */
 export function createGiteeWebhookHandler(options: GiteeWebhookOptions): GiteeWebhookHandler {
   const route = options.path ?? GITEE_WEBHOOK_PATH;
-  const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const limit = options.maxBodyBytes ?? GITEE_MAX_BODY_BYTES;
   const now = options.now ?? Date.now;
+  const seen = new SeenSignatures();
   const { log } = options;
 
   return async (req, res) => {
@@ -90,27 +111,15 @@ export function createGiteeWebhookHandler(options: GiteeWebhookOptions): GiteeWe
 
     let raw: Buffer;
     try {
-      raw = await readBody(req, limit);
+      raw = await options.gate.read(req, limit);
     } catch (error) {
-      if (error instanceof BodyTooLargeError) {
-        log.warn({ limit }, "gitee webhook body too large");
-        send(res, 413, { error: "payload too large" });
+      if (error instanceof BodyRefusedError) {
+        log.warn({ reason: error.reason, limit }, "gitee webhook body refused");
+        send(res, refusalStatus(error.reason), { error: error.reason === "too-large" ? "payload too large" : error.reason === "busy" ? "busy, retry later" : "unreadable body" });
       } else {
         log.warn({ err: error instanceof Error ? error.message : String(error) }, "gitee webhook body unreadable");
         send(res, 400, { error: "unreadable body" });
       }
-      return true;
-    }
-
-    const verdict = verifyGiteeSignature({
-      secret: options.secret,
-      token: header(req, "x-gitee-token"),
-      timestamp: header(req, "x-gitee-timestamp"),
-      now: now(),
-    });
-    if (!verdict.ok) {
-      log.warn({ reason: verdict.reason, event: header(req, "x-gitee-event") }, "gitee webhook refused");
-      send(res, 401, { error: "invalid token" });
       return true;
     }
 
@@ -123,6 +132,28 @@ export function createGiteeWebhookHandler(options: GiteeWebhookOptions): GiteeWe
       return true;
     }
 
+    // The body is not signed: its repository only says which secret must verify the delivery.
+    const repository = giteeHookRepository(body);
+    const secret = repository ? giteeSecretFor(options.secrets, repository) : options.secrets.fallback;
+    const scope = repository ? `${repository.owner}/${repository.name}` : undefined;
+    const verdict = secret
+      ? verifyGiteeSignature({ secret, token: header(req, "x-gitee-token"), timestamp: header(req, "x-gitee-timestamp"), now: now() })
+      : ({ ok: false, reason: "missing secret" } as const);
+    if (!verdict.ok) {
+      log.warn({ reason: verdict.reason, repo: scope, event: header(req, "x-gitee-event") }, "gitee webhook refused");
+      send(res, 401, { error: "invalid token" });
+      return true;
+    }
+
+    // Signature mode: what was signed identifies the delivery. Password mode signs nothing, so the
+    // payload's own identity (the delivery id) is all there is; confirmEvent re-reads the rest.
+    const signedKey = verdict.mode === "signature" ? `gitee-sign:${verdict.timestamp}:${verdict.signature}` : undefined;
+    if (signedKey && !seen.add(signedKey, now())) {
+      log.warn({ repo: scope, event: header(req, "x-gitee-event") }, "gitee webhook signature used before");
+      send(res, 200, { ok: true, ignored: "signature already used" });
+      return true;
+    }
+
     const result = parseGiteeEvent(header(req, "x-gitee-event"), body, { botLogin: options.botLogin });
     if (result.type === "ignore") {
       log.debug({ reason: result.reason }, "gitee webhook ignored");
@@ -130,7 +161,13 @@ export function createGiteeWebhookHandler(options: GiteeWebhookOptions): GiteeWe
       return true;
     }
 
-    const { event } = result;
+    // Every event is built from `repository`, the one whose secret verified; keep it that way.
+    if (!repository || !sameRepo(eventRepo(result.event), repository)) {
+      log.warn({ repo: scope, kind: result.event.kind }, "gitee webhook event names another repository than its secret");
+      send(res, 401, { error: "invalid token" });
+      return true;
+    }
+    const event: BotEvent = { ...result.event, replayKey: signedKey ?? `gitee-payload:${result.event.deliveryId}` };
     try {
       await options.onEvent(event);
     } catch (error) {

@@ -3,7 +3,7 @@ import { extract as createExtract } from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { createBuildContext } from "../../src/adapters/docker/source-context.js";
-import type { RepoRef } from "../../src/domain/types.js";
+import type { BotEvent, RepoRef } from "../../src/domain/types.js";
 import { GiteeApiError, GiteeClient } from "../../src/hosts/gitee/gitee-client.js";
 import { GiteeHost, giteeStatusLabel, mapGiteePermission } from "../../src/hosts/gitee/gitee-host.js";
 import { FakeGiteeApi } from "../fakes/gitee-api.js";
@@ -170,6 +170,33 @@ describe("downloadSource", () => {
     await expect(host.downloadSource(REPO, headSha)).rejects.toThrow(/does not match its SHA/);
   });
 
+  it("refuses a source over the byte limit from the tree's sizes, before reading any blob", async () => {
+    const big = fake.addCommit("acme", "shop", { "a.bin": Buffer.alloc(3000, 1), "b.bin": Buffer.alloc(3000, 2) });
+    const small = new GiteeHost({ client, log: capture.log, maxSourceBytes: 5000 });
+    await expect(small.downloadSource(REPO, big)).rejects.toThrow(`source of acme/shop@${big.slice(0, 7)} is over berth's limit of 5000 bytes (at least 6000)`);
+    expect(callsTo("GET", "/v5/repos/{owner}/{repo}/git/blobs/{sha}")).toBe(0);
+  });
+
+  it("counts a file stored twice twice, and checks the bytes received too", async () => {
+    const twice = fake.addCommit("acme", "shop", { "a.bin": Buffer.alloc(3000, 1), "copy/a.bin": Buffer.alloc(3000, 1) });
+    const small = new GiteeHost({ client, log: capture.log, maxSourceBytes: 5000 });
+    await expect(small.downloadSource(REPO, twice)).rejects.toThrow("over berth's limit of 5000 bytes");
+    // A tree that under-declares its sizes is caught on the bytes themselves.
+    const blob = fake.blobShaOf("acme", "shop", twice, "a.bin");
+    fake.failNext(
+      { kind: "status", status: 200, body: { sha: twice, url: "x", truncated: "false", tree: [{ path: "a.bin", mode: "100644", type: "blob", sha: blob, size: 1, url: "x" }, { path: "b.bin", mode: "100644", type: "blob", sha: blob, size: 1, url: "x" }] } },
+      { path: /git\/trees/ },
+    );
+    await expect(small.downloadSource(REPO, twice)).rejects.toThrow("over berth's limit of 5000 bytes (at least 6000)");
+  });
+
+  it("refuses a source with more entries than the limit", async () => {
+    const many = fake.addCommit("acme", "shop", Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`f${i}.txt`, `${i}`])));
+    const small = new GiteeHost({ client, log: capture.log, maxSourceEntries: 10 });
+    await expect(small.downloadSource(REPO, many)).rejects.toThrow(`source of acme/shop@${many.slice(0, 7)} has 12 entries, over berth's limit of 10`);
+    expect(callsTo("GET", "/v5/repos/{owner}/{repo}/git/blobs/{sha}")).toBe(0);
+  });
+
   it("refuses a truncated tree and a ref that is not a full SHA", async () => {
     fake.truncateTrees("acme", "shop");
     await expect(host.downloadSource(REPO, headSha)).rejects.toThrow(/truncated/);
@@ -200,13 +227,102 @@ describe("sticky status comment", () => {
   it("ignores a marker pasted by someone else when the bot login is known", async () => {
     fake.addComment("acme", "shop", 3, `look: ${MARKER}`, "mallory");
     expect(await host.findComment(REPO, 3, MARKER)).toBeNull();
-    const anyAuthor = new GiteeHost({ client, log: capture.log });
-    expect(await anyAuthor.findComment(REPO, 3, MARKER)).toMatchObject({ body: `look: ${MARKER}` });
+  });
+
+  it("without a configured bot login, adopts only comments of the token's own user (GET /user, asked once)", async () => {
+    const unconfigured = new GiteeHost({ client, log: capture.log });
+    fake.addComment("acme", "shop", 3, `${MARKER}\nbuild: passed (forged)`, "mallory");
+    expect(await unconfigured.findComment(REPO, 3, MARKER)).toBeNull();
+    const mine = fake.addComment("acme", "shop", 3, `${MARKER}\nbuild: queued`, "berth-bot");
+    expect(await unconfigured.findComment(REPO, 3, MARKER)).toEqual({ id: String(mine), body: `${MARKER}\nbuild: queued` });
+    expect(callsTo("GET", "/v5/user")).toBe(1);
+  });
+
+  it("adopts nothing when it cannot tell who berth is (GET /user fails), and asks again next time", async () => {
+    const unconfigured = new GiteeHost({ client, log: capture.log });
+    fake.addComment("acme", "shop", 3, MARKER, "berth-bot");
+    fake.failNext({ kind: "status", status: 401, body: { message: "401 Unauthorized" } }, { path: /\/user$/ });
+    await expect(unconfigured.findComment(REPO, 3, MARKER)).rejects.toMatchObject({ status: 401 });
+    expect(await unconfigured.findComment(REPO, 3, MARKER)).toMatchObject({ body: MARKER });
   });
 
   it("refuses a comment id that is not numeric before calling Gitee", async () => {
     await expect(host.updateComment(REPO, 3, "12/../../x", "b")).rejects.toThrow("not a Gitee comment id");
     expect(fake.calls).toEqual([]);
+  });
+});
+
+describe("confirmEvent: what the API says, not the payload", () => {
+  const PR_URL = "https://gitee.com/acme/shop/pulls/3";
+
+  function commentEvent(commentId: number | string, overrides: Partial<Extract<BotEvent, { kind: "pr-comment" }>> = {}): Extract<BotEvent, { kind: "pr-comment" }> {
+    return {
+      kind: "pr-comment",
+      deliveryId: "gitee-1",
+      replayKey: "gitee-sign:1:x",
+      repo: REPO,
+      prNumber: 3,
+      pr: { repo: REPO, number: 3, headSha, headRef: "feature/x", baseRef: "master", fromFork: false, url: PR_URL, author: "alice", state: "open" },
+      commentId: String(commentId),
+      author: "olga",
+      body: "/deploy",
+      ...overrides,
+    };
+  }
+
+  it("takes the comment's author and text from the API (a payload claiming an admin's /deploy is corrected)", async () => {
+    const id = fake.addComment("acme", "shop", 3, "nice work", "rita");
+    const confirmed = await host.confirmEvent(commentEvent(id, { author: "olga", body: "/deploy" }));
+    expect(confirmed).toMatchObject({ kind: "pr-comment", author: "rita", body: "nice work", commentId: String(id), replayKey: "gitee-sign:1:x" });
+  });
+
+  it("replaces a forged head SHA and fork flag with the PR's own", async () => {
+    const forkSha = fake.addCommit("acme", "shop", { Dockerfile: "FROM scratch\n" });
+    fake.updatePull("acme", "shop", 3, { headSha: forkSha, forkOwner: "mallory" });
+    const id = fake.addComment("acme", "shop", 3, "/deploy", "olga");
+    const forged = commentEvent(id);
+    const confirmed = await host.confirmEvent(forged);
+    expect(confirmed).toMatchObject({ author: "olga", body: "/deploy", pr: { headSha: forkSha, fromFork: true, state: "open" } });
+
+    const update: BotEvent = { kind: "pr-updated", deliveryId: "gitee-2", action: "synchronize", sender: "mallory", pr: { ...(forged.pr ?? commentEvent(id).pr!), headSha: "f".repeat(40), fromFork: false } };
+    expect(await host.confirmEvent(update)).toMatchObject({ kind: "pr-updated", pr: { headSha: forkSha, fromFork: true } });
+  });
+
+  it("does not confirm a comment that does not exist, is on another PR, or is berth's own", async () => {
+    fake.addPull("acme", "shop", { number: 4, headSha, headRef: "feature/y" });
+    const elsewhere = fake.addComment("acme", "shop", 4, "/deploy", "olga");
+    const mine = fake.addComment("acme", "shop", 3, "/deploy", "berth-bot");
+    expect(await host.confirmEvent(commentEvent(987_654))).toBeNull();
+    expect(await host.confirmEvent(commentEvent(elsewhere))).toBeNull();
+    expect(await host.confirmEvent(commentEvent(mine, { author: "olga" }))).toBeNull();
+    expect(await host.confirmEvent(commentEvent("12/../../x"))).toBeNull();
+    const unconfigured = new GiteeHost({ client, log: capture.log });
+    expect(await unconfigured.confirmEvent(commentEvent(mine, { author: "olga" }))).toBeNull();
+  });
+
+  it("does not confirm a comment on a PR that does not exist", async () => {
+    const id = fake.addComment("acme", "shop", 77, "/deploy", "olga");
+    expect(await host.confirmEvent(commentEvent(id, { prNumber: 77 }))).toBeNull();
+  });
+
+  it("confirms a close only when the PR is closed, and takes the merge from the API", async () => {
+    const pr = (await host.getPull(REPO, 3));
+    const close: BotEvent = { kind: "pr-closed", deliveryId: "gitee-3", pr: { ...pr, state: "closed" }, merged: false, sender: "mallory" };
+    expect(await host.confirmEvent(close)).toBeNull();
+    fake.updatePull("acme", "shop", 3, { state: "merged" });
+    expect(await host.confirmEvent(close)).toMatchObject({ kind: "pr-closed", merged: true, pr: { state: "closed" } });
+    fake.updatePull("acme", "shop", 3, { state: "closed" });
+    expect(await host.confirmEvent({ ...close, merged: true })).toMatchObject({ merged: false });
+    const reopen: BotEvent = { kind: "pr-updated", deliveryId: "gitee-4", action: "reopened", pr, sender: "mallory" };
+    expect(await host.confirmEvent(reopen)).toBeNull();
+    expect(await host.confirmEvent({ ...close, pr: { ...pr, number: 99 } })).toBeNull();
+  });
+
+  it("confirms a tag push only for a commit of this repository", async () => {
+    const tag: BotEvent = { kind: "tag-pushed", deliveryId: "gitee-5", repo: REPO, tag: "release-1", sha: headSha, pusher: "olga" };
+    expect(await host.confirmEvent(tag)).toEqual(tag);
+    expect(await host.confirmEvent({ ...tag, sha: "a".repeat(40) })).toBeNull();
+    expect(await host.confirmEvent({ ...tag, sha: "master" })).toBeNull();
   });
 });
 
@@ -318,6 +434,21 @@ describe("client behaviour", () => {
     fake.failNext({ kind: "status", status: 403, body: { message: "Forbidden" } }, { times: 5 });
     await expect(host.getPull(REPO, 3)).rejects.toMatchObject({ status: 403 });
     expect(fake.calls).toHaveLength(1);
+  });
+
+  it("never retries a 4xx other than 429", async () => {
+    // One failure each: a retry would succeed, so only "not retried" rejects.
+    for (const status of [400, 401, 404, 409, 422]) {
+      fake.failNext({ kind: "status", status, body: { message: "no" } }, { times: 1 });
+      await expect(host.getPull(REPO, 3)).rejects.toMatchObject({ status });
+    }
+    expect(fake.calls.map((c) => c.status)).toEqual([400, 401, 404, 409, 422]);
+  });
+
+  it("retries 429 a bounded number of times, then gives up", async () => {
+    fake.failNext({ kind: "status", status: 429, body: { message: "rate limited" } }, { times: 100 });
+    await expect(host.getPull(REPO, 3)).rejects.toThrow("answered 429: rate limited after 3 attempts");
+    expect(fake.calls).toHaveLength(3);
   });
 
   it("retries a connection reset", async () => {

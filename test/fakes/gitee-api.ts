@@ -113,6 +113,9 @@ type Handler = (ctx: {
   repo: FakeRepo;
 }) => HandlerResult;
 
+/** A handler of an operation outside `/repos/{owner}/{repo}` (`GET /user`). */
+type AccountHandler = (ctx: { query: Record<string, string> }) => HandlerResult;
+
 const NOW = "2024-05-01T10:00:00+08:00";
 
 function gitBlobSha(content: Buffer): string {
@@ -140,6 +143,7 @@ export class FakeGiteeApi {
   private readonly users = new Map<string, FakeUser>();
   private readonly faults: ArmedFault[] = [];
   private readonly handlers: Record<string, Handler>;
+  private readonly accountHandlers: Record<string, AccountHandler>;
   private readonly hanging = new Set<ServerResponse>();
   private nextId = 1000;
 
@@ -156,6 +160,10 @@ export class FakeGiteeApi {
       });
     });
     this.handlers = this.buildHandlers();
+    this.accountHandlers = {
+      // The token's own user: berth's account.
+      "GET /v5/user": () => ({ status: 200, body: { ...this.userJson(this.botLogin), type: "User", created_at: NOW, updated_at: NOW } }),
+    };
   }
 
   /** Start on 127.0.0.1:0. */
@@ -267,6 +275,13 @@ export class FakeGiteeApi {
       forkOwner: pull.forkOwner,
       labels: [],
     });
+  }
+
+  /** Change a PR as Gitee would after a push, close or merge. */
+  updatePull(owner: string, name: string, number: number, change: Partial<Pick<FakePull, "headSha" | "state" | "forkOwner">>): void {
+    const pull = this.repo(owner, name).pulls.get(number);
+    if (!pull) throw new Error(`fake has no PR ${number}`);
+    Object.assign(pull, change);
   }
 
   /** `permission` as Gitee words it (`admin`, `write`, `read`, ...); null removes the collaborator. */
@@ -395,6 +410,12 @@ export class FakeGiteeApi {
       answer(401, { message: "401 Unauthorized: Access token does not exist" });
       return;
     }
+    const accountHandler = this.accountHandlers[`${method} ${found.match.template}`];
+    if (accountHandler) {
+      const result = accountHandler({ query });
+      answer(result.status, result.body);
+      return;
+    }
     const handler = this.handlers[`${method} ${found.match.template}`];
     if (!handler) {
       this.violations.push(`fake does not implement ${method} ${found.match.template}`);
@@ -480,7 +501,9 @@ export class FakeGiteeApi {
       labels: pull.labels.map((name) => this.labelJson(repo, name)),
       created_at: NOW,
       updated_at: NOW,
-      mergeable: true,
+      ...(pull.state === "open" ? {} : { closed_at: NOW }),
+      ...(pull.state === "merged" ? { merged_at: NOW } : {}),
+      mergeable: pull.state === "open",
       head: {
         label: `${headOwner}:${pull.headRef}`,
         ref: pull.headRef,
@@ -613,6 +636,29 @@ export class FakeGiteeApi {
         const comment: FakeComment = { id: this.nextId++, pr, body: text, user: this.botLogin, createdAt: NOW, updatedAt: NOW };
         repo.comments.push(comment);
         return { status: 201, body: this.commentJson(repo, comment) };
+      },
+
+      [`GET ${prefix}/pulls/comments/{id}`]: ({ params, repo }) => {
+        const comment = repo.comments.find((c) => c.id === Number(params.id));
+        return comment ? { status: 200, body: this.commentJson(repo, comment) } : notFound;
+      },
+
+      [`GET ${prefix}/commits/{sha}`]: ({ params, repo }) => {
+        // The spec takes a commit SHA or a branch name.
+        const ref = params.sha ?? "";
+        const sha = repo.branches.get(ref) ?? ref;
+        if (!repo.commits.has(sha)) return notFound;
+        const who = { name: repo.owner, email: `${repo.owner}@example.com`, date: NOW };
+        return {
+          status: 200,
+          body: {
+            url: `https://gitee.com/api/v5/repos/${repo.owner}/${repo.name}/commits/${sha}`,
+            sha,
+            html_url: `https://gitee.com/${repo.owner}/${repo.name}/commit/${sha}`,
+            comments_url: `https://gitee.com/api/v5/repos/${repo.owner}/${repo.name}/commits/${sha}/comments`,
+            commit: { author: who, committer: who, tree: { sha: createHash("sha1").update(`tree ${sha}`).digest("hex"), url: `trees/${sha}` } },
+          },
+        };
       },
 
       [`PATCH ${prefix}/pulls/comments/{id}`]: ({ params, body, repo }) => {

@@ -210,6 +210,12 @@ describe("variants built from the recordings", () => {
     expect(eventOf(parseFixture("pr_open.json", body)).deliveryId).toBe(eventOf(parseFixture("pr_open.json")).deliveryId);
   });
 
+  it("gives a comment one delivery id whatever update time a copy of it claims (it cannot run twice)", () => {
+    const body = loadGiteeFixture("note_hook_pr_comment.json");
+    body.comment.updated_at = "2030-01-01T00:00:00+08:00";
+    expect(eventOf(parseFixture("note_hook_pr_comment.json", body)).deliveryId).toBe(eventOf(parseFixture("note_hook_pr_comment.json")).deliveryId);
+  });
+
   it("distinguishes close from merge of the same PR state", () => {
     const body = loadGiteeFixture("pr_merge.json");
     body.action = "close";

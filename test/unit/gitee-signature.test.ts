@@ -15,13 +15,20 @@ describe("signGiteeTimestamp", () => {
 
 describe("verifyGiteeSignature", () => {
   it("accepts the raw signature", () => {
-    expect(verifyGiteeSignature({ secret: SECRET, token: SIGNATURE, timestamp: TIMESTAMP, now: NOW })).toEqual({ ok: true, mode: "signature" });
+    expect(verifyGiteeSignature({ secret: SECRET, token: SIGNATURE, timestamp: TIMESTAMP, now: NOW })).toMatchObject({ ok: true, mode: "signature" });
   });
 
   it("accepts the URL-encoded signature", () => {
     const encoded = encodeURIComponent(SIGNATURE);
     expect(encoded).not.toBe(SIGNATURE);
-    expect(verifyGiteeSignature({ secret: SECRET, token: encoded, timestamp: TIMESTAMP, now: NOW })).toEqual({ ok: true, mode: "signature" });
+    expect(verifyGiteeSignature({ secret: SECRET, token: encoded, timestamp: TIMESTAMP, now: NOW })).toMatchObject({ ok: true, mode: "signature" });
+  });
+
+  it("names the signed timestamp and the signature in one form, however the token was encoded", () => {
+    const raw = verifyGiteeSignature({ secret: SECRET, token: SIGNATURE, timestamp: TIMESTAMP, now: NOW });
+    const encoded = verifyGiteeSignature({ secret: SECRET, token: encodeURIComponent(SIGNATURE), timestamp: TIMESTAMP, now: NOW });
+    expect(raw).toEqual({ ok: true, mode: "signature", timestamp: TIMESTAMP, signature: SIGNATURE });
+    expect(encoded).toEqual(raw);
   });
 
   it("accepts password mode (token equals the secret) whatever the timestamp", () => {
@@ -42,7 +49,7 @@ describe("verifyGiteeSignature", () => {
   it("refuses timestamps more than one hour off, in both directions, and accepts the edge", () => {
     const ts = Number(TIMESTAMP);
     const at = (now: number) => verifyGiteeSignature({ secret: SECRET, token: SIGNATURE, timestamp: TIMESTAMP, now });
-    expect(at(ts + GITEE_MAX_CLOCK_SKEW_MS)).toEqual({ ok: true, mode: "signature" });
+    expect(at(ts + GITEE_MAX_CLOCK_SKEW_MS)).toMatchObject({ ok: true, mode: "signature" });
     expect(at(ts + GITEE_MAX_CLOCK_SKEW_MS + 1)).toEqual({ ok: false, reason: "stale timestamp" });
     expect(at(ts - GITEE_MAX_CLOCK_SKEW_MS - 1)).toEqual({ ok: false, reason: "stale timestamp" });
   });

@@ -7,7 +7,13 @@
  *   the status comment is the acknowledgement.
  * - Source: the v5 spec has no archive/tarball endpoint, so the exact commit is read through the Git
  *   Data API (`git/trees/{sha}?recursive=1` + `git/blobs/{sha}`), every blob is checked against its
- *   SHA, and a tar.gz with one top-level folder `<owner>-<repo>-<sha7>/` is built from it.
+ *   SHA, and a tar.gz with one top-level folder `<owner>-<repo>-<sha7>/` is built from it. Its size
+ *   and number of entries are capped: checked on the tree's declared sizes before any blob is read,
+ *   and again on the bytes received.
+ * - Events: Gitee's webhook signature covers a timestamp, not the body, so `confirmEvent` reads the
+ *   comment and the PR back from the API and rebuilds the event from what the API says.
+ * - Status comment: only a comment written by berth's own account is adopted (the bot login, or the
+ *   token's own user from `GET /user`).
  */
 import { createHash } from "node:crypto";
 import { gzipSync } from "node:zlib";
@@ -15,7 +21,7 @@ import type { Logger } from "pino";
 import { pack as createPack } from "tar-stream";
 import { z } from "zod";
 import type { CodeHost, CommitStatus, SourceArchive } from "../../domain/ports.js";
-import type { Permission, PullRef, RepoRef } from "../../domain/types.js";
+import type { BotEvent, Permission, PullRef, RepoRef } from "../../domain/types.js";
 import { filePath, GiteeApiError, seg, type GiteeClient } from "./gitee-client.js";
 
 /** Dependencies and limits of `GiteeHost`. */
@@ -23,14 +29,17 @@ export interface GiteeHostOptions {
   client: GiteeClient;
   log: Logger;
   /**
-   * Login of berth's Gitee account. When set, `findComment` only considers comments written by it,
-   * so a user pasting the marker cannot make berth edit (or fail to edit) someone else's comment.
+   * Login of berth's Gitee account. `findComment` only considers comments written by it, so a user
+   * pasting the marker cannot make berth edit (or fail to edit) someone else's comment; without it
+   * the token's own user (`GET /user`, read once) is berth's account.
    */
   botLogin?: string;
   /** Parallel blob downloads in `downloadSource`. Default 8. */
   blobConcurrency?: number;
-  /** Largest source tree accepted, in bytes. Default 512 MiB. */
+  /** Largest source accepted (the sum of every file's size), in bytes. Default 512 MiB. */
   maxSourceBytes?: number;
+  /** Most entries (files and folders) in a source tree. Default 100 000. */
+  maxSourceEntries?: number;
 }
 
 /** Comments per page when listing (Gitee's maximum). */
@@ -41,6 +50,9 @@ const MAX_PAGES = 50;
 const numberish = z.union([z.number(), z.string()]);
 
 const userSchema = z.looseObject({ login: z.string().nullish() });
+
+/** `GET /user`: who the token belongs to. */
+const selfSchema = z.looseObject({ login: z.string().min(1) });
 
 const contentSchema = z.union([
   z.looseObject({
@@ -68,6 +80,7 @@ const treeSchema = z.looseObject({
       mode: z.string(),
       type: z.string(),
       sha: z.string(),
+      size: z.number().int().nonnegative().nullish(),
     }),
   ),
   truncated: z.union([z.boolean(), z.string()]).nullish(),
@@ -84,6 +97,7 @@ const pullSchema = z.looseObject({
   number: z.number().int(),
   state: z.string(),
   html_url: z.string(),
+  merged_at: z.string().nullish(),
   user: userSchema.nullish(),
   head: z.looseObject({ ref: z.string(), sha: z.string().regex(/^[0-9a-f]{40}(?:[0-9a-f]{24})?$/), repo: repoInfoSchema }),
   base: z.looseObject({ ref: z.string(), repo: repoInfoSchema }),
@@ -93,7 +107,49 @@ const commentSchema = z.looseObject({
   id: z.number().int(),
   body: z.string().nullish(),
   user: userSchema.nullish(),
+  /** `…/api/v5/repos/<owner>/<repo>/pulls/<n>` and `…/<owner>/<repo>/pulls/<n>#note_<id>`: the PR it is on. */
+  pull_request_url: z.string().nullish(),
+  html_url: z.string().nullish(),
 });
+
+const commitSchema = z.looseObject({ sha: z.string() });
+
+type GiteePullAnswer = z.infer<typeof pullSchema>;
+
+/** The PR number a comment's URLs name, when they name this repository; null when they do not. */
+function commentPullNumber(repo: RepoRef, comment: z.infer<typeof commentSchema>): number | null {
+  for (const url of [comment.pull_request_url, comment.html_url]) {
+    const match = url ? /\/([^/]+)\/([^/]+)\/pulls\/(\d+)(?:[#?/]|$)/.exec(url) : null;
+    if (!match) continue;
+    const [, owner = "", name = "", number = ""] = match;
+    if (decodeURIComponent(owner).toLowerCase() !== repo.owner.toLowerCase() || decodeURIComponent(name).toLowerCase() !== repo.name.toLowerCase()) return null;
+    return Number(number);
+  }
+  return null;
+}
+
+/** Source and target differ (a fork); when the API does not say, treat it as a fork. */
+function isForkPull(pull: GiteePullAnswer): boolean {
+  const head = pull.head.repo;
+  const baseRepo = pull.base.repo;
+  if (typeof head?.id === "number" && typeof baseRepo?.id === "number") return head.id !== baseRepo.id;
+  if (head?.full_name && baseRepo?.full_name) return head.full_name.toLowerCase() !== baseRepo.full_name.toLowerCase();
+  return true;
+}
+
+function toPullRef(repo: RepoRef, pull: GiteePullAnswer): PullRef {
+  return {
+    repo,
+    number: pull.number,
+    headSha: pull.head.sha,
+    headRef: pull.head.ref,
+    baseRef: pull.base.ref,
+    fromFork: isForkPull(pull),
+    url: pull.html_url,
+    author: pull.user?.login ?? "",
+    state: pull.state === "open" ? "open" : "closed",
+  };
+}
 
 const labelSchema = z.looseObject({ name: z.string() });
 
@@ -180,6 +236,9 @@ export class GiteeHost implements CodeHost {
   private readonly botLogin: string | undefined;
   private readonly blobConcurrency: number;
   private readonly maxSourceBytes: number;
+  private readonly maxSourceEntries: number;
+  /** berth's own login (lower-cased), once known. */
+  private self: Promise<string> | undefined;
   /** Repository labels known to exist, per `owner/repo` (saves a list call per status). */
   private readonly knownLabels = new Map<string, Set<string>>();
 
@@ -189,6 +248,76 @@ export class GiteeHost implements CodeHost {
     this.botLogin = options.botLogin?.toLowerCase();
     this.blobConcurrency = options.blobConcurrency ?? 8;
     this.maxSourceBytes = options.maxSourceBytes ?? 512 * 1024 * 1024;
+    this.maxSourceEntries = options.maxSourceEntries ?? 100_000;
+    if (this.botLogin) this.self = Promise.resolve(this.botLogin);
+  }
+
+  /** berth's own login, lower-cased: the configured one, else the token's user (read once; a failure is retried next time). */
+  private async selfLogin(): Promise<string> {
+    this.self ??= this.client.request({ method: "GET", path: "/user", schema: selfSchema }).then((user) => user.login.toLowerCase());
+    try {
+      return await this.self;
+    } catch (error) {
+      this.self = undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Rebuild the event from what the Gitee API says: a comment's author and text and its PR's head,
+   * fork flag and state; a PR event's head, fork flag, state and merge. Null when the API does not
+   * confirm it: the comment or PR does not exist, the comment is on another PR or is berth's own,
+   * an "updated" PR is not open, a "closed" one is. A tag push keeps its tag and pusher (the v5 API
+   * can neither resolve a tag to its commit nor say who pushed it) but its commit must exist here.
+   */
+  async confirmEvent(event: BotEvent): Promise<BotEvent | null> {
+    switch (event.kind) {
+      case "pr-comment":
+        return this.confirmComment(event);
+      case "pr-updated": {
+        const pull = await this.readPull(event.pr.repo, event.pr.number);
+        if (!pull || pull.state !== "open") return null;
+        return { ...event, pr: toPullRef(event.pr.repo, pull) };
+      }
+      case "pr-closed": {
+        const pull = await this.readPull(event.pr.repo, event.pr.number);
+        if (!pull || pull.state === "open") return null;
+        return { ...event, pr: toPullRef(event.pr.repo, pull), merged: pull.state === "merged" || Boolean(pull.merged_at) };
+      }
+      case "tag-pushed": {
+        if (!/^[0-9a-f]{40}(?:[0-9a-f]{24})?$/.test(event.sha)) return null;
+        const commit = await this.client.requestOrNull({ method: "GET", path: `${this.base(event.repo)}/commits/${seg(event.sha)}`, schema: commitSchema });
+        if (!commit || commit.sha.toLowerCase() !== event.sha) return null;
+        return event;
+      }
+    }
+  }
+
+  private async confirmComment(event: Extract<BotEvent, { kind: "pr-comment" }>): Promise<BotEvent | null> {
+    const { repo } = event;
+    const where = { repo: `${repo.owner}/${repo.name}`, pr: event.prNumber, commentId: event.commentId };
+    if (!/^\d{1,18}$/.test(event.commentId)) return null;
+    const comment = await this.client.requestOrNull({ method: "GET", path: `${this.base(repo)}/pulls/comments/${seg(event.commentId)}`, schema: commentSchema });
+    if (!comment) {
+      this.log.warn(where, "gitee comment not found: event not confirmed");
+      return null;
+    }
+    if (commentPullNumber(repo, comment) !== event.prNumber) {
+      this.log.warn(where, "gitee comment is not on this pull request: event not confirmed");
+      return null;
+    }
+    const author = comment.user?.login ?? "";
+    if (!author || author.toLowerCase() === (await this.selfLogin())) return null;
+    const pull = await this.readPull(repo, event.prNumber);
+    if (!pull) {
+      this.log.warn(where, "gitee pull request not found: event not confirmed");
+      return null;
+    }
+    return { ...event, author, body: comment.body ?? "", pr: toPullRef(repo, pull) };
+  }
+
+  private readPull(repo: RepoRef, prNumber: number): Promise<GiteePullAnswer | null> {
+    return this.client.requestOrNull({ method: "GET", path: `${this.base(repo)}/pulls/${seg(prNumber)}`, schema: pullSchema });
   }
 
   private base(repo: RepoRef): string {
@@ -212,22 +341,7 @@ export class GiteeHost implements CodeHost {
 
   async getPull(repo: RepoRef, prNumber: number): Promise<PullRef> {
     const pull = await this.client.request({ method: "GET", path: `${this.base(repo)}/pulls/${seg(prNumber)}`, schema: pullSchema });
-    const head = pull.head.repo;
-    const baseRepo = pull.base.repo;
-    let fromFork = true;
-    if (typeof head?.id === "number" && typeof baseRepo?.id === "number") fromFork = head.id !== baseRepo.id;
-    else if (head?.full_name && baseRepo?.full_name) fromFork = head.full_name.toLowerCase() !== baseRepo.full_name.toLowerCase();
-    return {
-      repo,
-      number: pull.number,
-      headSha: pull.head.sha,
-      headRef: pull.head.ref,
-      baseRef: pull.base.ref,
-      fromFork,
-      url: pull.html_url,
-      author: pull.user?.login ?? "",
-      state: pull.state === "open" ? "open" : "closed",
-    };
+    return toPullRef(repo, pull);
   }
 
   private async readBlob(repo: RepoRef, sha: string): Promise<Buffer> {
@@ -246,9 +360,14 @@ export class GiteeHost implements CodeHost {
       query: { recursive: 1 },
       schema: treeSchema,
     });
+    const label = `${repo.owner}/${repo.name}@${sha.slice(0, 7)}`;
     if (tree.truncated === true || tree.truncated === "true") {
-      throw new Error(`the tree of ${repo.owner}/${repo.name}@${sha.slice(0, 7)} is too large for the Gitee tree API (truncated)`);
+      throw new Error(`the tree of ${label} is too large for the Gitee tree API (truncated)`);
     }
+    if (tree.tree.length > this.maxSourceEntries) {
+      throw new Error(`source of ${label} has ${tree.tree.length} entries, over berth's limit of ${this.maxSourceEntries}`);
+    }
+    const tooLarge = (bytes: number): Error => new Error(`source of ${label} is over berth's limit of ${this.maxSourceBytes} bytes (at least ${bytes})`);
 
     const entries = tree.tree.filter((entry) => {
       if (!isSafeEntryPath(entry.path)) {
@@ -262,16 +381,26 @@ export class GiteeHost implements CodeHost {
       return entry.type === "blob" || entry.type === "tree";
     });
 
-    const blobShas = [...new Set(entries.filter((e) => e.type === "blob").map((e) => e.sha))];
+    // Every path is one file in the archive: a blob used twice counts twice.
+    const uses = new Map<string, number>();
+    let declared = 0;
+    for (const entry of entries) {
+      if (entry.type !== "blob") continue;
+      uses.set(entry.sha, (uses.get(entry.sha) ?? 0) + 1);
+      declared += entry.size ?? 0;
+    }
+    if (declared > this.maxSourceBytes) throw tooLarge(declared);
+
+    const blobShas = [...uses.keys()];
     const blobs = new Map<string, Buffer>();
     let total = 0;
     await mapLimit(blobShas, this.blobConcurrency, async (blobSha) => {
       const data = await this.readBlob(repo, blobSha);
       if (gitBlobId(data, blobSha.length) !== blobSha) {
-        throw new Error(`blob ${blobSha.slice(0, 12)} of ${repo.owner}/${repo.name}@${sha.slice(0, 7)} does not match its SHA`);
+        throw new Error(`blob ${blobSha.slice(0, 12)} of ${label} does not match its SHA`);
       }
-      total += data.length;
-      if (total > this.maxSourceBytes) throw new Error(`source of ${repo.owner}/${repo.name}@${sha.slice(0, 7)} exceeds ${this.maxSourceBytes} bytes`);
+      total += data.length * (uses.get(blobSha) ?? 1);
+      if (total > this.maxSourceBytes) throw tooLarge(total);
       blobs.set(blobSha, data);
     });
 
@@ -282,6 +411,7 @@ export class GiteeHost implements CodeHost {
   }
 
   async findComment(repo: RepoRef, prNumber: number, marker: string): Promise<{ id: string; body: string } | null> {
+    const self = await this.selfLogin();
     for (let page = 1; page <= MAX_PAGES; page++) {
       const comments = await this.client.request({
         method: "GET",
@@ -292,7 +422,7 @@ export class GiteeHost implements CodeHost {
       for (const comment of comments) {
         const body = comment.body ?? "";
         if (!body.includes(marker)) continue;
-        if (this.botLogin && (comment.user?.login ?? "").toLowerCase() !== this.botLogin) continue;
+        if ((comment.user?.login ?? "").toLowerCase() !== self) continue;
         return { id: String(comment.id), body };
       }
       if (comments.length < PAGE_SIZE) return null;
