@@ -17,7 +17,7 @@ export interface ErrorClass {
 /** Processing one event took longer than its deadline (a hanging call); worth another attempt. */
 export class EventDeadlineError extends Error {
   constructor(readonly deadlineMs: number) {
-    super(`processing took longer than ${Math.round(deadlineMs / 1000)} s`);
+    super(`processing took longer than ${deadlineMs >= 1000 ? `${Math.round(deadlineMs / 1000)} s` : `${deadlineMs} ms`}`);
     this.name = "EventDeadlineError";
   }
 }
