@@ -4,9 +4,11 @@
  * API v5 fake (every request and answer checked against the swagger), the real Docker engine and
  * the real registry started by scripts/services.sh.
  * open → build → push → preview answers → tests pass → one status comment and stage labels →
- * `/test` from a collaborator re-runs the tests (a stranger is refused) → forged and stale
- * deliveries get 401 and change nothing → merge removes the preview and the comment says so.
+ * `/test` from a collaborator re-runs the tests (a stranger is refused) → a delivery whose comment
+ * the API does not confirm runs nothing → forged, stale and replayed signatures change nothing →
+ * merge removes the preview and the comment says so.
  */
+import { repoSlug } from "../../src/domain/naming.js";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { gunzipSync } from "node:zlib";
@@ -23,6 +25,7 @@ import { GiteeClient } from "../../src/hosts/gitee/gitee-client.js";
 import { GiteeHost } from "../../src/hosts/gitee/gitee-host.js";
 import { createGiteeWebhookHandler, GITEE_WEBHOOK_PATH } from "../../src/ingress/gitee-webhook.js";
 import { signGiteeTimestamp } from "../../src/ingress/gitee-signature.js";
+import { BodyGate } from "../../src/web/bounded-body.js";
 import { DockerTarget } from "../../src/targets/docker-target.js";
 import { FakeGiteeApi, type FakeFile } from "../fakes/gitee-api.js";
 import { GITEE_FIXTURE_EVENTS, loadGiteeFixture } from "../fixtures/gitee/gitee-fixtures.js";
@@ -53,7 +56,6 @@ let harness: Harness;
 let server: Server;
 let serverUrl: string;
 let headSha: string;
-let nextCommentId = 7_000_000;
 
 /** Shared between the steps below (they run in order, as the PR's life does). */
 const state: { previewUrl?: string; containerId?: string; reportId?: string } = {};
@@ -97,10 +99,13 @@ function giteePayload(fixture: string, options: { prNumber: number; headSha: str
   return payload;
 }
 
-/** A Note Hook with `body` written by `login` on the PR. */
-function notePayload(body: string, login: string): Record<string, any> {
+/**
+ * A Note Hook with `body` written by `login` on the PR. The comment is written on the fake too
+ * (berth reads it back from the API), unless `onGitee` says what Gitee holds under that id instead.
+ */
+function notePayload(body: string, login: string, onGitee: { body: string; login: string } = { body, login }): Record<string, any> {
   const payload = giteePayload("note_hook_pr_comment.json", { prNumber: PR, headSha });
-  const id = nextCommentId++;
+  const id = fake.addComment(OWNER, NAME, PR, onGitee.body, onGitee.login);
   payload.note = body;
   payload.comment.id = id;
   payload.comment.body = body;
@@ -193,7 +198,13 @@ beforeAll(async () => {
       {
         host,
         route: (engine) =>
-          createGiteeWebhookHandler({ secret: SECRET, log: giteeLog, botLogin: BOT, onEvent: async (event) => void engine.accept(event) }),
+          createGiteeWebhookHandler({
+            secrets: { byScope: { [REPO]: SECRET } },
+            gate: new BodyGate(16),
+            log: giteeLog,
+            botLogin: BOT,
+            onEvent: async (event) => void engine.accept(event),
+          }),
       },
     ],
   });
@@ -251,7 +262,7 @@ describe("Gitee PR on the local Docker engine", () => {
 
     // The image of the head commit is in the registry (Gitee repos are prefixed with the host) with the digest the comment shows.
     const tag = `pr-${PR}-${headSha.slice(0, 7)}`;
-    const manifest = await axios.head(`http://${services.registry}/v2/berth-it-gitee/gitee-acme-gitee-shop/manifests/${tag}`, {
+    const manifest = await axios.head(`http://${services.registry}/v2/berth-it-gitee/${repoSlug({ host: "gitee", owner: OWNER, name: NAME })}/manifests/${tag}`, {
       headers: { accept: "application/vnd.docker.distribution.manifest.v2+json" },
       validateStatus: () => true,
     });
@@ -322,6 +333,26 @@ describe("Gitee PR on the local Docker engine", () => {
     fake.assertNoViolations();
   });
 
+  it("runs nothing for a comment the Gitee API does not confirm (forged author and text)", { timeout: 60_000 }, async () => {
+    expect(state.containerId).toBeDefined();
+    const runsBefore = runCount();
+    const commentsBefore = fake.comments(OWNER, NAME, PR).length;
+    // The payload says the collaborator wrote `/test`; Gitee says a stranger wrote something else.
+    const forged = await deliver("note_hook_pr_comment.json", notePayload("/test", COLLABORATOR, { body: "looks good", login: "mallory" }));
+    expect(forged.status).toBe(200);
+    // A comment id Gitee does not have at all.
+    const ghost = notePayload("/test", COLLABORATOR);
+    ghost.comment.id = 987_654_321;
+    expect((await deliver("note_hook_pr_comment.json", ghost)).status).toBe(200);
+    await harness.engine.idle();
+
+    expect(runCount()).toBe(runsBefore);
+    // Only the two comments this test put on the fake: berth replied nothing.
+    expect(fake.comments(OWNER, NAME, PR)).toHaveLength(commentsBefore + 2);
+    expect(statusComment()).toContain("trigger `/test`");
+    fake.assertNoViolations();
+  });
+
   it("answers forged and stale signatures with 401 and queues nothing", { timeout: 60_000 }, async () => {
     expect(state.containerId).toBeDefined();
     const merge = giteePayload("pr_merge.json", { prNumber: PR, headSha });
@@ -335,6 +366,19 @@ describe("Gitee PR on the local Docker engine", () => {
     const stale = await deliver("pr_merge.json", merge, { timestamp: old, token: signGiteeTimestamp(SECRET, String(old)) });
     expect(stale).toEqual({ status: 401, data: { error: "invalid token" } });
 
+    // Signed for another repository: its secret does not verify this one.
+    const elsewhere = await deliver("pr_merge.json", merge, { token: signGiteeTimestamp("secret-of-another-repo", String(Date.now())) });
+    expect(elsewhere.status).toBe(401);
+
+    // A good signature already used (here on a delivery berth ignores) cannot carry a merge.
+    const timestamp = Date.now();
+    const ignored = giteePayload("pr_open.json", { prNumber: PR, headSha });
+    ignored.action = "update";
+    ignored.action_desc = "title_changed";
+    expect((await deliver("pr_open.json", ignored, { timestamp })).data).toMatchObject({ ok: true, ignored: expect.any(String) });
+    const replayed = await deliver("pr_merge.json", merge, { timestamp });
+    expect(replayed).toEqual({ status: 200, data: { ok: true, ignored: "signature already used" } });
+
     await harness.engine.idle();
     expect(harness.store.pendingInbox()).toEqual([]);
     expect(runCount()).toBe(runsBefore);
@@ -347,6 +391,8 @@ describe("Gitee PR on the local Docker engine", () => {
 
   it("merges: removes the preview container and network and says the preview is gone", { timeout: 120_000 }, async () => {
     expect(state.containerId).toBeDefined();
+    // berth reads the PR back before acting: Gitee says it is merged.
+    fake.updatePull(OWNER, NAME, PR, { state: "merged" });
     const ack = await deliver("pr_merge.json", giteePayload("pr_merge.json", { prNumber: PR, headSha }));
     expect(ack.status).toBe(200);
     expect(ack.data).toMatchObject({ ok: true, kind: "pr-closed" });
