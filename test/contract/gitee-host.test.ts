@@ -284,7 +284,8 @@ describe("confirmEvent: what the API says, not the payload", () => {
     const confirmed = await host.confirmEvent(forged);
     expect(confirmed).toMatchObject({ author: "olga", body: "/deploy", pr: { headSha: forkSha, fromFork: true, state: "open" } });
 
-    const update: BotEvent = { kind: "pr-updated", deliveryId: "gitee-2", action: "synchronize", sender: "mallory", pr: { ...(forged.pr ?? commentEvent(id).pr!), headSha: "f".repeat(40), fromFork: false } };
+    const pr = { ...(await host.getPull(REPO, 3)), headSha: "f".repeat(40), fromFork: false };
+    const update: BotEvent = { kind: "pr-updated", deliveryId: "gitee-2", action: "synchronize", sender: "mallory", pr };
     expect(await host.confirmEvent(update)).toMatchObject({ kind: "pr-updated", pr: { headSha: forkSha, fromFork: true } });
   });
 
@@ -306,7 +307,7 @@ describe("confirmEvent: what the API says, not the payload", () => {
   });
 
   it("confirms a close only when the PR is closed, and takes the merge from the API", async () => {
-    const pr = (await host.getPull(REPO, 3));
+    const pr = await host.getPull(REPO, 3);
     const close: BotEvent = { kind: "pr-closed", deliveryId: "gitee-3", pr: { ...pr, state: "closed" }, merged: false, sender: "mallory" };
     expect(await host.confirmEvent(close)).toBeNull();
     fake.updatePull("acme", "shop", 3, { state: "merged" });

@@ -233,7 +233,6 @@ export class GiteeHost implements CodeHost {
   readonly statusScope = "pull-request" as const;
   private readonly client: GiteeClient;
   private readonly log: Logger;
-  private readonly botLogin: string | undefined;
   private readonly blobConcurrency: number;
   private readonly maxSourceBytes: number;
   private readonly maxSourceEntries: number;
@@ -245,11 +244,10 @@ export class GiteeHost implements CodeHost {
   constructor(options: GiteeHostOptions) {
     this.client = options.client;
     this.log = options.log;
-    this.botLogin = options.botLogin?.toLowerCase();
     this.blobConcurrency = options.blobConcurrency ?? 8;
     this.maxSourceBytes = options.maxSourceBytes ?? 512 * 1024 * 1024;
     this.maxSourceEntries = options.maxSourceEntries ?? 100_000;
-    if (this.botLogin) this.self = Promise.resolve(this.botLogin);
+    if (options.botLogin) this.self = Promise.resolve(options.botLogin.toLowerCase());
   }
 
   /** berth's own login, lower-cased: the configured one, else the token's user (read once; a failure is retried next time). */
