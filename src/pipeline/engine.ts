@@ -431,7 +431,7 @@ export function eventFailureText(item: InboxItem, failure: EventFailure, deadlin
           : `tag ${codeSpan(event.tag)}`;
   const why =
     failure.why === "deadline"
-      ? `${host} kept failing for ${Math.round(deadlineMs / 60_000)} min (${failure.attempts} attempts, last: ${codeSpan(failure.error.summary)})`
+      ? `${host} kept failing for ${deadlineMs >= 60_000 ? `${Math.round(deadlineMs / 60_000)} min` : `${Math.round(deadlineMs / 1000)} s`} (${failure.attempts} attempts, last: ${codeSpan(failure.error.summary)})`
       : `it failed with ${codeSpan(failure.error.summary)}`;
   const retry =
     event.kind === "pr-updated"

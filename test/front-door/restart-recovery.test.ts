@@ -9,7 +9,7 @@ import { join } from "node:path";
 import nock from "nock";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { parseRepoConfig } from "../../src/config/repo-config.js";
-import type { RepoRef } from "../../src/domain/types.js";
+import type { BotEvent, RepoRef } from "../../src/domain/types.js";
 import { prKeyOf, type RunRecord } from "../../src/pipeline/records.js";
 import { Store } from "../../src/pipeline/store.js";
 import { FakeBuilder, FakeTarget } from "../fakes/fake-adapters.js";
@@ -128,4 +128,72 @@ it("after state loss, removes previews whose PR the host says is closed and leav
 
   expect(target.removed).toEqual([{ host: "github", repo: "Codertocat/Hello-World", pr: 8 }]);
   expect([...target.live.keys()]).toEqual(["Codertocat/Hello-World#9"]);
+});
+
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function withPreview(store: Store, prNumber: number): void {
+  store.savePull({
+    prKey: prKeyOf(REPO, prNumber),
+    repo: REPO,
+    prNumber,
+    headSha: SHA,
+    state: "open",
+    fromFork: false,
+    url: `https://github.com/Codertocat/Hello-World/pull/${prNumber}`,
+    preview: { target: "docker", sha: SHA, url: "http://127.0.0.1:1/", internalUrl: "http://x:1", runId: "old", deployedAt: 1 },
+  });
+}
+
+it("loads and answers webhooks at once while the start-up reconcile still waits for GitHub about the previews", async () => {
+  const store = Store.open(dataDir);
+  for (const pr of [11, 12, 13, 14]) withPreview(store, pr);
+  store.close();
+  mockGitHub({ config: null, endpoints: ["token", "config"] });
+  // GitHub takes 20 s to say anything about the first preview's PR.
+  nock("https://api.github.com").get("/repos/Codertocat/Hello-World/pulls/11").delay(20_000).reply(200, {});
+
+  const began = Date.now();
+  harness = await createHarness({ builder: new FakeBuilder(), target: new FakeTarget(), dataDir });
+  const loadMs = Date.now() - began;
+  console.log(`berth loaded in ${loadMs} ms with GitHub silent about 4 previews`);
+  expect(loadMs).toBeLessThan(2_000);
+
+  await harness.probot.receive({ id: "while-reconciling", name: "pull_request", payload: pullRequestPayload({ action: "opened", headSha: SHA }) } as never);
+  await until(() => harness?.store.getDelivery("while-reconciling")?.processedAt !== undefined);
+  // The previews are untouched until GitHub answers; stopping does not wait for it.
+  expect(harness.store.pullsWithPreview()).toHaveLength(4);
+  const stopping = Date.now();
+  await harness.close();
+  harness = undefined;
+  expect(Date.now() - stopping).toBeLessThan(2_000);
+});
+
+it("retries after a restart an event that was waiting for its retry, keeping its attempt count", async () => {
+  const store = Store.open(dataDir);
+  const pr = pullRequestPayload({ action: "opened", headSha: SHA }).pull_request;
+  const event: BotEvent = {
+    kind: "pr-updated",
+    deliveryId: "waiting-for-retry",
+    action: "opened",
+    sender: "Codertocat",
+    pr: { repo: REPO, number: pr.number, headSha: SHA, headRef: "feature", baseRef: "master", fromFork: false, url: pr.html_url, author: "Codertocat", state: "open" },
+  };
+  store.recordDelivery(event, Date.now() - 60_000);
+  store.deferDelivery("waiting-for-retry", { attempts: 2, nextAttemptAt: Date.now() - 1, error: "HTTP 502: Bad Gateway" });
+  store.close();
+  const github = mockGitHub({ config: null, endpoints: ["token", "config"] });
+
+  harness = await createHarness({ builder: new FakeBuilder(), target: new FakeTarget(), dataDir });
+  await harness.engine.idle();
+
+  expect(github.calls.filter((c) => c.path.includes("berth.yml"))).toHaveLength(1);
+  expect(harness.store.getDelivery("waiting-for-retry")).toMatchObject({ attempts: 2 });
+  expect(harness.store.getDelivery("waiting-for-retry")?.processedAt).toBeDefined();
 });
