@@ -49,6 +49,7 @@ export function createBerth(options: BerthOptions): { app: ApplicationFunction; 
     });
     addHandler(createWebRoutes(options.store, engine.reportBaseUrl));
     for (const extra of options.extraHosts ?? []) addHandler(extra.route(engine));
+    // Returns once webhooks can be accepted; reconciling previews with the hosts runs in the background.
     await engine.start();
   };
   return { app, engine };
