@@ -2,11 +2,13 @@
  * Kubernetes preview target: one namespace per PR, the preview as a Helm release in it, tests as a
  * Job in the same namespace.
  *
- * Deploy: ensure the namespace (labels, annotations, quota, limits; wait while an old one of the
- * same name terminates) → recover a release left `pending-*` → `helm upgrade --install --wait` with
- * rollback on failure → URL from the Ingress host, in-cluster URL from the Service. While helm waits,
- * unhealthy pods are sampled, so a failed rollout reports their events and last log lines even
- * after helm's rollback removed them.
+ * Deploy: ensure the namespace (labels, annotations, Pod Security admission labels, quota, limits,
+ * NetworkPolicies; wait while an old one of the same name terminates; refuse one that belongs to
+ * another repository or berth instance) → recover a release left `pending-*` → render the release
+ * and refuse manifests the preview may not have ({@link checkManifests}) → `helm upgrade --install
+ * --wait` with rollback on failure → URL from the Ingress host, in-cluster URL from the Service.
+ * While helm waits, unhealthy pods are sampled, so a failed rollout reports their events and last
+ * log lines even after helm's rollback removed them.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -17,13 +19,16 @@ import type { V1Job, V1LimitRangeSpec, V1ResourceQuotaSpec, V1ResourceRequiremen
 import { DEFAULT_LIMIT_RANGE, DEFAULT_QUOTA } from "../config/kube-namespace-defaults.js";
 import type { Logger } from "pino";
 import type { PreviewConfig } from "../config/repo-config.js";
-import { dnsLabel, previewName, repoSlug } from "../domain/naming.js";
+import { parseAllDocuments } from "yaml";
+import { dnsLabel, environmentName, previewName, repoSlug, type RepoIdentity } from "../domain/naming.js";
 import { CancelledError, type DeployRequest, type DeployResult, type PreviewKey, type PreviewTarget, type TestRequest, type TestRunResult } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import { CommandError, tailLines } from "../adapters/exec.js";
 import { diagnosePods, formatDiagnoses, type PodDiagnosis } from "../adapters/kubernetes/diagnose.js";
 import type { HelmCli } from "../adapters/kubernetes/helm.js";
-import { apiErrorMessage, NamespaceStillTerminatingError, type KubeClient } from "../adapters/kubernetes/kube-client.js";
+import { apiErrorMessage, identityMismatches, NamespaceNotOwnedError, NamespaceStillTerminatingError, type KubeClient } from "../adapters/kubernetes/kube-client.js";
+import { checkManifests, formatViolations, type RenderedObject } from "./kube-manifest-policy.js";
+import { podSecurityLabels, previewNetworkPolicies, type PodSecurityLevel, type PreviewNetworkOptions } from "./kube-namespace-policy.js";
 import { parseTestLog, wrapTestCommand } from "../adapters/kubernetes/test-reports.js";
 
 /** Labels and annotations berth puts on its namespaces. */
@@ -32,6 +37,7 @@ export const LABELS = {
   repo: "berth.dev/repo",
   host: "berth.dev/host",
   pr: "berth.dev/pr",
+  environment: "berth.dev/environment",
   instance: "berth.dev/instance",
 } as const;
 export const ANNOTATIONS = {
@@ -54,6 +60,11 @@ export interface KubernetesTestOptions {
   /** Lines of output kept in the result. Default 200. */
   logTailLines?: number;
   resources?: V1ResourceRequirements;
+  /**
+   * Numeric user (and group) the test container runs as. Default 65532: Pod Security `restricted`
+   * needs a non-root user, and a numeric one lets the kubelet check it whatever the image says.
+   */
+  runAsUser?: number;
 }
 
 /** Constructor options of {@link KubernetesTarget}. */
@@ -74,7 +85,12 @@ export interface KubernetesTargetOptions {
   urlScheme?: "http" | "https";
   /** Kubernetes cluster DNS domain. Default `cluster.local`. */
   clusterDomain?: string;
-  imagePullSecrets?: string[];
+  /**
+   * Secrets (already in each preview namespace) that pull from berth's own registry. They are given
+   * only to pods whose image is on `registry` (the host of `BERTH_REGISTRY` or Harbor's), never to
+   * an image on a host a repository chose.
+   */
+  imagePullSecrets?: { registry: string; names: string[] };
   quota?: V1ResourceQuotaSpec | null;
   limitRange?: V1LimitRangeSpec | null;
   /**
@@ -86,8 +102,15 @@ export interface KubernetesTargetOptions {
   previewTtlMs?: number;
   /** Longest wait for an old namespace to finish terminating, and for a deleted one to go. Default 5 min. */
   namespaceWaitMs?: number;
-  /** Only namespaces with `berth.dev/instance=<instance>` belong to this berth (several berths, one cluster). */
-  instance?: string;
+  /**
+   * Id of this berth installation (`BERTH_INSTANCE`): part of every namespace name and on every
+   * namespace as `berth.dev/instance`; only namespaces with this label belong to this berth.
+   */
+  instance: string;
+  /** Pod Security admission level of preview namespaces (`BERTH_KUBE_POD_SECURITY`). Default `restricted`. */
+  podSecurity?: PodSecurityLevel;
+  /** Who may talk to a preview's pods and where they may go; `false` creates no NetworkPolicies. */
+  network?: PreviewNetworkOptions | false;
   test?: KubernetesTestOptions;
   /** How often unhealthy pods are sampled during a rollout. Default 3 s. */
   diagnosePollMs?: number;
@@ -135,9 +158,21 @@ function defaultBuiltinChart(): string {
   return resolve(here, "../../charts/berth-preview");
 }
 
-function splitRepo(repo: string): { owner: string; name: string } {
-  const index = repo.indexOf("/");
-  return index < 0 ? { owner: repo, name: repo } : { owner: repo.slice(0, index), name: repo.slice(index + 1) };
+function repoIdentity(key: Pick<PreviewKey, "repo" | "host">): RepoIdentity {
+  const index = key.repo.indexOf("/");
+  return index < 0 ? { host: key.host, owner: key.repo, name: key.repo } : { host: key.host, owner: key.repo.slice(0, index), name: key.repo.slice(index + 1) };
+}
+
+/**
+ * Registry host of an image reference, the way container runtimes read it: the first path component
+ * when it has a `.` or `:` or is `localhost`, else Docker Hub.
+ */
+export function registryHostOf(image: string): string {
+  const slash = image.indexOf("/");
+  if (slash < 0) return "docker.io";
+  const first = image.slice(0, slash);
+  if (first.includes(".") || first.includes(":") || first === "localhost") return first.toLowerCase();
+  return "docker.io";
 }
 
 /** `registry:5000/a/b:tag@sha256:…` → repository, tag, digest. */
@@ -209,12 +244,15 @@ export class KubernetesTarget implements PreviewTarget {
     this.now = options.now ?? (() => new Date());
   }
 
-  /** The namespace of a PR's preview (`<repo-slug>-pr-<n>`), or of a tag-flow environment (configured, or `<repo-slug>-<environment>`). */
+  /**
+   * The namespace of a PR's preview (`<repo-slug>-pr-<n>`), or of a tag-flow environment (configured,
+   * or `<repo-slug>-env-<environment>`). The slug hashes instance, host and owner/name, so two
+   * repositories or two berths never share one; a configured namespace is checked on use.
+   */
   namespaceFor(key: PreviewKey): string {
     if (key.namespace) return key.namespace;
-    const { owner, name } = splitRepo(key.repo);
-    if (key.environment) return dnsLabel(`${repoSlug(owner, name)}-${key.environment}`);
-    return previewName(owner, name, key.pr);
+    if (key.environment) return environmentName(repoIdentity(key), key.environment, this.options.instance);
+    return previewName(repoIdentity(key), key.pr, this.options.instance);
   }
 
   /** The public host of a PR's preview: `<repo-slug>-pr-<n>.<domain>`, one DNS label under the domain. */
@@ -224,19 +262,43 @@ export class KubernetesTarget implements PreviewTarget {
     return `${this.namespaceFor(key)}.${domain}`;
   }
 
+  /**
+   * The labels that say whose a namespace is: berth, this instance, the repository (its slug carries
+   * the hash of the full name), host, and PR or environment. A namespace berth uses must carry all
+   * of them; every object berth creates in it carries them too.
+   */
   private labelsFor(key: PreviewKey): Record<string, string> {
-    const { owner, name } = splitRepo(key.repo);
     return {
       [LABELS.managedBy]: MANAGED_BY,
-      [LABELS.repo]: repoSlug(owner, name),
+      [LABELS.instance]: this.options.instance,
+      [LABELS.repo]: repoSlug(repoIdentity(key), this.options.instance),
       [LABELS.host]: key.host,
       [LABELS.pr]: String(key.pr),
-      ...(this.options.instance ? { [LABELS.instance]: dnsLabel(this.options.instance) } : {}),
+      ...(key.environment ? { [LABELS.environment]: dnsLabel(key.environment) } : {}),
     };
   }
 
   private selector(): string {
-    return [`${LABELS.managedBy}=${MANAGED_BY}`, ...(this.options.instance ? [`${LABELS.instance}=${dnsLabel(this.options.instance)}`] : [])].join(",");
+    return `${LABELS.managedBy}=${MANAGED_BY},${LABELS.instance}=${this.options.instance}`;
+  }
+
+  /**
+   * The namespace when it exists and is this key's; null when it does not exist.
+   * @throws NamespaceNotOwnedError when it exists and belongs to someone else.
+   */
+  private async ownNamespace(key: PreviewKey, namespace: string) {
+    const existing = await this.options.kube.getNamespace(namespace);
+    if (!existing) return null;
+    const mismatches = identityMismatches(existing.metadata?.labels, this.labelsFor(key));
+    if (mismatches.length > 0) throw new NamespaceNotOwnedError(namespace, mismatches);
+    return existing;
+  }
+
+  /** Pull secrets for `image`: only when it comes from berth's own registry. */
+  private pullSecretsFor(image: string): string[] {
+    const secrets = this.options.imagePullSecrets;
+    if (!secrets || secrets.names.length === 0) return [];
+    return registryHostOf(image) === registryHostOf(`${secrets.registry}/x`) ? secrets.names : [];
   }
 
   private prUrl(key: PreviewKey, explicit?: string): string {
@@ -261,6 +323,7 @@ export class KubernetesTarget implements PreviewTarget {
   }
 
   private valuesFor(req: DeployRequest, host: string): Record<string, unknown> {
+    const pullSecrets = this.pullSecretsFor(req.image);
     const base: Record<string, unknown> = {
       port: req.preview.port,
       healthPath: req.preview.healthPath,
@@ -271,12 +334,13 @@ export class KubernetesTarget implements PreviewTarget {
         ...(this.options.ingressAnnotations ? { annotations: this.options.ingressAnnotations } : {}),
         ...(this.options.tlsSecretName ? { tls: { secretName: this.options.tlsSecretName } } : {}),
       },
-      ...(this.options.imagePullSecrets?.length ? { imagePullSecrets: this.options.imagePullSecrets } : {}),
     };
     // The repository's values go over berth's defaults, but the host (one wildcard certificate) and
     // the bookkeeping are berth's.
+    // Pull secrets too: berth decides which image gets its registry's credentials.
     return deepMerge(deepMerge(base, req.preview.values), {
       ingress: { host },
+      imagePullSecrets: pullSecrets,
       berth: { sha: req.sha, pr: String(req.key.pr), repo: req.key.repo },
     });
   }
@@ -303,23 +367,25 @@ export class KubernetesTarget implements PreviewTarget {
     if (recovered !== "none") log?.info({ namespace, release: this.release, recovered }, "recovered a release left pending");
 
     const image = splitImage(req.image);
+    const install = {
+      release: this.release,
+      namespace,
+      chart,
+      valuesFiles,
+      values: this.valuesFor(req, host),
+      setString: {
+        "image.repository": image.repository,
+        "image.tag": image.tag,
+        ...(image.digest ? { "image.digest": image.digest } : {}),
+      },
+      timeoutMs,
+      signal: req.signal,
+      onLog: req.onLog,
+    };
+    await this.checkRendered(install, host);
     const sampler = this.sampleUnhealthyPods(namespace);
     try {
-      await this.options.helm.upgradeInstall({
-        release: this.release,
-        namespace,
-        chart,
-        valuesFiles,
-        values: this.valuesFor(req, host),
-        setString: {
-          "image.repository": image.repository,
-          "image.tag": image.tag,
-          ...(image.digest ? { "image.digest": image.digest } : {}),
-        },
-        timeoutMs,
-        signal: req.signal,
-        onLog: req.onLog,
-      });
+      await this.options.helm.upgradeInstall(install);
     } catch (err) {
       const sampled = await sampler.stop();
       if (err instanceof CancelledError || req.signal.aborted) throw err instanceof CancelledError ? err : new CancelledError("deploy cancelled");
@@ -333,10 +399,54 @@ export class KubernetesTarget implements PreviewTarget {
     return urls;
   }
 
+  /**
+   * Render the release exactly as it would be installed and refuse it when it breaks the preview's
+   * boundary (other hosts, snippets, host access, other namespaces, node ports, ...).
+   */
+  private async checkRendered(install: Parameters<HelmCli["upgradeInstall"]>[0], host: string): Promise<void> {
+    const { namespace } = install;
+    const isUpgrade = (await this.options.helm.history(this.release, namespace, install.signal)).some((r) => r.status === "deployed");
+    let manifest: string;
+    try {
+      manifest = await this.options.helm.render(install, { isUpgrade });
+    } catch (err) {
+      if (err instanceof CancelledError || install.signal?.aborted) throw err instanceof CancelledError ? err : new CancelledError("deploy cancelled");
+      const lines = err instanceof CommandError ? tailLines(err.stderr || err.stdout, 8) : [err instanceof Error ? err.message : String(err)];
+      const refusal = new KubernetesDeployError(this.redact(`helm could not render the preview for namespace ${namespace}: ${lines.map((l) => l.trim()).join(" ").replace(/^Error:\s*/, "")}`), []);
+      // The server refused part of it (Helm 4 checks each object's owner there, so an object in
+      // another namespace stops it); the policy's full list explains more, when there is one.
+      const offline = await this.options.helm.render(install, { isUpgrade, offline: true }).catch(() => undefined);
+      if (offline !== undefined) this.refuseViolations(this.parseRendered(offline, namespace), install, host);
+      throw refusal;
+    }
+    this.refuseViolations(this.parseRendered(manifest, namespace), install, host);
+  }
+
+  private parseRendered(manifest: string, namespace: string): RenderedObject[] {
+    const objects: RenderedObject[] = [];
+    for (const doc of parseAllDocuments(manifest)) {
+      if (doc.errors.length > 0) throw new KubernetesDeployError(`berth could not read the rendered manifests for namespace ${namespace}: ${doc.errors[0]!.message}`, []);
+      const value: unknown = doc.toJS({ maxAliasCount: 100 });
+      if (value === null || value === undefined) continue;
+      objects.push(typeof value === "object" && !Array.isArray(value) ? (value as RenderedObject) : { kind: "(not an object)" });
+    }
+    return objects;
+  }
+
+  private refuseViolations(objects: RenderedObject[], install: { namespace: string }, host: string): void {
+    const { namespace } = install;
+    const violations = checkManifests(objects, { namespace, host, deployerServiceAccount: this.options.helm.serviceAccount });
+    if (violations.length > 0) {
+      this.options.log?.warn({ namespace, violations: violations.length }, "refused the preview's manifests");
+      throw new KubernetesDeployError(this.redact(formatViolations(namespace, violations)), []);
+    }
+  }
+
   private async prepareNamespace(req: KubernetesDeployRequest, namespace: string, labels: Record<string, string>, waitMs: number): Promise<void> {
     await this.options.kube.ensureNamespace({
       name: namespace,
-      labels,
+      labels: { ...labels, ...podSecurityLabels(this.options.podSecurity ?? "restricted") },
+      identity: labels,
       annotations: {
         [ANNOTATIONS.repo]: req.key.repo,
         [ANNOTATIONS.headSha]: req.sha,
@@ -351,6 +461,9 @@ export class KubernetesTarget implements PreviewTarget {
     if (quota) await this.options.kube.applyResourceQuota(namespace, "berth-quota", quota, labels);
     const limits = this.options.limitRange === undefined ? DEFAULT_LIMIT_RANGE : this.options.limitRange;
     if (limits) await this.options.kube.applyLimitRange(namespace, "berth-limits", limits, labels);
+    if (this.options.network !== false) {
+      for (const policy of previewNetworkPolicies(namespace, labels, this.options.network)) await this.options.kube.applyNetworkPolicy(policy);
+    }
     // helm impersonates this account: it must exist, with its role, before helm runs.
     const account = this.options.helm.serviceAccount;
     if (account) await this.options.kube.applyDeployerAccess(namespace, account, this.options.deployerRole ?? "admin", labels);
@@ -394,8 +507,16 @@ export class KubernetesTarget implements PreviewTarget {
     if (pods.length > 0) {
       parts.push(`The preview in namespace ${namespace} did not become ready: ${headline}`, formatDiagnoses(pods));
     } else {
-      // No unhealthy pod: the chart did not render or the API refused an object; helm's words say why.
+      // No unhealthy pod: the chart did not render, the API refused an object, or a controller could
+      // not create pods (Pod Security admission, quota); helm's words and the controllers' say why.
       parts.push(`helm could not deploy the preview in namespace ${namespace}: ${headline}`);
+      const refused = await this.options.kube.failedCreateEvents(namespace).catch(() => []);
+      const seen = new Set<string>();
+      for (const event of refused) {
+        const line = `${event.involvedObject?.kind ?? "?"} ${event.involvedObject?.name ?? "?"}: ${event.message ?? ""}`;
+        if (!seen.has(line)) seen.add(line);
+      }
+      if (seen.size > 0) parts.push("Pods could not be created:", ...[...seen].slice(-4).map((l) => `  ${l}`));
     }
     return new KubernetesDeployError(this.redact(parts.join("\n")), pods.map((p) => ({ ...p, events: p.events.map(this.redact), logTail: p.logTail.map(this.redact) })));
   }
@@ -433,7 +554,7 @@ export class KubernetesTarget implements PreviewTarget {
     const kube = this.options.kube;
     const namespace = this.namespaceFor(req.key);
     if (req.signal.aborted) throw new CancelledError("tests cancelled");
-    if ((await kube.getNamespace(namespace)) === null) throw new Error(`no preview namespace ${namespace}: deploy first`);
+    if ((await this.ownNamespace(req.key, namespace)) === null) throw new Error(`no preview namespace ${namespace}: deploy first`);
 
     const nonce = randomBytes(12).toString("hex");
     const jobName = dnsLabel(`berth-test-${dnsLabel(req.runId, 30)}-${randomBytes(2).toString("hex")}`);
@@ -441,6 +562,8 @@ export class KubernetesTarget implements PreviewTarget {
     const wrapper = opts.wrapper ?? true;
     const env = { ...req.env, PREVIEW_URL: previewUrl, BERTH_REPORTS_DIR: req.reportsDir, BERTH_REPORT_NONCE: nonce };
     const podLabels = { [LABELS.managedBy]: MANAGED_BY, "berth.dev/role": "test" };
+    const user = opts.runAsUser ?? 65532;
+    const pullSecrets = this.pullSecretsFor(req.image);
     const job: V1Job = {
       apiVersion: "batch/v1",
       kind: "Job",
@@ -455,7 +578,9 @@ export class KubernetesTarget implements PreviewTarget {
             restartPolicy: "Never",
             automountServiceAccountToken: false,
             enableServiceLinks: false,
-            ...(this.options.imagePullSecrets?.length ? { imagePullSecrets: this.options.imagePullSecrets.map((name) => ({ name })) } : {}),
+            // Pod Security `restricted`, whatever level the namespace enforces.
+            securityContext: { runAsNonRoot: true, runAsUser: user, runAsGroup: user, fsGroup: user, seccompProfile: { type: "RuntimeDefault" } },
+            ...(pullSecrets.length > 0 ? { imagePullSecrets: pullSecrets.map((name) => ({ name })) } : {}),
             containers: [
               {
                 name: "test",
@@ -464,6 +589,7 @@ export class KubernetesTarget implements PreviewTarget {
                 command: wrapper ? wrapTestCommand(req.command) : [...req.command],
                 env: Object.entries(env).map(([name, value]) => ({ name, value })),
                 volumeMounts: [{ name: "reports", mountPath: req.reportsDir }],
+                securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, runAsNonRoot: true },
                 ...(opts.resources ? { resources: opts.resources } : {}),
               },
             ],
@@ -507,12 +633,19 @@ export class KubernetesTarget implements PreviewTarget {
     return { exitCode, timedOut, logTail: lines.slice(-(opts.logTailLines ?? 200)), reports: parsed.reports };
   }
 
-  /** Uninstall the release and delete the namespace; not found is success. */
+  /**
+   * Uninstall the release and delete the namespace; not found is success. A namespace of that name
+   * that is not this key's (another repository, another berth, not berth's at all) is left alone,
+   * and the error says so.
+   */
   async remove(key: PreviewKey): Promise<{ removed: number }> {
     const namespace = this.namespaceFor(key);
-    const existing = await this.options.kube.getNamespace(namespace);
-    if (existing && existing.metadata?.labels?.[LABELS.managedBy] !== MANAGED_BY) {
-      throw new Error(`namespace ${namespace} is not managed by berth; not removing it`);
+    let existing;
+    try {
+      existing = await this.ownNamespace(key, namespace);
+    } catch (err) {
+      if (err instanceof NamespaceNotOwnedError) this.options.log?.warn({ namespace, mismatches: err.mismatches }, "not removing a namespace that is not this preview's");
+      throw err;
     }
     const waitMs = this.options.namespaceWaitMs ?? 300_000;
     let removed = 0;
@@ -549,9 +682,12 @@ export class KubernetesTarget implements PreviewTarget {
       const host = labels[LABELS.host];
       // Environments (pr 0) are not previews: they never expire and are never reconciled away.
       if (!repo || !Number.isInteger(pr) || pr <= 0 || (host !== "github" && host !== "gitee") || ns.metadata?.deletionTimestamp) continue;
+      // Only a namespace whose name and labels are what this berth derives for that repository.
+      const key: PreviewKey = { repo, host, pr };
+      if (ns.metadata?.name !== this.namespaceFor(key) || identityMismatches(labels, this.labelsFor(key)).length > 0) continue;
       const expires = annotations[ANNOTATIONS.expiresAt] ? new Date(annotations[ANNOTATIONS.expiresAt]!) : undefined;
       out.push({
-        key: { repo, host, pr },
+        key,
         namespace: ns.metadata!.name!,
         headSha: annotations[ANNOTATIONS.headSha],
         expiresAt: expires && !Number.isNaN(expires.getTime()) ? expires : undefined,
@@ -571,6 +707,8 @@ export class KubernetesTarget implements PreviewTarget {
 
   /** Push `expires-at` forward (`/keep`). */
   async extendExpiry(key: PreviewKey, until: Date): Promise<void> {
-    await this.options.kube.annotateNamespace(this.namespaceFor(key), { [ANNOTATIONS.expiresAt]: until.toISOString() });
+    const namespace = this.namespaceFor(key);
+    if ((await this.ownNamespace(key, namespace)) === null) throw new Error(`no preview namespace ${namespace}`);
+    await this.options.kube.annotateNamespace(namespace, { [ANNOTATIONS.expiresAt]: until.toISOString() });
   }
 }

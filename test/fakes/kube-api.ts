@@ -8,6 +8,14 @@
  * rollout or a Job fail. Request bodies are validated against the Kubernetes schemas and rejected
  * with 422 like a real server.
  *
+ * Pod Security admission (`pod-security.kubernetes.io/enforce` on the namespace, see
+ * kube-pod-security.ts): a Pod above the level is refused with 403 Forbidden, as the API server
+ * does. Workloads are admitted, as they are for real, and their controllers fail to create pods: a
+ * Deployment's ReplicaSet records a `FailedCreate` Warning event and gets no pods (the Deployment a
+ * `ReplicaFailure` condition, so a rollout never becomes ready); a Job records `FailedCreate` and
+ * fails at its `activeDeadlineSeconds`. Kinds the fake runs no controller for (StatefulSet,
+ * DaemonSet, CronJob, a bare ReplicaSet) get the same `FailedCreate` event when they are written.
+ *
  * Request bodies may be JSON, YAML (apply) or protobuf (helm's typed client, for Secrets and
  * DeleteOptions); responses are always JSON.
  *
@@ -24,6 +32,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { matchesFields, matchesLabels, mergePatch, parseLabelSelector, strategicMergePatch, type Json } from "./kube-patch.js";
 import { validateObject } from "./k8s-schema.js";
 import { decodeKubeProtobuf } from "./kube-protobuf.js";
+import { enforceLevel, podSecurityMessage, podSecurityViolations } from "./kube-pod-security.js";
 
 /** A stored Kubernetes object (JSON). */
 export type KubeObject = {
@@ -445,6 +454,39 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     });
   }
 
+  /** Pod Security admission for a pod (or pod template) in `namespace`: the refusal message, or undefined. */
+  function podSecurityRefusal(namespace: string | undefined, metadata: Record<string, any> | undefined, spec: Record<string, any> | undefined): string | undefined {
+    const level = enforceLevel(namespaceOf(namespace)?.metadata.labels);
+    const violations = podSecurityViolations(level, metadata, spec);
+    return violations.length > 0 ? podSecurityMessage(level, violations) : undefined;
+  }
+
+  /** The pod template of a workload kind, if it has one. */
+  function podTemplateOf(object: KubeObject): Record<string, any> | undefined {
+    const spec = object.spec as Record<string, any> | undefined;
+    if (["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"].includes(object.kind)) return spec?.template;
+    if (object.kind === "CronJob") return spec?.jobTemplate?.spec?.template;
+    return undefined;
+  }
+
+  /** Controllers that could not create a pod say so once per object (real ones repeat with a count). */
+  const failedCreates = new Set<string>();
+  function recordFailedCreate(owner: KubeObject, podName: string, message: string): void {
+    const marker = `${owner.metadata.uid}|${message}`;
+    if (failedCreates.has(marker)) return;
+    failedCreates.add(marker);
+    recordEvent(owner, "Warning", "FailedCreate", `Error creating: pods "${podName}" is forbidden: ${message}`);
+  }
+
+  /** Workloads the fake runs no controller for: the event their controller would record. */
+  function admitWorkload(object: KubeObject): void {
+    if (!["StatefulSet", "DaemonSet", "CronJob", "ReplicaSet"].includes(object.kind)) return;
+    if (object.kind === "ReplicaSet" && object.metadata.ownerReferences?.some((r) => r.kind === "Deployment")) return;
+    const template = podTemplateOf(object);
+    const refusal = podSecurityRefusal(object.metadata.namespace, template?.metadata, template?.spec);
+    if (refusal) recordFailedCreate(object, `${object.metadata.name}-0`, refusal);
+  }
+
   function podTemplateHash(template: unknown): string {
     return createHash("sha256").update(JSON.stringify(template)).digest("hex").slice(0, 10);
   }
@@ -581,6 +623,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     let ready = 0;
     let total = 0;
     let updated = 0;
+    let replicaFailure: string | undefined;
     for (const rs of ownedBy(deployment, "ReplicaSet")) {
       const isNew = rs.metadata.name === rsName;
       const rsSpec = rs.spec as { replicas?: number; template: Record<string, any> };
@@ -591,7 +634,12 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       }
       const pods = ownedBy(rs, "Pod");
       for (const pod of pods.slice(want)) remove(byKind.get("Pod")!, pod, "Background");
-      for (let i = pods.length; i < want; i++) {
+      const refusal = pods.length < want ? podSecurityRefusal(ns, rsSpec.template.metadata, rsSpec.template.spec) : undefined;
+      if (refusal) {
+        recordFailedCreate(rs, `${rs.metadata.name}-${randomBytes(3).toString("hex").slice(0, 5)}`, refusal);
+        replicaFailure = refusal;
+      }
+      for (let i = pods.length; i < want && !refusal; i++) {
         const labels = { ...((rsSpec.template.metadata?.labels as Record<string, string>) ?? {}) };
         const pod = createPod(rs, rsSpec.template, labels, rs.metadata.name);
         startPod(pod);
@@ -620,6 +668,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       conditions: [
         { type: "Available", status: ready >= replicas ? "True" : "False", reason: ready >= replicas ? "MinimumReplicasAvailable" : "MinimumReplicasUnavailable", message: ready >= replicas ? "Deployment has minimum availability." : "Deployment does not have minimum availability." },
         { type: "Progressing", status: "True", reason: complete ? "NewReplicaSetAvailable" : "ReplicaSetUpdated", message: complete ? `ReplicaSet "${rsName}" has successfully progressed.` : `ReplicaSet "${rsName}" is progressing.` },
+        ...(replicaFailure ? [{ type: "ReplicaFailure", status: "True", reason: "FailedCreate", message: `pods "${rsName}-" is forbidden: ${replicaFailure}` }] : []),
       ],
     };
     if (JSON.stringify(deployment.status) !== JSON.stringify(status)) {
@@ -684,6 +733,15 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (jobsStarted.has(job.metadata.uid!)) return;
     jobsStarted.add(job.metadata.uid!);
     const spec = job.spec as { template: Record<string, any>; activeDeadlineSeconds?: number };
+    const refusal = podSecurityRefusal(job.metadata.namespace, spec.template.metadata, spec.template.spec);
+    if (refusal) {
+      // The Job controller keeps failing to create its pod until the deadline ends the Job.
+      recordFailedCreate(job, `${job.metadata.name}-${randomBytes(3).toString("hex").slice(0, 5)}`, refusal);
+      job.status = { active: 0, startTime: now() };
+      update(byKind.get("Job")!, job);
+      later((spec.activeDeadlineSeconds ?? 600) * 1000, () => finishJob(job, undefined, { result: "deadline" }));
+      return;
+    }
     const labels = { ...(spec.template.metadata?.labels ?? {}), "batch.kubernetes.io/job-name": job.metadata.name, "job-name": job.metadata.name, "controller-uid": job.metadata.uid! };
     const pod = createPod(job, spec.template, labels, job.metadata.name);
     const containers = (pod.spec as { containers: Array<{ name: string; image: string }> }).containers;
@@ -812,6 +870,13 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     }
   }
 
+  /** Pod Security admission of a Pod write: 403 Forbidden with the server's message. */
+  function assertPodAdmitted(rt: ResourceType, object: KubeObject): void {
+    if (rt.kind !== "Pod") return;
+    const refusal = podSecurityRefusal(object.metadata.namespace, object.metadata, object.spec as Record<string, any> | undefined);
+    if (refusal) throw new HttpError(403, "Forbidden", `pods "${object.metadata.name}" is forbidden: ${refusal}`, { name: object.metadata.name, kind: "pods" });
+  }
+
   async function assertValid(rt: ResourceType, object: KubeObject): Promise<void> {
     const errors = await validateObject(object);
     if (errors.length === 0) return;
@@ -898,8 +963,11 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     for (const field of ["uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"]) delete object.metadata[field];
     delete object.status;
     applyDefaults(rt, object);
+    assertPodAdmitted(rt, object);
     if (dryRun) return [201, object];
-    return [201, clone(insert(rt, object))];
+    const created = insert(rt, object);
+    admitWorkload(created);
+    return [201, clone(created)];
   }
 
   async function handleReplace(rt: ResourceType, namespace: string | undefined, name: string, body: Record<string, unknown>, subresource: string | undefined, dryRun: boolean): Promise<[number, unknown]> {
@@ -937,11 +1005,14 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       if (rt.kind === "Namespace") next.status = existing.status;
     }
     await assertValid(rt, next);
+    if (subresource !== "status") assertPodAdmitted(rt, next);
     if (dryRun) return [200, next];
     if (JSON.stringify({ ...next, metadata: { ...next.metadata, resourceVersion: undefined } }) === JSON.stringify({ ...existing, metadata: { ...existing.metadata, resourceVersion: undefined } })) {
       return [200, clone(existing)];
     }
-    return [200, clone(store(rt, next))];
+    const stored = store(rt, next);
+    if (subresource !== "status") admitWorkload(stored);
+    return [200, clone(stored)];
   }
 
   async function handlePatch(rt: ResourceType, namespace: string | undefined, name: string, text: string, contentType: string, query: URLSearchParams, subresource: string | undefined, dryRun: boolean): Promise<[number, unknown]> {
@@ -956,8 +1027,11 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         assertNamespaceWritable(rt, namespace, name);
         await assertValid(rt, object);
         applyDefaults(rt, object);
+        assertPodAdmitted(rt, object);
         if (dryRun) return [201, object];
-        return [201, clone(insert(rt, object))];
+        const created = insert(rt, object);
+        admitWorkload(created);
+        return [201, clone(created)];
       }
       // Approximation of server-side apply: the applied configuration merges over the live object.
       const merged = strategicMergePatch(clone(existing) as unknown as Json, body as Json) as unknown as KubeObject;

@@ -13,6 +13,7 @@ import { CommandError, runCommand } from "../../src/adapters/exec.js";
 import { HelmCli } from "../../src/adapters/kubernetes/helm.js";
 import { previewName } from "../../src/domain/naming.js";
 import { validateObject } from "../fakes/k8s-schema.js";
+import { podSecurityViolations } from "../fakes/kube-pod-security.js";
 import { helmBinary } from "../helpers/helm-bin.js";
 
 const chart = fileURLToPath(new URL("../../charts/berth-preview", import.meta.url));
@@ -63,7 +64,7 @@ async function render(values: Record<string, unknown>, setString: Record<string,
   }
 }
 
-const host = `${previewName("acme", "app", 7)}.preview.example.test`;
+const host = `${previewName({ host: "github", owner: "acme", name: "app" }, 7)}.preview.example.test`;
 const baseValues = {
   port: 3000,
   healthPath: "/healthz",
@@ -100,7 +101,8 @@ describe("built-in chart", () => {
     expect(deployment.spec.template.metadata.annotations["berth.dev/sha"]).toBe(baseValues.berth.sha);
 
     const ingress = objects.find((o) => o.kind === "Ingress")!;
-    expect(ingress.spec.rules[0].host).toBe("acme-app-pr-7.preview.example.test");
+    expect(ingress.spec.rules[0].host).toBe(host);
+    expect(host).toMatch(/^acme-app-[0-9a-f]{8}-pr-7\.preview\.example\.test$/);
     expect(ingress.spec.tls).toEqual([{ hosts: [host], secretName: "wildcard-preview" }]);
     expect(ingress.spec.ingressClassName).toBe("nginx");
     const service = objects.find((o) => o.kind === "Service")!;
@@ -139,6 +141,36 @@ describe("built-in chart", () => {
   it("rejects values the schema forbids", async () => {
     const error = await render({ ...baseValues, healthPath: "healthz" }, { "image.repository": "r/x", "image.tag": "1" }).catch((e: unknown) => e);
     expect((error as CommandError).stderr).toMatch(/healthPath/);
+  });
+
+  it("runs its pods as Pod Security restricted asks, by default and with every value the schema allows", async () => {
+    for (const extra of [{}, { podSecurityContext: { runAsUser: 1000, runAsGroup: 1000, fsGroup: 2000 }, securityContext: { readOnlyRootFilesystem: true } }]) {
+      const objects = await render({ ...baseValues, ...extra }, { "image.repository": "r/x", "image.tag": "1" });
+      const pod = objects.find((o) => o.kind === "Deployment")!.spec.template;
+      expect(podSecurityViolations("restricted", pod.metadata, pod.spec)).toEqual([]);
+      expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } });
+      expect(typeof pod.spec.securityContext.runAsUser).toBe("number");
+      expect(pod.spec.containers[0].securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } });
+    }
+    const custom = await render({ ...baseValues, podSecurityContext: { runAsUser: 1000 }, securityContext: { readOnlyRootFilesystem: true } }, { "image.repository": "r/x", "image.tag": "1" });
+    const spec = custom.find((o) => o.kind === "Deployment")!.spec.template.spec;
+    expect(spec.securityContext.runAsUser).toBe(1000);
+    expect(spec.containers[0].securityContext.readOnlyRootFilesystem).toBe(true);
+  });
+
+  it("its values schema refuses security contexts beyond the restricted subset", async () => {
+    for (const values of [
+      { securityContext: { privileged: true } },
+      { securityContext: { allowPrivilegeEscalation: true } },
+      { securityContext: { capabilities: { add: ["SYS_ADMIN"] } } },
+      { podSecurityContext: { runAsUser: 0 } },
+      { podSecurityContext: { runAsNonRoot: false } },
+      { podSecurityContext: { seccompProfile: { type: "Unconfined" } } },
+    ]) {
+      const error = await render({ ...baseValues, ...values }, { "image.repository": "r/x", "image.tag": "1" }).catch((e: unknown) => e);
+      expect(error, JSON.stringify(values)).toBeInstanceOf(CommandError);
+      expect((error as CommandError).stderr).toMatch(/values don't meet the specifications of the schema|schema/);
+    }
   });
 
   it("the schema check itself catches a broken object", async () => {

@@ -17,6 +17,7 @@ import { HelmCli } from "../../src/adapters/kubernetes/helm.js";
 import { KubeClient } from "../../src/adapters/kubernetes/kube-client.js";
 import { createRedactor } from "../../src/domain/redact.js";
 import { KubernetesTarget } from "../../src/targets/kubernetes-target.js";
+import { previewName } from "../../src/domain/naming.js";
 import { FakeGitHubApi } from "../fakes/github-api.js";
 import { startFakeKubeApi, type FakeKubeApi } from "../fakes/kube-api.js";
 import { pullRequestPayload } from "../helpers/github-payloads.js";
@@ -31,6 +32,8 @@ const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
 const redact = createRedactor([]);
 const github = new FakeGitHubApi();
 const REPO = "acme/kube-shop";
+const INSTANCE = "pipeline-test";
+const nsOf = (pr: number): string => previewName({ host: "github", owner: "acme", name: "kube-shop" }, pr, INSTANCE);
 const SHA = "c0ffee".repeat(7).slice(0, 40);
 let kube: FakeKubeApi;
 let harness: Harness;
@@ -81,6 +84,7 @@ beforeAll(async () => {
     helm: new HelmCli({ bin: await helmBinary(), kubeContext: "fake", kubeconfig: kube.kubeconfigPath, env: { HOME: home }, redact, log, serviceAccount: "berth-deployer" }),
     kube: new KubeClient({ kubeconfig: kube.kubeconfigPath, context: "fake", pollMs: 100 }),
     deployerRole: "admin",
+    instance: INSTANCE,
     namespaceWaitMs: 10_000,
     redact,
     log,
@@ -111,7 +115,7 @@ describe("GitHub PR on Kubernetes (helm + API fake)", () => {
     await harness.engine.idle();
     const wallMs = Date.now() - started;
 
-    const ns = "acme-kube-shop-pr-21";
+    const ns = nsOf(21);
     const body = statusComment(21);
     expect(body).toContain("| build | ✅ passed |");
     expect(body).toContain("| deploy | ✅ passed |");
@@ -125,7 +129,8 @@ describe("GitHub PR on Kubernetes (helm + API fake)", () => {
     const release = kube.list("Secret", ns).filter((s) => s.metadata.labels?.owner === "helm");
     expect(release.map((s) => s.metadata.labels?.status)).toEqual(["deployed"]);
     const image = (kube.get("Deployment", ns, "preview")!.spec as any).template.spec.containers[0].image;
-    expect(image).toBe(`${services.registry}/berth-k8s/acme-kube-shop:pr-21-c0ffeec`);
+    // The image repository carries the repository's slug (with its hash), as every derived name does.
+    expect(image).toMatch(new RegExp(`^${services.registry.replace(/[.]/g, "\\.")}/berth-k8s/acme-kube-shop-[0-9a-f]{8}:pr-21-c0ffeec$`));
     const job = kube.list("Job", ns)[0]!;
     expect((job.spec as any).template.spec.containers[0].env).toContainEqual({ name: "PREVIEW_URL", value: `http://preview.${ns}.svc.cluster.local` });
     console.info(`kubernetes pipeline (real build + helm against the fake): ${wallMs} ms wall`);
@@ -140,11 +145,11 @@ describe("GitHub PR on Kubernetes (helm + API fake)", () => {
     const key = { host: "github" as const, repo: REPO, pr: 22 };
     const preview = (await import("../../src/config/repo-config.js")).repoConfigSchema.parse({ preview: { target: "kubernetes", domain: "preview.example.test", timeout: "20s" } }).preview;
     await target.deploy({ key, sha: SHA, runId: "orphan", image: "registry.test/acme/kube-shop:1", preview, signal: new AbortController().signal });
-    expect(kube.get("Namespace", undefined, "acme-kube-shop-pr-22")).toBeDefined();
+    expect(kube.get("Namespace", undefined, nsOf(22))).toBeDefined();
     await target.extendExpiry(key, new Date(Date.now() - 60_000));
     await harness.engine.reconcile();
     await harness.engine.idle();
-    for (let i = 0; i < 50 && kube.get("Namespace", undefined, "acme-kube-shop-pr-22"); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(kube.get("Namespace", undefined, "acme-kube-shop-pr-22")).toBeUndefined();
+    for (let i = 0; i < 50 && kube.get("Namespace", undefined, nsOf(22)); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(kube.get("Namespace", undefined, nsOf(22))).toBeUndefined();
   });
 });

@@ -19,6 +19,7 @@ import { KubernetesDeployError, KubernetesTarget, type KubernetesDeployRequest }
 import { startFakeKubeApi, type FakeKubeApi, type KubeObject } from "../fakes/kube-api.js";
 import { helmBinary, helmMajor } from "../helpers/helm-bin.js";
 import { DEFAULT_QUOTA, parseQuota } from "../../src/config/kube-namespace-defaults.js";
+import { previewName, repoSlug } from "../../src/domain/naming.js";
 
 const builtinChart = fileURLToPath(new URL("../../charts/berth-preview", import.meta.url));
 const NOW = new Date("2030-01-01T00:00:00Z");
@@ -37,6 +38,13 @@ function preview(overrides: Record<string, unknown> = {}): PreviewConfig {
 }
 
 const DEPLOYER = { serviceAccount: "berth-deployer", clusterRole: "admin" };
+const INSTANCE = "test-berth";
+const ACME_APP = { host: "github", owner: "Acme", name: "App" };
+
+/** The namespace berth derives for a PR of Acme/App (computed here, not asked of the target). */
+function nsOf(key: PreviewKey): string {
+  return previewName(ACME_APP, key.pr, INSTANCE);
+}
 
 function nextKey(): PreviewKey {
   return { repo: "Acme/App", host: "github", pr: ++prCounter };
@@ -79,6 +87,7 @@ beforeAll(async () => {
     domain: "preview.example.test",
     builtinChartDir: builtinChart,
     deployerRole: DEPLOYER.clusterRole,
+    instance: INSTANCE,
     diagnosePollMs: 250,
     namespaceWaitMs: 10_000,
     now: () => NOW,
@@ -106,16 +115,25 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
   it("deploys into a labelled namespace with quota and a helm release, keeping an all-digit tag", async () => {
     const key = nextKey();
     const result = await target.deploy(deployRequest(key, "registry.test:5000/previews/acme-app:1234567", { preview: preview({ values: { replicaCount: 2 } }) }));
-    const ns = `acme-app-pr-${key.pr}`;
+    const ns = nsOf(key);
 
     expect(result).toEqual({ url: `http://${ns}.preview.example.test`, internalUrl: `http://preview.${ns}.svc.cluster.local` });
 
     const namespace = fake.get("Namespace", undefined, ns)!;
+    expect(ns).toMatch(/^acme-app-[0-9a-f]{8}-pr-\d+$/);
     expect(namespace.metadata.labels).toEqual({
       "app.kubernetes.io/managed-by": "berth",
-      "berth.dev/repo": "acme-app",
+      "berth.dev/instance": INSTANCE,
+      "berth.dev/repo": repoSlug(ACME_APP, INSTANCE),
       "berth.dev/host": "github",
       "berth.dev/pr": String(key.pr),
+      // Pod Security admission enforces `restricted` (the default level) in every preview namespace.
+      "pod-security.kubernetes.io/enforce": "restricted",
+      "pod-security.kubernetes.io/enforce-version": "latest",
+      "pod-security.kubernetes.io/warn": "restricted",
+      "pod-security.kubernetes.io/warn-version": "latest",
+      "pod-security.kubernetes.io/audit": "restricted",
+      "pod-security.kubernetes.io/audit-version": "latest",
     });
     expect(namespace.metadata.annotations).toEqual({
       "berth.dev/repo": "Acme/App",
@@ -153,10 +171,10 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
   it("gives preview namespaces the quota and limits the server settings ask for", async () => {
     const quota = parseQuota("requests.cpu=1,pods=5,count/jobs.batch=3", DEFAULT_QUOTA);
     if (!quota.ok) throw new Error(quota.error);
-    const custom = new KubernetesTarget({ helm, kube, domain: "preview.example.test", builtinChartDir: builtinChart, deployerRole: DEPLOYER.clusterRole, quota: quota.value, limitRange: null, now: () => NOW, redact: createRedactor([]) });
+    const custom = new KubernetesTarget({ helm, kube, domain: "preview.example.test", builtinChartDir: builtinChart, deployerRole: DEPLOYER.clusterRole, instance: INSTANCE, quota: quota.value, limitRange: null, now: () => NOW, redact: createRedactor([]) });
     const key = nextKey();
     await custom.deploy(deployRequest(key, "registry.test/acme-app:q1"));
-    const ns = `acme-app-pr-${key.pr}`;
+    const ns = nsOf(key);
     // The fake validated the ResourceQuota against the Kubernetes schema on its way in.
     expect((fake.get("ResourceQuota", ns, "berth-quota")!.spec as any).hard).toEqual({ "requests.cpu": "1", pods: "5", "count/jobs.batch": "3" });
     expect(fake.get("LimitRange", ns, "berth-limits")).toBeUndefined();
@@ -165,7 +183,7 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
 
   it("upgrades an existing preview on a new push", async () => {
     const key = nextKey();
-    const ns = `acme-app-pr-${key.pr}`;
+    const ns = nsOf(key);
     await target.deploy(deployRequest(key, "registry.test/acme-app:pr-1-aaaaaaa"));
     await target.deploy(deployRequest(key, "registry.test/acme-app:pr-1-bbbbbbb", { sha: "b".repeat(40) }));
     expect(deploymentImage(ns)).toBe("registry.test/acme-app:pr-1-bbbbbbb");
@@ -175,7 +193,7 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
 
   it("reports a failed rollout with the pod's events and last log lines, and rolls back", async () => {
     const key = nextKey();
-    const ns = `acme-app-pr-${key.pr}`;
+    const ns = nsOf(key);
     await target.deploy(deployRequest(key, "registry.test/acme-app:good"));
     fake.failRollout({ image: /:broken$/, logs: ["starting server", "FATAL: cannot connect to db with password s3cr3t-db-password"] });
 
@@ -199,7 +217,7 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
 
   it("a first install that never becomes ready is uninstalled and explained (image pull)", async () => {
     const key = nextKey();
-    const ns = `acme-app-pr-${key.pr}`;
+    const ns = nsOf(key);
     fake.failRollout({ image: /:missing$/, mode: "image-pull" });
     const error = await target.deploy(deployRequest(key, "registry.test/acme-app:missing", { preview: preview({ timeout: "2s" }) })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(KubernetesDeployError);
@@ -211,7 +229,7 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
 
   it("recovers a release left pending-upgrade by a killed helm", async () => {
     const key = nextKey();
-    const ns = `acme-app-pr-${key.pr}`;
+    const ns = nsOf(key);
     await target.deploy(deployRequest(key, "registry.test/acme-app:v1"));
 
     // What a SIGKILLed `helm upgrade` leaves behind: revision 2 stuck in pending-upgrade.
@@ -238,7 +256,7 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
 
   it("recovers a first install left pending-install by uninstalling it", async () => {
     const key = nextKey();
-    const ns = `acme-app-pr-${key.pr}`;
+    const ns = nsOf(key);
     await target.deploy(deployRequest(key, "registry.test/acme-app:v1"));
     const v1 = fake.get("Secret", ns, "sh.helm.release.v1.preview.v1")!;
     const release = decodeRelease(v1);
@@ -252,7 +270,7 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
 
   it("cancels a deploy by killing helm, and the next deploy still succeeds", async () => {
     const key = nextKey();
-    const ns = `acme-app-pr-${key.pr}`;
+    const ns = nsOf(key);
     await target.deploy(deployRequest(key, "registry.test/acme-app:v1"));
     fake.failRollout({ image: /:hangs$/, mode: "unready" });
     const controller = new AbortController();
@@ -270,7 +288,7 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
 
   it("runs tests as a Job and collects JUnit reports through the wrapper", async () => {
     const key = nextKey();
-    const ns = `acme-app-pr-${key.pr}`;
+    const ns = nsOf(key);
     const deployed = await target.deploy(deployRequest(key, "registry.test/acme-app:v1"));
     const reportsDir = await mkdtemp(join(tmpdir(), "berth-reports-"));
     let seenJob: KubeObject | undefined;
@@ -319,6 +337,9 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
     expect(spec.ttlSecondsAfterFinished).toBe(3600);
     expect(spec.template.spec.restartPolicy).toBe("Never");
     expect(seenJob!.metadata.namespace).toBe(ns);
+    // The Job's pod passes Pod Security `restricted` (the fake enforces it, as the namespace says).
+    expect(spec.template.spec.securityContext).toEqual({ runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: { type: "RuntimeDefault" } });
+    expect(spec.template.spec.containers[0].securityContext).toEqual({ allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] }, runAsNonRoot: true });
   }, 60_000);
 
   it("reports a Job that runs past its deadline as timed out", async () => {
@@ -344,7 +365,7 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
 
   it("lists previews, extends expiry, removes everything, and treats a second remove as success", async () => {
     const key = nextKey();
-    const ns = `acme-app-pr-${key.pr}`;
+    const ns = nsOf(key);
     await target.deploy(deployRequest(key, "registry.test/acme-app:v1"));
     expect(await target.list()).toContainEqual(key);
     await target.extendExpiry(key, new Date("2030-02-01T00:00:00Z"));
@@ -361,7 +382,7 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
 
   it("waits for a terminating namespace of a reopened PR before deploying", async () => {
     const key = nextKey();
-    const ns = `acme-app-pr-${key.pr}`;
+    const ns = nsOf(key);
     await target.deploy(deployRequest(key, "registry.test/acme-app:v1"));
     const oldUid = fake.get("Namespace", undefined, ns)!.metadata.uid;
     fake.setNamespaceTerminationMs(1500);
@@ -382,16 +403,280 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
 
   it("refuses a namespace berth does not manage", async () => {
     const key = nextKey();
-    const ns = `acme-app-pr-${key.pr}`;
+    const ns = nsOf(key);
     fake.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels: { team: "payments" } }, status: { phase: "Active" } });
-    await expect(target.deploy(deployRequest(key, "registry.test/acme-app:v1"))).rejects.toThrow(/not managed by berth/);
-    await expect(target.remove(key)).rejects.toThrow(/not managed by berth/);
-    expect(fake.get("Namespace", undefined, ns)).toBeDefined();
+    await expect(target.deploy(deployRequest(key, "registry.test/acme-app:v1"))).rejects.toThrow(`namespace ${ns} exists and does not belong to this repository on this berth (no app.kubernetes.io/managed-by label`);
+    await expect(target.remove(key)).rejects.toThrow(/berth leaves it alone/);
+    expect(fake.get("Namespace", undefined, ns)?.metadata.labels).toEqual({ team: "payments" });
   });
+
+  it("never adopts, relabels, tests in or deletes a namespace carrying another repository's or another berth's labels", async () => {
+    for (const foreign of [
+      { "berth.dev/repo": repoSlug({ host: "github", owner: "Acme", name: "Other" }, INSTANCE), "berth.dev/instance": INSTANCE },
+      { "berth.dev/repo": repoSlug(ACME_APP, INSTANCE), "berth.dev/instance": "production-berth" },
+    ]) {
+      const key = nextKey();
+      const ns = nsOf(key);
+      const labels = { "app.kubernetes.io/managed-by": "berth", "berth.dev/host": "github", "berth.dev/pr": String(key.pr), ...foreign };
+      fake.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns, labels, annotations: { "berth.dev/repo": "Acme/Other" } }, status: { phase: "Active" } });
+      const before = fake.get("Namespace", undefined, ns)!;
+
+      const error = await target.deploy(deployRequest(key, "registry.test/acme-app:v1")).catch((e: unknown) => e);
+      expect((error as Error).message).toMatch(new RegExp(`^could not prepare namespace ${ns}: namespace ${ns} exists and does not belong to this repository on this berth \\(berth\\.dev/(repo|instance)=`));
+      await expect(target.remove(key)).rejects.toThrow(/berth leaves it alone/);
+      await expect(target.runTests({ key, sha: SHA, runId: "r", image: "registry.test/x:1", command: ["true"], env: {}, reportsDir: "/reports", timeoutMs: 5000, signal: new AbortController().signal })).rejects.toThrow(/does not belong/);
+      await expect(target.extendExpiry(key, new Date("2031-01-01T00:00:00Z"))).rejects.toThrow(/does not belong/);
+
+      // Untouched: same labels, same resourceVersion, nothing installed or created in it.
+      const after = fake.get("Namespace", undefined, ns)!;
+      expect(after.metadata.labels).toEqual(labels);
+      expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+      expect(releaseSecrets(ns)).toEqual([]);
+      expect(fake.list("ServiceAccount", ns)).toEqual([]);
+      expect(fake.requests.some((r) => r.userAgent?.startsWith("Helm/") && r.path.includes(`/namespaces/${ns}/`))).toBe(false);
+      // And the reconciler does not see it as this berth's preview.
+      expect((await target.list()).some((k) => k.pr === key.pr)).toBe(false);
+    }
+  });
+
+  it("a configured environment namespace is used only when it is new or already this repository's", async () => {
+    const env = (namespace: string): PreviewKey => ({ repo: "Acme/App", host: "github", pr: 0, environment: "production", namespace });
+    // New: berth creates it with its labels and deploys.
+    await target.deploy(deployRequest(env("acme-prod"), "registry.test/acme-app:v1"));
+    expect(fake.get("Namespace", undefined, "acme-prod")!.metadata.labels).toMatchObject({
+      "berth.dev/repo": repoSlug(ACME_APP, INSTANCE),
+      "berth.dev/instance": INSTANCE,
+      "berth.dev/pr": "0",
+      "berth.dev/environment": "production",
+    });
+    // Already this repository's: upgraded in place.
+    await target.deploy(deployRequest(env("acme-prod"), "registry.test/acme-app:v2"));
+    expect(deploymentImage("acme-prod")).toBe("registry.test/acme-app:v2");
+
+    // Somebody else's namespaces: kube-system, a team's, another repository's environment.
+    fake.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "payments", labels: { team: "payments" } }, status: { phase: "Active" } });
+    const other = new KubernetesTarget({ helm, kube, domain: "preview.example.test", builtinChartDir: builtinChart, deployerRole: DEPLOYER.clusterRole, instance: INSTANCE, now: () => NOW });
+    await other.deploy(deployRequest({ repo: "Acme/Other", host: "github", pr: 0, environment: "production", namespace: "other-prod" }, "registry.test/acme-other:v1"));
+    for (const namespace of ["kube-system", "payments", "other-prod"]) {
+      const before = fake.get("Namespace", undefined, namespace)!;
+      await expect(target.deploy(deployRequest(env(namespace), "registry.test/acme-app:v1"))).rejects.toThrow(`namespace ${namespace} exists and does not belong to this repository on this berth`);
+      expect(fake.get("Namespace", undefined, namespace)!.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+    }
+    expect(deploymentImage("other-prod")).toBe("registry.test/acme-other:v1");
+  }, 60_000);
+
+  it("two berth instances on one cluster get separate namespaces and never list or remove each other's", async () => {
+    const staging = new KubernetesTarget({ helm, kube, domain: "preview.example.test", builtinChartDir: builtinChart, deployerRole: DEPLOYER.clusterRole, instance: "staging", now: () => NOW });
+    const key = nextKey();
+    await target.deploy(deployRequest(key, "registry.test/acme-app:v1"));
+    await staging.deploy(deployRequest(key, "registry.test/acme-app:v1"));
+    const mine = nsOf(key);
+    const theirs = previewName(ACME_APP, key.pr, "staging");
+    expect(theirs).not.toBe(mine);
+    expect(fake.get("Namespace", undefined, theirs)!.metadata.labels?.["berth.dev/instance"]).toBe("staging");
+    expect((await staging.listPreviews()).map((p) => p.namespace)).toEqual([theirs]);
+    expect((await target.listPreviews()).map((p) => p.namespace)).not.toContain(theirs);
+
+    await staging.remove(key);
+    expect(fake.get("Namespace", undefined, theirs)).toBeUndefined();
+    expect(fake.get("Namespace", undefined, mine)).toBeDefined();
+    expect(releaseSecrets(mine).at(-1)!.status).toBe("deployed");
+    await target.remove(key);
+  }, 60_000);
+
+  it("repositories whose names sanitise alike get different namespaces", () => {
+    const dash = target.namespaceFor({ repo: "owner/x-app", host: "github", pr: 1 });
+    const dot = target.namespaceFor({ repo: "owner/x.app", host: "github", pr: 1 });
+    const gitee = target.namespaceFor({ repo: "owner/x-app", host: "gitee", pr: 1 });
+    expect(new Set([dash, dot, gitee]).size).toBe(3);
+  });
+
+  it("gives every preview namespace a default-deny NetworkPolicy and the few allow rules a preview needs", async () => {
+    const key = nextKey();
+    const ns = nsOf(key);
+    await target.deploy(deployRequest(key, "registry.test/acme-app:v1"));
+    // The fake validated each against the NetworkPolicy schema on its way in.
+    const policies = Object.fromEntries(fake.list("NetworkPolicy", ns).map((p) => [p.metadata.name, p.spec as any]));
+    expect(Object.keys(policies).sort()).toEqual(["berth-allow-dns", "berth-allow-ingress-controller", "berth-allow-internet-egress", "berth-allow-same-namespace", "berth-default-deny"]);
+    expect(policies["berth-default-deny"]).toEqual({ podSelector: {}, policyTypes: ["Ingress", "Egress"] });
+    expect(policies["berth-allow-same-namespace"].ingress).toEqual([{ from: [{ podSelector: {} }] }]);
+    expect(policies["berth-allow-same-namespace"].egress).toEqual([{ to: [{ podSelector: {} }] }]);
+    expect(policies["berth-allow-ingress-controller"].ingress).toEqual([{ from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ingress-nginx" } } }] }]);
+    expect(policies["berth-allow-dns"].egress[0].ports).toEqual([
+      { protocol: "UDP", port: 53 },
+      { protocol: "TCP", port: 53 },
+    ]);
+    const internet = policies["berth-allow-internet-egress"].egress[0].to[0].ipBlock;
+    expect(internet.cidr).toBe("0.0.0.0/0");
+    expect(internet.except).toEqual(expect.arrayContaining(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"]));
+    expect(fake.get("NetworkPolicy", ns, "berth-default-deny")!.metadata.labels).toMatchObject({ "berth.dev/instance": INSTANCE });
+    await target.remove(key);
+  });
+
+  it("a chart whose pods break Pod Security restricted never becomes ready, and the deploy error says why", async () => {
+    const source = await mkdtemp(join(tmpdir(), "berth-source-"));
+    try {
+      await cp(builtinChart, join(source, "chart"), { recursive: true });
+      // The pods run as the image's user (root here) with the runtime's default privileges.
+      await writeFile(
+        join(source, "chart/templates/deployment.yaml"),
+        [
+          "apiVersion: apps/v1",
+          "kind: Deployment",
+          "metadata: { name: preview }",
+          "spec:",
+          "  selector: { matchLabels: { app: preview } }",
+          "  template:",
+          "    metadata: { labels: { app: preview } }",
+          "    spec:",
+          "      containers:",
+          "        - name: app",
+          "          image: {{ printf \"%s:%s\" .Values.image.repository .Values.image.tag | quote }}",
+          "          securityContext: { runAsUser: 0, capabilities: { add: [NET_ADMIN] } }",
+          "",
+        ].join("\n"),
+      );
+      const key = nextKey();
+      const ns = nsOf(key);
+      const error = await target.deploy(deployRequest(key, "registry.test/acme-app:v1", { sourceDir: source, preview: preview({ chart: "chart", timeout: "3s" }) })).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(KubernetesDeployError);
+      const message = (error as Error).message;
+      expect(message).toContain(`helm could not deploy the preview in namespace ${ns}`);
+      expect(message).toContain("Pods could not be created:");
+      expect(message).toMatch(/ReplicaSet preview-[0-9a-f]+: Error creating: pods "preview-[0-9a-f]+-[0-9a-f]+" is forbidden: violates PodSecurity "restricted:latest": /);
+      expect(message).toContain('non-default capabilities (container "app" must not include "NET_ADMIN" in securityContext.capabilities.add)');
+      expect(message).toContain('allowPrivilegeEscalation != false (container "app" must set securityContext.allowPrivilegeEscalation=false)');
+      expect(message).toContain('runAsNonRoot != true (pod or container "app" must set securityContext.runAsNonRoot=true)');
+      expect(message).toContain('runAsUser=0 (container "app" must not set runAsUser=0)');
+      expect(fake.list("Pod", ns)).toEqual([]);
+
+      // The same chart where the operator chose `privileged` (BERTH_KUBE_POD_SECURITY) deploys.
+      const lax = new KubernetesTarget({ helm, kube, domain: "preview.example.test", builtinChartDir: builtinChart, deployerRole: DEPLOYER.clusterRole, instance: INSTANCE, podSecurity: "privileged", now: () => NOW });
+      const laxKey = nextKey();
+      await lax.deploy(deployRequest(laxKey, "registry.test/acme-app:v1", { sourceDir: source, preview: preview({ chart: "chart" }) }));
+      expect(fake.get("Namespace", undefined, nsOf(laxKey))!.metadata.labels?.["pod-security.kubernetes.io/enforce"]).toBe("privileged");
+      expect(fake.list("Pod", nsOf(laxKey))).toHaveLength(1);
+      await lax.remove(laxKey);
+    } finally {
+      await rm(source, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it("refuses a chart whose rendered manifests reach beyond the preview, listing every violation, before installing anything", async () => {
+    const key = nextKey();
+    const ns = nsOf(key);
+    const source = await mkdtemp(join(tmpdir(), "berth-source-"));
+    try {
+      await cp(builtinChart, join(source, "chart"), { recursive: true });
+      await writeFile(
+        join(source, "chart/templates/evil.yaml"),
+        [
+          "apiVersion: networking.k8s.io/v1",
+          "kind: Ingress",
+          "metadata:",
+          "  name: login",
+          "  annotations: { nginx.ingress.kubernetes.io/configuration-snippet: 'proxy_pass http://169.254.169.254;' }",
+          "spec:",
+          "  rules:",
+          "    - host: login.bank.example",
+          "      http: { paths: [{ path: /, pathType: Prefix, backend: { service: { name: preview, port: { number: 80 } } } }] }",
+          "---",
+          "apiVersion: v1",
+          "kind: Service",
+          "metadata: { name: exposed }",
+          "spec: { type: NodePort, selector: { app: x }, ports: [{ port: 80 }] }",
+          "---",
+          "apiVersion: v1",
+          "kind: ConfigMap",
+          "metadata: { name: planted, namespace: kube-system }",
+          "data: { a: b }",
+          "---",
+          "apiVersion: networking.k8s.io/v1",
+          "kind: NetworkPolicy",
+          "metadata: { name: allow-all }",
+          "spec: { podSelector: {}, egress: [{}], policyTypes: [Egress] }",
+          "---",
+          "apiVersion: apps/v1",
+          "kind: DaemonSet",
+          "metadata: { name: node-agent }",
+          "spec:",
+          "  selector: { matchLabels: { app: agent } }",
+          "  template:",
+          "    metadata: { labels: { app: agent } }",
+          "    spec:",
+          "      hostNetwork: true",
+          "      volumes: [{ name: root, hostPath: { path: / } }]",
+          "      containers: [{ name: agent, image: busybox, securityContext: { privileged: true } }]",
+          "",
+        ].join("\n"),
+      );
+      const error = await target.deploy(deployRequest(key, "registry.test/acme-app:v1", { sourceDir: source, preview: preview({ chart: "chart" }) })).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(KubernetesDeployError);
+      expect((error as Error).message.split("\n")).toEqual([
+        `berth refused the preview's manifests for namespace ${ns}:`,
+        "- NetworkPolicy/allow-all kind NetworkPolicy is not allowed in a preview (berth owns the namespace's network policies)",
+        "- ConfigMap/planted is in namespace kube-system; a preview may only create objects in " + ns,
+        "- Service/exposed is of type NodePort; previews are reached through their Ingress only",
+        "- DaemonSet/node-agent sets hostNetwork: true",
+        "- DaemonSet/node-agent mounts the node path / (hostPath volume root)",
+        "- DaemonSet/node-agent container agent is privileged",
+        "- Ingress/login has the annotation nginx.ingress.kubernetes.io/configuration-snippet, which injects ingress controller configuration",
+        `- Ingress/login serves host login.bank.example; a preview may only serve ${ns}.preview.example.test`,
+      ]);
+      expect(releaseSecrets(ns)).toEqual([]);
+      expect(fake.get("ConfigMap", "kube-system", "planted")).toBeUndefined();
+      expect(fake.list("Deployment", ns)).toEqual([]);
+
+      // Values alone can do it too: the built-in chart passes ingress annotations through.
+      const snippet = await target
+        .deploy(deployRequest(key, "registry.test/acme-app:v1", { preview: preview({ values: { ingress: { annotations: { "nginx.ingress.kubernetes.io/server-snippet": "location /x {}" } } } }) }))
+        .catch((e: unknown) => e);
+      expect((snippet as Error).message).toContain("- Ingress/preview has the annotation nginx.ingress.kubernetes.io/server-snippet");
+    } finally {
+      await rm(source, { recursive: true, force: true });
+      await target.remove(key);
+    }
+  }, 30_000);
+
+  it("gives berth's pull secrets only to images from berth's registry", async () => {
+    const withSecrets = new KubernetesTarget({
+      helm,
+      kube,
+      domain: "preview.example.test",
+      builtinChartDir: builtinChart,
+      deployerRole: DEPLOYER.clusterRole,
+      instance: INSTANCE,
+      imagePullSecrets: { registry: "registry.test:5000", names: ["berth-pull"] },
+      now: () => NOW,
+    });
+    const key = nextKey();
+    const ns = nsOf(key);
+    // A repository's values cannot hand the secret to another image either.
+    await withSecrets.deploy(deployRequest(key, "registry.test:5000/previews/acme-app:v1", { preview: preview({ values: { imagePullSecrets: ["berth-pull", "other"] } }) }));
+    expect((fake.get("Deployment", ns, "preview")!.spec as any).template.spec.imagePullSecrets).toEqual([{ name: "berth-pull" }]);
+    // (Another PR: the fake's server-side apply, which Helm 4 uses, merges rather than drops fields.)
+    const otherKey = nextKey();
+    await withSecrets.deploy(deployRequest(otherKey, "attacker.example/acme-app:v1", { preview: preview({ values: { imagePullSecrets: ["berth-pull"] } }) }));
+    expect((fake.get("Deployment", nsOf(otherKey), "preview")!.spec as any).template.spec.imagePullSecrets).toBeUndefined();
+    await withSecrets.remove(otherKey);
+
+    const jobs: KubeObject[] = [];
+    fake.onJob((job) => {
+      jobs.push(job);
+      return { result: "succeed" };
+    });
+    const run = (image: string) =>
+      withSecrets.runTests({ key, sha: SHA, runId: `pull-${jobs.length}`, image, command: ["true"], env: {}, reportsDir: "/reports", timeoutMs: 10_000, signal: new AbortController().signal });
+    await run("registry.test:5000/previews/acme-app:v1");
+    await run("registry.test:5001/previews/acme-app:v1");
+    await run("docker.io/library/busybox:1");
+    expect(jobs.map((j) => (j.spec as any).template.spec.imagePullSecrets)).toEqual([[{ name: "berth-pull" }], undefined, undefined]);
+    await withSecrets.remove(key);
+  }, 60_000);
 
   it("deploys the repository's own chart with its values files", async () => {
     const key = nextKey();
-    const ns = `acme-app-pr-${key.pr}`;
+    const ns = nsOf(key);
     const source = await mkdtemp(join(tmpdir(), "berth-source-"));
     try {
       await cp(builtinChart, join(source, "deploy/chart"), { recursive: true });
@@ -406,7 +691,7 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
   it("deploys charts as the namespace's ServiceAccount: a chart cannot look up Secrets of other namespaces", async () => {
     fake.put({ apiVersion: "v1", kind: "Secret", metadata: { name: "cluster-admin-token", namespace: "kube-system" }, data: { token: Buffer.from("s3cr3t").toString("base64") } });
     const key = nextKey();
-    const ns = `acme-app-pr-${key.pr}`;
+    const ns = nsOf(key);
     const source = await mkdtemp(join(tmpdir(), "berth-source-"));
     try {
       await cp(builtinChart, join(source, "chart"), { recursive: true });
@@ -427,7 +712,7 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
 
   it("explains a chart the API server rejects (422 from the fake's schema validation, through helm)", async () => {
     const key = nextKey();
-    const ns = `acme-app-pr-${key.pr}`;
+    const ns = nsOf(key);
     const source = await mkdtemp(join(tmpdir(), "berth-source-"));
     try {
       await cp(builtinChart, join(source, "chart"), { recursive: true });
@@ -458,6 +743,6 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
     } finally {
       await rm(source, { recursive: true, force: true });
     }
-    expect(fake.get("Namespace", undefined, `acme-app-pr-${key.pr}`)).toBeUndefined();
+    expect(fake.get("Namespace", undefined, nsOf(key))).toBeUndefined();
   });
 });

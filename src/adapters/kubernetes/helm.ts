@@ -75,6 +75,18 @@ export function escapeSetValue(value: string): string {
 /** Keys for `--set-string` must be plain dotted paths: berth only sets its own fixed keys. */
 const SET_KEY = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
+/** `--values` files (the repository's first, berth's last) and `--set-string` pairs, in that order. */
+function valueArgs(req: UpgradeInstallRequest, valuesFile: string | undefined): string[] {
+  const args: string[] = [];
+  for (const file of req.valuesFiles ?? []) args.push("--values", file);
+  if (valuesFile) args.push("--values", valuesFile);
+  for (const [key, value] of Object.entries(req.setString ?? {})) {
+    if (!SET_KEY.test(key)) throw new Error(`invalid --set-string key '${key}'`);
+    args.push("--set-string", `${key}=${escapeSetValue(value)}`);
+  }
+  return args;
+}
+
 /** `120000` → `120s` (helm durations). */
 function helmDuration(ms: number): string {
   return `${Math.max(1, Math.ceil(ms / 1000))}s`;
@@ -154,20 +166,39 @@ export class HelmCli {
       "--history-max",
       String(this.options.historyMax ?? 5),
     ];
-    for (const file of req.valuesFiles ?? []) args.push("--values", file);
-    if (valuesFile) args.push("--values", valuesFile);
-    for (const [key, value] of Object.entries(req.setString ?? {})) {
-      if (!SET_KEY.test(key)) throw new Error(`invalid --set-string key '${key}'`);
-      args.push("--set-string", `${key}=${escapeSetValue(value)}`);
-    }
-    return args;
+    return [...args, ...valueArgs(req, valuesFile)];
   }
 
   /**
-   * `helm upgrade --install --wait` with rollback on failure.
-   * @throws CommandError with helm's (redacted) output when the release fails.
+   * The argv of `helm template` for exactly what {@link upgradeArgs} would install: same chart,
+   * values, namespace and identity. `--dry-run=server` lets `lookup` see what the install would see
+   * (as the namespace's ServiceAccount), so a chart cannot render one thing here and another there
+   * by asking the cluster.
    */
-  async upgradeInstall(req: UpgradeInstallRequest): Promise<void> {
+  templateArgs(req: UpgradeInstallRequest, opts: { isUpgrade: boolean; offline?: boolean }, valuesFile?: string): string[] {
+    return [
+      "template",
+      req.release,
+      req.chart,
+      ...(opts.offline ? ["--namespace", req.namespace] : [...this.globalArgs(req.namespace), "--dry-run=server"]),
+      ...(opts.isUpgrade ? ["--is-upgrade"] : []),
+      ...valueArgs(req, valuesFile),
+    ];
+  }
+
+  /**
+   * The manifests (hooks and tests included) a release would install, as helm prints them.
+   * `offline` renders without the cluster (`lookup` finds nothing): only for explaining a refusal.
+   */
+  async render(req: UpgradeInstallRequest, opts: { isUpgrade: boolean; offline?: boolean }): Promise<string> {
+    return this.withValuesFile(req, async (valuesFile) => {
+      const result = await this.run(this.templateArgs(req, opts, valuesFile), { timeoutMs: Math.max(60_000, req.timeoutMs), signal: req.signal });
+      return result.stdout;
+    });
+  }
+
+  /** Run `fn` with `req.values` in a private temp file (removed afterwards). */
+  private async withValuesFile<T>(req: UpgradeInstallRequest, fn: (valuesFile: string | undefined) => Promise<T>): Promise<T> {
     const dir = await mkdtemp(join(this.options.tmpDir ?? tmpdir(), "berth-helm-"));
     try {
       let valuesFile: string | undefined;
@@ -176,13 +207,23 @@ export class HelmCli {
         // Values may carry secrets (env): readable by berth only, deleted in finally.
         await writeFile(valuesFile, stringifyYaml(req.values), { mode: 0o600 });
       }
+      return await fn(valuesFile);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * `helm upgrade --install --wait` with rollback on failure.
+   * @throws CommandError with helm's (redacted) output when the release fails.
+   */
+  async upgradeInstall(req: UpgradeInstallRequest): Promise<void> {
+    await this.withValuesFile(req, async (valuesFile) => {
       const args = await this.upgradeArgs(req, valuesFile);
       this.options.log?.info({ release: req.release, namespace: req.namespace, chart: req.chart }, "helm upgrade --install");
       // Helm may spend the timeout waiting and then as long again rolling back.
       await this.run(args, { timeoutMs: req.timeoutMs * 2 + 60_000, signal: req.signal, onLog: req.onLog });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   }
 
   /** Revisions of a release, oldest first; empty when the release does not exist. */

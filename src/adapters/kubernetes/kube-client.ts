@@ -17,6 +17,7 @@ import {
   type V1Job,
   type V1LimitRangeSpec,
   type V1Namespace,
+  type V1NetworkPolicy,
   type V1Pod,
   type V1ResourceQuotaSpec,
   type V1Service,
@@ -41,6 +42,11 @@ export interface KubeClientOptions {
 export interface NamespaceSpec {
   name: string;
   labels: Record<string, string>;
+  /**
+   * Labels an existing namespace must already carry, with these values, for berth to use it (the
+   * owner: managed-by, repository, host, instance, PR or environment). Anything else is refused.
+   */
+  identity: Record<string, string>;
   annotations: Record<string, string>;
   /** How long to wait for a previous namespace of the same name to finish terminating. */
   waitTimeoutMs: number;
@@ -61,6 +67,27 @@ export class NamespaceStillTerminatingError extends Error {
     super(`namespace ${namespace} was not gone after ${Math.round(timeoutMs / 1000)}s`);
     this.name = "NamespaceStillTerminatingError";
   }
+}
+
+/** A namespace exists but does not belong to the repository and berth instance asking for it. */
+export class NamespaceNotOwnedError extends Error {
+  constructor(
+    readonly namespace: string,
+    readonly mismatches: string[],
+  ) {
+    super(`namespace ${namespace} exists and does not belong to this repository on this berth (${mismatches.join(", ")}); berth leaves it alone`);
+    this.name = "NamespaceNotOwnedError";
+  }
+}
+
+/** Identity labels `labels` lacks or holds with another value, as `key=value (expected …)`; empty when it matches. */
+export function identityMismatches(labels: Record<string, string> | undefined, identity: Record<string, string>): string[] {
+  const out: string[] = [];
+  for (const [key, want] of Object.entries(identity)) {
+    const have = labels?.[key];
+    if (have !== want) out.push(have === undefined ? `no ${key} label, expected ${want}` : `${key}=${have}, expected ${want}`);
+  }
+  return out;
 }
 
 /** Whether an error from client-node is an HTTP status. */
@@ -163,11 +190,18 @@ export class KubeClient {
         continue;
       }
       if (existing) {
-        const managedBy = existing.metadata?.labels?.["app.kubernetes.io/managed-by"];
-        if (managedBy !== spec.labels["app.kubernetes.io/managed-by"]) {
-          throw new Error(`namespace ${spec.name} exists and is not managed by berth; refusing to use it`);
+        const mismatches = identityMismatches(existing.metadata?.labels, spec.identity);
+        if (mismatches.length > 0) throw new NamespaceNotOwnedError(spec.name, mismatches);
+        // resourceVersion makes the patch fail (409) if the namespace changed since it was checked.
+        try {
+          await this.core.patchNamespace(
+            { name: spec.name, body: { metadata: { labels: spec.labels, annotations: spec.annotations, resourceVersion: existing.metadata?.resourceVersion } } },
+            MERGE_PATCH,
+          );
+        } catch (err) {
+          if (isStatus(err, 409)) continue;
+          throw err;
         }
-        await this.core.patchNamespace({ name: spec.name, body: { metadata: { labels: spec.labels, annotations: spec.annotations } } }, MERGE_PATCH);
         return { created: false };
       }
       try {
@@ -227,6 +261,24 @@ export class KubeClient {
     }
   }
 
+  /** Create or replace a NetworkPolicy of the namespace. */
+  async applyNetworkPolicy(policy: V1NetworkPolicy): Promise<void> {
+    const namespace = policy.metadata!.namespace!;
+    const name = policy.metadata!.name!;
+    try {
+      await this.networking.createNamespacedNetworkPolicy({ namespace, body: policy });
+    } catch (err) {
+      if (!isStatus(err, 409)) throw err;
+      const current = await this.networking.readNamespacedNetworkPolicy({ name, namespace });
+      await this.networking.replaceNamespacedNetworkPolicy({ name, namespace, body: { ...policy, metadata: { ...policy.metadata, resourceVersion: current.metadata?.resourceVersion } } });
+    }
+  }
+
+  /** NetworkPolicies of a namespace. */
+  async listNetworkPolicies(namespace: string, labelSelector?: string): Promise<V1NetworkPolicy[]> {
+    return (await this.networking.listNamespacedNetworkPolicy({ namespace, labelSelector })).items;
+  }
+
   /** Create or replace the namespace's LimitRange (defaults for containers without resources). */
   async applyLimitRange(namespace: string, name: string, spec: V1LimitRangeSpec, labels: Record<string, string>): Promise<void> {
     const body = { apiVersion: "v1", kind: "LimitRange", metadata: { name, namespace, labels }, spec };
@@ -276,6 +328,16 @@ export class KubeClient {
 
   async listIngresses(namespace: string): Promise<V1Ingress[]> {
     return (await this.networking.listNamespacedIngress({ namespace })).items;
+  }
+
+  /**
+   * Warning events of controllers that could not create pods (`FailedCreate`: Pod Security admission
+   * or quota refused them), oldest first. These explain a rollout without any pod to diagnose.
+   */
+  async failedCreateEvents(namespace: string): Promise<CoreV1Event[]> {
+    const list = await this.core.listNamespacedEvent({ namespace, fieldSelector: "type=Warning,reason=FailedCreate" });
+    const time = (e: CoreV1Event): number => new Date(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? 0).getTime();
+    return list.items.sort((a, b) => time(a) - time(b));
   }
 
   /** Events about one object, oldest first. */
