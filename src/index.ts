@@ -7,11 +7,15 @@ import { GitHubHost } from "./hosts/github/github-host.js";
 import { fromIssueCommentEvent, fromPullRequestEvent, fromPushEvent } from "./ingress/github-event.js";
 import { Engine, type EngineOptions } from "./pipeline/engine.js";
 import { createWebRoutes, type RouteHandler } from "./web/routes.js";
+import { createGitHubWebhookRoute } from "./ingress/github-webhook.js";
+import { BodyGate } from "./web/bounded-body.js";
 
 /** Everything the engine takes except the hosts, which are built here (GitHub) or passed in. */
 export interface BerthOptions extends Omit<EngineOptions, "hosts"> {
   /** Hosts besides GitHub (Gitee), with the route that receives their webhooks. */
   extraHosts?: Array<{ host: CodeHost; route: (engine: Engine) => RouteHandler }>;
+  /** Bounds the webhook bodies read at once across routes (default: 16 for the GitHub route alone). */
+  bodyGate?: BodyGate;
 }
 
 /** Build the engine and the Probot app function that feeds it. */
@@ -26,6 +30,22 @@ export function createBerth(options: BerthOptions): { app: ApplicationFunction; 
       if (!probot) throw new Error("the GitHub App is not loaded yet");
       const app = await probot.auth();
       return (await app.rest.apps.getRepoInstallation({ owner, repo })).data.id;
+    },
+    {
+      identity: {
+        // The App JWT carries the App id: no request needed.
+        appId: async () => {
+          if (!probot) throw new Error("the GitHub App is not loaded yet");
+          const auth = (await (await probot.auth()).auth({ type: "app" })) as { appId: number | string };
+          return Number(auth.appId);
+        },
+        botLogin: async () => {
+          if (!probot) throw new Error("the GitHub App is not loaded yet");
+          const { data } = await (await probot.auth()).rest.apps.getAuthenticated();
+          if (!data?.slug) throw new Error("GitHub did not say the App's slug");
+          return `${data.slug}[bot]`;
+        },
+      },
     },
   );
   const hosts: Partial<Record<CodeHost["kind"], CodeHost>> = { github };
@@ -47,6 +67,7 @@ export function createBerth(options: BerthOptions): { app: ApplicationFunction; 
       const event = fromIssueCommentEvent(context.id, context.payload);
       if (event) engine.accept(event);
     });
+    addHandler(createGitHubWebhookRoute({ webhooks: app.webhooks, gate: options.bodyGate ?? new BodyGate(16), log: options.log }));
     addHandler(createWebRoutes(options.store, engine.reportBaseUrl));
     for (const extra of options.extraHosts ?? []) addHandler(extra.route(engine));
     // Returns once webhooks can be accepted; reconciling previews with the hosts runs in the background.

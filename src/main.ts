@@ -2,6 +2,7 @@
  * Process entry: read settings, build the adapters, run the Probot server. No logic here.
  * Without APP_ID, Probot starts its GitHub App setup flow (manifest from app.yml).
  */
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { pino } from "pino";
 import { ProbotOctokit, run } from "probot";
@@ -145,6 +146,7 @@ for (const kind of settings.targets) {
 
 const { app, engine } = createBerth({
   extraHosts,
+  bodyGate,
   artifacts,
   registryCleaner: plainRegistryCleaner(),
   store,
@@ -164,7 +166,10 @@ const { app, engine } = createBerth({
 /** Deadline of one GitHub API request (tarballs of big repositories included). */
 const GITHUB_REQUEST_TIMEOUT_MS = 120_000;
 const Octokit = ProbotOctokit.defaults({ request: { fetch: createTimeoutFetch(GITHUB_REQUEST_TIMEOUT_MS) } });
-const server = await run(app, { log, Octokit });
+// berth serves /api/github/webhooks itself with bounded bodies (ingress/github-webhook.ts). Probot's
+// own middleware, which buffers any body before checking it, moves to a path nobody can guess; only
+// Probot's development proxy (WEBHOOK_PROXY_URL) still posts there.
+const server = await run(app, { log, Octokit, env: { ...process.env, WEBHOOK_PATH: `/api/github/probot-webhooks-${randomBytes(16).toString("hex")}` } });
 
 async function shutdown(signal: string): Promise<void> {
   log.info({ signal }, "shutting down: running runs go back to the queue");

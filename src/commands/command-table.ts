@@ -11,6 +11,8 @@ export interface CommandSpec {
   summary: string;
   /** Least permission needed; "none" = anyone may run it. */
   permission: Permission;
+  /** An optional argument the command takes (none when absent). */
+  argument?: { name: string; pattern: RegExp; description: string };
 }
 
 export const COMMANDS: readonly CommandSpec[] = [
@@ -19,7 +21,12 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: "delete", summary: "Tear the preview down", permission: "write" },
   { name: "keep", summary: "Keep the preview 7 more days before it expires (Kubernetes)", permission: "write" },
   { name: "status", summary: "Redraw the status comment", permission: "write" },
-  { name: "ok-to-test", summary: "Approve building this exact head commit of a fork PR", permission: "write" },
+  {
+    name: "ok-to-test",
+    summary: "Approve building the head commit of a fork PR as it was when you commented (or the commit you name)",
+    permission: "write",
+    argument: { name: "sha", pattern: /^[0-9a-f]{7,40}$/, description: "a commit id (7 to 40 hex digits)" },
+  },
   { name: "help", summary: "Show this list", permission: "none" },
 ];
 

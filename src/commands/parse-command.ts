@@ -5,7 +5,7 @@
 import { COMMANDS, findCommand, type CommandSpec } from "./command-table.js";
 
 export type ParsedComment =
-  | { type: "command"; command: CommandSpec }
+  | { type: "command"; command: CommandSpec; argument?: string }
   | { type: "reply"; text: string }
   | { type: "ignore" };
 
@@ -28,14 +28,20 @@ export function parseComment(body: string): ParsedComment {
     return { type: "reply", text: `Unknown command \`/${truncate(name, 40)}\`. Comment \`/help\` to see what berth understands.` };
   }
   if (rest !== "") {
-    return { type: "reply", text: `\`/${command.name}\` takes no arguments. Comment \`/help\` to see what berth understands.` };
+    const spec = command.argument;
+    if (!spec) return { type: "reply", text: `\`/${command.name}\` takes no arguments. Comment \`/help\` to see what berth understands.` };
+    const argument = rest.toLowerCase();
+    if (!spec.pattern.test(argument)) {
+      return { type: "reply", text: `\`/${command.name} <${spec.name}>\` takes ${spec.description}. Comment \`/help\` to see what berth understands.` };
+    }
+    return { type: "command", command, argument };
   }
   return { type: "command", command };
 }
 
 /** The `/help` reply: a table generated from the command table. */
 export function renderHelp(): string {
-  const rows = COMMANDS.map((c) => `| \`/${c.name}\` | ${c.summary} | ${c.permission === "none" ? "anyone" : `${c.permission} or higher`} |`);
+  const rows = COMMANDS.map((c) => `| \`/${c.name}${c.argument ? ` [${c.argument.name}]` : ""}\` | ${c.summary} | ${c.permission === "none" ? "anyone" : `${c.permission} or higher`} |`);
   return ["**berth commands**", "", "| Command | What it does | Who |", "| --- | --- | --- |", ...rows].join("\n");
 }
 

@@ -61,6 +61,8 @@ export type BotEvent = (
       commentId: string;
       author: string;
       body: string;
+      /** When the comment was written (ms since epoch, from the host); absent when the host does not say. */
+      createdAt?: number;
     }
   | {
       /** A git tag was created or moved (never a deletion: those do nothing). */

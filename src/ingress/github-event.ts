@@ -1,6 +1,7 @@
 /**
  * Pure translation of GitHub webhook payloads into BotEvents.
  */
+import { createHash } from "node:crypto";
 import type { Context } from "probot";
 import type { BotEvent, PullRef, RepoRef } from "../domain/types.js";
 
@@ -8,6 +9,15 @@ type PullRequestPayload = Context<"pull_request">["payload"];
 type CommentPayload = Context<"issue_comment">["payload"];
 type PushPayload = Context<"push">["payload"];
 type RepositoryPayload = PullRequestPayload["repository"];
+
+/**
+ * What GitHub signed: the event name and a digest of the payload. GitHub's own redeliveries keep
+ * their delivery id; the same signed body posted again under a new id is a replay. (Every real
+ * delivery differs in its body: comment ids, before/after commits, `pushed_at`, `updated_at`.)
+ */
+export function githubReplayKey(name: string, payload: unknown): string {
+  return `github:${name}:${createHash("sha256").update(JSON.stringify(payload)).digest("hex")}`;
+}
 
 /** A RepoRef from a webhook's `repository` (and `installation`). */
 export function repoRefFromGitHub(repository: Pick<RepositoryPayload, "owner" | "name" | "default_branch" | "html_url">, installationId?: number): RepoRef {
@@ -58,9 +68,9 @@ export function fromPullRequestEvent(deliveryId: string, payload: PullRequestPay
     case "opened":
     case "reopened":
     case "synchronize":
-      return { kind: "pr-updated", deliveryId, pr, action: payload.action, sender };
+      return { kind: "pr-updated", deliveryId, pr, action: payload.action, sender, replayKey: githubReplayKey("pull_request", payload) };
     case "closed":
-      return { kind: "pr-closed", deliveryId, pr, merged: payload.pull_request.merged === true, sender };
+      return { kind: "pr-closed", deliveryId, pr, merged: payload.pull_request.merged === true, sender, replayKey: githubReplayKey("pull_request", payload) };
     default:
       return null;
   }
@@ -78,6 +88,8 @@ export function fromIssueCommentEvent(deliveryId: string, payload: CommentPayloa
     commentId: String(payload.comment.id),
     author: payload.comment.user?.login ?? "ghost",
     body: payload.comment.body,
+    createdAt: Date.parse(payload.comment.created_at),
+    replayKey: githubReplayKey("issue_comment", payload),
   };
 }
 
@@ -100,5 +112,6 @@ export function fromPushEvent(deliveryId: string, payload: PushPayload): BotEven
     tag: payload.ref.slice("refs/tags/".length),
     sha: payload.after,
     pusher: payload.sender?.login ?? payload.pusher.name,
+    replayKey: githubReplayKey("push", payload),
   };
 }

@@ -9,6 +9,7 @@ import type { CommandSpec } from "../commands/command-table.js";
 import type { RepoConfig } from "../config/repo-config.js";
 import type { CodeHost, PreviewTarget } from "../domain/ports.js";
 import { sha7 } from "../domain/naming.js";
+import { decideApproval } from "../domain/approval.js";
 import { hasPermission } from "../domain/permission.js";
 import type { BotEvent, HostKind, Permission, PullRef, StageName } from "../domain/types.js";
 import type { CommentPublisher } from "./comment-publisher.js";
@@ -37,11 +38,17 @@ export interface DispatcherDeps {
 const KEEP_MS = 7 * 24 * 3_600_000;
 
 /** Process one event. Throws only for host errors (the caller logs them). */
-export async function dispatchEvent(event: BotEvent, deps: DispatcherDeps): Promise<void> {
-  const repo = event.kind === "pr-comment" || event.kind === "tag-pushed" ? event.repo : event.pr.repo;
+export async function dispatchEvent(received: BotEvent, deps: DispatcherDeps): Promise<void> {
+  const repo = received.kind === "pr-comment" || received.kind === "tag-pushed" ? received.repo : received.pr.repo;
   const host = deps.hosts[repo.host];
   if (!host) {
     deps.log.warn({ host: repo.host }, "event from a code host that is not configured; ignored");
+    return;
+  }
+  // Hosts whose webhooks do not sign the body re-read author, text, head and fork flag here.
+  const event = await host.confirmEvent(received);
+  if (!event) {
+    deps.log.warn({ deliveryId: received.deliveryId, kind: received.kind, host: repo.host }, "event not confirmed by the code host's API; ignored");
     return;
   }
   switch (event.kind) {
@@ -118,6 +125,7 @@ function upsertPull(pr: PullRef, deps: DispatcherDeps): PullRecord {
     repo: pr.repo,
     prNumber: pr.number,
     headSha: pr.headSha,
+    headSeenAt: existing?.headSha === pr.headSha ? existing.headSeenAt : deps.now(),
     state: pr.state,
     fromFork: pr.fromFork,
     url: pr.url,
@@ -227,11 +235,19 @@ async function onComment(event: Extract<BotEvent, { kind: "pr-comment" }>, host:
   }
   await host.reactToComment(event.repo, event.commentId, "eyes");
   const pr = event.pr ?? (await host.getPull(event.repo, event.prNumber));
-  await runCommand(command, pr, event, host, deps);
+  await runCommand(command, parsed.argument, pr, event, host, deps);
 }
 
-async function runCommand(command: CommandSpec, pr: PullRef, event: Extract<BotEvent, { kind: "pr-comment" }>, host: CodeHost, deps: DispatcherDeps): Promise<void> {
+async function runCommand(
+  command: CommandSpec,
+  argument: string | undefined,
+  pr: PullRef,
+  event: Extract<BotEvent, { kind: "pr-comment" }>,
+  host: CodeHost,
+  deps: DispatcherDeps,
+): Promise<void> {
   const prKey = prKeyOf(pr.repo, pr.number);
+  const before = deps.store.getPull(prKey);
   if (command.name === "delete") {
     if (!deps.store.getPull(prKey)) {
       await reply(host, event, "There is no preview of this PR to delete.");
@@ -275,14 +291,26 @@ async function runCommand(command: CommandSpec, pr: PullRef, event: Extract<BotE
       await reply(host, event, `The preview is kept until ${until.toISOString().slice(0, 16).replace("T", " ")} UTC.`);
       return;
     }
-    case "ok-to-test":
+    case "ok-to-test": {
       if (!pull.fromFork) {
         await reply(host, event, "`/ok-to-test` is only needed for PRs from forks; this one is built automatically.");
         return;
       }
-      deps.store.patchPull(prKey, (p) => ({ ...p, approvedSha: pull.headSha }));
-      await startAutomatic({ ...pull, approvedSha: pull.headSha }, config, "/ok-to-test", deps);
+      const decision = decideApproval({
+        headSha: pull.headSha,
+        headSeenAt: before?.headSha === pull.headSha ? before.headSeenAt : undefined,
+        commentAt: event.createdAt,
+        requestedSha: argument,
+      });
+      if (!decision.approve) {
+        await reply(host, event, decision.reason);
+        deps.log.info({ prKey, head: pull.headSha, requested: argument }, "ok-to-test refused: not the commit the comment saw");
+        return;
+      }
+      deps.store.patchPull(prKey, (p) => ({ ...p, approvedSha: decision.sha }));
+      await startAutomatic({ ...pull, approvedSha: decision.sha }, config, "/ok-to-test", deps);
       return;
+    }
     case "deploy":
       // A collaborator with write access asking for a deploy approves this exact commit.
       deps.store.patchPull(prKey, (p) => ({ ...p, approvedSha: pull.headSha, notice: undefined }));

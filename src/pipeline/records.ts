@@ -126,6 +126,8 @@ export interface PullRecord {
   repo: RepoRef;
   prNumber: number;
   headSha: string;
+  /** When berth first saw `headSha` as the PR's head (ms); `/ok-to-test` approves only what was there before the comment. */
+  headSeenAt?: number;
   state: "open" | "closed";
   fromFork: boolean;
   url: string;

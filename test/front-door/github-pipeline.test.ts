@@ -221,6 +221,43 @@ describe("pull request pipeline", () => {
   });
 });
 
+describe("/ok-to-test approves what the maintainer saw", () => {
+  it("refuses when the head moved after the comment was written, and accepts the commit named", async () => {
+    // The comment approves 1111111, but 2222222 was pushed before berth read it (its webhook not yet in).
+    const moved = pullRequestPayload({ action: "synchronize", headSha: SHA2, fork: true }).pull_request;
+    const github = mockGitHub({ config: CONFIG, permissions: { maintainer: "write" }, pull: moved, endpoints: ["token", "config", "tarball", "listComments", "createComment", "editComment", "status", "permission", "reaction", "pull"] });
+    const h = await start();
+    await h.deliver("pull_request", pullRequestPayload({ action: "opened", headSha: SHA1, fork: true }));
+
+    await h.deliver("issue_comment", prCommentPayload("/ok-to-test", { author: "maintainer" }));
+    expect(builder.builds).toHaveLength(0);
+    expect(github.replies().at(-1)).toBe(
+      "The head of this PR moved to 2222222 after this comment was written, so nothing was approved. Comment `/ok-to-test 2222222` to approve 2222222 after reviewing it.",
+    );
+
+    await h.deliver("issue_comment", prCommentPayload("/ok-to-test 1111111", { author: "maintainer" }));
+    expect(builder.builds).toHaveLength(0);
+    expect(github.replies().at(-1)).toBe("`/ok-to-test 1111111` names a commit that is not the head of this PR (the head is 2222222). Nothing was approved.");
+
+    await h.deliver("issue_comment", prCommentPayload("/ok-to-test 2222222", { author: "maintainer" }));
+    expect(builder.builds).toHaveLength(1);
+    expect(builder.builds[0]?.tag).toContain(`pr-2-${SHA2.slice(0, 7)}`);
+  });
+
+  it("refuses a comment written before the head berth now sees was pushed", async () => {
+    const pull = pullRequestPayload({ action: "synchronize", headSha: SHA2, fork: true }).pull_request;
+    const github = mockGitHub({ config: CONFIG, permissions: { maintainer: "write" }, pull, endpoints: ["token", "config", "listComments", "createComment", "editComment", "permission", "reaction", "pull"] });
+    const h = await start();
+    const written = new Date(Date.now() - 60_000);
+    await h.deliver("pull_request", pullRequestPayload({ action: "opened", headSha: SHA1, fork: true }));
+    await h.deliver("pull_request", pullRequestPayload({ action: "synchronize", headSha: SHA2, fork: true }));
+    // The comment was written a minute ago, before berth saw 2222222 arrive.
+    await h.deliver("issue_comment", prCommentPayload("/ok-to-test", { author: "maintainer", createdAt: written }));
+    expect(builder.builds).toHaveLength(0);
+    expect(github.replies().at(-1)).toContain("moved to 2222222 after this comment was written");
+  });
+});
+
 describe("slash commands", () => {
   it("refuses a command from a user without write permission", async () => {
     const github = mockGitHub({ config: CONFIG, permissions: { reader: "read" }, endpoints: ["token", "permission", "createComment"] });

@@ -59,8 +59,14 @@ export function pullRequestPayload(options: PullPayloadOptions): Record<string, 
   return payload;
 }
 
-/** An `issue_comment.created` payload on a pull request (examples are on issues: add `issue.pull_request`). */
-export function prCommentPayload(body: string, options: { author?: string; prNumber?: number; commentId?: number } = {}): Record<string, any> {
+/** Ids of comments made by {@link prCommentPayload}: every comment on GitHub has its own. */
+let nextCommentId = 7_000_001;
+
+/**
+ * An `issue_comment.created` payload on a pull request (examples are on issues: add
+ * `issue.pull_request`), with its own comment id and written now unless told otherwise.
+ */
+export function prCommentPayload(body: string, options: { author?: string; prNumber?: number; commentId?: number; createdAt?: Date } = {}): Record<string, any> {
   const example = examplesOf("issue_comment").find((e) => e.action === "created" && e.installation) ?? examplesOf("issue_comment").find((e) => e.action === "created");
   if (!example) throw new Error("no issue_comment.created example");
   const payload = structuredClone(example);
@@ -75,7 +81,8 @@ export function prCommentPayload(body: string, options: { author?: string; prNum
     patch_url: `https://github.com/${payload.repository.full_name}/pull/${prNumber}.patch`,
   };
   payload.comment.body = body;
-  if (options.commentId) payload.comment.id = options.commentId;
+  payload.comment.id = options.commentId ?? nextCommentId++;
+  payload.comment.created_at = (options.createdAt ?? new Date()).toISOString();
   if (options.author) payload.comment.user = { ...payload.comment.user, login: options.author, type: "User" };
   return payload;
 }

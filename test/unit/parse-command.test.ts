@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { findCommand } from "../../src/commands/command-table.js";
 import { parseComment, renderHelp } from "../../src/commands/parse-command.js";
 
 describe("parseComment", () => {
@@ -48,9 +49,19 @@ describe("renderHelp", () => {
         "| `/delete` | Tear the preview down | write or higher |",
         "| `/keep` | Keep the preview 7 more days before it expires (Kubernetes) | write or higher |",
         "| `/status` | Redraw the status comment | write or higher |",
-        "| `/ok-to-test` | Approve building this exact head commit of a fork PR | write or higher |",
+        "| `/ok-to-test [sha]` | Approve building the head commit of a fork PR as it was when you commented (or the commit you name) | write or higher |",
         "| `/help` | Show this list | anyone |",
       ].join("\n"),
     );
+  });
+});
+
+describe("command arguments", () => {
+  it("takes a commit id after /ok-to-test and nothing else", () => {
+    expect(parseComment("/ok-to-test 1a2B3c4")).toMatchObject({ type: "command", command: { name: "ok-to-test" }, argument: "1a2b3c4" });
+    expect(parseComment("/ok-to-test")).toEqual({ type: "command", command: findCommand("ok-to-test") });
+    expect(parseComment("/ok-to-test main")).toEqual({ type: "reply", text: "`/ok-to-test <sha>` takes a commit id (7 to 40 hex digits). Comment `/help` to see what berth understands." });
+    expect(parseComment("/ok-to-test 123456")).toMatchObject({ type: "reply" });
+    expect(parseComment("/deploy 1a2b3c4")).toEqual({ type: "reply", text: "`/deploy` takes no arguments. Comment `/help` to see what berth understands." });
   });
 });

@@ -110,6 +110,8 @@ const commentSchema = z.looseObject({
   /** `…/api/v5/repos/<owner>/<repo>/pulls/<n>` and `…/<owner>/<repo>/pulls/<n>#note_<id>`: the PR it is on. */
   pull_request_url: z.string().nullish(),
   html_url: z.string().nullish(),
+  /** ISO time the comment was written (`/ok-to-test` approves only what was pushed before it). */
+  created_at: z.string().nullish(),
 });
 
 const commitSchema = z.looseObject({ sha: z.string() });
@@ -311,7 +313,11 @@ export class GiteeHost implements CodeHost {
       this.log.warn(where, "gitee pull request not found: event not confirmed");
       return null;
     }
-    return { ...event, author, body: comment.body ?? "", pr: toPullRef(repo, pull) };
+    const createdAt = comment.created_at ? Date.parse(comment.created_at) : Number.NaN;
+    const confirmed: Extract<BotEvent, { kind: "pr-comment" }> = { ...event, author, body: comment.body ?? "", pr: toPullRef(repo, pull) };
+    if (Number.isFinite(createdAt)) confirmed.createdAt = createdAt;
+    else delete confirmed.createdAt;
+    return confirmed;
   }
 
   private readPull(repo: RepoRef, prNumber: number): Promise<GiteePullAnswer | null> {

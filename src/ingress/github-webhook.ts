@@ -1,0 +1,96 @@
+/**
+ * HTTP front door for GitHub webhooks. Probot's own middleware buffers a body of any size before
+ * its signature is checked; this route reads at most GitHub's payload maximum (from
+ * `content-length` and while streaming), and only as many bodies at once as the shared gate
+ * allows, then hands the raw body to `verifyAndReceive` (signature check, then Probot's handlers).
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import { BodyRefusedError, refusalStatus, WEBHOOK_MAX_BODY_BYTES, type BodyGate } from "../web/bounded-body.js";
+
+/** The route GitHub Apps post to (Probot's default). */
+export const GITHUB_WEBHOOK_PATH = "/api/github/webhooks";
+
+/** What the route needs of `@octokit/webhooks` (Probot's `app.webhooks`). */
+export interface WebhookReceiver {
+  verifyAndReceive(options: { id: string; name: string; payload: string; signature: string }): Promise<void>;
+}
+
+export interface GitHubWebhookRouteOptions {
+  webhooks: WebhookReceiver;
+  gate: BodyGate;
+  log: Pick<Logger, "warn" | "info" | "debug">;
+  path?: string;
+  maxBodyBytes?: number;
+}
+
+const JSON_TYPE = /^\s*application\/json\s*(?:;|$)/i;
+const REQUIRED_HEADERS = ["x-github-event", "x-hub-signature-256", "x-github-delivery"] as const;
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function send(res: ServerResponse, status: number, body: Record<string, unknown>, extra: Record<string, string> = {}): true {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(text)), ...extra });
+  res.end(text);
+  return true;
+}
+
+/** Errors `verifyAndReceive` rejects with carry a status (400 for a bad signature) inside an AggregateError. */
+function statusOf(error: unknown): { status: number; message: string } {
+  const inner = error instanceof AggregateError ? (error.errors[0] as unknown) : error;
+  const status = typeof (inner as { status?: unknown })?.status === "number" ? (inner as { status: number }).status : 500;
+  const message = inner instanceof Error ? inner.message : String(inner);
+  return { status, message };
+}
+
+/** A Probot `addHandler` route for GitHub webhooks with bounded bodies. */
+export function createGitHubWebhookRoute(options: GitHubWebhookRouteOptions): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+  const path = options.path ?? GITHUB_WEBHOOK_PATH;
+  const limit = options.maxBodyBytes ?? WEBHOOK_MAX_BODY_BYTES;
+  const { log } = options;
+  return async (req, res) => {
+    const pathname = (req.url ?? "").split("?")[0]?.replace(/\/+$/, "");
+    if (pathname !== path) return false;
+    if (req.method !== "POST") return send(res, 404, { error: `Unknown route: ${req.method} ${path}` });
+    if (!JSON_TYPE.test(header(req, "content-type") ?? "")) {
+      req.resume();
+      return send(res, 415, { error: 'Unsupported "Content-Type" header value. Must be "application/json"' });
+    }
+    const missing = REQUIRED_HEADERS.filter((name) => header(req, name) === undefined);
+    if (missing.length) {
+      req.resume();
+      return send(res, 400, { error: `Required headers missing: ${missing.join(", ")}` });
+    }
+    let body: Buffer;
+    try {
+      body = await options.gate.read(req, limit);
+    } catch (error) {
+      const reason = error instanceof BodyRefusedError ? error.reason : "unreadable";
+      log.warn({ reason, limit, declared: header(req, "content-length") }, "github webhook body refused");
+      const status = refusalStatus(reason);
+      // Answer at once; the connection closes instead of reading the rest of a huge body.
+      res.shouldKeepAlive = false;
+      return send(res, status, { error: reason === "too-large" ? `payload over ${limit} bytes` : reason }, status === 503 ? { "retry-after": "1" } : {});
+    }
+    const id = header(req, "x-github-delivery") ?? "";
+    try {
+      await options.webhooks.verifyAndReceive({
+        id,
+        name: header(req, "x-github-event") ?? "",
+        payload: body.toString("utf8"),
+        signature: header(req, "x-hub-signature-256") ?? "",
+      });
+    } catch (error) {
+      const { status, message } = statusOf(error);
+      log.warn({ deliveryId: id, status, error: message }, "github webhook refused");
+      return send(res, status, { error: message });
+    }
+    res.writeHead(200, { "content-type": "text/plain" });
+    res.end("ok\n");
+    return true;
+  };
+}
