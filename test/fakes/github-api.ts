@@ -5,6 +5,20 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { components } from "@octokit/openapi-types";
+
+/** An issue comment as GitHub's REST API description says `issues.listComments` returns it. */
+export type IssueComment = components["schemas"]["issue-comment"];
+
+/** GitHub's limit on a comment body (it answers 422 "Body is too long"). */
+export const GITHUB_COMMENT_MAX = 65_536;
+
+/** Who wrote a comment: the App (through its installation token) or a person. */
+export type CommentAuthor =
+  | { kind: "app" }
+  /** `appId`: written through an App's user-to-server token (the person is still the author). */
+  | { kind: "user"; login: string; appId?: number }
+  | { kind: "bot"; login: string; appId?: number };
 
 export interface RecordedCall {
   method: string;
@@ -25,7 +39,10 @@ export interface FakeRepo {
 export class FakeGitHubApi {
   readonly calls: RecordedCall[] = [];
   readonly repos = new Map<string, FakeRepo>();
-  readonly comments = new Map<number, { id: number; issue: string; body: string }>();
+  readonly comments = new Map<number, { id: number; issue: string; body: string; author?: CommentAuthor }>();
+  /** The App berth runs as (Probot's `appId` in the harness is 1). */
+  appId = 1;
+  appSlug = "berth";
   readonly deployments: Array<{ id: number; repo: string; environment: string; ref: string; statuses: Array<{ state: string; environment_url?: string }> }> = [];
   readonly statuses: Array<{ repo: string; sha: string; context: string; state: string; description: string; target_url?: string }> = [];
   private server?: Server;
@@ -46,6 +63,19 @@ export class FakeGitHubApi {
   /** Status comment bodies of an issue, as they stand now. */
   commentsOf(fullName: string, issue: number): string[] {
     return [...this.comments.values()].filter((c) => c.issue === `${fullName}#${issue}`).map((c) => c.body);
+  }
+
+  /** Put a comment on an issue as someone (a person quoting berth's marker, another bot). */
+  addComment(fullName: string, issue: number, body: string, author: CommentAuthor): number {
+    const id = this.nextId++;
+    this.comments.set(id, { id, issue: `${fullName}#${issue}`, body, author });
+    return id;
+  }
+
+  /** A stored comment as GitHub's API answers it. */
+  private commentJson(comment: { id: number; issue: string; body: string; author?: CommentAuthor }): IssueComment {
+    const [fullName, number] = comment.issue.split("#");
+    return issueCommentJson({ id: comment.id, repo: fullName!, issue: Number(number), body: comment.body, author: comment.author ?? { kind: "app" }, app: { id: this.appId, slug: this.appSlug }, apiUrl: this.url });
   }
 
   /** Calls whose path starts with `/repos/<fullName>/` (plus token requests when asked). */
@@ -82,6 +112,7 @@ export class FakeGitHubApi {
       res.end(JSON.stringify(data));
     };
 
+    if (method === "GET" && path === "/app") return json(200, appJson({ id: this.appId, slug: this.appSlug }));
     if (method === "POST" && /^\/app\/installations\/\d+\/access_tokens$/.test(path)) {
       return json(201, { token: "ghs_integration", expires_at: new Date(Date.now() + 3_600_000).toISOString(), permissions: {} });
     }
@@ -105,18 +136,25 @@ export class FakeGitHubApi {
     }
     if (method === "GET" && (match = /^issues\/(\d+)\/comments$/.exec(rest))) {
       const issue = `${fullName}#${match[1]}`;
-      return json(200, [...this.comments.values()].filter((c) => c.issue === issue));
+      return json(200, [...this.comments.values()].filter((c) => c.issue === issue).map((c) => this.commentJson(c)));
+    }
+    if ((method === "POST" && /^issues\/\d+\/comments$/.test(rest)) || (method === "PATCH" && /^issues\/comments\/\d+$/.test(rest))) {
+      // The request body GitHub's description allows: `{ body: string }`, and GitHub's length limit.
+      const refusal = commentBodyRefusal(body);
+      if (refusal) return json(422, { message: "Validation Failed", errors: [refusal], documentation_url: "https://docs.github.com/rest/issues/comments" });
     }
     if (method === "POST" && (match = /^issues\/(\d+)\/comments$/.exec(rest))) {
       const comment = { id: this.nextId++, issue: `${fullName}#${match[1]}`, body: String(body.body) };
       this.comments.set(comment.id, comment);
-      return json(201, comment);
+      return json(201, this.commentJson(comment));
     }
     if (method === "PATCH" && (match = /^issues\/comments\/(\d+)$/.exec(rest))) {
       const comment = this.comments.get(Number(match[1]));
-      if (!comment) return json(404, { message: "Not Found" });
+      if (!comment || !comment.issue.startsWith(`${fullName}#`)) return json(404, { message: "Not Found" });
+      // An installation token may edit only the App's own comments.
+      if (comment.author && comment.author.kind !== "app") return json(403, { message: "Resource not accessible by integration" });
       comment.body = String(body.body);
-      return json(200, comment);
+      return json(200, this.commentJson(comment));
     }
     if (method === "POST" && (match = /^statuses\/([0-9a-f]{40})$/.exec(rest))) {
       this.statuses.push({ repo: fullName, sha: match[1]!, ...body });
@@ -147,4 +185,83 @@ export class FakeGitHubApi {
     }
     return json(404, { message: `fake GitHub does not serve ${method} ${path}` });
   }
+}
+
+/**
+ * An issue comment as GitHub's REST API returns it (typed by GitHub's OpenAPI description): written
+ * by the App `app` through its installation token (`user` is `<slug>[bot]`, a Bot, and
+ * `performed_via_github_app` names the App), by a person, or by another bot.
+ */
+export function issueCommentJson(options: { id: number; repo: string; issue: number; body: string; author: CommentAuthor; app: { id: number; slug: string }; apiUrl?: string }): IssueComment {
+  const { id, repo, issue, body, author, app } = options;
+  const apiUrl = options.apiUrl ?? "https://api.github.com";
+  const login = author.kind === "app" ? `${app.slug}[bot]` : author.login;
+  const appId = author.kind === "app" ? app.id : author.appId;
+  const slug = author.kind === "bot" ? login.replace(/\[bot\]$/, "") : app.slug;
+  const performedVia = appId === undefined ? null : appJson({ id: appId, slug });
+  return {
+    id,
+    node_id: `IC_${id}`,
+    url: `${apiUrl}/repos/${repo}/issues/comments/${id}`,
+    html_url: `https://github.com/${repo}/pull/${issue}#issuecomment-${id}`,
+    issue_url: `${apiUrl}/repos/${repo}/issues/${issue}`,
+    body,
+    user: simpleUser(login, author.kind === "user" ? "User" : "Bot"),
+    created_at: "2024-01-01T00:00:00Z",
+    updated_at: "2024-01-01T00:00:00Z",
+    author_association: author.kind === "user" ? "CONTRIBUTOR" : "NONE",
+    performed_via_github_app: performedVia,
+  };
+}
+
+/** The App as `GET /app` answers it (typed by GitHub's OpenAPI description). */
+export function appJson(app: { id: number; slug: string }): components["schemas"]["integration"] {
+  return {
+    id: app.id,
+    slug: app.slug,
+    node_id: `A_${app.id}`,
+    owner: simpleUser(`${app.slug}-owner`, "Organization"),
+    name: app.slug,
+    description: null,
+    external_url: "https://example.com",
+    html_url: `https://github.com/apps/${app.slug}`,
+    created_at: "2024-01-01T00:00:00Z",
+    updated_at: "2024-01-01T00:00:00Z",
+    permissions: { issues: "write", pull_requests: "write" },
+    events: [],
+  };
+}
+
+/** Why GitHub would refuse a create/edit comment request body, or undefined when it accepts it. */
+function commentBodyRefusal(body: unknown): { resource: string; field: string; code: string; message?: string } | undefined {
+  if (typeof body !== "object" || body === null || typeof (body as { body?: unknown }).body !== "string") return { resource: "IssueComment", field: "body", code: "missing_field" };
+  const extra = Object.keys(body).filter((key) => key !== "body");
+  if (extra.length) return { resource: "IssueComment", field: extra[0]!, code: "invalid" };
+  const text = (body as { body: string }).body;
+  if (text.length > GITHUB_COMMENT_MAX) return { resource: "IssueComment", field: "body", code: "custom", message: `Body is too long (maximum is ${GITHUB_COMMENT_MAX} characters)` };
+  return undefined;
+}
+
+/** A `simple-user` as GitHub's description has it. */
+function simpleUser(login: string, type: string): NonNullable<IssueComment["user"]> {
+  return {
+    login,
+    id: 1000 + login.length,
+    node_id: `U_${login}`,
+    avatar_url: `https://avatars.githubusercontent.com/u/${login}`,
+    gravatar_id: "",
+    url: `https://api.github.com/users/${login}`,
+    html_url: `https://github.com/${login}`,
+    followers_url: "",
+    following_url: "",
+    gists_url: "",
+    starred_url: "",
+    subscriptions_url: "",
+    organizations_url: "",
+    repos_url: "",
+    events_url: "",
+    received_events_url: "",
+    type,
+    site_admin: false,
+  };
 }

@@ -4,6 +4,7 @@
  */
 import { gzipSync } from "node:zlib";
 import nock from "nock";
+import { appJson, type IssueComment } from "../fakes/github-api.js";
 import { INSTALLATION_ID } from "./github-payloads.js";
 
 export interface GitHubCall {
@@ -30,6 +31,10 @@ export interface MockOptions {
   permissions?: Record<string, string>;
   /** Pull request returned by pulls.get. */
   pull?: Record<string, unknown>;
+  /** Comments already on the PR, as `issues.listComments` answers (see `issueCommentJson`). Default none. */
+  comments?: IssueComment[];
+  /** The App `GET /app` describes (endpoint "app"); default id 1 (the harness's appId), slug "berth". */
+  app?: { id: number; slug: string };
   /**
    * Endpoints to mock (each must be called, so no mock is left pending); default: those a PR
    * pipeline uses.
@@ -37,7 +42,7 @@ export interface MockOptions {
   endpoints?: Endpoint[];
 }
 
-export type Endpoint = "token" | "config" | "tarball" | "listComments" | "createComment" | "editComment" | "status" | "reaction" | "permission" | "pull" | "deployment";
+export type Endpoint = "token" | "config" | "tarball" | "listComments" | "createComment" | "editComment" | "status" | "reaction" | "permission" | "pull" | "deployment" | "app";
 
 const PIPELINE: Endpoint[] = ["token", "config", "tarball", "listComments", "createComment", "editComment", "status"];
 
@@ -79,7 +84,13 @@ export function mockGitHub(options: MockOptions): GitHubMock {
   if (want("listComments")) {
     scope.get(new RegExp(`^/repos/${repo}/issues/\\d+/comments`)).query(true).reply(function (uri: string, body: unknown) {
       record("GET")(uri, body);
-      return [200, []];
+      return [200, options.comments ?? []];
+    });
+  }
+  if (want("app")) {
+    scope.get("/app").reply(function (uri: string, body: unknown) {
+      record("GET")(uri, body);
+      return [200, appJson(options.app ?? { id: 1, slug: "berth" })];
     });
   }
   if (want("createComment")) {

@@ -16,6 +16,31 @@ export type InstallationOctokit = (installationId: number) => Promise<Octokit>;
 /** Finds the App's installation on a repository (App JWT: `GET /repos/{owner}/{repo}/installation`). */
 export type InstallationLookup = (owner: string, repo: string) => Promise<number>;
 
+/**
+ * Who berth is on GitHub, so `findComment` adopts only comments berth wrote. A comment written with
+ * the App's installation token has `user.type === "Bot"`, `user.login === "<app-slug>[bot]"` and
+ * `performed_via_github_app.id === <App id>`.
+ */
+export interface GitHubAppIdentity {
+  /** The App's id (Probot signs its JWT with it, so it is known without a request). */
+  appId: () => Promise<number>;
+  /** The App's bot login `<app-slug>[bot]`; asked only for a Bot comment that names no App. */
+  botLogin?: () => Promise<string>;
+}
+
+export interface GitHubHostOptions {
+  /** Without it any Bot's comment with the marker is adopted (never a person's). */
+  identity?: GitHubAppIdentity;
+}
+
+/** One comment as `issues.listComments` lists it (the fields adoption looks at). */
+interface ListedComment {
+  id: number;
+  body?: string;
+  user: { login: string; type: string } | null;
+  performed_via_github_app?: { id: number } | null;
+}
+
 const PERMISSIONS: readonly Permission[] = ["admin", "maintain", "write", "triage", "read", "none"];
 
 function statusOf(err: unknown): number | undefined {
@@ -33,11 +58,43 @@ export class GitHubHost implements CodeHost {
 
   private readonly installations = new Map<string, Promise<number>>();
 
+  private appId?: Promise<number>;
+  private botLogin?: Promise<string>;
+
   constructor(
     private readonly octokitFor: InstallationOctokit,
     /** For repositories berth has no record of (the reconciler after state loss). */
     private readonly lookupInstallation?: InstallationLookup,
+    private readonly options: GitHubHostOptions = {},
   ) {}
+
+  /** Memoised; a failed look-up is asked again next time. */
+  private ourAppId(identity: GitHubAppIdentity): Promise<number> {
+    if (!this.appId) {
+      this.appId = identity.appId();
+      this.appId.catch(() => (this.appId = undefined));
+    }
+    return this.appId;
+  }
+
+  private ourBotLogin(ask: () => Promise<string>): Promise<string> {
+    if (!this.botLogin) {
+      this.botLogin = ask();
+      this.botLogin.catch(() => (this.botLogin = undefined));
+    }
+    return this.botLogin;
+  }
+
+  /** Whether berth wrote the comment: never a person's (even one quoting berth's marker), only the App's bot. */
+  private async isOurs(comment: ListedComment): Promise<boolean> {
+    if (comment.user?.type !== "Bot") return false;
+    const identity = this.options.identity;
+    if (!identity) return true;
+    const app = comment.performed_via_github_app;
+    if (app) return app.id === (await this.ourAppId(identity));
+    if (!identity.botLogin) return false;
+    return comment.user.login.toLowerCase() === (await this.ourBotLogin(identity.botLogin)).toLowerCase();
+  }
 
   private async client(repo: RepoRef): Promise<Octokit> {
     if (repo.installationId !== undefined) return this.octokitFor(repo.installationId);
@@ -87,8 +144,9 @@ export class GitHubHost implements CodeHost {
     const octokit = await this.client(repo);
     const iterator = octokit.paginate.iterator(octokit.rest.issues.listComments, { owner: repo.owner, repo: repo.name, issue_number: prNumber, per_page: 100 });
     for await (const page of iterator) {
-      const found = page.data.find((c) => c.body?.includes(marker));
-      if (found) return { id: String(found.id), body: found.body ?? "" };
+      for (const comment of page.data as ListedComment[]) {
+        if (comment.body?.includes(marker) && (await this.isOurs(comment))) return { id: String(comment.id), body: comment.body };
+      }
     }
     return null;
   }
