@@ -128,5 +128,5 @@ function outsideCode(text: string): string {
 
 /** A URL made by berth or its settings, safe as a bare autolink or a link target. */
 export function safeUrl(url: string): string {
-  return oneLine(head(url, 1000)).replace(/[\s<>()`|"[\]]/g, (c) => encodeURIComponent(c));
+  return oneLine(head(url, 1000)).replace(/[\s<>()`|"[\]]/g, (c) => (c.charCodeAt(0) < 128 ? `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}` : encodeURIComponent(c)));
 }
