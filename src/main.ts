@@ -72,7 +72,13 @@ const registryAuth =
   settings.registry && settings.registryUsername && settings.registryPassword
     ? { username: settings.registryUsername, password: settings.registryPassword, registry: registryOfReference(`${settings.registry}/berth`) }
     : undefined;
-const store = Store.open(settings.dataDir);
+let store: Store;
+try {
+  store = Store.open(settings.dataDir);
+} catch (err) {
+  // Another berth holds the data directory (or it cannot be opened): one clear line, no stack.
+  fail(err instanceof Error ? err.message : String(err));
+}
 
 const gitee = settings.gitee;
 const giteeLog = log.child({ name: "gitee" });
