@@ -179,6 +179,8 @@ export function checkManifests(objects: readonly RenderedObject[], ctx: Manifest
     checkAnnotations(object, add);
     if (kind === "Ingress") checkIngress(object, ctx, add);
     if (kind === "Service") checkService(object, add);
+    // The token controller fills such a Secret with a token of any ServiceAccount it names, helm's too.
+    if (kind === "Secret" && object.type === "kubernetes.io/service-account-token") add("is a ServiceAccount token Secret (it would hand out an account's API token)");
     if (String(object.apiVersion ?? "").startsWith("gateway.networking.k8s.io/") && /Route$/.test(kind)) checkRoute(object, ctx, add);
     const pod = podSpecOf(object);
     if (pod) checkPodSpec(pod, ctx, add);

@@ -94,6 +94,8 @@ describe("checkManifests", () => {
         { apiVersion: "rbac.authorization.k8s.io/v1", kind: "RoleBinding", metadata: { name: "rb" } },
         { apiVersion: "v1", kind: "Endpoints", metadata: { name: "metadata" } },
         { apiVersion: "v1", kind: "List", metadata: { name: "l" }, items: [] },
+        { apiVersion: "v1", kind: "Secret", type: "kubernetes.io/service-account-token", metadata: { name: "t", annotations: { "kubernetes.io/service-account.name": "berth-deployer" } } },
+        { apiVersion: "v1", kind: "Secret", type: "Opaque", metadata: { name: "app-config" } },
       ]),
     ).toEqual([
       `Secret/s is in namespace kube-system; a preview may only create objects in ${ctx.namespace}`,
@@ -102,6 +104,7 @@ describe("checkManifests", () => {
       "RoleBinding/rb kind RoleBinding is not allowed in a preview (berth owns the namespace's RBAC)",
       "Endpoints/metadata kind Endpoints is not allowed in a preview (hand-written endpoints can point a Service at any address)",
       "List/l kind List is not allowed in a preview (render objects one by one)",
+      "Secret/t is a ServiceAccount token Secret (it would hand out an account's API token)",
     ]);
   });
 
