@@ -83,11 +83,12 @@ export function plainText(text: string, max = 300): string {
   return neutralise(clean);
 }
 
-const HTML_ENTITY: Record<string, string> = { "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;" };
+const HTML_ENTITY: Record<string, string> = { "<": "&lt;", ">": "&gt;", "&": "&amp;" };
 
 /** Text inside raw HTML such as `<summary>`: it can neither close the element nor open a tag. */
 export function htmlText(text: string, max = 300): string {
-  return neutralise(clip(oneLine(head(text, max)), max).replace(/[<>&"]/g, (c) => HTML_ENTITY[c]!));
+  // Element content, never an attribute: `"` may stay.
+  return neutralise(clip(oneLine(head(text, max)), max).replace(/[<>&]/g, (c) => HTML_ENTITY[c]!));
 }
 
 /**

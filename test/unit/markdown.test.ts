@@ -26,7 +26,7 @@ describe("markdown escaping", () => {
   });
 
   it("htmlText: cannot close <summary>/<details> or open a tag", () => {
-    expect(htmlText('</summary></details><img src="x"> @a #1')).toBe(`&lt;/summary&gt;&lt;/details&gt;&lt;img src=&quot;x&quot;&gt; @${Z}a #${Z}1`);
+    expect(htmlText('</summary></details><img src="x"> @a #1')).toBe(`&lt;/summary&gt;&lt;/details&gt;&lt;img src="x"&gt; @${Z}a #${Z}1`);
   });
 
   it("quotedMarkdown: keeps berth's code spans, neutralises the text around them", () => {
