@@ -5,7 +5,7 @@
  * `owner-repo-sha7/`. The engine wants a plain tar rooted at the build context. The archive is
  * attacker-controlled, so every entry name is checked before it is re-rooted.
  */
-import { Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import * as tar from "tar-stream";
@@ -13,6 +13,61 @@ import type { SourceArchive } from "../../domain/ports.js";
 
 /** Default ceiling on the unpacked size of a build context (a gzip bomb must not exhaust memory). */
 export const DEFAULT_MAX_CONTEXT_BYTES = 512 * 1024 * 1024;
+
+/**
+ * What unpacking a source archive may cost, whatever the build context keeps: entries read, and
+ * bytes the gzip stream inflates to (headers, names and skipped files included).
+ */
+export const SOURCE_ARCHIVE_LIMITS = {
+  /** Entries (files, folders, links) of the archive. */
+  entries: 100_000,
+  /** Bytes the archive inflates to. */
+  unpackedBytes: 1024 * 1024 * 1024,
+} as const;
+
+const BLOCK = 512;
+
+function blocks(bytes: number): number {
+  return Math.ceil(bytes / BLOCK) * BLOCK;
+}
+
+/**
+ * Bytes a tar entry takes: its 512-byte header, its data padded to 512, and for names or link
+ * targets over 100 bytes the PAX extended header that carries them (a header plus its records).
+ */
+export function tarEntryCost(header: { name: string; linkname?: string | null; size?: number }): number {
+  const name = Buffer.byteLength(header.name);
+  const link = header.linkname ? Buffer.byteLength(header.linkname) : 0;
+  const pax = name > 100 || link > 100 ? BLOCK + blocks(name + link + 64) : 0;
+  return BLOCK + blocks(header.size ?? 0) + pax;
+}
+
+/** `512 MiB`, `32 KiB`: sizes in messages. */
+export function sizeText(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${Math.round(bytes / (1024 * 1024))} MiB` : `${Math.round(bytes / 1024)} KiB`;
+}
+
+/**
+ * A pass-through that fails once more than `max` bytes came through: put after the gunzip, it
+ * stops a gzip bomb at the limit instead of after inflating it.
+ */
+export function inflateLimit(max: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      if (seen > max) callback(new SourceContextError(`source archive unpacks to more than ${sizeText(max)}`));
+      else callback(null, chunk);
+    },
+  });
+}
+
+/** The error for an archive the gzip or tar reader gave up on. */
+export function unreadableArchive(err: unknown): SourceContextError {
+  if (err instanceof SourceContextError) return err;
+  const reason = err instanceof Error ? err.message : String(err);
+  return new SourceContextError(`source archive is not a readable tar.gz: ${reason}`);
+}
 
 /** The source cannot become a build context; the message is meant for the PR author. */
 export class SourceContextError extends Error {
@@ -27,8 +82,15 @@ export interface BuildContextOptions {
   context: string;
   /** Dockerfile path relative to the context; it must exist there. */
   dockerfile: string;
-  /** Ceiling on the unpacked bytes of files kept. Default {@link DEFAULT_MAX_CONTEXT_BYTES}. */
+  /**
+   * Ceiling on the bytes of the context tar: files kept plus their tar headers and long names.
+   * Default {@link DEFAULT_MAX_CONTEXT_BYTES}.
+   */
   maxBytes?: number;
+  /** Ceiling on archive entries read. Default {@link SOURCE_ARCHIVE_LIMITS}.entries. */
+  maxEntries?: number;
+  /** Ceiling on the bytes the archive inflates to. Default {@link SOURCE_ARCHIVE_LIMITS}.unpackedBytes. */
+  maxUnpackedBytes?: number;
 }
 
 /** A build context ready to send to the engine. */
@@ -95,6 +157,9 @@ export async function createBuildContext(archive: SourceArchive, options: BuildC
   const dockerfilePath = safeSegments(options.dockerfile, "Dockerfile path");
   if (dockerfilePath.length === 0) throw new SourceContextError(`Dockerfile path '${options.dockerfile}' names no file`);
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_CONTEXT_BYTES;
+  const maxEntries = options.maxEntries ?? SOURCE_ARCHIVE_LIMITS.entries;
+  const maxUnpackedBytes = options.maxUnpackedBytes ?? SOURCE_ARCHIVE_LIMITS.unpackedBytes;
+  const tooLarge = () => new SourceContextError(`build context is larger than ${sizeText(maxBytes)} (files, names and tar headers)`);
 
   const pack = tar.pack();
   const chunks: Buffer[] = [];
@@ -106,7 +171,7 @@ export async function createBuildContext(archive: SourceArchive, options: BuildC
   packed.catch(() => undefined); // awaited at the end; a pack error must not go unhandled before that
 
   const extract = tar.extract();
-  const feeding = pipeline(Readable.from([archive.data]), createGunzip(), extract);
+  const feeding = pipeline(Readable.from([archive.data]), createGunzip(), inflateLimit(maxUnpackedBytes), extract);
   // Errors of the feed surface through the iterator below; this keeps them from going unhandled.
   feeding.catch(() => undefined);
 
@@ -120,7 +185,7 @@ export async function createBuildContext(archive: SourceArchive, options: BuildC
 
   try {
     for await (const entry of extract) {
-      entriesSeen++;
+      if (++entriesSeen > maxEntries) throw new SourceContextError(`source archive has more than ${maxEntries} entries`);
       const header = entry.header;
       const segments = safeSegments(header.name, "archive entry");
       const [first, ...rest] = segments;
@@ -140,6 +205,9 @@ export async function createBuildContext(archive: SourceArchive, options: BuildC
         continue;
       }
       const name = relative.join("/");
+      // What the kept entry costs in the context tar, before its data: header and long name.
+      bytes += tarEntryCost({ name, linkname: header.linkname ?? null, size: 0 });
+      if (bytes > maxBytes) throw tooLarge();
       const common = { mode: header.mode, uid: header.uid, gid: header.gid, uname: header.uname, gname: header.gname, mtime: header.mtime };
 
       switch (header.type) {
@@ -148,11 +216,10 @@ export async function createBuildContext(archive: SourceArchive, options: BuildC
           const parts: Buffer[] = [];
           for await (const part of entry) {
             bytes += (part as Buffer).length;
-            if (bytes > maxBytes) {
-              throw new SourceContextError(`build context is larger than ${Math.round(maxBytes / (1024 * 1024))} MiB`);
-            }
+            if (bytes > maxBytes) throw tooLarge();
             parts.push(part as Buffer);
           }
+          bytes += blocks(header.size ?? 0) - (header.size ?? 0);
           pack.entry({ ...common, name, type: "file" }, Buffer.concat(parts));
           kept.set(name, { type: "file" });
           files++;
@@ -192,9 +259,8 @@ export async function createBuildContext(archive: SourceArchive, options: BuildC
     await feeding;
   } catch (err) {
     extract.destroy();
-    if (err instanceof SourceContextError) throw err;
-    const reason = err instanceof Error ? err.message : String(err);
-    throw new SourceContextError(`source archive is not a readable tar.gz: ${reason}`);
+    pack.destroy();
+    throw unreadableArchive(err);
   }
 
   if (entriesSeen === 0) throw new SourceContextError("source archive is empty");
