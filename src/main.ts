@@ -43,10 +43,14 @@ const settings = parsed.settings;
 const redact = createRedactor([
   settings.registryPassword,
   settings.harbor?.password,
+  // user:password pairs, as Basic auth headers and Docker `auth` fields carry them (base64).
+  ...(settings.registryUsername && settings.registryPassword ? [{ username: settings.registryUsername, password: settings.registryPassword }] : []),
+  ...(settings.harbor ? [{ username: settings.harbor.username, password: settings.harbor.password }] : []),
   process.env.WEBHOOK_SECRET,
   process.env.PRIVATE_KEY,
   process.env.GITEE_TOKEN,
   process.env.GITEE_WEBHOOK_SECRET,
+  ...Object.values(settings.gitee?.webhookSecrets ?? {}),
 ]);
 const log = pino({
   level: process.env.LOG_LEVEL ?? "info",
@@ -144,6 +148,7 @@ for (const kind of settings.targets) {
       limitRange: settings.kubeLimits,
       instance: settings.instance,
       podSecurity: settings.kubePodSecurity,
+      network: settings.kubeNetwork,
       redact,
       log: targetLog,
     });

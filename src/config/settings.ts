@@ -75,6 +75,15 @@ const settingsSchema = z.object({
   ),
   /** Pod Security admission level enforced in preview namespaces. */
   BERTH_KUBE_POD_SECURITY: optionalString.pipe(z.enum(["restricted", "baseline", "privileged"]).optional()),
+  /** Labels of the ingress controller's namespace (the only outside namespace allowed to reach previews). */
+  BERTH_KUBE_INGRESS_NAMESPACE: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[a-z0-9A-Z._/-]+=[a-z0-9A-Z._-]*(,[a-z0-9A-Z._/-]+=[a-z0-9A-Z._-]*)*$/, "a comma list of label=value, e.g. kubernetes.io/metadata.name=ingress-nginx")
+      .optional(),
+  ),
+  /** NetworkPolicies of preview namespaces: `on` (default-deny plus what a preview needs), `no-internet`, or `off`. */
+  BERTH_KUBE_NETWORK_POLICY: optionalString.pipe(z.enum(["on", "no-internet", "off"]).optional()),
   GITEE_TOKEN: optionalString,
   GITEE_WEBHOOK_SECRET: optionalString,
   /** Per repository or organisation Gitee webhook secrets: `owner/repo=secret,owner=secret`. */
@@ -121,6 +130,8 @@ export interface Settings {
   instance: string;
   /** Pod Security admission level enforced in preview namespaces (default restricted). */
   kubePodSecurity: "restricted" | "baseline" | "privileged";
+  /** NetworkPolicies of preview namespaces; false = none (the operator's own). */
+  kubeNetwork: { ingressControllerNamespace?: Record<string, string>; internetEgress: boolean } | false;
   /** Gitee is served when a token is set. */
   gitee?: {
     token: string;
@@ -214,6 +225,15 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
       retentionMs: e.BERTH_RETENTION_DAYS * 86_400_000,
       instance: e.BERTH_INSTANCE ?? "default",
       kubePodSecurity: e.BERTH_KUBE_POD_SECURITY ?? "restricted",
+      kubeNetwork:
+        e.BERTH_KUBE_NETWORK_POLICY === "off"
+          ? false
+          : {
+              internetEgress: e.BERTH_KUBE_NETWORK_POLICY !== "no-internet",
+              ...(e.BERTH_KUBE_INGRESS_NAMESPACE
+                ? { ingressControllerNamespace: Object.fromEntries(e.BERTH_KUBE_INGRESS_NAMESPACE.split(",").map((pair) => pair.split("=", 2) as [string, string])) }
+                : {}),
+            },
       gitee: e.GITEE_TOKEN
         ? {
             token: e.GITEE_TOKEN,

@@ -347,7 +347,7 @@ export class DockerTarget implements PreviewTarget {
       const data = await engineCall("container logs", this.call(), (s) =>
         container.logs({ stdout: true, stderr: true, follow: false, tail: lines, abortSignal: s }),
       );
-      return demuxLogBuffer(Buffer.isBuffer(data) ? data : Buffer.from(String(data))).slice(-lines);
+      return demuxLogBuffer(Buffer.isBuffer(data) ? data : Buffer.from(String(data)), this.redact).slice(-lines);
     } catch (err) {
       this.log.warn({ container: container.id, error: engineMessage(err) }, "could not read container logs");
       return [];

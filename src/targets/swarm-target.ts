@@ -551,7 +551,7 @@ export class SwarmTarget implements PreviewTarget {
       if (!newest) return [];
       const task = this.docker.getTask(newest.ID) as unknown as TaskWithLogs;
       const data = await engineCall("task logs", this.call(), () => task.logs({ stdout: true, stderr: true, follow: false, tail: DEPLOY_LOG_LINES }));
-      return demuxLogBuffer(Buffer.isBuffer(data) ? data : Buffer.from(String(data))).slice(-DEPLOY_LOG_LINES);
+      return demuxLogBuffer(Buffer.isBuffer(data) ? data : Buffer.from(String(data)), this.redact).slice(-DEPLOY_LOG_LINES);
     } catch (err) {
       this.log.warn({ service: serviceId, error: engineMessage(err) }, "could not read task logs");
       return [];

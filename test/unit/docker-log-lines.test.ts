@@ -2,6 +2,7 @@ import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { demuxLogBuffer, LineSplitter, LineTail, LogDemuxer, stripAnsi } from "../../src/adapters/docker/log-lines.js";
 import { messageError, readProgress } from "../../src/adapters/docker/progress-stream.js";
+import { createRedactor } from "../../src/domain/redact.js";
 
 function frame(stream: 1 | 2, text: string | Buffer): Buffer {
   const payload = typeof text === "string" ? Buffer.from(text) : text;
@@ -67,5 +68,39 @@ describe("readProgress", () => {
       { stream: "not json\n" },
     ]);
     expect(messages.map(messageError)).toEqual([undefined, "boom", undefined]);
+  });
+});
+
+describe("redaction before lines are cut", () => {
+  const secret = "s3cr3t-registry-password-0123456789";
+  const redact = createRedactor([secret]);
+
+  it("redacts a long line whole before clipping it, so the cut never splits a secret", () => {
+    const lines: string[] = [];
+    const splitter = new LineSplitter((line) => lines.push(line), 2000, redact);
+    // The secret straddles the 2000-character cut.
+    splitter.write(`${"x".repeat(1990)}${secret}${"y".repeat(500)}\n`);
+    splitter.end();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toContain(secret.slice(0, 10));
+    expect(lines[0]?.startsWith("x".repeat(1990))).toBe(true);
+  });
+
+  it("keeps a secret's start back when a line that never ends is handed on in pieces", () => {
+    const lines: string[] = [];
+    const splitter = new LineSplitter((line) => lines.push(line), 100, redact);
+    // No newline ever: pieces go out at 400 characters; the secret lands across that edge.
+    splitter.write("a".repeat(390));
+    splitter.write(secret.slice(0, 20));
+    splitter.write(`${secret.slice(20)}${"b".repeat(50)}`);
+    splitter.end();
+    const all = lines.join("");
+    for (let n = 6; n <= secret.length; n++) expect(all).not.toContain(secret.slice(0, n));
+    expect(all).not.toContain(secret.slice(-10));
+  });
+
+  it("redacts container log frames (deploy failures, test output)", () => {
+    const lines = demuxLogBuffer(Buffer.concat([frame(1, `token ${secret} done\n`)]), redact);
+    expect(lines).toEqual(["token *** done"]);
   });
 });

@@ -18,6 +18,16 @@ describe("trust-boundary settings", () => {
     expect(readSettings({ BERTH_KUBE_POD_SECURITY: "none" }).ok).toBe(false);
   });
 
+  it("gives preview namespaces NetworkPolicies unless turned off, with the ingress controller's namespace configurable", () => {
+    const plain = readSettings({});
+    expect(plain.ok && plain.settings.kubeNetwork).toEqual({ internetEgress: true });
+    const custom = readSettings({ BERTH_KUBE_INGRESS_NAMESPACE: "kubernetes.io/metadata.name=traefik", BERTH_KUBE_NETWORK_POLICY: "no-internet" });
+    expect(custom.ok && custom.settings.kubeNetwork).toEqual({ internetEgress: false, ingressControllerNamespace: { "kubernetes.io/metadata.name": "traefik" } });
+    const off = readSettings({ BERTH_KUBE_NETWORK_POLICY: "off" });
+    expect(off.ok && off.settings.kubeNetwork).toBe(false);
+    expect(readSettings({ BERTH_KUBE_INGRESS_NAMESPACE: "traefik" }).ok).toBe(false);
+  });
+
   it("reads Gitee secrets per repository and organisation; a fallback is optional", () => {
     const scoped = readSettings({ GITEE_TOKEN: "t", GITEE_WEBHOOK_SECRETS: "Acme/Shop=s1, acme=s2" });
     expect(scoped.ok && scoped.settings.gitee).toMatchObject({ webhookSecret: undefined, webhookSecrets: { "acme/shop": "s1", acme: "s2" } });

@@ -169,7 +169,7 @@ export class ContainerTestRunner {
       this.log.warn({ container: container.id, error: engineMessage(err) }, "could not follow container logs");
       return;
     }
-    const demuxer = new LogDemuxer((line) => onLine(line));
+    const demuxer = new LogDemuxer((line) => onLine(line), this.redact);
     return new Promise<void>((resolve) => {
       let done = false;
       const finish = (): void => {

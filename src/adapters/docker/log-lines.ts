@@ -3,6 +3,7 @@
  * multiplexing of container logs, and a bounded tail.
  */
 import { StringDecoder } from "node:string_decoder";
+import { safeCut, type Redactor } from "../../domain/redact.js";
 
 /** Longest line kept; longer ones are cut (a minified bundle printed to stdout must not fill a comment). */
 export const MAX_LINE_CHARS = 2000;
@@ -34,7 +35,12 @@ export class LineTail {
   }
 }
 
-/** Splits chunks into lines (`\n`, `\r\n`, and the `\r` of progress bars), decoding UTF-8 across chunk edges. */
+/**
+ * Splits chunks into lines (`\n`, `\r\n`, and the `\r` of progress bars), decoding UTF-8 across
+ * chunk edges. With a redactor, each line is redacted whole before it is clipped to `maxChars`, and
+ * a line that never ends is handed on in pieces that keep a secret's possible start back for the
+ * next piece, so no cut ever splits a secret into parts that pass redaction.
+ */
 export class LineSplitter {
   private readonly decoder = new StringDecoder("utf8");
   private pending = "";
@@ -42,6 +48,7 @@ export class LineSplitter {
   constructor(
     private readonly onLine: (line: string) => void,
     private readonly maxChars = MAX_LINE_CHARS,
+    private readonly redact?: Redactor,
   ) {}
 
   write(chunk: Buffer | string): void {
@@ -49,18 +56,29 @@ export class LineSplitter {
     // A `\r` at the very end may be the first half of `\r\n`: leave it pending.
     const parts = this.pending.split(/\r\n|\n|\r(?!$)/);
     this.pending = parts.pop() ?? "";
-    for (const part of parts) this.onLine(clip(part, this.maxChars));
+    for (const part of parts) this.emit(part);
     // A line that never ends must not grow without bound.
     if (this.pending.length > this.maxChars * 4) {
-      this.onLine(clip(this.pending, this.maxChars));
-      this.pending = "";
+      if (!this.redact) {
+        this.emit(this.pending);
+        this.pending = "";
+        return;
+      }
+      const clean = this.redact(this.pending);
+      const cut = safeCut(clean, this.redact);
+      this.onLine(clip(clean.slice(0, cut), this.maxChars));
+      this.pending = clean.slice(cut);
     }
   }
 
   end(): void {
     this.pending = (this.pending + this.decoder.end()).replace(/\r$/, "");
-    if (this.pending !== "") this.onLine(clip(this.pending, this.maxChars));
+    if (this.pending !== "") this.emit(this.pending);
     this.pending = "";
+  }
+
+  private emit(line: string): void {
+    this.onLine(clip(this.redact ? this.redact(line) : line, this.maxChars));
   }
 }
 
@@ -73,9 +91,9 @@ export class LogDemuxer {
   private readonly out: LineSplitter;
   private readonly err: LineSplitter;
 
-  constructor(onLine: (line: string, stream: "stdout" | "stderr") => void) {
-    this.out = new LineSplitter((line) => onLine(stripAnsi(line), "stdout"));
-    this.err = new LineSplitter((line) => onLine(stripAnsi(line), "stderr"));
+  constructor(onLine: (line: string, stream: "stdout" | "stderr") => void, redact?: Redactor) {
+    this.out = new LineSplitter((line) => onLine(stripAnsi(line), "stdout"), MAX_LINE_CHARS, redact);
+    this.err = new LineSplitter((line) => onLine(stripAnsi(line), "stderr"), MAX_LINE_CHARS, redact);
   }
 
   write(chunk: Buffer): void {
@@ -97,9 +115,9 @@ export class LogDemuxer {
 }
 
 /** Lines of a complete multiplexed log buffer (the answer of a non-follow `logs` call). */
-export function demuxLogBuffer(data: Buffer): string[] {
+export function demuxLogBuffer(data: Buffer, redact?: Redactor): string[] {
   const lines: string[] = [];
-  const demuxer = new LogDemuxer((line) => lines.push(line));
+  const demuxer = new LogDemuxer((line) => lines.push(line), redact);
   demuxer.write(data);
   demuxer.end();
   return lines;
