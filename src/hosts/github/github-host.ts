@@ -47,6 +47,9 @@ function statusOf(err: unknown): number | undefined {
   return typeof err === "object" && err !== null && "status" in err ? Number((err as { status: unknown }).status) : undefined;
 }
 
+/** Largest source archive (gzip'd, as downloaded) berth fetches from GitHub; unpacking has its own limits. */
+export const MAX_SOURCE_ARCHIVE_BYTES = 512 * 1024 * 1024;
+
 export class GitHubHost implements CodeHost {
   readonly kind = "github" as const;
   readonly statusScope = "commit" as const;
@@ -129,11 +132,43 @@ export class GitHubHost implements CodeHost {
     return pullRefFromGitHub(data, repo);
   }
 
+  /**
+   * The gzip'd tarball of `sha`, at most {@link MAX_SOURCE_ARCHIVE_BYTES}: a declared
+   * `content-length` over it is refused before the body is read, and the body is read here (not
+   * buffered by Octokit) and abandoned as soon as it passes the cap.
+   */
   async downloadSource(repo: RepoRef, sha: string): Promise<SourceArchive> {
     const octokit = await this.client(repo);
-    const res = await octokit.rest.repos.downloadTarballArchive({ owner: repo.owner, repo: repo.name, ref: sha });
+    const tooLarge = () => new Error(`the source archive of ${sha.slice(0, 7)} is larger than ${MAX_SOURCE_ARCHIVE_BYTES / (1024 * 1024)} MiB; berth does not build it`);
+    const res = await octokit.rest.repos.downloadTarballArchive({ owner: repo.owner, repo: repo.name, ref: sha, request: { parseSuccessResponseBody: false } });
     const data = res.data as unknown;
-    const buffer = data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.isBuffer(data) ? data : Buffer.from(data as Uint8Array);
+    const stream = typeof data === "object" && data !== null && "getReader" in data ? (data as ReadableStream<Uint8Array>) : undefined;
+    const declared = Number(res.headers["content-length"]);
+    if (Number.isFinite(declared) && declared > MAX_SOURCE_ARCHIVE_BYTES) {
+      await stream?.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    let buffer: Buffer;
+    if (stream) {
+      const reader = stream.getReader();
+      const chunks: Uint8Array[] = [];
+      let total = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        total += value.byteLength;
+        if (total > MAX_SOURCE_ARCHIVE_BYTES) {
+          await reader.cancel().catch(() => undefined);
+          throw tooLarge();
+        }
+        chunks.push(value);
+      }
+      buffer = Buffer.concat(chunks, total);
+    } else {
+      // Another Octokit (or a test double) that buffered the body itself: check what it got.
+      buffer = data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.isBuffer(data) ? data : Buffer.from(data as Uint8Array);
+      if (buffer.length > MAX_SOURCE_ARCHIVE_BYTES) throw tooLarge();
+    }
     if (buffer.length < 2 || buffer[0] !== 0x1f || buffer[1] !== 0x8b) {
       throw new Error(`the source archive of ${sha.slice(0, 7)} is not a gzip'd tarball`);
     }
