@@ -1,7 +1,8 @@
 /**
  * test: run the repo's test command against the preview, collect JUnit reports, store the report.
  */
-import { parseJUnit, summarize } from "../reports/junit.js";
+import { summarize } from "../reports/junit.js";
+import { parseJUnitOffThread } from "../reports/junit-off-thread.js";
 import { previewKeyOf } from "./deploy-stage.js";
 import { failureFrom, tailLines, targetFor, type StageContext, type StageOutcome } from "./stage-context.js";
 
@@ -27,7 +28,8 @@ export async function testStage(ctx: StageContext): Promise<StageOutcome> {
       signal,
       ...(ctx.onLog ? { onLog: ctx.onLog } : {}),
     });
-    const report = parseJUnit(result.reports);
+    // Reports are written by the PR's tests: parsed in a worker, bounded in time and memory.
+    const report = await parseJUnitOffThread(result.reports);
     const summary = summarize(report);
     const reportId = deps.newId();
     deps.store.saveReport({ id: reportId, runId: run.id, prKey: run.prKey, createdAt: deps.now(), report });
