@@ -30,9 +30,18 @@ function message(err: unknown): string {
 export async function deletePreview(run: RunRecord, deps: StageDeps): Promise<DeleteOutcome> {
   const key = previewKeyOf(run);
   let removed = 0;
+  // Every target is tried even when one fails (an engine down, a namespace that is not the repo's),
+  // so one refusal never leaves the other targets' objects running.
+  const failures: string[] = [];
   for (const target of Object.values(deps.targets)) {
-    if (target) removed += (await target.remove(key)).removed;
+    if (!target) continue;
+    try {
+      removed += (await target.remove(key)).removed;
+    } catch (err) {
+      failures.push(`${target.kind}: ${deps.redact(message(err))}`);
+    }
   }
+  if (failures.length) throw new Error(`the preview could not be removed from ${failures.join("; ")}`);
   deps.store.patchPull(run.prKey, (p) => ({ ...p, preview: undefined }));
   const outcome: DeleteOutcome = { removed, problems: [] };
   if (run.trigger === "/delete") return outcome;

@@ -1,0 +1,68 @@
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import type { PreviewKey, PreviewTarget } from "../../src/domain/ports.js";
+import { createRedactor } from "../../src/domain/redact.js";
+import type { RunRecord } from "../../src/pipeline/records.js";
+import { deletePreview } from "../../src/stages/delete-stage.js";
+import type { StageDeps } from "../../src/stages/stage-context.js";
+import { FakeBuilder, FakeTarget } from "../fakes/fake-adapters.js";
+
+const run: RunRecord = {
+  id: "run-1",
+  prKey: "github:acme/shop#3",
+  repo: { host: "github", owner: "acme", name: "shop", defaultBranch: "main", htmlUrl: "https://github.com/acme/shop" },
+  prNumber: 3,
+  sha: "a".repeat(40),
+  kind: "delete",
+  plan: [],
+  trigger: "close",
+  status: "running",
+  reuseImage: false,
+  attempts: 0,
+  createdAt: 0,
+};
+
+/** A target that refuses, as the Kubernetes target does for a namespace that is not the repository's. */
+class RefusingTarget extends FakeTarget {
+  override readonly kind = "docker" as const;
+  override async remove(_key: PreviewKey): Promise<{ removed: number }> {
+    throw new Error("namespace acme-shop-pr-3 carries another repository's labels; berth leaves it alone");
+  }
+}
+
+function deps(targets: StageDeps["targets"]): { deps: StageDeps; patched: string[] } {
+  const patched: string[] = [];
+  const store = { patchPull: (key: string) => void patched.push(key), latestPipelineRuns: () => [] } as unknown as StageDeps["store"];
+  return {
+    patched,
+    deps: {
+      store,
+      host: {} as StageDeps["host"],
+      builder: new FakeBuilder(),
+      targets,
+      instance: "default",
+      checkoutSource: async () => ({ dir: "/nonexistent", dispose: async () => undefined }),
+      redact: createRedactor([]),
+      log: pino({ level: "silent" }),
+      now: () => 0,
+      newId: () => "id",
+    },
+  };
+}
+
+describe("delete stage", () => {
+  it("tries every target even when one refuses, then fails with each refusal and keeps the preview record", async () => {
+    const swarm = new FakeTarget() as unknown as PreviewTarget & { removed: PreviewKey[] };
+    Object.defineProperty(swarm, "kind", { value: "swarm" });
+    const { deps: d, patched } = deps({ kubernetes: new RefusingTarget() as unknown as PreviewTarget, swarm });
+    await expect(deletePreview(run, d)).rejects.toThrow("the preview could not be removed from docker: namespace acme-shop-pr-3 carries another repository's labels; berth leaves it alone");
+    expect(swarm.removed).toEqual([{ host: "github", repo: "acme/shop", pr: 3 }]);
+    expect(patched).toEqual([]);
+  });
+
+  it("forgets the preview once every target removed it", async () => {
+    const { deps: d, patched } = deps({ docker: new FakeTarget() });
+    await expect(deletePreview({ ...run, trigger: "/delete" }, d)).resolves.toEqual({ removed: 0, problems: [] });
+    expect(patched).toEqual([run.prKey]);
+  });
+});
