@@ -212,6 +212,8 @@ export interface TestRunResult {
   logTail: string[];
   /** XML report files found in the reports directory. */
   reports: Array<{ path: string; content: string }>;
+  /** Report files found but not copied out (over the size limits): they fail the test stage. */
+  reportsNotRead?: string[];
 }
 
 /** A place previews run: local Docker, Swarm, Kubernetes. */

@@ -29,7 +29,8 @@ export async function testStage(ctx: StageContext): Promise<StageOutcome> {
       ...(ctx.onLog ? { onLog: ctx.onLog } : {}),
     });
     // Reports are written by the PR's tests: parsed in a worker, bounded in time and memory.
-    const report = await parseJUnitOffThread(result.reports);
+    const parsed = await parseJUnitOffThread(result.reports);
+    const report = result.reportsNotRead?.length ? { ...parsed, parseErrors: [...result.reportsNotRead.map((file) => `not read: ${file}`), ...parsed.parseErrors] } : parsed;
     const summary = summarize(report);
     const reportId = deps.newId();
     deps.store.saveReport({ id: reportId, runId: run.id, prKey: run.prKey, createdAt: deps.now(), report });

@@ -69,6 +69,8 @@ export class FakeTarget implements PreviewTarget {
   /** What the test command "prints" as JUnit. */
   junit = `<testsuite name="smoke"><testcase name="home page answers" time="0.1"/><testcase name="login" time="0.2"><failure message="expected 200, got 500">stack</failure></testcase><testcase name="later"><skipped/></testcase></testsuite>`;
   exitCode = 1;
+  /** Report files the "container" had but did not hand over (over the size limits). */
+  reportsNotRead: string[] = [];
 
   async deploy(req: DeployRequest): Promise<DeployResult> {
     this.deploys.push(req);
@@ -80,7 +82,13 @@ export class FakeTarget implements PreviewTarget {
     this.tests.push(req);
     const output = ["running smoke tests", "1 failing"];
     for (const line of output) req.onLog?.(line);
-    return { exitCode: this.exitCode, timedOut: false, logTail: output, reports: [{ path: "/reports/junit.xml", content: this.junit }] };
+    return {
+      exitCode: this.exitCode,
+      timedOut: false,
+      logTail: output,
+      reports: [{ path: "/reports/junit.xml", content: this.junit }],
+      ...(this.reportsNotRead.length ? { reportsNotRead: this.reportsNotRead } : {}),
+    };
   }
 
   async remove(key: PreviewKey): Promise<{ removed: number }> {

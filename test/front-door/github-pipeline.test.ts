@@ -86,6 +86,18 @@ describe("pull request pipeline", () => {
     expect(apiCalls).toBeLessThanOrEqual(10);
   });
 
+  it("fails the test stage when a report file was too large to read, naming it", async () => {
+    const github = mockGitHub({ config: CONFIG });
+    target.exitCode = 0;
+    target.junit = `<testsuite name="smoke"><testcase name="home page answers"/></testsuite>`;
+    target.reportsNotRead = ["/reports/huge.xml (40 MiB, over 8 MiB per file)"];
+    const h = await start();
+    await h.deliver("pull_request", pullRequestPayload({ action: "opened", headSha: SHA1 }));
+    const body = lastComment(github);
+    expect(body).toContain("| test | ❌ failed |");
+    expect(body).toContain("not read: /reports/huge.xml (40 MiB, over 8 MiB per file)");
+  });
+
   it("serves the report page linked from the comment", async () => {
     const github = mockGitHub({ config: CONFIG });
     const h = await start();

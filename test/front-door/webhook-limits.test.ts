@@ -3,62 +3,33 @@
  * is refused from its content-length and while streaming, only so many bodies are read at once,
  * and the same signed body under a new delivery id is not processed twice.
  */
-import { createHmac, generateKeyPairSync } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, request, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { createHmac } from "node:crypto";
+import { request } from "node:http";
 import nock from "nock";
-import { pino } from "pino";
-import { createNodeMiddleware, Probot, ProbotOctokit } from "probot";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createRedactor } from "../../src/domain/redact.js";
-import { createBerth } from "../../src/index.js";
-import type { Engine } from "../../src/pipeline/engine.js";
-import { Store } from "../../src/pipeline/store.js";
 import { BodyGate, WEBHOOK_MAX_BODY_BYTES } from "../../src/web/bounded-body.js";
-import { FakeBuilder, FakeTarget } from "../fakes/fake-adapters.js";
+import { FakeBuilder } from "../fakes/fake-adapters.js";
 import { mockGitHub } from "../helpers/github-nock.js";
 import { pullRequestPayload } from "../helpers/github-payloads.js";
+import { startHttpBerth, type HttpBerth } from "../helpers/http-berth.js";
 
 const SECRET = "webhook-secret-for-limit-tests";
 const GATE = 3;
-const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs8", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } });
-const dataDir = mkdtempSync(join(tmpdir(), "berth-limits-"));
-const store = Store.open(dataDir);
+const PATH = "/api/github/webhooks";
 const builder = new FakeBuilder();
 const gate = new BodyGate(GATE);
-let server: Server;
+let berth: HttpBerth;
 let port = 0;
-let engine: Engine;
-const PATH = "/api/github/webhooks";
 
 beforeAll(async () => {
   nock.disableNetConnect();
   nock.enableNetConnect("127.0.0.1");
-  const log = pino({ level: "silent" });
-  const probot = new Probot({
-    appId: 1,
-    privateKey,
-    secret: SECRET,
-    log,
-    Octokit: ProbotOctokit.defaults((options: Record<string, unknown>) => ({ ...options, retry: { enabled: false }, throttle: { enabled: false } })),
-  });
-  const berth = createBerth({ store, builder, targets: { docker: new FakeTarget() }, publicUrl: "https://berth.example.com", concurrency: 1, commentIntervalMs: 0, redact: createRedactor([]), log, bodyGate: gate });
-  engine = berth.engine;
-  const middleware = await createNodeMiddleware(berth.app, { probot });
-  server = createServer((req, res) => void middleware(req, res, () => res.writeHead(404).end()));
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  port = (server.address() as AddressInfo).port;
+  berth = await startHttpBerth(SECRET, { builder, bodyGate: gate });
+  port = berth.port;
 });
 
 afterAll(async () => {
-  await engine.stop();
-  server.closeAllConnections();
-  server.close();
-  store.close();
-  rmSync(dataDir, { recursive: true, force: true });
+  await berth.close();
   nock.cleanAll();
   nock.enableNetConnect();
 });
@@ -97,7 +68,7 @@ it("refuses a streamed body as soon as it grows past 25 MB, without keeping it",
   // Nothing of the 27 MB stays referenced (generous bound: the test's own chunk array is ~1 MB).
   globalThis.gc?.();
   expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(20 * 1024 * 1024);
-  expect(store.pendingInbox()).toEqual([]);
+  expect(berth.store.pendingInbox()).toEqual([]);
 });
 
 it("reads only a bounded number of bodies at once; one more is refused with 503", async () => {
@@ -120,7 +91,7 @@ it("processes a signed body once, even when it is posted again under a new deliv
   };
   expect(await post("first")).toBe(200);
   expect(await post("replayed-under-a-new-id")).toBe(200);
-  await engine.idle();
+  await berth.engine.idle();
   expect(builder.builds).toHaveLength(1);
   expect(github.statuses().filter((s) => s.context === "berth/build")).toHaveLength(1);
 });

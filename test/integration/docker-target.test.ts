@@ -210,6 +210,15 @@ describe("DockerTarget (integration)", () => {
     expect(await containersOf(key, "test")).toEqual([]);
   });
 
+  it("names report files over the size limit instead of dropping them silently", async () => {
+    const result = await target.runTests(
+      testRequest("run-big-report", ["sh", "-c", "mkdir -p /reports && echo '<testsuite/>' > /reports/small.xml && head -c 9437184 /dev/zero > /reports/big.xml"], { reportsDir: "/reports" }),
+    );
+    expect(result.exitCode).toBe(0);
+    expect(result.reports.map((r) => r.path)).toEqual(["/reports/small.xml"]);
+    expect(result.reportsNotRead).toEqual(["/reports/big.xml (9 MiB, over 8 MiB per file)"]);
+  });
+
   it("kills a test command that runs past its timeout; no reports directory is no reports", async () => {
     const started = Date.now();
     const result = await target.runTests(testRequest("run-sleepy", ["sh", "-c", "echo going to sleep; sleep 60"], { timeoutMs: 1500 }));

@@ -13,6 +13,7 @@ import type { Logger } from "pino";
 import * as tar from "tar-stream";
 import { formatDuration } from "../../domain/duration.js";
 import { CancelledError, type TestRunResult } from "../../domain/ports.js";
+import { JUNIT_LIMITS } from "../../reports/junit.js";
 import type { Redactor } from "../../domain/redact.js";
 import type { ContainerLimits } from "../../config/container-limits.js";
 import { engineCall, EngineTimeoutError, engineMessage, isNotFound, statusCodeOf } from "./engine-call.js";
@@ -22,8 +23,12 @@ import { LineTail, LogDemuxer } from "./log-lines.js";
 
 /** Log lines returned from a test run. */
 const TEST_LOG_LINES = 50;
-/** Limits on what is copied out of the reports directory. */
-const REPORT_LIMITS = { files: 200, fileBytes: 10 * 1024 * 1024, totalBytes: 50 * 1024 * 1024 };
+
+function mib(bytes: number): string {
+  return (bytes / 1024 / 1024).toFixed(1).replace(/\.0$/, "");
+}
+/** Limits on what is copied out of the reports directory: what the JUnit parser reads at most. */
+const REPORT_LIMITS = { files: JUNIT_LIMITS.files, fileBytes: JUNIT_LIMITS.fileBytes, totalBytes: JUNIT_LIMITS.totalBytes };
 /** Bounded container logs. */
 const LOG_CONFIG = { Type: "json-file", Config: { "max-size": "10m", "max-file": "3" } };
 
@@ -137,9 +142,9 @@ export class ContainerTestRunner {
         await this.kill(created);
       }
       await logsDone;
-      const reports = await this.copyReports(created, req.reportsDir, signal);
-      this.log.info({ ...meta, exitCode, timedOut, reports: reports.length, durationMs: Date.now() - started }, "tests finished");
-      return { exitCode, timedOut, logTail: tail.lines(), reports };
+      const { reports, notRead } = await this.copyReports(created, req.reportsDir, signal);
+      this.log.info({ ...meta, exitCode, timedOut, reports: reports.length, notRead: notRead.length, durationMs: Date.now() - started }, "tests finished");
+      return { exitCode, timedOut, logTail: tail.lines(), reports, ...(notRead.length ? { reportsNotRead: notRead } : {}) };
     } catch (err) {
       if (signal.aborted || err instanceof CancelledError) {
         this.log.info(meta, "tests cancelled");
@@ -206,8 +211,13 @@ export class ContainerTestRunner {
   }
 
   /** `*.xml` files anywhere under `dir` in the (stopped) container. */
-  private async copyReports(container: Docker.Container, dir: string, signal: AbortSignal): Promise<Array<{ path: string; content: string }>> {
+  private async copyReports(
+    container: Docker.Container,
+    dir: string,
+    signal: AbortSignal,
+  ): Promise<{ reports: Array<{ path: string; content: string }>; notRead: string[] }> {
     const reports: Array<{ path: string; content: string }> = [];
+    const notRead: string[] = [];
     const parent = posix.dirname(posix.normalize(dir));
     await engineCall("report copy", this.call(signal), async (s) => {
       let archive: Readable;
@@ -223,9 +233,16 @@ export class ContainerTestRunner {
       let total = 0;
       for await (const entry of extract) {
         const { name, type, size = 0 } = entry.header;
-        const wanted = type === "file" && name.toLowerCase().endsWith(".xml") && reports.length < REPORT_LIMITS.files;
-        if (!wanted || size > REPORT_LIMITS.fileBytes || total + size > REPORT_LIMITS.totalBytes) {
-          if (wanted) this.log.warn({ file: name, size }, "report file skipped: too large");
+        const isReport = type === "file" && name.toLowerCase().endsWith(".xml");
+        if (!isReport) {
+          entry.resume();
+          continue;
+        }
+        if (reports.length >= REPORT_LIMITS.files || size > REPORT_LIMITS.fileBytes || total + size > REPORT_LIMITS.totalBytes) {
+          // Never dropped silently: a report berth did not read fails the stage, saying why.
+          const why = reports.length >= REPORT_LIMITS.files ? `more than ${REPORT_LIMITS.files} report files` : size > REPORT_LIMITS.fileBytes ? `${mib(size)} MiB, over ${mib(REPORT_LIMITS.fileBytes)} MiB per file` : `over ${mib(REPORT_LIMITS.totalBytes)} MiB of reports in all`;
+          notRead.push(`${posix.join(parent, name)} (${why})`);
+          this.log.warn({ file: name, size }, "report file not read: over the limits");
           entry.resume();
           continue;
         }
@@ -236,6 +253,6 @@ export class ContainerTestRunner {
         reports.push({ path: posix.join(parent, name), content: Buffer.concat(chunks).toString("utf8") });
       }
     });
-    return reports;
+    return { reports, notRead };
   }
 }

@@ -1,0 +1,69 @@
+/**
+ * berth behind real HTTP for front-door tests: a Probot app (its Octokit without retries or
+ * throttling) loaded through Probot's own Node middleware, on a loopback port.
+ */
+import { generateKeyPairSync } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { createNodeMiddleware, Probot, ProbotOctokit } from "probot";
+import { createRedactor } from "../../src/domain/redact.js";
+import { createBerth, type BerthOptions } from "../../src/index.js";
+import type { Engine } from "../../src/pipeline/engine.js";
+import { Store } from "../../src/pipeline/store.js";
+import { FakeTarget } from "../fakes/fake-adapters.js";
+
+export interface HttpBerth {
+  engine: Engine;
+  store: Store;
+  /** `http://127.0.0.1:<port>` */
+  origin: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs8", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } });
+
+/** Start berth with `secret` as the webhook secret; options override the test defaults. */
+export async function startHttpBerth(secret: string, options: Pick<BerthOptions, "builder"> & Partial<BerthOptions>): Promise<HttpBerth> {
+  const dataDir = mkdtempSync(join(tmpdir(), "berth-http-"));
+  const store = Store.open(dataDir);
+  const log = pino({ level: "silent" });
+  const probot = new Probot({
+    appId: 1,
+    privateKey,
+    secret,
+    log,
+    Octokit: ProbotOctokit.defaults((o: Record<string, unknown>) => ({ ...o, retry: { enabled: false }, throttle: { enabled: false } })),
+  });
+  const berth = createBerth({
+    store,
+    targets: { docker: new FakeTarget() },
+    publicUrl: "https://berth.example.com",
+    concurrency: 1,
+    commentIntervalMs: 0,
+    redact: createRedactor([]),
+    log,
+    ...options,
+  });
+  const middleware = await createNodeMiddleware(berth.app, { probot });
+  const server: Server = createServer((req, res) => void middleware(req, res, () => res.writeHead(404).end()));
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    engine: berth.engine,
+    store,
+    port,
+    origin: `http://127.0.0.1:${port}`,
+    async close() {
+      await berth.engine.stop();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      store.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
