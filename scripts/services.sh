@@ -49,7 +49,15 @@ start() {
       --pidfile "$dir/docker.pid" >"$dir/dockerd.log" 2>&1 &
     wait_for 60 env DOCKER_HOST="unix://$sock" docker info || { tail -30 "$dir/dockerd.log" >&2; exit 1; }
   fi
-  if [ "$(DOCKER_HOST="unix://$sock" docker info --format '{{.Swarm.LocalNodeState}}')" != "active" ]; then
+  local swarm_state
+  swarm_state=$(DOCKER_HOST="unix://$sock" docker info --format '{{.Swarm.LocalNodeState}}')
+  if [ "$swarm_state" = "error" ]; then
+    # A single-node test swarm that could not come back (its port was taken at start): start it afresh.
+    echo "services: swarm state is error; re-initialising the test swarm" >&2
+    DOCKER_HOST="unix://$sock" docker swarm leave --force >/dev/null
+    swarm_state=inactive
+  fi
+  if [ "$swarm_state" != "active" ]; then
     DOCKER_HOST="unix://$sock" docker swarm init --advertise-addr 127.0.0.1 >/dev/null
   fi
   if ! curl -fsS "http://127.0.0.1:$registry_port/v2/" >/dev/null 2>&1; then
