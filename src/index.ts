@@ -16,6 +16,8 @@ export interface BerthOptions extends Omit<EngineOptions, "hosts"> {
   extraHosts?: Array<{ host: CodeHost; route: (engine: Engine) => RouteHandler }>;
   /** Bounds the webhook bodies read at once across routes (default: 16 for the GitHub route alone). */
   bodyGate?: BodyGate;
+  /** The GitHub App's webhook secret: forged bodies are refused before Probot logs them. */
+  webhookSecret?: string;
 }
 
 /** Build the engine and the Probot app function that feeds it. */
@@ -67,7 +69,14 @@ export function createBerth(options: BerthOptions): { app: ApplicationFunction; 
       const event = fromIssueCommentEvent(context.id, context.payload);
       if (event) engine.accept(event);
     });
-    addHandler(createGitHubWebhookRoute({ webhooks: app.webhooks, gate: options.bodyGate ?? new BodyGate(16), log: options.log }));
+    addHandler(
+      createGitHubWebhookRoute({
+        webhooks: app.webhooks,
+        gate: options.bodyGate ?? new BodyGate(16),
+        log: options.log,
+        ...(options.webhookSecret !== undefined ? { secret: options.webhookSecret } : {}),
+      }),
+    );
     addHandler(createWebRoutes(options.store, engine.reportBaseUrl));
     for (const extra of options.extraHosts ?? []) addHandler(extra.route(engine));
     // Returns once webhooks can be accepted; reconciling previews with the hosts runs in the background.

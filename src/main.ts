@@ -158,6 +158,7 @@ for (const kind of settings.targets) {
 const { app, engine } = createBerth({
   extraHosts,
   bodyGate,
+  webhookSecret: process.env.WEBHOOK_SECRET,
   artifacts,
   registryCleaner: plainRegistryCleaner(),
   store,

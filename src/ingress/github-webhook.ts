@@ -4,6 +4,7 @@
  * `content-length` and while streaming), and only as many bodies at once as the shared gate
  * allows, then hands the raw body to `verifyAndReceive` (signature check, then Probot's handlers).
  */
+import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { BodyRefusedError, refusalStatus, WEBHOOK_MAX_BODY_BYTES, type BodyGate } from "../web/bounded-body.js";
@@ -18,6 +19,12 @@ export interface WebhookReceiver {
 
 export interface GitHubWebhookRouteOptions {
   webhooks: WebhookReceiver;
+  /**
+   * The App's webhook secret. When given, a body whose signature does not match is refused here,
+   * before Probot sees it (Probot logs a refused event with its whole payload: up to 25 MB per
+   * forged request would go to the log).
+   */
+  secret?: string;
   gate: BodyGate;
   log: Pick<Logger, "warn" | "info" | "debug">;
   path?: string;
@@ -45,6 +52,13 @@ function statusOf(error: unknown): { status: number; message: string } {
   const status = typeof (inner as { status?: unknown })?.status === "number" ? (inner as { status: number }).status : 500;
   const message = inner instanceof Error ? inner.message : String(inner);
   return { status, message };
+}
+
+/** `sha256=<hex HMAC of the body>`, compared in constant time. */
+export function signatureMatches(secret: string, body: Buffer, signature: string): boolean {
+  const expected = Buffer.from(`sha256=${createHmac("sha256", secret).update(body).digest("hex")}`);
+  const given = Buffer.from(signature);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 /** A Probot `addHandler` route for GitHub webhooks with bounded bodies. */
@@ -77,12 +91,17 @@ export function createGitHubWebhookRoute(options: GitHubWebhookRouteOptions): (r
       return send(res, status, { error: reason === "too-large" ? `payload over ${limit} bytes` : reason }, status === 503 ? { "retry-after": "1" } : {});
     }
     const id = header(req, "x-github-delivery") ?? "";
+    const signature = header(req, "x-hub-signature-256") ?? "";
+    if (options.secret !== undefined && !signatureMatches(options.secret, body, signature)) {
+      log.warn({ deliveryId: id, bytes: body.length }, "github webhook refused: signature does not match");
+      return send(res, 400, { error: "signature does not match event payload and secret" });
+    }
     try {
       await options.webhooks.verifyAndReceive({
         id,
         name: header(req, "x-github-event") ?? "",
         payload: body.toString("utf8"),
-        signature: header(req, "x-hub-signature-256") ?? "",
+        signature,
       });
     } catch (error) {
       const { status, message } = statusOf(error);

@@ -24,7 +24,7 @@ let port = 0;
 beforeAll(async () => {
   nock.disableNetConnect();
   nock.enableNetConnect("127.0.0.1");
-  berth = await startHttpBerth(SECRET, { builder, bodyGate: gate });
+  berth = await startHttpBerth(SECRET, { builder, bodyGate: gate, webhookSecret: SECRET });
   port = berth.port;
 });
 
@@ -93,5 +93,14 @@ it("processes a signed body once, even when it is posted again under a new deliv
   expect(await post("replayed-under-a-new-id")).toBe(200);
   await berth.engine.idle();
   expect(builder.builds).toHaveLength(1);
-  expect(github.statuses().filter((s) => s.context === "berth/build")).toHaveLength(1);
+  // One pipeline: one build result (after at most one `pending` of its start).
+  expect(github.statuses().filter((s) => s.context === "berth/build" && s.state !== "pending")).toHaveLength(1);
+  expect(github.statuses().filter((s) => s.context === "berth/build" && s.state === "pending").length).toBeLessThanOrEqual(1);
+});
+
+it("refuses a forged body before Probot sees it (Probot would log the whole payload)", async () => {
+  const body = JSON.stringify({ zen: "x".repeat(1024 * 1024) });
+  const res = await fetch(`http://127.0.0.1:${port}${PATH}`, { method: "POST", headers: { ...HEADERS, "x-github-delivery": "forged-big" }, body });
+  expect(res.status).toBe(400);
+  expect(await res.json()).toEqual({ error: "signature does not match event payload and secret" });
 });
