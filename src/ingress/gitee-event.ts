@@ -13,7 +13,8 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import type { BotEvent, PullRef, RepoRef } from "../domain/types.js";
+import type { BotEvent, RepoRef } from "../domain/types.js";
+import { giteeBranchRepoSchema, giteeHookPullSchema, giteeLogin, giteePullRef, giteeShaSchema, giteeUserSchema, isGiteeFork } from "../hosts/gitee/gitee-pull.js";
 
 /** The result of translating one delivery. */
 export type GiteeEventResult = { type: "event"; event: BotEvent } | { type: "ignore"; reason: string };
@@ -34,14 +35,6 @@ export const GITEE_EVENTS = {
 
 /** Owner and repository paths as Gitee allows them (they end up in API paths and resource names). */
 const pathSegment = z.string().regex(/^[A-Za-z0-9_.-]{1,191}$/, "must be a Gitee path");
-const sha = z.string().regex(/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/, "must be a full commit SHA");
-
-const userSchema = z.looseObject({
-  login: z.string().nullish(),
-  username: z.string().nullish(),
-  user_name: z.string().nullish(),
-});
-type GiteeUser = z.infer<typeof userSchema>;
 
 /** `repository` of a hook: `namespace` is the owner path (a string here, unlike the REST API). */
 const hookRepoSchema = z.looseObject({
@@ -51,35 +44,14 @@ const hookRepoSchema = z.looseObject({
   html_url: z.string(),
 });
 
-/** A repository as it appears inside `pull_request.head/base` or `source_repo/target_repo`. */
-const branchRepoSchema = z.looseObject({
-  id: z.number().nullish(),
-  full_name: z.string().nullish(),
-  path_with_namespace: z.string().nullish(),
-});
-type BranchRepo = z.infer<typeof branchRepoSchema>;
-
-const pullSchema = z.looseObject({
-  id: z.number(),
-  number: z.number().int().positive(),
-  state: z.string(),
-  html_url: z.string(),
-  merged: z.boolean().nullish(),
-  updated_at: z.string().nullish(),
-  user: userSchema,
-  head: z.looseObject({ ref: z.string().min(1), sha, repo: branchRepoSchema.nullish() }),
-  base: z.looseObject({ ref: z.string().min(1), repo: branchRepoSchema.nullish() }),
-});
-type GiteePull = z.infer<typeof pullSchema>;
-
 const mergeRequestHookSchema = z.looseObject({
   action: z.string(),
   action_desc: z.string().nullish(),
   repository: hookRepoSchema,
-  pull_request: pullSchema,
-  sender: userSchema.nullish(),
-  source_repo: z.looseObject({ repository: branchRepoSchema.nullish() }).nullish(),
-  target_repo: z.looseObject({ repository: branchRepoSchema.nullish() }).nullish(),
+  pull_request: giteeHookPullSchema,
+  sender: giteeUserSchema.nullish(),
+  source_repo: z.looseObject({ repository: giteeBranchRepoSchema.nullish() }).nullish(),
+  target_repo: z.looseObject({ repository: giteeBranchRepoSchema.nullish() }).nullish(),
 });
 
 const noteHookSchema = z.looseObject({
@@ -89,10 +61,10 @@ const noteHookSchema = z.looseObject({
   comment: z.looseObject({
     id: z.number(),
     body: z.string(),
-    user: userSchema,
+    user: giteeUserSchema,
     updated_at: z.string().nullish(),
   }),
-  pull_request: pullSchema,
+  pull_request: giteeHookPullSchema,
 });
 
 const tagPushHookSchema = z.looseObject({
@@ -101,29 +73,12 @@ const tagPushHookSchema = z.looseObject({
   created: z.boolean().nullish(),
   deleted: z.boolean().nullish(),
   repository: hookRepoSchema,
-  sender: userSchema.nullish(),
+  sender: giteeUserSchema.nullish(),
   user_name: z.string().nullish(),
 });
 
 /** Just enough of a Note Hook to tell whether it is about a pull request. */
 const noteKindSchema = z.looseObject({ noteable_type: z.string().nullish(), action: z.string().nullish() });
-
-function loginOf(user: GiteeUser | null | undefined): string {
-  return user?.login ?? user?.username ?? user?.user_name ?? "";
-}
-
-function repoKey(repo: BranchRepo | null | undefined): string | null {
-  const name = repo?.full_name ?? repo?.path_with_namespace;
-  return name ? name.toLowerCase() : null;
-}
-
-/** Source and target differ (a fork). When either side is unknown, treat it as a fork: never built unapproved. */
-function isFork(head: BranchRepo | null | undefined, base: BranchRepo | null | undefined): boolean {
-  if (typeof head?.id === "number" && typeof base?.id === "number") return head.id !== base.id;
-  const h = repoKey(head);
-  const b = repoKey(base);
-  return h === null || b === null || h !== b;
-}
 
 function toRepoRef(repository: z.infer<typeof hookRepoSchema>): RepoRef {
   return {
@@ -132,20 +87,6 @@ function toRepoRef(repository: z.infer<typeof hookRepoSchema>): RepoRef {
     name: repository.path,
     defaultBranch: repository.default_branch || "master",
     htmlUrl: repository.html_url,
-  };
-}
-
-function toPullRef(repo: RepoRef, pull: GiteePull, fromFork: boolean): PullRef {
-  return {
-    repo,
-    number: pull.number,
-    headSha: pull.head.sha,
-    headRef: pull.head.ref,
-    baseRef: pull.base.ref,
-    fromFork,
-    url: pull.html_url,
-    author: loginOf(pull.user),
-    state: pull.state === "open" ? "open" : "closed",
   };
 }
 
@@ -182,10 +123,10 @@ function parseMergeRequest(body: unknown): GiteeEventResult {
   const repo = toRepoRef(hook.repository);
   const fromFork =
     hook.source_repo?.repository || hook.target_repo?.repository
-      ? isFork(hook.source_repo?.repository, hook.target_repo?.repository)
-      : isFork(pull.head.repo, pull.base.repo);
-  const pr = toPullRef(repo, pull, fromFork);
-  const sender = loginOf(hook.sender) || pr.author;
+      ? isGiteeFork(hook.source_repo?.repository, hook.target_repo?.repository)
+      : isGiteeFork(pull.head.repo, pull.base.repo);
+  const pr = giteePullRef(repo, pull, fromFork);
+  const sender = giteeLogin(hook.sender) || pr.author;
   const deliveryId = giteeDeliveryId([GITEE_EVENTS.mergeRequest, pull.id, pull.head.sha, hook.action, hook.action_desc, pull.updated_at]);
 
   switch (hook.action) {
@@ -222,13 +163,13 @@ function parseNote(body: unknown, options: ParseGiteeEventOptions): GiteeEventRe
   const parsed = noteHookSchema.safeParse(body);
   if (!parsed.success) return { type: "ignore", reason: `invalid Note Hook payload: ${describeIssues(parsed.error)}` };
   const hook = parsed.data;
-  const author = loginOf(hook.comment.user);
+  const author = giteeLogin(hook.comment.user);
   if (options.botLogin && author.toLowerCase() === options.botLogin.toLowerCase()) {
     return { type: "ignore", reason: "comment written by berth itself" };
   }
   const repo = toRepoRef(hook.repository);
   const pull = hook.pull_request;
-  const pr = toPullRef(repo, pull, isFork(pull.head.repo, pull.base.repo));
+  const pr = giteePullRef(repo, pull);
   return {
     type: "event",
     event: {
@@ -251,9 +192,9 @@ function parseTagPush(body: unknown): GiteeEventResult {
   if (!hook.ref.startsWith("refs/tags/")) return { type: "ignore", reason: "push is not a tag" };
   // Deleting a tag never undeploys or deletes anything.
   if (hook.deleted || /^0+$/.test(hook.after)) return { type: "ignore", reason: "tag deletion does nothing" };
-  if (!sha.safeParse(hook.after).success) return { type: "ignore", reason: "tag push without a commit SHA" };
+  if (!giteeShaSchema.safeParse(hook.after).success) return { type: "ignore", reason: "tag push without a commit SHA" };
   const tag = hook.ref.slice("refs/tags/".length);
-  const pusher = loginOf(hook.sender) || hook.user_name || "";
+  const pusher = giteeLogin(hook.sender) || hook.user_name || "";
   return {
     type: "event",
     event: {

@@ -3,12 +3,12 @@
  */
 import { createHash } from "node:crypto";
 import type { Context } from "probot";
-import type { BotEvent, PullRef, RepoRef } from "../domain/types.js";
+import type { BotEvent, RepoRef } from "../domain/types.js";
+import { pullRefFromGitHub, repoRefFromGitHub } from "../hosts/github/github-pull.js";
 
 type PullRequestPayload = Context<"pull_request">["payload"];
 type CommentPayload = Context<"issue_comment">["payload"];
 type PushPayload = Context<"push">["payload"];
-type RepositoryPayload = PullRequestPayload["repository"];
 
 /**
  * What GitHub signed: the event name and a digest of the payload. GitHub's own redeliveries keep
@@ -17,45 +17,6 @@ type RepositoryPayload = PullRequestPayload["repository"];
  */
 export function githubReplayKey(name: string, payload: unknown): string {
   return `github:${name}:${createHash("sha256").update(JSON.stringify(payload)).digest("hex")}`;
-}
-
-/** A RepoRef from a webhook's `repository` (and `installation`). */
-export function repoRefFromGitHub(repository: Pick<RepositoryPayload, "owner" | "name" | "default_branch" | "html_url">, installationId?: number): RepoRef {
-  const repo: RepoRef = {
-    host: "github",
-    owner: repository.owner.login,
-    name: repository.name,
-    defaultBranch: repository.default_branch,
-    htmlUrl: repository.html_url,
-  };
-  if (installationId !== undefined) repo.installationId = installationId;
-  return repo;
-}
-
-/** Minimal pull request fields berth reads (webhook payloads and `pulls.get` both have them). */
-export interface GitHubPullFields {
-  number: number;
-  state: string;
-  html_url: string;
-  user: { login: string } | null;
-  head: { sha: string; ref: string; repo: { full_name: string } | null };
-  base: { ref: string; repo: { full_name: string } };
-}
-
-/** A PullRef from a GitHub pull request object. */
-export function pullRefFromGitHub(pr: GitHubPullFields, repo: RepoRef): PullRef {
-  return {
-    repo,
-    number: pr.number,
-    headSha: pr.head.sha,
-    headRef: pr.head.ref,
-    baseRef: pr.base.ref,
-    // A deleted fork has no head repo: treat it as a fork (never trusted).
-    fromFork: pr.head.repo?.full_name !== pr.base.repo.full_name,
-    url: pr.html_url,
-    author: pr.user?.login ?? "ghost",
-    state: pr.state === "open" ? "open" : "closed",
-  };
 }
 
 /** `pull_request` → pr-updated / pr-closed, or null for actions berth ignores. */

@@ -5,7 +5,8 @@ import { z } from "zod";
 import { createBuildContext } from "../../src/adapters/docker/source-context.js";
 import type { BotEvent, RepoRef } from "../../src/domain/types.js";
 import { GiteeApiError, GiteeClient } from "../../src/hosts/gitee/gitee-client.js";
-import { GiteeHost, giteeStatusLabel, mapGiteePermission } from "../../src/hosts/gitee/gitee-host.js";
+import { GiteeHost, mapGiteePermission } from "../../src/hosts/gitee/gitee-host.js";
+import { giteeStatusLabel } from "../../src/hosts/gitee/gitee-status-labels.js";
 import { FakeGiteeApi } from "../fakes/gitee-api.js";
 import { captureLogger, type CapturedLog } from "../helpers/capture-log.js";
 

@@ -6,7 +6,7 @@ import type { BotEvent } from "../../domain/types.js";
 import type { ProbotOctokit } from "probot";
 import type { CodeHost, CommitStatus, SourceArchive } from "../../domain/ports.js";
 import type { Permission, PullRef, RepoRef } from "../../domain/types.js";
-import { pullRefFromGitHub } from "../../ingress/github-event.js";
+import { pullRefFromGitHub } from "./github-pull.js";
 
 type Octokit = InstanceType<typeof ProbotOctokit>;
 
