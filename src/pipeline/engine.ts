@@ -1,6 +1,7 @@
 /**
  * The engine: a durable inbox of events, the dispatcher that turns them into runs, the scheduler
- * that executes runs, and the publisher that keeps status comments current. Webhook handlers only
+ * that executes runs, the publisher that keeps status comments current, and the reporter that writes
+ * commit statuses from their outbox. Webhook handlers only
  * call `accept()`, which records and returns at once. `start()` returns as soon as work can be
  * accepted; reconciling previews with the code host runs in the background.
  */
@@ -21,6 +22,7 @@ import { InboxWorker, type EventFailure } from "./inbox-worker.js";
 import { prKeyOf, repoKeyOf, type PrKey, type PullRecord, type RunRecord } from "./records.js";
 import { executeRun } from "./run-executor.js";
 import { markStopped, Scheduler } from "./scheduler.js";
+import { StatusReporter, type StatusRetryPolicy } from "./status-outbox.js";
 import type { InboxItem, Store } from "./store.js";
 import { EventDeadlineError } from "./transient-error.js";
 
@@ -58,8 +60,10 @@ export interface EngineOptions {
   log: Logger;
   now?: () => number;
   newId?: () => string;
-  /** Jitter of inbox retries (tests). */
+  /** Jitter of inbox and commit status retries (tests). */
   random?: () => number;
+  /** Backoff and give-up of commit status writes (see `StatusReporter`). */
+  statusRetry?: Partial<StatusRetryPolicy>;
 }
 
 /** A run interrupted by a crash more often than this is failed instead of re-queued. */
@@ -72,6 +76,7 @@ export class Engine {
   readonly store: Store;
   private readonly scheduler: Scheduler;
   private readonly publisher: CommentPublisher;
+  private readonly reporter: StatusReporter;
   private readonly loadConfig: ReturnType<typeof createConfigLoader>;
   private readonly now: () => number;
   private readonly newId: () => string;
@@ -94,6 +99,16 @@ export class Engine {
       intervalMs: options.commentIntervalMs,
       log: options.log,
       now: this.now,
+    });
+    this.reporter = new StatusReporter({
+      store: options.store,
+      hosts: options.hosts,
+      log: options.log,
+      redact: options.redact,
+      now: this.now,
+      ...(options.random ? { random: options.random } : {}),
+      ...(options.statusRetry ? { retry: options.statusRetry } : {}),
+      callTimeoutMs: options.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS,
     });
     this.scheduler = new Scheduler({
       store: options.store,
@@ -148,6 +163,7 @@ export class Engine {
    */
   async start(): Promise<void> {
     this.recoverRuns();
+    this.reporter.start();
     this.inbox.kick();
     this.scheduler.kick();
     void this.reconcileInBackground();
@@ -191,7 +207,8 @@ export class Engine {
 
   /**
    * Stop taking work; running runs are put back in the queue for the next start, events in flight
-   * stay in the inbox. A reconcile waiting on the code host is abandoned, not awaited.
+   * stay in the inbox, commit statuses not written (or in flight) stay in the outbox. A reconcile
+   * waiting on the code host is abandoned, not awaited.
    */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -199,13 +216,15 @@ export class Engine {
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     await this.inbox.stop();
     await this.scheduler.stop();
+    await this.reporter.stop();
     await this.publisher.settle();
     this.publisher.stop();
   }
 
   /**
    * Wait until no event is due or in flight (one waiting for its retry does not count), the
-   * reconcile is done, no run is executing and every comment is written.
+   * reconcile is done, no run is executing and every comment and commit status is written (one
+   * waiting for its backoff does not count).
    */
   async idle(): Promise<void> {
     for (let i = 0; i < 100; i++) {
@@ -213,8 +232,9 @@ export class Engine {
       await this.reconciling;
       await this.scheduler.idle();
       await this.publisher.settle();
+      await this.reporter.idle();
       const queued = this.store.runsWithStatus(["queued", "running"]).length;
-      if (!this.inbox.busy() && !this.reconciling && queued === 0) return;
+      if (!this.inbox.busy() && !this.reconciling && queued === 0 && !this.reporter.busy()) return;
       if (queued > 0) this.scheduler.kick();
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -293,6 +313,7 @@ export class Engine {
       newId: this.newId,
       publish: (prKey) => this.publisher.request(prKey),
       reportBaseUrl: this.reportBaseUrl,
+      enqueueStatus: (r, status) => this.reporter.enqueue(r.repo, r.sha, r.prNumber, status),
     });
   }
 

@@ -1,6 +1,8 @@
 /**
  * Executes one run: its stages in order, each persisted before and after, the comment redrawn and
- * a commit status set when a stage ends. Reacts to the abort signal of the scheduler.
+ * a commit status enqueued (pending when a stage starts, its result when it ends). No stage awaits a
+ * code-host status write: the status outbox writes them in the background. Reacts to the abort
+ * signal of the scheduler.
  */
 import { reportUrl, stageLogUrl } from "../domain/report-links.js";
 import type { CommitStatus, LogSink } from "../domain/ports.js";
@@ -27,6 +29,8 @@ export interface ExecutorDeps extends StageDeps {
   publish: (prKey: PrKey) => void;
   /** Base URL of report links (commit status target URLs). */
   reportBaseUrl: string;
+  /** Want a commit status on the run's commit: recorded at once, written in the background (status outbox). */
+  enqueueStatus: (run: RunRecord, status: CommitStatus) => void;
 }
 
 function stopReasonOf(signal: AbortSignal): StopReason {
@@ -69,13 +73,24 @@ async function withStageLog(run: RunRecord, name: StageName, deps: ExecutorDeps,
   return outcome;
 }
 
-/** Set a stage status; a failure to do so is logged, never fatal. */
-async function reportStatus(run: RunRecord, status: CommitStatus, deps: ExecutorDeps): Promise<void> {
-  try {
-    await deps.host.setStatus(run.repo, run.sha, run.prNumber, status);
-  } catch (err) {
-    deps.log.warn({ runId: run.id, context: status.context, err: deps.redact(String(err)) }, "stage status not set");
-  }
+/** Want a stage status shown; returns at once (the outbox writes it, and logs its failures). */
+function reportStatus(run: RunRecord, status: CommitStatus, deps: ExecutorDeps): void {
+  deps.enqueueStatus(run, { ...status, description: status.description.slice(0, 140) });
+}
+
+/** The status of a stage that has just started. */
+function runningStatus(context: string, name: string): CommitStatus {
+  return { context, state: "pending", description: `${name} running…` };
+}
+
+/**
+ * A stage started and then stopped by a supersede or a cancel: its `pending` must not stay on the
+ * commit. Only where statuses live on the commit; on the PR (Gitee) the next run's states follow.
+ */
+function reportStopped(run: RunRecord, context: string, signal: AbortSignal, deps: ExecutorDeps): void {
+  const reason = stopReasonOf(signal);
+  if (reason.kind === "shutdown" || deps.host.statusScope !== "commit") return;
+  reportStatus(run, { context, state: "error", description: reason.text }, deps);
 }
 
 /** Run a run to its end. Never throws for stage failures; they are recorded. */
@@ -101,25 +116,29 @@ export async function executeRun(run: RunRecord, signal: AbortSignal, deps: Exec
   const earlier: StageContext["earlier"] = {};
   if (deps.host.statusScope === "pull-request") {
     // Statuses on the PR still show the previous commit's results: reset the planned stages.
-    for (const name of current.plan) await reportStatus(current, { context: `berth/${name}`, state: "pending", description: `${name} queued for ${current.sha.slice(0, 7)}` }, deps);
+    for (const name of current.plan) reportStatus(current, { context: `berth/${name}`, state: "pending", description: `${name} queued for ${current.sha.slice(0, 7)}` }, deps);
   }
   for (const name of current.plan) {
     if (signal.aborted) break;
     const pull = store.getPull(current.prKey);
     if (!pull) break;
     store.updateStage(current.id, name, { state: "running", startedAt: now(), finishedAt: null });
+    reportStatus(current, runningStatus(`berth/${name}`, name), deps);
     deps.publish(current.prKey);
     const outcome = await withStageLog(current, name, deps, (onLog) => STAGE_FUNCTIONS[name]({ run: current, config, pull, earlier, signal, deps, onLog }));
-    if (signal.aborted) break;
+    if (signal.aborted) {
+      reportStopped(current, `berth/${name}`, signal, deps);
+      break;
+    }
     earlier[name] = outcome.detail;
     store.updateStage(current.id, name, { state: outcome.ok ? "passed" : "failed", finishedAt: now(), detail: outcome.detail });
     deps.publish(current.prKey);
     log.info({ runId: current.id, prKey: current.prKey, stage: name, ok: outcome.ok }, "stage finished");
-    await reportStatus(current, commitStatusOf(name, outcome.ok, outcome.detail, deps), deps);
+    reportStatus(current, commitStatusOf(name, outcome.ok, outcome.detail, deps), deps);
     if (!outcome.ok) {
       if (deps.host.statusScope === "pull-request") {
         for (const later of current.plan.slice(current.plan.indexOf(name) + 1)) {
-          await reportStatus(current, { context: `berth/${later}`, state: "error", description: `not run: ${name} failed` }, deps);
+          reportStatus(current, { context: `berth/${later}`, state: "error", description: `not run: ${name} failed` }, deps);
         }
       }
       markStopped(store, current, { kind: "cancelled", text: `not run: ${name} failed` }, now(), "failed");
@@ -174,11 +193,11 @@ async function executeRelease(run: RunRecord, signal: AbortSignal, deps: Executo
   const env = release.environment;
   // Commit statuses of a release live on the commit; hosts that keep statuses on PRs have none here.
   const onCommit = deps.host.statusScope === "commit";
-  const report = async (stage: string, ok: boolean, description: string, targetUrl?: string) => {
+  const report = (stage: string, ok: boolean, description: string, targetUrl?: string): void => {
     if (!onCommit) return;
-    const status: CommitStatus = { context: `berth/${env}/${stage}`, state: ok ? "success" : "failure", description: description.slice(0, 140) };
+    const status: CommitStatus = { context: `berth/${env}/${stage}`, state: ok ? "success" : "failure", description };
     if (targetUrl) status.targetUrl = targetUrl;
-    await reportStatus(run, status, deps);
+    reportStatus(run, status, deps);
   };
   const earlier: ReleaseContext["earlier"] = {};
   const stages = { build: releaseBuildStage, deploy: releaseDeployStage } as const;
@@ -186,6 +205,7 @@ async function executeRelease(run: RunRecord, signal: AbortSignal, deps: Executo
   for (const name of run.plan) {
     if (signal.aborted || (name !== "build" && name !== "deploy")) break;
     store.updateStage(run.id, name, { state: "running", startedAt: now(), finishedAt: null });
+    if (onCommit) reportStatus(run, runningStatus(`berth/${env}/${name}`, name), deps);
     if (name === "deploy" && deps.host.startDeployment) {
       try {
         deploymentId = (await deps.host.startDeployment(run.repo, { environment: env, sha: run.sha, tag: release.tag, production: env === "production" })).id;
@@ -194,13 +214,16 @@ async function executeRelease(run: RunRecord, signal: AbortSignal, deps: Executo
       }
     }
     const outcome = await withStageLog(run, name, deps, (onLog) => stages[name]({ run, config, earlier, signal, deps, release, onLog }));
-    if (signal.aborted) break;
+    if (signal.aborted) {
+      if (onCommit) reportStopped(run, `berth/${env}/${name}`, signal, deps);
+      break;
+    }
     earlier[name] = outcome.detail;
     store.updateStage(run.id, name, { state: outcome.ok ? "passed" : "failed", finishedAt: now(), detail: outcome.detail });
     log.info({ runId: run.id, environment: env, tag: release.tag, stage: name, ok: outcome.ok }, "release stage finished");
     const url = name === "deploy" ? outcome.detail.preview?.url : undefined;
     const description = outcome.detail.reason ?? `${name} ${outcome.ok ? "passed" : "failed"} for ${release.tag}`;
-    await report(name, outcome.ok, description, url ?? (outcome.detail.logId ? stageLogUrl(deps.reportBaseUrl, outcome.detail.logId) : undefined));
+    report(name, outcome.ok, description, url ?? (outcome.detail.logId ? stageLogUrl(deps.reportBaseUrl, outcome.detail.logId) : undefined));
     if (deploymentId && name === "deploy" && deps.host.finishDeployment) {
       const result: { state: "success" | "failure"; environmentUrl?: string; description: string } = { state: outcome.ok ? "success" : "failure", description: description.slice(0, 140) };
       if (url) result.environmentUrl = url;
@@ -217,7 +240,7 @@ async function executeRelease(run: RunRecord, signal: AbortSignal, deps: Executo
     else markStopped(store, run, reason, now());
     return;
   }
-  if (release.refusal) await report("deploy", false, release.refusal);
+  if (release.refusal) report("deploy", false, release.refusal);
   store.updateRun(run.id, { status: "passed", finishedAt: now(), ...(release.refusal ? { reason: release.refusal } : {}) });
   // Open PRs whose head is this commit show the environment in their status comment.
   for (const pull of store.openPullsAt(repoKeyOf(run.repo), run.sha)) deps.publish(pull.prKey);

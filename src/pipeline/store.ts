@@ -5,7 +5,8 @@
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { BotEvent, RunStatus, StageName, StageState } from "../domain/types.js";
+import type { CommitStatus } from "../domain/ports.js";
+import type { BotEvent, RepoRef, RunStatus, StageName, StageState } from "../domain/types.js";
 import type { TestSuiteReport } from "../reports/junit.js";
 import { lockDataDir, type DataDirLock } from "./data-dir-lock.js";
 import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, StageDetail, StageRecord } from "./records.js";
@@ -86,6 +87,23 @@ CREATE TABLE IF NOT EXISTS logs (
   text TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS logs_by_run ON logs (run_id);
+CREATE TABLE IF NOT EXISTS status_outbox (
+  host TEXT NOT NULL,
+  repo TEXT NOT NULL,
+  sha TEXT NOT NULL,
+  context TEXT NOT NULL,
+  group_key TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  repo_json TEXT NOT NULL,
+  pr_number INTEGER NOT NULL,
+  status_json TEXT NOT NULL,
+  enqueued_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER,
+  last_error TEXT,
+  PRIMARY KEY (host, repo, sha, context)
+);
+CREATE INDEX IF NOT EXISTS status_outbox_by_group ON status_outbox (group_key, seq);
 CREATE TABLE IF NOT EXISTS reports (
   id TEXT PRIMARY KEY,
   run_id TEXT NOT NULL,
@@ -94,6 +112,55 @@ CREATE TABLE IF NOT EXISTS reports (
   report_json TEXT NOT NULL
 );
 `;
+
+/** The latest wanted commit status of one (host, owner/repo, sha, context), waiting to be written. */
+export interface OutboxStatus {
+  repo: RepoRef;
+  sha: string;
+  prNumber: number;
+  status: CommitStatus;
+  /** Which rows are written one at a time, in `seq` order (see `statusGroupKey`). */
+  groupKey: string;
+  /** Enqueue order; a replacement gets a new, higher one (the version a write acknowledges). */
+  seq: number;
+  enqueuedAt: number;
+  /** Failed writes of this state so far. */
+  attempts: number;
+  /** Not before this time (ms) after a failure; undefined = now. */
+  nextAttemptAt?: number;
+  lastError?: string;
+}
+
+type OutboxRow = {
+  repo_json: string;
+  sha: string;
+  pr_number: number;
+  status_json: string;
+  group_key: string;
+  seq: number;
+  enqueued_at: number;
+  attempts: number;
+  next_attempt_at: number | null;
+  last_error: string | null;
+};
+
+const OUTBOX_COLUMNS = "repo_json, sha, pr_number, status_json, group_key, seq, enqueued_at, attempts, next_attempt_at, last_error";
+
+function outboxStatus(row: OutboxRow): OutboxStatus {
+  const item: OutboxStatus = {
+    repo: JSON.parse(row.repo_json) as RepoRef,
+    sha: row.sha,
+    prNumber: row.pr_number,
+    status: JSON.parse(row.status_json) as CommitStatus,
+    groupKey: row.group_key,
+    seq: row.seq,
+    enqueuedAt: row.enqueued_at,
+    attempts: row.attempts,
+  };
+  if (row.next_attempt_at !== null) item.nextAttemptAt = row.next_attempt_at;
+  if (row.last_error !== null) item.lastError = row.last_error;
+  return item;
+}
 
 /** The full output of one stage of a run. */
 export interface StoredLog {
@@ -434,6 +501,55 @@ export class Store {
       | { id: string; run_id: string; stage: string; created_at: number; text: string }
       | undefined;
     return row ? { id: row.id, runId: row.run_id, stage: row.stage, createdAt: row.created_at, text: row.text } : undefined;
+  }
+
+  // ---- status outbox -------------------------------------------------------------------------
+
+  /**
+   * Want `status` on the commit: replaces the state of the same (host, repo, sha, context) whether
+   * or not it was sent (coalescing), with a new `seq` and its own tries; a backoff still running
+   * is kept. Returns the row's new `seq`.
+   */
+  enqueueStatus(item: { repo: RepoRef; sha: string; prNumber: number; status: CommitStatus; groupKey: string }, now: number): number {
+    const tx = this.db.transaction(() => {
+      const { next } = this.db.prepare("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM status_outbox").get() as { next: number };
+      this.db
+        .prepare(
+          `INSERT INTO status_outbox (host, repo, sha, context, group_key, seq, repo_json, pr_number, status_json, enqueued_at, attempts)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
+           ON CONFLICT (host, repo, sha, context) DO UPDATE SET group_key = excluded.group_key, seq = excluded.seq, repo_json = excluded.repo_json,
+             pr_number = excluded.pr_number, status_json = excluded.status_json, enqueued_at = excluded.enqueued_at, attempts = 0, last_error = NULL`,
+        )
+        .run(item.repo.host, `${item.repo.owner}/${item.repo.name}`, item.sha, item.status.context, item.groupKey, next, JSON.stringify(item.repo), item.prNumber, JSON.stringify(item.status), now);
+      return next;
+    });
+    return tx();
+  }
+
+  /** Statuses waiting to be written, in enqueue order (all of them, or one group's). */
+  outboxStatuses(groupKey?: string): OutboxStatus[] {
+    const rows = (
+      groupKey === undefined
+        ? this.db.prepare(`SELECT ${OUTBOX_COLUMNS} FROM status_outbox ORDER BY seq`).all()
+        : this.db.prepare(`SELECT ${OUTBOX_COLUMNS} FROM status_outbox WHERE group_key = ? ORDER BY seq`).all(groupKey)
+    ) as OutboxRow[];
+    return rows.map(outboxStatus);
+  }
+
+  /** Remove the row written (or given up on) as version `seq`; false when it was replaced meanwhile (it stays, to be written). */
+  removeStatus(item: Pick<OutboxStatus, "repo" | "sha" | "status" | "seq">): boolean {
+    return (
+      this.db
+        .prepare("DELETE FROM status_outbox WHERE host = ? AND repo = ? AND sha = ? AND context = ? AND seq = ?")
+        .run(item.repo.host, `${item.repo.owner}/${item.repo.name}`, item.sha, item.status.context, item.seq).changes === 1
+    );
+  }
+
+  /** Leave version `seq` of a row to be tried again at `nextAttemptAt`; no-op when it was replaced meanwhile. */
+  deferStatus(item: Pick<OutboxStatus, "repo" | "sha" | "status" | "seq">, retry: { attempts: number; nextAttemptAt: number; error: string }): void {
+    this.db
+      .prepare("UPDATE status_outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE host = ? AND repo = ? AND sha = ? AND context = ? AND seq = ?")
+      .run(retry.attempts, retry.nextAttemptAt, retry.error, item.repo.host, `${item.repo.owner}/${item.repo.name}`, item.sha, item.status.context, item.seq);
   }
 
   // ---- retention -----------------------------------------------------------------------------

@@ -78,12 +78,18 @@ describe("pull request pipeline", () => {
     expect(body).toMatch(/\[report\]\(https:\/\/berth\.example\.com\/reports\/[0-9a-f]{16}\)/);
     expect(body).toContain("- `smoke › login`: expected 200, got 500");
 
-    expect(github.statuses().map((s) => `${s.context}=${s.state}`)).toEqual(["berth/build=success", "berth/deploy=success", "berth/test=failure"]);
+    // Each stage shows pending when it starts (the first write), its result when it ends.
+    expect(github.statuses()[0]).toMatchObject({ context: "berth/build", state: "pending", description: "build running…" });
+    expect(finalStatuses(github.statuses())).toEqual(["berth/build=success", "berth/deploy=success", "berth/test=failure"]);
 
-    // The API calls of one PR pipeline (goal ≤ 10).
+    // The API calls of one PR pipeline (goal ≤ 10 before pending-at-start; now at most a pending and
+    // a result per stage, fewer when the outbox coalesces them; the other calls as before).
     const apiCalls = github.calls.length;
-    console.info(`GitHub API calls for one PR pipeline (front door, coalesced comment): ${apiCalls}`);
-    expect(apiCalls).toBeLessThanOrEqual(10);
+    const statusWrites = github.statuses().length;
+    console.info(`GitHub API calls for one PR pipeline (front door, coalesced comment): ${apiCalls}, of them ${statusWrites} status writes`);
+    expect(statusWrites).toBeLessThanOrEqual(6);
+    expect(apiCalls - statusWrites).toBeLessThanOrEqual(7);
+    expect(apiCalls).toBeLessThanOrEqual(13);
   });
 
   it("fails the test stage when a report file was too large to read, naming it", async () => {
@@ -153,11 +159,11 @@ describe("pull request pipeline", () => {
     expect(body).toContain("| build | ❌ failed |");
     expect(body).toContain("| deploy | 🚫 cancelled |  | not run: build failed |");
     expect(body).toContain("<details><summary>build failed at `Step 2/3 : RUN false`: last log lines</summary>");
-    expect(github.statuses().map((s) => `${s.context}=${s.state}`)).toEqual(["berth/build=failure"]);
+    expect(github.statuses().map((s) => `${s.context}=${s.state}`)).toEqual(["berth/build=pending", "berth/build=failure"]);
     // The full build log is one click away: in the build row and on the commit status.
     const logId = /\| build \| ❌ failed \|.*\[log\]\(https:\/\/berth\.example\.com\/reports\/logs\/([0-9a-f]{16})\)/.exec(body)?.[1];
     expect(logId).toBeDefined();
-    expect(github.statuses()[0]?.target_url).toBe(`https://berth.example.com/reports/logs/${logId}`);
+    expect(github.statuses().at(-1)?.target_url).toBe(`https://berth.example.com/reports/logs/${logId}`);
     const log = await request(h, `/reports/logs/${logId}`);
     expect(log.status).toBe(200);
     expect(log.body).toMatch(/^berth · build log · Codertocat\/Hello-World#2 · commit 1111111 · \d{4}-\d\d-\d\dT/);
@@ -211,7 +217,7 @@ describe("pull request pipeline", () => {
     const body = lastComment(github);
     expect(body).toContain("| build | ❌ failed |");
     expect(body).toContain("`build.scan.failOn: high` is set, but this berth server has no scanner");
-    expect(github.statuses().map((s) => `${s.context}=${s.state}`)).toEqual(["berth/build=failure"]);
+    expect(github.statuses().map((s) => `${s.context}=${s.state}`)).toEqual(["berth/build=pending", "berth/build=failure"]);
   });
 
   it("asks a maintainer to approve a fork PR and builds exactly the approved commit", async () => {
@@ -363,4 +369,16 @@ async function request(h: Harness, path: string): Promise<{ status: number; body
   }
   await done;
   return { status: res.statusCode, body: Buffer.concat(chunks).toString("utf8") };
+}
+
+/**
+ * The last state written per status context, in the order the contexts first appear. Statuses are
+ * written from an outbox that coalesces: a context may show `pending` (its stage started) before its
+ * final state, never anything else, and never a state after its final one.
+ */
+function finalStatuses(statuses: Array<{ context: string; state: string }>): string[] {
+  const byContext = new Map<string, string[]>();
+  for (const s of statuses) byContext.set(s.context, [...(byContext.get(s.context) ?? []), s.state]);
+  for (const [context, states] of byContext) expect(states.slice(0, -1), context).toEqual(states.length > 1 ? ["pending"] : []);
+  return [...byContext].map(([context, states]) => `${context}=${states.at(-1)}`);
 }

@@ -77,7 +77,8 @@ describe("tag flow", () => {
     expect(production.preview.port).toBe(9090);
     expect(production.preview.env).toEqual({ MODE: "prod" });
 
-    expect(github.statuses().map((s) => `${s.context}=${s.state}`)).toEqual([
+    expect(github.statuses()[0]).toMatchObject({ context: "berth/dev/build", state: "pending" });
+    expect(finalStatuses(github.statuses())).toEqual([
       "berth/dev/build=success",
       "berth/dev/deploy=success",
       "berth/production/build=success",
@@ -101,7 +102,8 @@ describe("tag flow", () => {
     await h.deliver("push", tagPushPayload({ tag: "beta-2.0.0", sha: SHA, pusher: "dev" }));
     expect(builder.builds).toHaveLength(1);
     expect(target.deploys).toEqual([]);
-    expect(github.statuses()).toEqual([
+    expect(github.statuses()[0]).toEqual({ context: "berth/staging/build", state: "pending", description: "build running…" });
+    expect(github.statuses().filter((s) => s.state !== "pending")).toEqual([
       // The build status links to the build's full log.
       { context: "berth/staging/build", state: "success", description: "build passed for beta-2.0.0", target_url: expect.stringMatching(/^https:\/\/berth\.example\.com\/reports\/logs\/[0-9a-f]{16}$/) },
       { context: "berth/staging/deploy", state: "failure", description: "built, not deployed: dev has write permission, staging needs admin" },
@@ -146,3 +148,15 @@ describe("tag flow", () => {
     expect(builder.tags[0]?.source).toBe("127.0.0.1:5000/previews/codertocat-hello-world-8c3bb855:pr-2-5555555");
   });
 });
+
+/**
+ * The last state written per status context, in the order the contexts first appear. Statuses are
+ * written from an outbox that coalesces: a context may show `pending` (its stage started) before its
+ * final state, never anything else, and never a state after its final one.
+ */
+function finalStatuses(statuses: Array<{ context: string; state: string }>): string[] {
+  const byContext = new Map<string, string[]>();
+  for (const s of statuses) byContext.set(s.context, [...(byContext.get(s.context) ?? []), s.state]);
+  for (const [context, states] of byContext) expect(states.slice(0, -1), context).toEqual(states.length > 1 ? ["pending"] : []);
+  return [...byContext].map(([context, states]) => `${context}=${states.at(-1)}`);
+}

@@ -62,5 +62,18 @@ it("answers a signed delivery before any stage runs, refuses a forged one, and i
   gate.release();
   await berth.engine.idle();
   expect(builder.builds).toHaveLength(1);
-  expect(github.statuses().map((s) => s.context)).toEqual(["berth/build", "berth/deploy", "berth/test"]);
+  expect(github.statuses()[0]).toMatchObject({ context: "berth/build", state: "pending" });
+  expect(finalStatuses(github.statuses()).map((s) => s.split("=")[0])).toEqual(["berth/build", "berth/deploy", "berth/test"]);
 });
+
+/**
+ * The last state written per status context, in the order the contexts first appear. Statuses are
+ * written from an outbox that coalesces: a context may show `pending` (its stage started) before its
+ * final state, never anything else, and never a state after its final one.
+ */
+function finalStatuses(statuses: Array<{ context: string; state: string }>): string[] {
+  const byContext = new Map<string, string[]>();
+  for (const s of statuses) byContext.set(s.context, [...(byContext.get(s.context) ?? []), s.state]);
+  for (const [context, states] of byContext) expect(states.slice(0, -1), context).toEqual(states.length > 1 ? ["pending"] : []);
+  return [...byContext].map(([context, states]) => `${context}=${states.at(-1)}`);
+}

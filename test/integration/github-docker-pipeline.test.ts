@@ -121,7 +121,15 @@ describe("GitHub PR on the local Docker engine", () => {
     expect(await routeGet(String(testLog))).toContain("tests: 3, failures: 0, skipped: 1");
 
     // Commit statuses on the head commit.
-    expect(github.statuses.filter((s) => s.sha === second).map((s) => `${s.context}=${s.state}`)).toEqual(["berth/build=success", "berth/deploy=success", "berth/test=success"]);
+    // Each stage shows pending when it starts (stages take seconds here: every pending lands), then its result.
+    expect(github.statuses.filter((s) => s.sha === second).map((s) => `${s.context}=${s.state}`)).toEqual([
+      "berth/build=pending",
+      "berth/build=success",
+      "berth/deploy=pending",
+      "berth/deploy=success",
+      "berth/test=pending",
+      "berth/test=success",
+    ]);
 
     const apiCalls = github.callsFor(repo).length + github.calls.filter((c) => c.path.includes("access_tokens")).length;
     console.info(`integration pipeline (open + superseding push, real Docker): ${pipelineMs} ms wall, ${apiCalls} GitHub API calls (token included), ${github.commentsOf(repo, 7).length} comment(s)`);
@@ -152,7 +160,12 @@ describe("GitHub PR on the local Docker engine", () => {
     expect(statusComment(single, 1)).toContain("| test | ✅ passed |");
     const calls = github.callsFor(single);
     console.info(`one PR pipeline: ${wallMs} ms wall, ${calls.length} GitHub API calls: ${calls.map((c) => `${c.method} ${c.path.replace(/^\/repos\/[^/]+\/[^/]+\//, "")}`).join(", ")}`);
-    expect(calls.length).toBeLessThanOrEqual(10);
+    // Was ≤ 10 (8 measured, 3 of them statuses) before each stage showed pending at its start: now a
+    // pending and a result per stage (stages take seconds here, so the outbox coalesces none of them).
+    const statusWrites = calls.filter((c) => /\/statuses\/[0-9a-f]{40}$/.test(c.path)).length;
+    expect(statusWrites).toBe(6);
+    expect(calls.length - statusWrites).toBeLessThanOrEqual(6);
+    expect(calls.length).toBeLessThanOrEqual(12);
     await harness.probot.receive({ id: "it-single-close", name: "pull_request", payload: pullRequestPayload({ action: "closed", repo: single, prNumber: 1, headSha: commit }) } as never);
     await harness.engine.idle();
     expect(await containersOf(single, 1)).toEqual([]);
@@ -169,7 +182,7 @@ describe("GitHub PR on the local Docker engine", () => {
     expect(body).toContain("2 passed, 1 failed, 0 skipped");
     expect(body).toContain(`- \`sample › cart total includes tax\`: ${SAMPLE_FAILURE_MESSAGE}`);
     expect(body).toContain("test command exited with 1");
-    expect(github.statuses.filter((s) => s.sha === commit).map((s) => `${s.context}=${s.state}`)).toEqual(["berth/build=success", "berth/deploy=success", "berth/test=failure"]);
+    expect(finalStatuses(github.statuses.filter((s) => s.sha === commit))).toEqual(["berth/build=success", "berth/deploy=success", "berth/test=failure"]);
     await harness.probot.receive({ id: "it-failing-close", name: "pull_request", payload: pullRequestPayload({ action: "closed", repo: failing, prNumber: 2, headSha: commit }) } as never);
     await harness.engine.idle();
     expect(await containersOf(failing, 2)).toEqual([]);
@@ -211,4 +224,16 @@ async function routeGet(path: string): Promise<string> {
   } finally {
     server.close();
   }
+}
+
+/**
+ * The last state written per status context, in the order the contexts first appear. Statuses are
+ * written from an outbox that coalesces: a context may show `pending` (its stage started) before its
+ * final state, never anything else, and never a state after its final one.
+ */
+function finalStatuses(statuses: Array<{ context: string; state: string }>): string[] {
+  const byContext = new Map<string, string[]>();
+  for (const s of statuses) byContext.set(s.context, [...(byContext.get(s.context) ?? []), s.state]);
+  for (const [context, states] of byContext) expect(states.slice(0, -1), context).toEqual(states.length > 1 ? ["pending"] : []);
+  return [...byContext].map(([context, states]) => `${context}=${states.at(-1)}`);
 }

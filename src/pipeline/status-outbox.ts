@@ -1,0 +1,221 @@
+/**
+ * Commit statuses leave the stages' critical path: a stage enqueues the state it wants shown
+ * (`StatusReporter.enqueue`, a synchronous SQLite write) and goes on; the reporter writes the outbox
+ * to the code host in the background.
+ *
+ * - One row per (host, owner/repo, sha, context) holds the latest wanted state: a newer state of the
+ *   same context replaces an unsent older one (coalescing), so a slow host sees fewer writes and the
+ *   last state always wins.
+ * - Rows of one group (`statusGroupKey`: host and owner, i.e. one GitHub App installation or one Gitee
+ *   account) are written one at a time, in enqueue order; groups do not wait for each other.
+ * - A write acknowledges the version (`seq`) it sent: a row replaced while its write was in flight
+ *   stays and is written again with its newer state.
+ * - Transient failures (network, timeouts, 5xx, 429, rate limits; see `classifyError`) back off with
+ *   jitter, at least as long as `Retry-After` / the rate-limit reset asks, and a rate limit pauses the
+ *   whole group. A refusal (another 4xx) is given up after `maxRefusals` tries, a state that keeps
+ *   failing transiently after `maxAgeMs`; both are logged.
+ * - Rows outlive the process: the next `start()` writes what an earlier process left unacknowledged.
+ */
+import type { Logger } from "pino";
+import type { CodeHost, CommitStatus } from "../domain/ports.js";
+import type { Redactor } from "../domain/redact.js";
+import type { HostKind, RepoRef } from "../domain/types.js";
+import { raceAbort } from "./inbox-abort.js";
+import type { OutboxStatus, Store } from "./store.js";
+import { classifyError, EventDeadlineError } from "./transient-error.js";
+
+/**
+ * Which statuses share one write queue: the code host and the repository owner, lower-cased. A
+ * GitHub App installation belongs to one owner, so this is one installation's rate limit (and one
+ * Gitee account's); `installationId` is not always known (Gitee, records from before it was kept).
+ */
+export function statusGroupKey(repo: Pick<RepoRef, "host" | "owner">): string {
+  return `${repo.host}:${repo.owner.toLowerCase()}`;
+}
+
+export interface StatusRetryPolicy {
+  /** Wait after the first failure; doubled for each further one (with jitter: 50–100 % of it). */
+  baseMs: number;
+  /** Longest wait between two tries (a longer Retry-After is honoured). */
+  maxMs: number;
+  /** Tries of one state the host refused (4xx other than rate limits) before berth gives up on it. */
+  maxRefusals: number;
+  /** A state still failing transiently this long after it was enqueued is given up. */
+  maxAgeMs: number;
+  /** A secondary rate limit (403/429 without Retry-After) pauses the group at least this long. */
+  rateLimitPauseMs: number;
+}
+
+export const DEFAULT_STATUS_RETRY: StatusRetryPolicy = { baseMs: 1000, maxMs: 5 * 60_000, maxRefusals: 3, maxAgeMs: 30 * 60_000, rateLimitPauseMs: 60_000 };
+
+export interface StatusReporterOptions {
+  store: Store;
+  hosts: Partial<Record<HostKind, CodeHost>>;
+  log: Logger;
+  redact: Redactor;
+  now?: () => number;
+  /** Jitter source (tests). */
+  random?: () => number;
+  retry?: Partial<StatusRetryPolicy>;
+  /** One write is given up (and retried) after this long (ms; default 60 000). */
+  callTimeoutMs?: number;
+}
+
+export class StatusReporter {
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly retry: StatusRetryPolicy;
+  private readonly callTimeoutMs: number;
+  private readonly drains = new Map<string, Promise<void>>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Groups paused by a rate limit, until this time. */
+  private readonly pausedUntil = new Map<string, number>();
+  private readonly shutdown = new AbortController();
+  private started = false;
+  private stopped = false;
+
+  constructor(private readonly options: StatusReporterOptions) {
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+    this.retry = { ...DEFAULT_STATUS_RETRY, ...options.retry };
+    this.callTimeoutMs = options.callTimeoutMs ?? 60_000;
+  }
+
+  /** Want `status` shown on `sha`: recorded at once, written in the background. Never throws for the host. */
+  enqueue(repo: RepoRef, sha: string, prNumber: number, status: CommitStatus): void {
+    const groupKey = statusGroupKey(repo);
+    this.options.store.enqueueStatus({ repo, sha, prNumber, status, groupKey }, this.now());
+    if (this.started) this.kick(groupKey);
+  }
+
+  /** Start writing, beginning with rows an earlier process left. */
+  start(): void {
+    if (this.stopped) return;
+    this.started = true;
+    for (const group of new Set(this.options.store.outboxStatuses().map((row) => row.groupKey))) this.kick(group);
+  }
+
+  /** Stop writing: a write in flight is abandoned (its row stays for the next start). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.shutdown.abort(new Error("berth is shutting down"));
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    await Promise.allSettled([...this.drains.values()]);
+  }
+
+  /** Whether a write is in flight or a row is due now (a row waiting for its backoff does not count). */
+  busy(): boolean {
+    return this.drains.size > 0 || this.dueGroups().length > 0;
+  }
+
+  /** Wait until every row that is due has been written, given up, or deferred to a later try. */
+  async idle(): Promise<void> {
+    for (let round = 0; round < 1000 && this.started && !this.stopped; round++) {
+      for (const group of this.dueGroups()) this.kick(group);
+      if (this.drains.size === 0) return;
+      await Promise.allSettled([...this.drains.values()]);
+    }
+  }
+
+  private dueGroups(): string[] {
+    const now = this.now();
+    const groups = new Set<string>();
+    for (const row of this.options.store.outboxStatuses()) {
+      if ((this.pausedUntil.get(row.groupKey) ?? 0) > now) continue;
+      if (row.nextAttemptAt === undefined || row.nextAttemptAt <= now) groups.add(row.groupKey);
+    }
+    return [...groups];
+  }
+
+  private kick(group: string): void {
+    if (this.stopped || this.drains.has(group)) return;
+    const timer = this.timers.get(group);
+    if (timer) {
+      clearTimeout(timer);
+      this.timers.delete(group);
+    }
+    const drain = this.drain(group).finally(() => {
+      this.drains.delete(group);
+      // A row enqueued between the drain's last look and now.
+      if (!this.stopped && this.dueGroups().includes(group)) this.kick(group);
+    });
+    this.drains.set(group, drain);
+  }
+
+  /** Write the group's due rows one at a time, oldest first; then wake up for the next backoff, if any. */
+  private async drain(group: string): Promise<void> {
+    while (!this.stopped) {
+      const now = this.now();
+      const rows = this.options.store.outboxStatuses(group);
+      if (rows.length === 0) return;
+      const paused = this.pausedUntil.get(group) ?? 0;
+      const due = paused > now ? undefined : rows.find((row) => row.nextAttemptAt === undefined || row.nextAttemptAt <= now);
+      if (!due) {
+        const wakeAt = Math.max(paused, Math.min(...rows.map((row) => row.nextAttemptAt ?? now)));
+        this.wakeAt(group, wakeAt);
+        return;
+      }
+      await this.write(group, due);
+    }
+  }
+
+  private wakeAt(group: string, at: number): void {
+    if (this.stopped || this.timers.has(group)) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(group);
+      this.kick(group);
+    }, Math.max(at - this.now(), 0));
+    timer.unref();
+    this.timers.set(group, timer);
+  }
+
+  private async write(group: string, row: OutboxStatus): Promise<void> {
+    const { store, log } = this.options;
+    const meta = { repo: `${row.repo.owner}/${row.repo.name}`, sha: row.sha, context: row.status.context, state: row.status.state };
+    const host = this.options.hosts[row.repo.host];
+    if (!host) {
+      store.removeStatus(row);
+      log.error({ ...meta, host: row.repo.host }, "commit status dropped: its code host is not configured");
+      return;
+    }
+    try {
+      const deadline = AbortSignal.timeout(this.callTimeoutMs);
+      await raceAbort(AbortSignal.any([this.shutdown.signal, deadline]), host.setStatus(row.repo, row.sha, row.prNumber, row.status)).catch((err: unknown) => {
+        throw deadline.aborted ? new EventDeadlineError(this.callTimeoutMs) : err;
+      });
+    } catch (err) {
+      if (this.stopped) return;
+      this.failed(group, row, err, meta);
+      return;
+    }
+    // Replaced while in flight: the row stays with its newer state and is written next.
+    store.removeStatus(row);
+  }
+
+  private failed(group: string, row: OutboxStatus, err: unknown, meta: Record<string, string>): void {
+    const { store, log, redact } = this.options;
+    const now = this.now();
+    const error = classifyError(err, now);
+    const summary = redact(error.summary);
+    const attempts = row.attempts + 1;
+    if (!error.transient && attempts >= this.retry.maxRefusals) {
+      store.removeStatus(row);
+      log.error({ ...meta, attempts, err: summary }, "commit status given up: the host refused it");
+      return;
+    }
+    if (error.transient && now - row.enqueuedAt >= this.retry.maxAgeMs) {
+      store.removeStatus(row);
+      log.error({ ...meta, attempts, err: summary, maxAgeMs: this.retry.maxAgeMs }, "commit status given up: the host kept failing");
+      return;
+    }
+    const backoff = Math.min(this.retry.baseMs * 2 ** (attempts - 1), this.retry.maxMs);
+    const jittered = Math.round(backoff * (0.5 + 0.5 * this.random()));
+    const rateLimited = error.retryAfterMs !== undefined || (error.transient && /HTTP (403|429)/.test(error.summary));
+    const asked = error.retryAfterMs ?? (rateLimited ? this.retry.rateLimitPauseMs : 0);
+    const wait = Math.max(jittered, asked);
+    store.deferStatus(row, { attempts, nextAttemptAt: now + wait, error: summary });
+    if (rateLimited) this.pausedUntil.set(group, now + wait);
+    log.warn({ ...meta, attempts, waitMs: wait, rateLimited, err: summary }, "commit status not written; will try again");
+  }
+}
