@@ -9,14 +9,11 @@
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { ContainerTestRunner } from "../adapters/docker/container-test-runner.js";
-import { engineCall, engineMessage, isNotFound, statusCodeOf } from "../adapters/docker/engine-call.js";
+import { engineCall, engineMessage } from "../adapters/docker/engine-call.js";
 import { EngineContainers } from "../adapters/docker/engine-containers.js";
 import { hostConfigLimits } from "../adapters/docker/engine-limits.js";
 import type { ContainerLimits } from "../config/container-limits.js";
 import type { RegistryCredentials } from "../adapters/docker/registry-credentials.js";
-import { demuxLogBuffer } from "../adapters/docker/log-lines.js";
-import { describeUnhealthy, waitUntilHealthy } from "../adapters/http-health.js";
-import { formatDuration } from "../domain/duration.js";
 import { DEFAULT_INSTANCE, dnsLabel, sha7, shortHash } from "../domain/naming.js";
 import {
   CancelledError,
@@ -29,7 +26,9 @@ import {
   type TestRunResult,
 } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
-import { DOCKER_LABELS, foreignObjectError, isOwnObject, keyFilters, keyLabels, prBase, previewKeysOf, runLabels, targetFilters, urlHost, type EngineScope } from "./engine-labels.js";
+import { awaitPreviewHealth, DEPLOY_LOG_LINES, DeployFailure, deployFailure, PREVIEW_LOG_OPTIONS } from "./engine-deploy.js";
+import { DOCKER_LABELS, keyFilters, prBase, previewKeysOf, runLabels, targetFilters, type EngineScope } from "./engine-labels.js";
+import { EngineNetworks } from "./engine-network.js";
 import { engineTestRun } from "./engine-test-run.js";
 
 export { DOCKER_LABELS } from "./engine-labels.js";
@@ -65,13 +64,6 @@ export interface DockerTargetOptions {
 }
 
 const DEFAULT_TIMEOUTS: DockerTargetTimeouts = { callMs: 30_000, pullMs: 10 * 60_000 };
-/** Container log lines quoted when a preview fails to come up. */
-const DEPLOY_LOG_LINES = 30;
-/** Bounded container logs: previews can run for weeks. */
-const LOG_CONFIG = { Type: "json-file", Config: { "max-size": "10m", "max-file": "3" } };
-
-/** A deploy that failed for a reason berth words itself (not an engine error). */
-class DeployFailure extends Error {}
 
 /** The PR's network. The code host is part of it: `acme/app#1` may exist on GitHub and on Gitee. */
 export function dockerNetworkName(key: PreviewKey, instance: string): string {
@@ -100,6 +92,7 @@ export class DockerTarget implements PreviewTarget {
   private readonly redact: Redactor;
   private readonly timeouts: DockerTargetTimeouts;
   private readonly containers: EngineContainers;
+  private readonly networks: EngineNetworks;
   private readonly tests: ContainerTestRunner;
   private readonly limits: ContainerLimits | undefined;
 
@@ -120,6 +113,8 @@ export class DockerTarget implements PreviewTarget {
       registryAuth: options.registryAuth,
       timeouts: this.timeouts,
     });
+    // A bridge network per PR on this one engine.
+    this.networks = new EngineNetworks({ docker: this.docker, scope: this.scope, kind: { driver: "bridge" }, log: this.log, callMs: this.timeouts.callMs });
     this.tests = new ContainerTestRunner({ containers: this.containers, log: this.log, redact: this.redact, callMs: this.timeouts.callMs, limits: options.limits });
   }
 
@@ -158,7 +153,7 @@ export class DockerTarget implements PreviewTarget {
             PortBindings: { [portKey]: [{ HostIp: this.bindAddress, HostPort: "" }] },
             // No restarts while deciding health: a crash must show as a crash. Set after promotion.
             RestartPolicy: { Name: "no" },
-            LogConfig: LOG_CONFIG,
+            LogConfig: { Type: "json-file", Config: { ...PREVIEW_LOG_OPTIONS } },
             ...hostConfigLimits(this.limits),
           },
         },
@@ -168,37 +163,28 @@ export class DockerTarget implements PreviewTarget {
       const created = container;
       await engineCall("container start", this.call(signal), (s) => created.start({ abortSignal: s }));
       const hostPort = await this.publishedPort(created, portKey, signal);
-      url = `http://${urlHost(this.previewHost)}:${hostPort}/`;
-      const probeUrl = `http://${urlHost(this.probeHost)}:${hostPort}${preview.healthPath}`;
-      emit(`waiting up to ${formatDuration(preview.timeout)} for ${probeUrl} to answer below 500`);
-      const health = await waitUntilHealthy(probeUrl, {
-        timeoutMs: preview.timeout,
-        intervalMs: 500,
+      url = await awaitPreviewHealth({
+        previewHost: this.previewHost,
+        probeHost: this.probeHost,
+        hostPort,
+        preview,
         signal,
+        emit,
         giveUpIf: () => this.stoppedReason(created),
       });
-      if (!health.healthy) {
-        const why = describeUnhealthy(health);
-        throw new DeployFailure(
-          health.gaveUp
-            ? `preview ${why}`
-            : `preview did not become healthy within ${formatDuration(preview.timeout)} at ${preview.healthPath} (${why})`,
-        );
-      }
-      emit(`healthy after ${formatDuration(health.elapsedMs)} (HTTP ${health.status})`);
     } catch (err) {
       const cancelled = signal.aborted || err instanceof CancelledError;
-      const logs = container && !cancelled ? await this.logTail(container, DEPLOY_LOG_LINES) : [];
+      const logs = container && !cancelled ? await this.containers.logTail(container.id, DEPLOY_LOG_LINES) : [];
       // A create that was cut off may have left the container without telling us its id.
       await this.containers.remove(container?.id ?? name);
-      if (network?.created) await this.dropUnusedNetwork(network.name);
+      if (network?.created) await this.networks.dropIfUnused(network.name);
       if (cancelled) {
         this.log.info({ container: name, key }, "preview deploy cancelled");
         throw new CancelledError("deploy cancelled");
       }
-      const reason = err instanceof DeployFailure ? err.message : `preview could not be started: ${engineMessage(err)}`;
+      const { reason, message } = deployFailure(err, logs);
       this.log.warn({ container: name, key, reason: this.redact(reason) }, "preview deploy failed");
-      throw new Error(this.redact([reason, ...logs].join("\n")));
+      throw new Error(this.redact(message));
     }
 
     // Promoted: from here the new preview stays, even if the run is cancelled meanwhile.
@@ -207,7 +193,7 @@ export class DockerTarget implements PreviewTarget {
       this.log.warn({ container: name, error: this.redact(engineMessage(err)) }, "could not set the preview's restart policy"),
     );
     try {
-      for (const old of await this.listContainers(keyFilters(this.scope, key, "preview"))) {
+      for (const old of await this.containers.list(keyFilters(this.scope, key, "preview"))) {
         if (old.Id === promoted.id) continue;
         if (await this.containers.remove(old.Id)) emit(`removed previous preview ${old.Names[0]?.replace(/^\//, "") ?? old.Id.slice(0, 12)}`);
       }
@@ -235,14 +221,11 @@ export class DockerTarget implements PreviewTarget {
   /** Remove every container and the network of the PR. Not found is success. */
   async remove(key: PreviewKey): Promise<{ removed: number }> {
     let removed = 0;
-    for (const container of await this.listContainers(keyFilters(this.scope, key))) {
+    for (const container of await this.containers.list(keyFilters(this.scope, key))) {
       if (await this.containers.remove(container.Id)) removed++;
     }
-    const networks = await engineCall("network list", this.call(), (s) =>
-      this.docker.listNetworks({ filters: { label: keyFilters(this.scope, key) }, abortSignal: s } as Docker.NetworkListOptions),
-    );
-    for (const network of networks) {
-      if (await this.removeNetwork(network.Id)) removed++;
+    for (const network of await this.networks.list(keyFilters(this.scope, key))) {
+      if (await this.networks.remove(network.Id)) removed++;
     }
     this.log.info({ key, removed }, "preview removed");
     return { removed };
@@ -250,10 +233,8 @@ export class DockerTarget implements PreviewTarget {
 
   /** The PRs that have a preview container (or a left-over network) on this engine. */
   async list(): Promise<PreviewKey[]> {
-    const containers = await this.listContainers(targetFilters(this.scope, "preview"));
-    const networks = await engineCall("network list", this.call(), (s) =>
-      this.docker.listNetworks({ filters: { label: targetFilters(this.scope) }, abortSignal: s } as Docker.NetworkListOptions),
-    );
+    const containers = await this.containers.list(targetFilters(this.scope, "preview"));
+    const networks = await this.networks.list(targetFilters(this.scope));
     return previewKeysOf([...containers.map((c) => c.Labels), ...networks.map((n) => n.Labels)]);
   }
 
@@ -267,53 +248,9 @@ export class DockerTarget implements PreviewTarget {
     return (line) => onLog?.(this.redact(line));
   }
 
-  private listContainers(labelFilters: string[]): Promise<Docker.ContainerInfo[]> {
-    return engineCall("container list", this.call(), (s) =>
-      this.docker.listContainers({ all: true, filters: { label: labelFilters }, abortSignal: s }),
-    );
-  }
-
-  /** The PR's network, created when missing; `created` tells whether this call made it. */
-  private async ensureNetwork(key: PreviewKey, signal: AbortSignal): Promise<{ name: string; created: boolean }> {
-    const name = dockerNetworkName(key, this.scope.instance);
-    const existing = await this.inspectNetwork(name, signal);
-    if (existing) {
-      if (!isOwnObject(existing.Labels, this.scope, key)) throw foreignObjectError("network", name, key);
-      return { name, created: false };
-    }
-    try {
-      await engineCall("network create", this.call(signal), (s) =>
-        this.docker.createNetwork({ Name: name, Driver: "bridge", CheckDuplicate: true, Labels: keyLabels(this.scope, key, "network"), abortSignal: s }),
-      );
-      this.log.info({ network: name, key }, "preview network created");
-      return { name, created: true };
-    } catch (err) {
-      // Created meanwhile by another call for the same PR: that network serves as well.
-      if (statusCodeOf(err) !== 409) throw err;
-      const raced = await this.inspectNetwork(name, signal);
-      if (!raced || !isOwnObject(raced.Labels, this.scope, key)) throw foreignObjectError("network", name, key);
-      return { name, created: false };
-    }
-  }
-
-  /** A network's labels, or undefined when there is none of that name. */
-  private async inspectNetwork(name: string, signal: AbortSignal): Promise<{ Labels?: Record<string, string> } | undefined> {
-    try {
-      return (await engineCall("network inspect", this.call(signal), () => this.docker.getNetwork(name).inspect())) as { Labels?: Record<string, string> };
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  }
-
-  /** Remove a network this run created when nothing uses it any more (a first deploy that failed). */
-  private async dropUnusedNetwork(name: string): Promise<void> {
-    try {
-      await engineCall("network remove", this.call(), (s) => this.docker.getNetwork(name).remove({ abortSignal: s }));
-    } catch (err) {
-      // In use (a test container of another run, a preview) or gone already: leave it to remove().
-      this.log.debug({ network: name, error: engineMessage(err) }, "network kept");
-    }
+  /** The PR's bridge network, created when missing; `created` tells whether this call made it. */
+  private ensureNetwork(key: PreviewKey, signal: AbortSignal): Promise<{ name: string; created: boolean }> {
+    return this.networks.ensure(dockerNetworkName(key, this.scope.instance), key, signal);
   }
 
   private async publishedPort(container: Docker.Container, portKey: string, signal: AbortSignal): Promise<string> {
@@ -338,38 +275,6 @@ export class DockerTarget implements PreviewTarget {
     } catch {
       // An engine hiccup must not fail the deploy: the HTTP probe still decides.
       return undefined;
-    }
-  }
-
-  /** Last `lines` lines of a container's output; empty when they cannot be read. */
-  private async logTail(container: Docker.Container, lines: number): Promise<string[]> {
-    try {
-      const data = await engineCall("container logs", this.call(), (s) =>
-        container.logs({ stdout: true, stderr: true, follow: false, tail: lines, abortSignal: s }),
-      );
-      return demuxLogBuffer(Buffer.isBuffer(data) ? data : Buffer.from(String(data)), this.redact).slice(-lines);
-    } catch (err) {
-      this.log.warn({ container: container.id, error: engineMessage(err) }, "could not read container logs");
-      return [];
-    }
-  }
-
-  /** Remove a network, disconnecting anything still attached (a container someone attached by hand). */
-  private async removeNetwork(id: string): Promise<boolean> {
-    const network = this.docker.getNetwork(id);
-    try {
-      await engineCall("network remove", this.call(), (s) => network.remove({ abortSignal: s }));
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      const info = await engineCall("network inspect", this.call(), () => network.inspect()).catch(() => undefined);
-      const attached = Object.keys((info?.Containers as Record<string, unknown> | undefined) ?? {});
-      if (attached.length === 0) throw err;
-      for (const container of attached) {
-        await engineCall("network disconnect", this.call(), () => network.disconnect({ Container: container, Force: true })).catch(() => undefined);
-      }
-      await engineCall("network remove", this.call(), (s) => network.remove({ abortSignal: s }));
-      return true;
     }
   }
 }

@@ -17,13 +17,12 @@
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { ContainerTestRunner } from "../adapters/docker/container-test-runner.js";
-import { engineCall, engineMessage, isNotFound, statusCodeOf } from "../adapters/docker/engine-call.js";
+import { engineMessage, isNotFound } from "../adapters/docker/engine-call.js";
 import { EngineContainers } from "../adapters/docker/engine-containers.js";
 import { swarmResources } from "../adapters/docker/engine-limits.js";
 import type { ContainerLimits } from "../config/container-limits.js";
-import { engineAuthFor, type RegistryCredentials } from "../adapters/docker/registry-credentials.js";
-import { demuxLogBuffer } from "../adapters/docker/log-lines.js";
-import { describeUnhealthy, waitUntilHealthy } from "../adapters/http-health.js";
+import type { RegistryCredentials } from "../adapters/docker/registry-credentials.js";
+import { SwarmServices, type SwarmService, type SwarmTask } from "../adapters/docker/swarm-services.js";
 import type { PreviewConfig } from "../config/repo-config.js";
 import { formatDuration } from "../domain/duration.js";
 import { DEFAULT_INSTANCE, dnsLabel, sha7, shortHash } from "../domain/naming.js";
@@ -38,7 +37,9 @@ import {
   type TestRunResult,
 } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
-import { DOCKER_LABELS, foreignObjectError, isOwnObject, keyFilters, keyLabels, prBase, previewKeysOf, runLabels, targetFilters, urlHost, type EngineScope } from "./engine-labels.js";
+import { awaitPreviewHealth, DEPLOY_LOG_LINES, DeployFailure, deployFailure, PREVIEW_LOG_OPTIONS } from "./engine-deploy.js";
+import { DOCKER_LABELS, isOwnObject, keyFilters, prBase, previewKeysOf, runLabels, targetFilters, type EngineScope } from "./engine-labels.js";
+import { EngineNetworks } from "./engine-network.js";
 import { engineTestRun } from "./engine-test-run.js";
 
 /** Time limits of the target. */
@@ -82,42 +83,11 @@ export interface SwarmTargetOptions {
 }
 
 const DEFAULT_TIMEOUTS: SwarmTargetTimeouts = { callMs: 30_000, startMs: 10 * 60_000, stopGraceMs: 10_000, removeMs: 60_000 };
-/** Task log lines quoted when a preview fails to come up. */
-const DEPLOY_LOG_LINES = 30;
 /** Pause between looks at a service's tasks. */
 const POLL_MS = 500;
 /** Task states after which a task never runs again (Swarm starts a new task instead). */
 const ENDED_STATES = new Set(["complete", "shutdown", "failed", "rejected", "remove", "orphaned"]);
 const NANOS_PER_MS = 1_000_000;
-
-/** A deploy that failed for a reason berth words itself (not an engine error). */
-class DeployFailure extends Error {}
-
-/** What berth reads of a service (`GET /services/{id}`). */
-interface ServiceInfo {
-  ID: string;
-  Version?: { Index?: number };
-  Spec: Docker.ServiceSpec & { TaskTemplate?: Docker.ContainerTaskSpec };
-  Endpoint?: { Ports?: Docker.PortConfig[] };
-}
-
-/** What berth reads of a task (`GET /tasks`). */
-interface TaskInfo {
-  ID: string;
-  CreatedAt?: string;
-  DesiredState?: string;
-  Spec?: { ForceUpdate?: number; ContainerSpec?: { Labels?: Record<string, string> } };
-  Status?: {
-    State?: string;
-    Err?: string;
-    Message?: string;
-    ContainerStatus?: { ExitCode?: number };
-    PortStatus?: { Ports?: Docker.PortConfig[] };
-  };
-}
-
-/** `dockerode`'s Task has `logs` at runtime; its type declarations lack it. */
-type TaskWithLogs = { logs(options: Record<string, unknown>): Promise<Buffer | string> };
 
 /** The tasks of one deploy: those created from the spec carrying this `ForceUpdate` value and run. */
 interface DeployMark {
@@ -144,12 +114,12 @@ export function swarmTestContainerName(key: PreviewKey, sha: string, runId: stri
   return dnsLabel(`${swarmServiceName(key, instance)}-test-${sha7(sha)}-${shortHash(runId, 6)}`);
 }
 
-function isDeployTask(task: TaskInfo, mark: DeployMark): boolean {
+function isDeployTask(task: SwarmTask, mark: DeployMark): boolean {
   return (task.Spec?.ForceUpdate ?? 0) === mark.forceUpdate && task.Spec?.ContainerSpec?.Labels?.[DOCKER_LABELS.run] === mark.runId;
 }
 
 /** Why a task ended, worded like the Docker target's container checks. */
-function endedReason(task: TaskInfo): string {
+function endedReason(task: SwarmTask): string {
   const status = task.Status ?? {};
   const exitCode = status.ContainerStatus?.ExitCode;
   if ((status.State === "failed" || status.State === "complete") && typeof exitCode === "number") {
@@ -167,36 +137,37 @@ function sleep(ms: number): Promise<void> {
 export class SwarmTarget implements PreviewTarget {
   readonly kind = "swarm" as const;
   private readonly scope: EngineScope;
-  private readonly docker: Docker;
   private readonly previewHost: string;
   private readonly probeHost: string;
   private readonly log: SwarmTargetOptions["log"];
   private readonly redact: Redactor;
-  private readonly registryAuth: RegistryCredentials | undefined;
   private readonly timeouts: SwarmTargetTimeouts;
   private readonly constraints: string[];
   private readonly containers: EngineContainers;
+  private readonly networks: EngineNetworks;
+  private readonly services: SwarmServices;
   private readonly tests: ContainerTestRunner;
   private readonly resources: Docker.ResourceRequirements | undefined;
 
   constructor(options: SwarmTargetOptions) {
     this.scope = { target: this.kind, instance: options.instance ?? DEFAULT_INSTANCE };
     this.resources = swarmResources(options.limits);
-    this.docker = options.docker;
     this.previewHost = options.previewHost ?? "127.0.0.1";
     this.probeHost = options.probeHost ?? this.previewHost;
     this.log = options.log;
     this.redact = options.redact;
-    this.registryAuth = options.registryAuth;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.constraints = options.constraints ?? [];
     this.containers = new EngineContainers({
-      docker: this.docker,
+      docker: options.docker,
       log: this.log,
       redact: this.redact,
-      registryAuth: this.registryAuth,
+      registryAuth: options.registryAuth,
       timeouts: { callMs: this.timeouts.callMs, pullMs: this.timeouts.startMs },
     });
+    // Attachable, so that the one-shot test container on the manager can join the services' network.
+    this.networks = new EngineNetworks({ docker: options.docker, scope: this.scope, kind: { driver: "overlay", attachable: true }, log: this.log, callMs: this.timeouts.callMs });
+    this.services = new SwarmServices({ docker: options.docker, registryAuth: options.registryAuth, callMs: this.timeouts.callMs });
     this.tests = new ContainerTestRunner({ containers: this.containers, log: this.log, redact: this.redact, callMs: this.timeouts.callMs, limits: options.limits });
   }
 
@@ -215,7 +186,7 @@ export class SwarmTarget implements PreviewTarget {
     const emit = this.emitter(req.onLog);
     const name = swarmServiceName(key, this.scope.instance);
     let network: { name: string; created: boolean } | undefined;
-    let previous: ServiceInfo | undefined;
+    let previous: SwarmService | undefined;
     let serviceId: string | undefined;
     let mark: DeployMark | undefined;
     let url: string;
@@ -223,7 +194,7 @@ export class SwarmTarget implements PreviewTarget {
     try {
       network = await this.ensureNetwork(key, signal);
       const image = await this.pinnedImage(req.image, signal);
-      previous = await this.inspectService(name, signal);
+      previous = await this.services.inspect(name, signal);
       if (previous && !isOwnObject(previous.Spec.Labels, this.scope, key)) {
         const of = key.environment ? `${key.repo} (${key.environment})` : `${key.repo}#${key.pr}`;
         throw new DeployFailure(`service ${name} exists but is not berth's preview of ${of}; remove or rename it`);
@@ -234,34 +205,26 @@ export class SwarmTarget implements PreviewTarget {
       const spec = this.serviceSpec(req, image, network.name, mark.forceUpdate, port);
       if (!existing) {
         emit(`creating service ${name} from ${req.image}`);
-        serviceId = await this.createService(spec, image, signal);
+        serviceId = await this.services.create(spec, image, signal);
+        this.log.info({ service: spec.Name }, "preview service created");
       } else {
         serviceId = existing.ID;
         emit(`updating service ${name} to ${req.image} (${spec.UpdateConfig?.Order})`);
-        await this.updateService(existing, spec, image, signal);
+        await this.services.update(existing, spec, image, signal);
       }
 
       const task = await this.waitForTask(serviceId, mark, preview.timeout, signal, emit);
       const hostPort = await this.publishedPort(serviceId, task, preview, signal);
-      url = `http://${urlHost(this.previewHost)}:${hostPort}/`;
-      const probeUrl = `http://${urlHost(this.probeHost)}:${hostPort}${preview.healthPath}`;
-      emit(`waiting up to ${formatDuration(preview.timeout)} for ${probeUrl} to answer below 500`);
       const watched = { id: serviceId, mark };
-      const health = await waitUntilHealthy(probeUrl, {
-        timeoutMs: preview.timeout,
-        intervalMs: 500,
+      url = await awaitPreviewHealth({
+        previewHost: this.previewHost,
+        probeHost: this.probeHost,
+        hostPort,
+        preview,
         signal,
+        emit,
         giveUpIf: () => this.taskEnded(watched.id, watched.mark),
       });
-      if (!health.healthy) {
-        const why = describeUnhealthy(health);
-        throw new DeployFailure(
-          health.gaveUp
-            ? `preview ${why}`
-            : `preview did not become healthy within ${formatDuration(preview.timeout)} at ${preview.healthPath} (${why})`,
-        );
-      }
-      emit(`healthy after ${formatDuration(health.elapsedMs)} (HTTP ${health.status})`);
     } catch (err) {
       const cancelled = signal.aborted || err instanceof CancelledError;
       const logs = serviceId && mark && !cancelled ? await this.deployLogs(serviceId, mark) : [];
@@ -277,9 +240,9 @@ export class SwarmTarget implements PreviewTarget {
         this.log.info({ service: name, key }, "preview deploy cancelled");
         throw new CancelledError("deploy cancelled");
       }
-      const reason = err instanceof DeployFailure ? err.message : `preview could not be started: ${engineMessage(err)}`;
+      const { reason, message } = deployFailure(err, logs, outcome);
       this.log.warn({ service: name, key, reason: this.redact(reason), outcome }, "preview deploy failed");
-      throw new Error(this.redact([`${reason}${outcome}`, ...logs].join("\n")));
+      throw new Error(this.redact(message));
     }
 
     this.log.info({ service: name, key, url, durationMs: Date.now() - started }, "preview deployed");
@@ -303,24 +266,16 @@ export class SwarmTarget implements PreviewTarget {
    */
   async remove(key: PreviewKey): Promise<{ removed: number }> {
     let removed = 0;
-    const services = await this.listServices(keyFilters(this.scope, key));
+    const services = await this.services.list(keyFilters(this.scope, key));
     for (const service of services) {
-      try {
-        await engineCall("service remove", this.call(), (s) => this.docker.getService(service.ID).remove({ abortSignal: s }));
-        removed++;
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
+      if (await this.services.remove(service.ID)) removed++;
     }
-    const containers = await engineCall("container list", this.call(), (s) =>
-      this.docker.listContainers({ all: true, filters: { label: keyFilters(this.scope, key, "test") }, abortSignal: s }),
-    );
-    for (const container of containers) {
+    for (const container of await this.containers.list(keyFilters(this.scope, key, "test"))) {
       if (await this.containers.remove(container.Id)) removed++;
     }
     const deadline = Date.now() + this.timeouts.removeMs;
-    for (const network of await this.listNetworks(keyFilters(this.scope, key))) {
-      if (await this.removeNetwork(network.Id, deadline)) removed++;
+    for (const network of await this.networks.list(keyFilters(this.scope, key))) {
+      if (await this.networks.removeWhenFree(network.Id, deadline)) removed++;
     }
     await this.waitUntilGone(key, services.map((s) => s.ID), deadline);
     this.log.info({ key, removed }, "preview removed");
@@ -329,8 +284,8 @@ export class SwarmTarget implements PreviewTarget {
 
   /** The PRs that have a preview service (or a left-over network) on this Swarm. */
   async list(): Promise<PreviewKey[]> {
-    const services = await this.listServices(targetFilters(this.scope, "preview"));
-    const networks = await this.listNetworks(targetFilters(this.scope));
+    const services = await this.services.list(targetFilters(this.scope, "preview"));
+    const networks = await this.networks.list(targetFilters(this.scope));
     return previewKeysOf([...services.map((s) => s.Spec.Labels), ...networks.map((n) => n.Labels)]);
   }
 
@@ -362,7 +317,7 @@ export class SwarmTarget implements PreviewTarget {
         // A preview that crashes later is restarted; while deciding health a crash ends the deploy.
         RestartPolicy: { Condition: "any", Delay: 5_000 * NANOS_PER_MS, MaxAttempts: 0 },
         Networks: [{ Target: network }],
-        LogDriver: { Name: "json-file", Options: { "max-size": "10m", "max-file": "3" } },
+        LogDriver: { Name: "json-file", Options: { ...PREVIEW_LOG_OPTIONS } },
         ...(this.resources ? { Resources: this.resources } : {}),
         ...(this.constraints.length ? { Placement: { Constraints: this.constraints } } : {}),
         // Marks the tasks of this deploy (and forces a new task even for an unchanged spec).
@@ -382,30 +337,21 @@ export class SwarmTarget implements PreviewTarget {
   }
 
   /** The published port of the current service that its update keeps (same mode and target port). */
-  private async keptPort(existing: ServiceInfo, preview: PreviewConfig): Promise<number | undefined> {
+  private async keptPort(existing: SwarmService, preview: PreviewConfig): Promise<number | undefined> {
     const matches = (p: Docker.PortConfig): boolean => p.TargetPort === preview.port && (p.PublishMode ?? "ingress") === preview.publishMode;
     const specPort = existing.Spec.EndpointSpec?.Ports?.find(matches)?.PublishedPort;
     if (specPort) return specPort;
     if (preview.publishMode === "ingress") return existing.Endpoint?.Ports?.find(matches)?.PublishedPort || undefined;
     // Host mode, chosen by Docker at the first deploy: read it from the running task.
-    const tasks = await this.listTasks(existing.ID).catch(() => [] as TaskInfo[]);
+    const tasks = await this.services.tasks(existing.ID).catch(() => [] as SwarmTask[]);
     const running = tasks.find((t) => t.Status?.State === "running" && t.DesiredState === "running");
     return running?.Status?.PortStatus?.Ports?.find(matches)?.PublishedPort || undefined;
   }
 
   // ---- engine helpers ---------------------------------------------------------------------------
 
-  private call(signal?: AbortSignal): { timeoutMs: number; signal?: AbortSignal | undefined } {
-    return { timeoutMs: this.timeouts.callMs, signal };
-  }
-
   private emitter(onLog: LogSink | undefined): (line: string) => void {
     return (line) => onLog?.(this.redact(line));
-  }
-
-  /** X-Registry-Auth for `image`'s registry, so that nodes can pull it; undefined when anonymous. */
-  private authFor(image: string): Docker.AuthConfig | undefined {
-    return engineAuthFor(image, this.registryAuth);
   }
 
   /**
@@ -415,59 +361,12 @@ export class SwarmTarget implements PreviewTarget {
   private async pinnedImage(image: string, signal: AbortSignal): Promise<string> {
     if (image.includes("@")) return image;
     try {
-      const auth = this.authFor(image);
-      const info = (await engineCall("image resolve", this.call(signal), () =>
-        this.docker.getImage(image).distribution(auth ? { authconfig: auth } : {}),
-      )) as { Descriptor?: { digest?: string } };
-      const digest = info.Descriptor?.digest;
+      const digest = await this.services.distributionDigest(image, signal);
       return digest ? `${image}@${digest}` : image;
     } catch (err) {
       if (signal.aborted || err instanceof CancelledError) throw err;
       this.log.warn({ image, error: this.redact(engineMessage(err)) }, "could not resolve the image digest; deploying the tag");
       return image;
-    }
-  }
-
-  private async inspectService(idOrName: string, signal?: AbortSignal): Promise<ServiceInfo | undefined> {
-    try {
-      return (await engineCall("service inspect", this.call(signal), (s) =>
-        this.docker.getService(idOrName).inspect({ abortSignal: s }),
-      )) as ServiceInfo;
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  }
-
-  private async createService(spec: Docker.ServiceSpec, image: string, signal: AbortSignal): Promise<string> {
-    const auth = this.authFor(image);
-    // Always the two-argument form: with one, dockerode sends the whole spec as X-Registry-Auth.
-    const service = await engineCall("service create", this.call(signal), (s) =>
-      this.docker.createService(auth as Docker.AuthConfig, { ...spec, abortSignal: s } as Docker.ServiceSpec),
-    );
-    this.log.info({ service: spec.Name }, "preview service created");
-    return service.id;
-  }
-
-  /** Update `current` to `spec` at its version; one retry when another update got in between. */
-  private async updateService(current: ServiceInfo, spec: Docker.ServiceSpec, image: string, signal?: AbortSignal): Promise<void> {
-    const auth = this.authFor(image);
-    let version = current.Version?.Index ?? 0;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        // dockerode's `update(auth, options)` form is missing from its type declarations.
-        const service = this.docker.getService(current.ID) as unknown as {
-          update(auth: Docker.AuthConfig | undefined, options: Record<string, unknown>): Promise<unknown>;
-        };
-        // `_query`/`_body`: dockerode would otherwise put the whole spec into the query string too.
-        await engineCall("service update", this.call(signal), (s) => service.update(auth, { _query: { version }, _body: spec, abortSignal: s }));
-        return;
-      } catch (err) {
-        if (attempt > 1 || !/out of sequence/i.test(engineMessage(err))) throw err;
-        const fresh = await this.inspectService(current.ID, signal);
-        if (!fresh) throw err;
-        version = fresh.Version?.Index ?? version;
-      }
     }
   }
 
@@ -483,13 +382,13 @@ export class SwarmTarget implements PreviewTarget {
     unschedulableMs: number,
     signal: AbortSignal,
     emit: (line: string) => void,
-  ): Promise<TaskInfo> {
+  ): Promise<SwarmTask> {
     const deadline = Date.now() + this.timeouts.startMs;
     let lastState = "not created yet";
     let unschedulableSince: number | undefined;
     for (;;) {
       if (signal.aborted) throw new CancelledError("deploy cancelled");
-      const tasks = (await this.listTasks(serviceId, signal)).filter((t) => isDeployTask(t, mark));
+      const tasks = (await this.services.tasks(serviceId, signal)).filter((t) => isDeployTask(t, mark));
       const running = tasks.find((t) => t.Status?.State === "running" && t.DesiredState === "running");
       if (running) return running;
       const ended = tasks.find((t) => ENDED_STATES.has(t.Status?.State ?? ""));
@@ -518,7 +417,7 @@ export class SwarmTarget implements PreviewTarget {
   /** Why the task of this deploy is no longer running (for an early end of the health wait), or undefined. */
   private async taskEnded(serviceId: string, mark: DeployMark): Promise<string | undefined> {
     try {
-      const tasks = (await this.listTasks(serviceId)).filter((t) => isDeployTask(t, mark));
+      const tasks = (await this.services.tasks(serviceId)).filter((t) => isDeployTask(t, mark));
       const ended = tasks.find((t) => ENDED_STATES.has(t.Status?.State ?? ""));
       return ended ? endedReason(ended) : undefined;
     } catch {
@@ -527,14 +426,14 @@ export class SwarmTarget implements PreviewTarget {
     }
   }
 
-  private async publishedPort(serviceId: string, task: TaskInfo, preview: PreviewConfig, signal: AbortSignal): Promise<number> {
+  private async publishedPort(serviceId: string, task: SwarmTask, preview: PreviewConfig, signal: AbortSignal): Promise<number> {
     const matches = (p: Docker.PortConfig): boolean => p.TargetPort === preview.port && Boolean(p.PublishedPort);
     let port: number | undefined;
     if (preview.publishMode === "host") {
       // Docker binds 0.0.0.0 first (then ::, possibly on another port): the first one serves IPv4.
       port = task.Status?.PortStatus?.Ports?.find(matches)?.PublishedPort;
     } else {
-      port = (await this.inspectService(serviceId, signal))?.Endpoint?.Ports?.find(matches)?.PublishedPort;
+      port = (await this.services.inspect(serviceId, signal))?.Endpoint?.Ports?.find(matches)?.PublishedPort;
     }
     if (!port) throw new DeployFailure(`the swarm published no ${preview.publishMode} port for ${preview.port}/tcp`);
     return port;
@@ -543,15 +442,13 @@ export class SwarmTarget implements PreviewTarget {
   /** Last log lines of this deploy's newest task; empty when they cannot be read. */
   private async deployLogs(serviceId: string, mark: DeployMark): Promise<string[]> {
     try {
-      const byAge = (await this.listTasks(serviceId))
+      const byAge = (await this.services.tasks(serviceId))
         .filter((t) => isDeployTask(t, mark))
         .sort((a, b) => (a.CreatedAt ?? "").localeCompare(b.CreatedAt ?? ""));
       // The task that ended, not the replacement Swarm's restart policy may have started already.
       const newest = byAge.filter((t) => ENDED_STATES.has(t.Status?.State ?? "")).at(-1) ?? byAge.at(-1);
       if (!newest) return [];
-      const task = this.docker.getTask(newest.ID) as unknown as TaskWithLogs;
-      const data = await engineCall("task logs", this.call(), () => task.logs({ stdout: true, stderr: true, follow: false, tail: DEPLOY_LOG_LINES }));
-      return demuxLogBuffer(Buffer.isBuffer(data) ? data : Buffer.from(String(data)), this.redact).slice(-DEPLOY_LOG_LINES);
+      return await this.services.taskLogs(newest.ID, DEPLOY_LOG_LINES, this.redact);
     } catch (err) {
       this.log.warn({ service: serviceId, error: engineMessage(err) }, "could not read task logs");
       return [];
@@ -563,12 +460,12 @@ export class SwarmTarget implements PreviewTarget {
    * so its URL stays), and wait until its task runs. Returns the note for the error message.
    * Never throws.
    */
-  private async rollBack(previous: ServiceInfo, unschedulableMs: number, emit: (line: string) => void): Promise<string> {
+  private async rollBack(previous: SwarmService, unschedulableMs: number, emit: (line: string) => void): Promise<string> {
     const labels = previous.Spec.Labels ?? {};
     const previousSha = labels[DOCKER_LABELS.sha];
     const what = previousSha ? sha7(previousSha) : "the previous spec";
     try {
-      const current = await this.inspectService(previous.ID);
+      const current = await this.services.inspect(previous.ID);
       if (!current) return "; the service is gone";
       const spec = structuredClone(previous.Spec);
       const template = spec.TaskTemplate ?? {};
@@ -582,7 +479,7 @@ export class SwarmTarget implements PreviewTarget {
         if (!port.PublishedPort && same?.PublishedPort) port.PublishedPort = same.PublishedPort;
       }
       emit(`rolling back to ${what}`);
-      await this.updateService(current, spec, template.ContainerSpec?.Image ?? "");
+      await this.services.update(current, spec, template.ContainerSpec?.Image ?? "");
       await this.waitForTask(previous.ID, mark, unschedulableMs, new AbortController().signal, () => undefined);
       emit(`rolled back to ${what}`);
       this.log.info({ service: previous.Spec.Name, to: what }, "preview rolled back");
@@ -597,40 +494,18 @@ export class SwarmTarget implements PreviewTarget {
   /** Remove a service this run created (matched by its run label); its id, if removed. Never throws. */
   private async removeOwnService(idOrName: string, runId: string): Promise<string | undefined> {
     try {
-      const info = await this.inspectService(idOrName);
+      const info = await this.services.inspect(idOrName);
       if (!info || info.Spec.Labels?.[DOCKER_LABELS.run] !== runId) return undefined;
-      await engineCall("service remove", this.call(), (s) => this.docker.getService(info.ID).remove({ abortSignal: s }));
-      return info.ID;
+      return (await this.services.remove(info.ID)) ? info.ID : undefined;
     } catch (err) {
       if (!isNotFound(err)) this.log.warn({ service: idOrName, error: engineMessage(err) }, "could not remove service");
       return undefined;
     }
   }
 
-  /** The PR's overlay network, created when missing; `created` tells whether this call made it. */
-  private async ensureNetwork(key: PreviewKey, signal: AbortSignal): Promise<{ name: string; created: boolean }> {
-    const name = swarmNetworkName(key, this.scope.instance);
-    try {
-      const info = await engineCall("network inspect", this.call(signal), () => this.docker.getNetwork(name).inspect());
-      if (!isOwnObject(info.Labels, this.scope, key)) throw foreignObjectError("network", name, key);
-      if (info.Driver !== "overlay" || !info.Attachable) {
-        throw new DeployFailure(`network ${name} exists but is not an attachable overlay network (driver ${info.Driver})`);
-      }
-      return { name, created: false };
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    try {
-      await engineCall("network create", this.call(signal), (s) =>
-        this.docker.createNetwork({ Name: name, Driver: "overlay", Attachable: true, CheckDuplicate: true, Labels: keyLabels(this.scope, key, "network"), abortSignal: s }),
-      );
-      this.log.info({ network: name, key }, "preview network created");
-      return { name, created: true };
-    } catch (err) {
-      // Created meanwhile by another call for the same PR: that network serves as well.
-      if (statusCodeOf(err) !== 409) throw err;
-      return { name, created: false };
-    }
+  /** The PR's attachable overlay network, created when missing; `created` tells whether this call made it. */
+  private ensureNetwork(key: PreviewKey, signal: AbortSignal): Promise<{ name: string; created: boolean }> {
+    return this.networks.ensure(swarmNetworkName(key, this.scope.instance), key, signal);
   }
 
   /**
@@ -640,26 +515,11 @@ export class SwarmTarget implements PreviewTarget {
   private async dropNetwork(key: PreviewKey, name: string, removedServiceId: string | undefined): Promise<void> {
     const deadline = Date.now() + this.timeouts.removeMs;
     try {
-      await this.removeNetwork(name, deadline);
+      await this.networks.removeWhenFree(name, deadline);
       await this.waitUntilGone(key, removedServiceId ? [removedServiceId] : [], deadline);
     } catch (err) {
       // In use by a test container of another run, or gone already: leave it to remove().
       this.log.debug({ network: name, error: engineMessage(err) }, "network kept");
-    }
-  }
-
-  /** Remove a network, retrying while Swarm still counts it as used (a service being torn down). */
-  private async removeNetwork(id: string, deadline: number): Promise<boolean> {
-    for (;;) {
-      try {
-        await engineCall("network remove", this.call(), (s) => this.docker.getNetwork(id).remove({ abortSignal: s }));
-        return true;
-      } catch (err) {
-        if (isNotFound(err)) return false;
-        if (Date.now() >= deadline) throw err;
-        this.log.debug({ network: id, error: engineMessage(err) }, "network still in use; retrying");
-        await sleep(POLL_MS);
-      }
     }
   }
 
@@ -670,15 +530,10 @@ export class SwarmTarget implements PreviewTarget {
   private async waitUntilGone(key: PreviewKey, serviceIds: string[], deadline: number): Promise<void> {
     const removed = new Set(serviceIds);
     for (;;) {
-      let left = (await this.listNetworks(keyFilters(this.scope, key))).length;
-      left += (
-        await engineCall("container list", this.call(), (s) =>
-          this.docker.listContainers({ all: true, filters: { label: keyFilters(this.scope, key, "preview") }, abortSignal: s }),
-        )
-      ).length;
+      let left = (await this.networks.list(keyFilters(this.scope, key))).length;
+      left += (await this.containers.list(keyFilters(this.scope, key, "preview"))).length;
       if (removed.size) {
-        // Not filtered by service: the engine answers 404 for a service that no longer exists.
-        const tasks = (await engineCall("task list", this.call(), (s) => this.docker.listTasks({ abortSignal: s }))) as Array<{ ServiceID?: string }>;
+        const tasks = await this.services.allTasks();
         left += tasks.filter((t) => t.ServiceID && removed.has(t.ServiceID)).length;
       }
       if (left === 0) return;
@@ -688,23 +543,5 @@ export class SwarmTarget implements PreviewTarget {
       }
       await sleep(POLL_MS);
     }
-  }
-
-  private async listServices(labelFilters: string[]): Promise<ServiceInfo[]> {
-    return (await engineCall("service list", this.call(), (s) =>
-      this.docker.listServices({ filters: { label: labelFilters }, abortSignal: s }),
-    )) as unknown as ServiceInfo[];
-  }
-
-  private listNetworks(labelFilters: string[]): Promise<Docker.NetworkInspectInfo[]> {
-    return engineCall("network list", this.call(), (s) =>
-      this.docker.listNetworks({ filters: { label: labelFilters }, abortSignal: s } as Docker.NetworkListOptions),
-    );
-  }
-
-  private async listTasks(serviceId: string, signal?: AbortSignal): Promise<TaskInfo[]> {
-    return (await engineCall("task list", this.call(signal), (s) =>
-      this.docker.listTasks({ filters: { service: [serviceId] }, abortSignal: s }),
-    )) as TaskInfo[];
   }
 }

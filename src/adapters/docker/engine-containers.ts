@@ -1,7 +1,8 @@
 /**
  * Container chores on a Docker engine that the Docker and Swarm targets and the one-shot test
  * runner share: pull an image the engine lacks, create a container (replacing a leftover of the
- * same run), force-remove a container. Names, labels and specs come from the caller.
+ * same run), list containers by label, read a container's last log lines, force-remove a
+ * container. Names, labels and specs come from the caller.
  */
 import type { Readable } from "node:stream";
 import type Docker from "dockerode";
@@ -9,6 +10,7 @@ import type { Logger } from "pino";
 import type { Redactor } from "../../domain/redact.js";
 import { engineCall, engineMessage, isNotFound, statusCodeOf } from "./engine-call.js";
 import { splitImageReference } from "./image-builder.js";
+import { demuxLogBuffer } from "./log-lines.js";
 import { engineAuthFor, type RegistryCredentials } from "./registry-credentials.js";
 import { messageError, readProgress } from "./progress-stream.js";
 
@@ -36,6 +38,14 @@ export interface EngineContainersOptions {
 export interface RunLabel {
   key: string;
   value: string;
+}
+
+/**
+ * The last `lines` lines of a container's or task's logs as the engine returns them (the 8-byte
+ * frames of a non-TTY container), each redacted.
+ */
+export function logTailLines(data: Buffer | string, lines: number, redact: Redactor): string[] {
+  return demuxLogBuffer(Buffer.isBuffer(data) ? data : Buffer.from(String(data)), redact).slice(-lines);
 }
 
 /** Pull, create and remove containers on one engine. */
@@ -89,6 +99,26 @@ export class EngineContainers {
       if (existing.Config.Labels?.[runLabel.key] !== runLabel.value) throw err;
       await this.remove(existing.Id);
       return create();
+    }
+  }
+
+  /** The containers (running or not) carrying all these labels (`key=value`). */
+  list(labelFilters: string[]): Promise<Docker.ContainerInfo[]> {
+    return engineCall("container list", this.call(), (s) =>
+      this.docker.listContainers({ all: true, filters: { label: labelFilters }, abortSignal: s }),
+    );
+  }
+
+  /** The last `lines` lines of a container's output, redacted; empty when they cannot be read. */
+  async logTail(id: string, lines: number): Promise<string[]> {
+    try {
+      const data = await engineCall("container logs", this.call(), (s) =>
+        this.docker.getContainer(id).logs({ stdout: true, stderr: true, follow: false, tail: lines, abortSignal: s }),
+      );
+      return logTailLines(data, lines, this.redact);
+    } catch (err) {
+      this.log.warn({ container: id, error: engineMessage(err) }, "could not read container logs");
+      return [];
     }
   }
 

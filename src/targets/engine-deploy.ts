@@ -1,0 +1,84 @@
+/**
+ * What a deploy of the Docker-engine targets (`docker`, `swarm`) does alike once its preview has
+ * a published port: wait until `healthPath` answers, and, when it does not, word the failure
+ * followed by the preview's last log lines. Each target keeps its own engine steps and clean-up.
+ */
+import { engineMessage } from "../adapters/docker/engine-call.js";
+import { describeUnhealthy, waitUntilHealthy, type HealthResult } from "../adapters/http-health.js";
+import type { PreviewConfig } from "../config/repo-config.js";
+import { formatDuration } from "../domain/duration.js";
+import { urlHost } from "./engine-labels.js";
+
+/** A deploy that failed for a reason berth words itself (not an engine error). */
+export class DeployFailure extends Error {}
+
+/** Log lines of the preview quoted when it fails to come up. */
+export const DEPLOY_LOG_LINES = 30;
+
+/** Options of the `json-file` log driver of previews: bounded, since previews can run for weeks. */
+export const PREVIEW_LOG_OPTIONS: Readonly<Record<string, string>> = { "max-size": "10m", "max-file": "3" };
+
+/** Where a preview published on `hostPort` is opened (`url`) and probed by berth (`probeUrl`). */
+export function previewUrls(
+  previewHost: string,
+  probeHost: string,
+  hostPort: number | string,
+  healthPath: string,
+): { url: string; probeUrl: string } {
+  return {
+    url: `http://${urlHost(previewHost)}:${hostPort}/`,
+    probeUrl: `http://${urlHost(probeHost)}:${hostPort}${healthPath}`,
+  };
+}
+
+/** Why a health wait ended unhealthy, as the deploy's failure reason. */
+export function unhealthyReason(health: Extract<HealthResult, { healthy: false }>, preview: Pick<PreviewConfig, "timeout" | "healthPath">): string {
+  const why = describeUnhealthy(health);
+  return health.gaveUp
+    ? `preview ${why}`
+    : `preview did not become healthy within ${formatDuration(preview.timeout)} at ${preview.healthPath} (${why})`;
+}
+
+export interface PreviewHealthWait {
+  /** Host put into the URL people open. */
+  previewHost: string;
+  /** Host berth reaches the published port on. */
+  probeHost: string;
+  /** The port the engine published for the preview. */
+  hostPort: number | string;
+  preview: Pick<PreviewConfig, "timeout" | "healthPath">;
+  signal: AbortSignal;
+  emit: (line: string) => void;
+  /** Asked before each probe: a reason (the container or task ended) ends the wait at once. */
+  giveUpIf: () => Promise<string | undefined>;
+}
+
+/**
+ * Wait until GET `healthPath` on the published port answers below 500 within `preview.timeout`;
+ * the preview's URL when it does, a {@link DeployFailure} when it does not. Aborting `signal`
+ * throws the health check's CancelledError.
+ */
+export async function awaitPreviewHealth(wait: PreviewHealthWait): Promise<string> {
+  const { preview, emit } = wait;
+  const { url, probeUrl } = previewUrls(wait.previewHost, wait.probeHost, wait.hostPort, preview.healthPath);
+  emit(`waiting up to ${formatDuration(preview.timeout)} for ${probeUrl} to answer below 500`);
+  const health = await waitUntilHealthy(probeUrl, {
+    timeoutMs: preview.timeout,
+    intervalMs: 500,
+    signal: wait.signal,
+    giveUpIf: wait.giveUpIf,
+  });
+  if (!health.healthy) throw new DeployFailure(unhealthyReason(health, preview));
+  emit(`healthy after ${formatDuration(health.elapsedMs)} (HTTP ${health.status})`);
+  return url;
+}
+
+/**
+ * The reason of a failed deploy (berth's own words for a {@link DeployFailure}, the engine's
+ * otherwise) and the error message: the reason, what the clean-up did (`outcome`, e.g.
+ * `; rolled back to abc1234`), then the preview's last log lines. Not redacted yet.
+ */
+export function deployFailure(err: unknown, logs: string[], outcome = ""): { reason: string; message: string } {
+  const reason = err instanceof DeployFailure ? err.message : `preview could not be started: ${engineMessage(err)}`;
+  return { reason, message: [`${reason}${outcome}`, ...logs].join("\n") };
+}
