@@ -1,6 +1,7 @@
 /**
- * What the HTTP clients (Gitee, Harbor, registry) treat as transient: network errors, 5xx and 429
- * answers, and how long a `Retry-After` asks them to wait.
+ * What counts as transient: network errors, 5xx and 429 answers, and how long a `Retry-After` asks
+ * to wait. Used by the shared HTTP transport of the Gitee, Harbor and registry clients
+ * (`http-transport.ts`) and by the inbox's error classification (`pipeline/transient-error.ts`).
  */
 
 /** Network errors worth another attempt. */

@@ -91,6 +91,27 @@ describe("DistributionClient", () => {
     expect((error as Error).message).toBe(`registry ${HOST}: DELETE /v2/locked/manifests/${DIGEST} answered 405 (UNSUPPORTED: The operation is unsupported. ***)`);
   });
 
+  it("retries connection resets and 429 with Retry-After, then gives up saying how often it tried", async () => {
+    const sleeps: number[] = [];
+    const c = new DistributionClient({ host: HOST, log: captureLogger().log, backoffMs: 1, retries: 2, sleep: async (ms) => void sleeps.push(ms) });
+    nock(BASE).head("/v2/app/manifests/pr-1-a").replyWithError({ code: "ECONNRESET", message: "socket hang up" });
+    nock(BASE).head("/v2/app/manifests/pr-1-a").reply(429, "", { "Retry-After": "2" });
+    nock(BASE).head("/v2/app/manifests/pr-1-a").reply(200, "", { "Docker-Content-Digest": DIGEST });
+    expect(await c.digestOf("app", "pr-1-a")).toBe(DIGEST);
+    expect(sleeps[1]).toBe(2000);
+
+    nock(BASE).get("/v2/app/tags/list").query({ n: "1000" }).times(3).reply(503, { errors: [{ code: "UNAVAILABLE", message: "maintenance" }] });
+    await expect(c.listTags("app")).rejects.toThrow(`registry ${HOST}: GET /v2/app/tags/list?n=1000 answered 503 (UNAVAILABLE: maintenance) after 3 attempts`);
+  });
+
+  it("names the field of a tag list that does not match", async () => {
+    nock(BASE).get("/v2/app/tags/list").query({ n: "1000" }).reply(200, { name: "app", tags: [1] });
+    const error = (await client().listTags("app").catch((e: unknown) => e)) as RegistryApiError;
+    expect(error).toBeInstanceOf(RegistryApiError);
+    expect(error.code).toBe("INVALID_RESPONSE");
+    expect(error.message).toMatch(/^registry registry\.example\.com: GET \/v2\/app\/tags\/list\?n=1000 answered 200 with an unexpected body \(tags\.0: /);
+  });
+
   it("says when a registry cannot delete a tag alone", async () => {
     nock(BASE).delete("/v2/app/manifests/pr-1-a").reply(400, { errors: [{ code: "DIGEST_INVALID" }] });
     nock(BASE).delete("/v2/app/manifests/pr-1-b").reply(202);

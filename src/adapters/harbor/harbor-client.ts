@@ -3,19 +3,15 @@
  *
  * - Basic auth is built here from the raw username and password (robot accounts such as
  *   `robot$project+berth` included); credentials never go into a URL.
- * - Every attempt has a deadline; 5xx answers, connection resets and timeouts are retried with
- *   exponential backoff; 4xx answers never are.
- * - Every answer is checked with zod. Axios errors carry the request headers (the Authorization
- *   header included) and are never rethrown or logged: failures become `HarborApiError`, built
- *   from method, path, status and Harbor's `{errors:[{code,message}]}` only, then redacted.
+ * - Deadline, retries (5xx, 429, resets, timeouts; never other 4xx), zod parsing and redacted
+ *   errors come from the shared transport (`../http-transport.ts`); failures are `HarborApiError`,
+ *   built from method, path, status and Harbor's `{errors:[{code,message}]}` only, then redacted.
  * - Repository names are URL-encoded twice in paths, as Harbor requires (`a/b` → `a%252Fb`).
  */
-import { randomUUID } from "node:crypto";
-import axios, { type AxiosInstance, type AxiosResponse } from "axios";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { createRedactor, type Redactor } from "../../domain/redact.js";
-import { isRetryableStatus, retryAfterMs, TRANSIENT_NETWORK_CODES } from "../http-retry.js";
+import type { Redactor } from "../../domain/redact.js";
+import { abortableSleep, HttpApiError, HttpTransport, oneLine, type HttpErrorDetails, type TransportRequest, type TransportResponse } from "../http-transport.js";
 import { artifactPath, checkProjectName, checkRepositoryName, checkTagName, isDigest, repositoryPath } from "./harbor-paths.js";
 import { harborArtifactSchema, harborErrorsSchema, harborProjectSchema, type HarborArtifactBody } from "./harbor-schemas.js";
 import { isFinalScanStatus, parseScanOverview, VULNERABILITY_MIME_TYPES, type ScanSummary } from "./scan-summary.js";
@@ -86,85 +82,40 @@ export interface ScanWaitResult {
 }
 
 /** A failed Harbor call or a refused operation. The message never carries credentials. */
-export class HarborApiError extends Error {
-  readonly method: string;
+export class HarborApiError extends HttpApiError {
   /** Path below `/api/v2.0`, without query. */
-  readonly path: string;
-  /** HTTP status, when Harbor answered. */
-  readonly status: number | undefined;
-  /** Harbor's error code (`NOT_FOUND`, `FORBIDDEN`, ...) or the network error code (`ECONNRESET`, `ETIMEDOUT`). */
-  readonly code: string | undefined;
+  declare readonly path: string;
+  declare readonly method: string;
 
-  constructor(message: string, details: { method: string; path: string; status?: number; code?: string }) {
-    super(message);
+  /** `code`: Harbor's error code (`NOT_FOUND`, `FORBIDDEN`, ...) or the network error code (`ECONNRESET`, `ETIMEDOUT`). */
+  constructor(message: string, details: HttpErrorDetails & { method: string; path: string }) {
+    super(message, details);
     this.name = "HarborApiError";
-    this.method = details.method;
-    this.path = details.path;
-    this.status = details.status;
-    this.code = details.code;
   }
 }
 
 type HarborMethod = "GET" | "POST" | "DELETE";
 
-interface HarborRequest {
+/** A Harbor call: path below `/api/v2.0`, already encoded. */
+interface HarborRequest extends TransportRequest {
   method: HarborMethod;
-  /** Path below `/api/v2.0`, already encoded. */
-  path: string;
-  query?: Record<string, string | number | boolean | undefined>;
-  body?: unknown;
-  headers?: Record<string, string>;
-  /** Statuses besides 2xx that are returned instead of thrown (never retried). */
-  accept?: readonly number[];
-  signal?: AbortSignal;
 }
-
-interface HarborResponse {
-  status: number;
-  text: string;
-  headers: { link: string | undefined; totalCount: number | undefined };
-}
-
-type Outcome = { kind: "response"; response: AxiosResponse<string> } | { kind: "network"; code: string };
 
 const ACCEPT_VULNERABILITIES = VULNERABILITY_MIME_TYPES.join(", ");
 
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-function oneLine(text: string, max: number): string {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length > max ? `${flat.slice(0, max)}…` : flat;
-}
-
 /** `CODE: message; CODE: message` from Harbor's `{errors:[…]}`, else the raw text. */
-function describeErrorBody(text: string): { code: string | undefined; detail: string } {
+function describeErrorBody(text: string): { code: string | undefined; message: string } {
   try {
     const parsed = harborErrorsSchema.safeParse(JSON.parse(text));
     const errors = parsed.success ? (parsed.data.errors ?? []) : [];
     if (errors.length > 0) {
       const detail = errors.map((e) => [e.code, e.message].filter(Boolean).join(": ")).join("; ");
-      return { code: errors[0]?.code, detail: oneLine(detail, 300) };
+      return { code: errors[0]?.code, message: oneLine(detail, 300) };
     }
   } catch {
     // not JSON: use the text
   }
-  return { code: undefined, detail: oneLine(text, 200) };
+  return { code: undefined, message: oneLine(text, 200) };
 }
 
 /** Harbor API v2.0 client. */
@@ -173,13 +124,10 @@ export class HarborClient {
   readonly username: string;
   /** Removes the password (raw, URL-encoded, base64, and the Basic credential) from a text. */
   readonly redact: Redactor;
-  private readonly http: AxiosInstance;
+  private readonly http: HttpTransport;
   /** Harbor's address without trailing slash (UI links hang below it). */
   private readonly webBase: string;
   private readonly log: Logger;
-  private readonly timeoutMs: number;
-  private readonly retries: number;
-  private readonly backoffMs: number;
   private readonly pageSize: number;
   private readonly maxListItems: number;
   private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -201,28 +149,30 @@ export class HarborClient {
 
     this.username = options.username;
     const credential = Buffer.from(`${options.username}:${options.password}`, "utf8").toString("base64");
-    this.redact = createRedactor([options.password, credential]);
     this.log = options.log;
-    this.timeoutMs = options.timeoutMs ?? 15_000;
-    this.retries = options.retries ?? 3;
-    this.backoffMs = options.backoffMs ?? 500;
     this.pageSize = Math.min(Math.max(options.pageSize ?? 100, 1), 100);
     this.maxListItems = options.maxListItems ?? 10_000;
     this.sleep = options.sleep ?? abortableSleep;
 
     const prefix = url.pathname.replace(/\/+$/, "").replace(/\/api\/v2\.0$/, "");
     this.webBase = `${url.origin}${prefix}`;
-    this.http = axios.create({
-      baseURL: `${this.webBase}/api/v2.0`,
+    this.http = new HttpTransport({
+      name: "harbor",
+      label: "Harbor API",
+      baseUrl: `${this.webBase}/api/v2.0`,
       headers: { Authorization: `Basic ${credential}`, Accept: "application/json", "User-Agent": "berth" },
-      responseType: "text",
-      transformResponse: [(data: unknown) => data],
-      validateStatus: () => true,
-      // A redirect could carry the Authorization header elsewhere.
-      maxRedirects: 0,
-      maxContentLength: 32 * 1024 * 1024,
-      paramsSerializer: { serialize: (params: Record<string, string>) => new URLSearchParams(params).toString() },
+      log: options.log,
+      secrets: [options.password, credential],
+      timeoutMs: options.timeoutMs ?? 15_000,
+      retries: options.retries ?? 3,
+      backoffMs: options.backoffMs ?? 500,
+      maxResponseBytes: 32 * 1024 * 1024,
+      requestIdHeader: "X-Request-Id",
+      describeError: describeErrorBody,
+      createError: (message, details) => new HarborApiError(message, { ...details, method: details.method ?? "", path: details.path ?? "" }),
+      sleep: this.sleep,
     });
+    this.redact = this.http.redact;
   }
 
   // ---- projects ------------------------------------------------------------------------------
@@ -248,7 +198,7 @@ export class HarborClient {
     };
     const res = await this.send(req);
     if (res.status === 403) {
-      const { code, detail } = describeErrorBody(res.text);
+      const { code, message: detail } = describeErrorBody(res.text);
       throw new HarborApiError(
         this.redact(
           `Harbor project "${name}" does not exist and the Harbor account "${this.username}" may not create projects ` +
@@ -471,106 +421,23 @@ export class HarborClient {
       const batch = this.parse(req, res, listSchema);
       items.push(...batch);
       if (items.length > this.maxListItems) {
-        throw new HarborApiError(`Harbor API ${req.method} ${req.path} lists more than ${this.maxListItems} items`, { method: req.method, path: req.path, code: "TOO_MANY_ITEMS" });
+        throw this.http.fail(req, `lists more than ${this.maxListItems} items`, { code: "TOO_MANY_ITEMS" });
       }
       if (batch.length === 0) break;
-      const hasNext = /rel\s*=\s*"?next"?/i.test(res.headers.link ?? "");
-      const totalSaysMore = res.headers.totalCount !== undefined && items.length < res.headers.totalCount;
+      const hasNext = /rel\s*=\s*"?next"?/i.test(res.header("link") ?? "");
+      const total = res.header("x-total-count");
+      const totalSaysMore = total !== undefined && total !== "" && Number.isFinite(Number(total)) && items.length < Number(total);
       if (!hasNext && !totalSaysMore) break;
     }
     return items;
   }
 
-  private parse<T>(req: HarborRequest, res: HarborResponse, schema: z.ZodType<T>): T {
-    let json: unknown;
-    try {
-      json = res.text.trim() === "" ? undefined : JSON.parse(res.text);
-    } catch {
-      throw this.error(req, `answered ${res.status} with a body that is not JSON`, { status: res.status, code: "INVALID_RESPONSE" });
-    }
-    const parsed = schema.safeParse(json);
-    if (!parsed.success) {
-      const issues = parsed.error.issues
-        .slice(0, 3)
-        .map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`)
-        .join("; ");
-      throw this.error(req, `answered ${res.status} with an unexpected body (${issues})`, { status: res.status, code: "INVALID_RESPONSE" });
-    }
-    return parsed.data;
+  private parse<T>(req: HarborRequest, res: TransportResponse, schema: z.ZodType<T>): T {
+    return this.http.parse(req, res, schema);
   }
 
-  private error(req: HarborRequest, what: string, details: { status?: number; code?: string }): HarborApiError {
-    return new HarborApiError(this.redact(`Harbor API ${req.method} ${req.path} ${what}`), { method: req.method, path: req.path, ...details });
-  }
-
-  private async send(req: HarborRequest): Promise<HarborResponse> {
-    const requestId = randomUUID();
-    const attempts = this.retries + 1;
-    for (let attempt = 1; ; attempt++) {
-      const started = Date.now();
-      const outcome = await this.attempt(req, requestId);
-      const last = attempt >= attempts;
-      const after = attempt > 1 ? ` after ${attempt} attempts` : "";
-
-      if (outcome.kind === "network") {
-        if (!TRANSIENT_NETWORK_CODES.has(outcome.code) || last) throw this.error(req, `failed: ${outcome.code}${after}`, { code: outcome.code });
-        await this.backoff(req, attempt, { code: outcome.code });
-        continue;
-      }
-
-      const { response } = outcome;
-      this.log.debug({ method: req.method, path: req.path, status: response.status, ms: Date.now() - started, attempt, requestId }, "harbor request");
-      const text = typeof response.data === "string" ? response.data : "";
-      if ((response.status >= 200 && response.status < 300) || req.accept?.includes(response.status)) {
-        const total = Number(response.headers["x-total-count"]);
-        const link = response.headers.link;
-        return {
-          status: response.status,
-          text,
-          headers: { link: typeof link === "string" ? link : undefined, totalCount: Number.isFinite(total) && String(response.headers["x-total-count"] ?? "") !== "" ? total : undefined },
-        };
-      }
-      if (isRetryableStatus(response.status) && !last) {
-        await this.backoff(req, attempt, { status: response.status }, retryAfterMs(response.headers["retry-after"]));
-        continue;
-      }
-      const { code, detail } = describeErrorBody(text);
-      throw this.error(req, `answered ${response.status}${detail ? ` (${detail})` : ""}${after}`, { status: response.status, code });
-    }
-  }
-
-  private async backoff(req: HarborRequest, attempt: number, why: { status?: number; code?: string }, atLeastMs = 0): Promise<void> {
-    const delayMs = Math.max(atLeastMs, Math.round(this.backoffMs * 2 ** (attempt - 1) * (1 + Math.random() * 0.25)));
-    this.log.warn({ method: req.method, path: req.path, attempt, delayMs, ...why }, "harbor request failed, retrying");
-    await this.sleep(delayMs, req.signal);
-  }
-
-  private async attempt(req: HarborRequest, requestId: string): Promise<Outcome> {
-    const query: Record<string, string> = {};
-    for (const [key, value] of Object.entries(req.query ?? {})) if (value !== undefined) query[key] = String(value);
-    const deadline = AbortSignal.timeout(this.timeoutMs);
-    const signal = req.signal ? AbortSignal.any([deadline, req.signal]) : deadline;
-    try {
-      const response = await this.http.request<string>({
-        method: req.method,
-        url: req.path,
-        params: query,
-        data: req.body === undefined ? undefined : JSON.stringify(req.body),
-        headers: { "X-Request-Id": requestId, ...(req.body === undefined ? {} : { "Content-Type": "application/json" }), ...req.headers },
-        timeout: this.timeoutMs,
-        signal,
-      });
-      return { kind: "response", response };
-    } catch (error: unknown) {
-      // The caller gave up: not a failure of Harbor, not retried.
-      if (req.signal?.aborted) throw req.signal.reason;
-      // Keep only the code: the axios error carries the request headers (Authorization).
-      if (deadline.aborted) return { kind: "network", code: "ETIMEDOUT" };
-      const code = axios.isAxiosError(error) ? (error.code ?? "ERR_NETWORK") : "ERR_UNKNOWN";
-      const cause = axios.isAxiosError(error) ? (error.cause as { code?: unknown } | undefined) : undefined;
-      const causeCode = typeof cause?.code === "string" ? cause.code : undefined;
-      return { kind: "network", code: causeCode && TRANSIENT_NETWORK_CODES.has(causeCode) ? causeCode : code };
-    }
+  private send(req: HarborRequest): Promise<TransportResponse> {
+    return this.http.send(req);
   }
 }
 

@@ -8,15 +8,13 @@
  *   (with the credentials, or anonymously) for the scope the registry asked for, cached per scope.
  * - Plain HTTP only for loopback registries (as the Docker engine allows by default), HTTPS
  *   otherwise.
- * - Every attempt has a deadline; 5xx answers and connection errors are retried with backoff.
- * - Errors carry method, path, status and the registry's `{errors:[{code,message}]}`, redacted;
- *   axios errors (which hold the Authorization header) are never rethrown or logged.
+ * - Deadline, retries (5xx, 429, connection errors, timeouts), zod parsing and redacted errors
+ *   come from the shared transport (`../http-transport.ts`); errors carry method, path, status and
+ *   the registry's `{errors:[{code,message}]}`.
  */
-import axios, { type AxiosInstance, type AxiosResponse } from "axios";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { createRedactor, type Redactor } from "../../domain/redact.js";
-import { isRetryableStatus, retryAfterMs, TRANSIENT_NETWORK_CODES } from "../http-retry.js";
+import { HttpApiError, HttpTransport, type HttpErrorDetails, type TransportRequest, type TransportResponse } from "../http-transport.js";
 
 export interface DistributionClientOptions {
   /** Registry host with optional port, e.g. `127.0.0.1:5000` or `registry.example.com`. */
@@ -28,21 +26,19 @@ export interface DistributionClientOptions {
   timeoutMs?: number;
   /** Retries after the first attempt on 5xx and connection errors. Default 2. */
   retries?: number;
-  /** First backoff delay, doubled per retry. Default 500 ms. */
+  /** First backoff delay, doubled per retry, plus up to 25 % jitter. Default 500 ms. */
   backoffMs?: number;
   /** A tag listing longer than this fails instead of being cut short. Default 10 000. */
   maxTags?: number;
+  /** Waits between retries; injected in tests. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 /** A registry answer that was not what the call needed. */
-export class RegistryApiError extends Error {
-  readonly status: number | undefined;
-  readonly code: string | undefined;
-  constructor(message: string, details: { status?: number; code?: string }) {
-    super(message);
+export class RegistryApiError extends HttpApiError {
+  constructor(message: string, details: HttpErrorDetails) {
+    super(message, details);
     this.name = "RegistryApiError";
-    this.status = details.status;
-    this.code = details.code;
   }
 }
 
@@ -103,23 +99,9 @@ export function nextLink(header: string | undefined): string | undefined {
 
 type Method = "GET" | "HEAD" | "DELETE";
 
-interface Request {
+/** A registry call: path (and query) below the registry root, already encoded. */
+interface Request extends TransportRequest {
   method: Method;
-  /** Path (and query) below the registry root, already encoded. */
-  path: string;
-  headers?: Record<string, string>;
-  /** Statuses besides 2xx returned instead of thrown. */
-  accept?: readonly number[];
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function networkCode(err: unknown): string {
-  if (axios.isAxiosError(err)) return err.code ?? "ERR_NETWORK";
-  if (err instanceof Error && err.name === "TimeoutError") return "ETIMEDOUT";
-  return "ERR_NETWORK";
 }
 
 function checkRepository(repository: string): string {
@@ -129,13 +111,8 @@ function checkRepository(repository: string): string {
 
 export class DistributionClient {
   readonly host: string;
-  private readonly http: AxiosInstance;
-  private readonly log: DistributionClientOptions["log"];
-  private readonly redact: Redactor;
+  private readonly http: HttpTransport;
   private readonly credentials: { username: string; password: string } | undefined;
-  private readonly timeoutMs: number;
-  private readonly retries: number;
-  private readonly backoffMs: number;
   private readonly maxTags: number;
   /** Bearer tokens by scope; `basic` once the registry asked for Basic auth. */
   private readonly tokens = new Map<string, string>();
@@ -143,19 +120,21 @@ export class DistributionClient {
 
   constructor(options: DistributionClientOptions) {
     this.host = options.host;
-    this.log = options.log;
     this.credentials = options.username && options.password ? { username: options.username, password: options.password } : undefined;
-    this.redact = createRedactor([options.password]);
-    this.timeoutMs = options.timeoutMs ?? 15_000;
-    this.retries = options.retries ?? 2;
-    this.backoffMs = options.backoffMs ?? 500;
     this.maxTags = options.maxTags ?? 10_000;
-    this.http = axios.create({
-      baseURL: `${isLoopbackRegistry(options.host) ? "http" : "https"}://${options.host}`,
-      responseType: "text",
-      transformResponse: (data: unknown) => data,
-      validateStatus: () => true,
+    this.http = new HttpTransport({
+      name: "registry",
+      label: `registry ${options.host}:`,
+      baseUrl: `${isLoopbackRegistry(options.host) ? "http" : "https"}://${options.host}`,
+      log: options.log,
+      secrets: [options.password],
+      timeoutMs: options.timeoutMs ?? 15_000,
+      retries: options.retries ?? 2,
+      backoffMs: options.backoffMs ?? 500,
       maxRedirects: 5,
+      describeError: describeRegistryErrors,
+      createError: (message, details) => new RegistryApiError(message, details),
+      ...(options.sleep ? { sleep: options.sleep } : {}),
     });
   }
 
@@ -167,11 +146,10 @@ export class DistributionClient {
       const req: Request = { method: "GET", path, accept: [404] };
       const res = await this.send(req);
       if (res.status === 404) return [];
-      const parsed = tagListSchema.safeParse(this.json(req, res));
-      if (!parsed.success) throw this.error(req, res.status, "answered with an unexpected tag list");
-      tags.push(...(parsed.data.tags ?? []));
-      if (tags.length > this.maxTags) throw this.error(req, res.status, `lists more than ${this.maxTags} tags`);
-      const next = nextLink(headerOf(res, "link"));
+      const list = this.http.parse(req, res, tagListSchema);
+      tags.push(...(list.tags ?? []));
+      if (tags.length > this.maxTags) throw this.http.fail(req, `answered ${res.status} (lists more than ${this.maxTags} tags)`, { status: res.status });
+      const next = nextLink(res.header("link"));
       // A next link must stay on this registry (it is followed with the registry's credentials).
       path = next === undefined ? undefined : next.startsWith("/") ? next : undefined;
     }
@@ -189,8 +167,8 @@ export class DistributionClient {
     };
     const res = await this.send(req);
     if (res.status === 404) return null;
-    const digest = headerOf(res, "docker-content-digest");
-    if (!digest || !DIGEST.test(digest)) throw this.error(req, res.status, "answered without a Docker-Content-Digest header");
+    const digest = res.header("docker-content-digest");
+    if (!digest || !DIGEST.test(digest)) throw this.http.fail(req, `answered ${res.status} (answered without a Docker-Content-Digest header)`, { status: res.status });
     return digest;
   }
 
@@ -216,35 +194,18 @@ export class DistributionClient {
     return "deleted";
   }
 
-  // ---- transport -----------------------------------------------------------------------------
+  // ---- auth ----------------------------------------------------------------------------------
 
-  private async send(req: Request): Promise<AxiosResponse<string>> {
-    for (let attempt = 1; ; attempt++) {
-      let res: AxiosResponse<string>;
-      try {
-        res = await this.authorized(req);
-      } catch (err) {
-        if (err instanceof RegistryApiError) throw err;
-        const code = networkCode(err);
-        if (!TRANSIENT_NETWORK_CODES.has(code) || attempt > this.retries) throw new RegistryApiError(this.redact(`registry ${this.host}: ${req.method} ${req.path} failed: ${code}`), { code });
-        await this.backoff(req, attempt, code);
-        continue;
-      }
-      if (res.status >= 200 && res.status < 300) return res;
-      if (req.accept?.includes(res.status)) return res;
-      if (isRetryableStatus(res.status) && attempt <= this.retries) {
-        await this.backoff(req, attempt, String(res.status), retryAfterMs(headerOf(res, "retry-after")));
-        continue;
-      }
-      throw this.error(req, res.status, "", res.data);
-    }
+  /** Send through the transport; each attempt answers an auth challenge once. */
+  private send(req: Request): Promise<TransportResponse> {
+    return this.http.send({ ...req, authenticate: (attempt) => this.authorized(req, attempt) });
   }
 
   /** One attempt, answering an auth challenge once. */
-  private async authorized(req: Request): Promise<AxiosResponse<string>> {
-    const first = await this.attempt(req, this.authHeader(req));
+  private async authorized(req: Request, attempt: (headers?: Record<string, string>) => Promise<TransportResponse>): Promise<TransportResponse> {
+    const first = await attempt(this.authHeader(req));
     if (first.status !== 401) return first;
-    const challenge = parseAuthChallenge(headerOf(first, "www-authenticate"));
+    const challenge = parseAuthChallenge(first.header("www-authenticate"));
     if (!challenge) return first;
     if (challenge.scheme === "basic") {
       if (!this.credentials) return first;
@@ -252,7 +213,7 @@ export class DistributionClient {
     } else {
       await this.fetchToken(challenge);
     }
-    return this.attempt(req, this.authHeader(req, challenge.scope));
+    return attempt(this.authHeader(req, challenge.scope));
   }
 
   private authHeader(req: Request, scope?: string): Record<string, string> {
@@ -276,22 +237,17 @@ export class DistributionClient {
     if (challenge.scope) params.scope = challenge.scope;
     const headers: Record<string, string> = {};
     if (this.credentials) headers.Authorization = `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString("base64")}`;
-    let res: AxiosResponse<string>;
+    let res: TransportResponse;
     try {
-      res = await axios.get<string>(challenge.realm, {
-        params,
-        headers,
-        responseType: "text",
-        transformResponse: (data: unknown) => data,
-        validateStatus: () => true,
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
+      // The realm is an absolute URL (the transport follows it as given); one attempt, every answer returned.
+      res = await this.http.send({ method: "GET", path: challenge.realm, query: params, headers, accept: "any", retries: 0 });
     } catch (err) {
-      throw new RegistryApiError(this.redact(`registry ${this.host}: token request failed: ${networkCode(err)}`), { code: networkCode(err) });
+      const code = err instanceof HttpApiError ? err.code : undefined;
+      throw new RegistryApiError(`registry ${this.host}: token request failed: ${code ?? "ERR_NETWORK"}`, { code: code ?? "ERR_NETWORK" });
     }
     let body: unknown;
     try {
-      body = JSON.parse(res.data);
+      body = JSON.parse(res.text);
     } catch {
       body = undefined;
     }
@@ -302,50 +258,10 @@ export class DistributionClient {
     this.tokens.set(challenge.scope ?? "", (parsed.data.token ?? parsed.data.access_token)!);
   }
 
-  private async attempt(req: Request, auth: Record<string, string>): Promise<AxiosResponse<string>> {
-    const started = Date.now();
-    const res = await this.http.request<string>({
-      method: req.method,
-      url: req.path,
-      headers: { ...req.headers, ...auth },
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
-    this.log.debug({ method: req.method, path: req.path, status: res.status, ms: Date.now() - started }, "registry request");
-    return res;
-  }
-
-  private async backoff(req: Request, attempt: number, why: string, atLeastMs = 0): Promise<void> {
-    const delayMs = Math.max(atLeastMs, this.backoffMs * 2 ** (attempt - 1));
-    this.log.warn({ method: req.method, path: req.path, attempt, delayMs, why }, "registry request failed, retrying");
-    await sleep(delayMs);
-  }
-
-  private json(req: Request, res: AxiosResponse<string>): unknown {
-    try {
-      return JSON.parse(res.data);
-    } catch {
-      throw this.error(req, res.status, "answered with a body that is not JSON");
-    }
-  }
-
-  /** An error from an answer: `what` went wrong, or else the registry's own error body. */
-  private error(req: Request, status: number, what: string, body?: string): RegistryApiError {
-    const described = body === undefined ? {} : describeRegistryErrors(body);
-    const detail = what || described.detail;
-    return new RegistryApiError(this.redact(`registry ${this.host}: ${req.method} ${req.path} answered ${status}${detail ? ` (${detail})` : ""}`), {
-      status,
-      ...(described.code ? { code: described.code } : {}),
-    });
-  }
-}
-
-function headerOf(res: AxiosResponse<string>, name: string): string | undefined {
-  const value: unknown = res.headers[name];
-  return typeof value === "string" ? value : undefined;
 }
 
 /** The registry's `{errors:[{code,message}]}` as `CODE: message`, if the body is one. */
-export function describeRegistryErrors(text: string): { code?: string; detail?: string } {
+export function describeRegistryErrors(text: string): { code?: string; message?: string } {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -356,5 +272,5 @@ export function describeRegistryErrors(text: string): { code?: string; detail?: 
   if (!parsed.success) return {};
   const first = parsed.data.errors[0]!;
   const detail = parsed.data.errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join("; ");
-  return { code: first.code, detail };
+  return { code: first.code, message: detail };
 }
