@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { RepoConfig } from "../config/repo-config.js";
 import { checkoutSource } from "../adapters/source-checkout.js";
+import { BackgroundTasks } from "./background-tasks.js";
 import { DEFAULT_INSTANCE, sha7 } from "../domain/naming.js";
 import type { ArtifactRegistry, CodeHost, PreviewKey, RegistryCleaner, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
@@ -66,6 +67,9 @@ export interface EngineOptions {
   statusRetry?: Partial<StatusRetryPolicy>;
 }
 
+/** How long `stop()` waits for background work of finished stages. */
+const STOP_BACKGROUND_MS = 10_000;
+
 /** A run interrupted by a crash more often than this is failed instead of re-queued. */
 const MAX_ATTEMPTS = 2;
 
@@ -77,6 +81,7 @@ export class Engine {
   private readonly scheduler: Scheduler;
   private readonly publisher: CommentPublisher;
   private readonly reporter: StatusReporter;
+  private readonly background: BackgroundTasks;
   private readonly loadConfig: ReturnType<typeof createConfigLoader>;
   private readonly now: () => number;
   private readonly newId: () => string;
@@ -100,6 +105,7 @@ export class Engine {
       log: options.log,
       now: this.now,
     });
+    this.background = new BackgroundTasks(options.log);
     this.reporter = new StatusReporter({
       store: options.store,
       hosts: options.hosts,
@@ -216,6 +222,8 @@ export class Engine {
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     await this.inbox.stop();
     await this.scheduler.stop();
+    // Background work of finished stages (deployment records, late scans) ends within its own deadlines.
+    await Promise.race([this.background.idle(), new Promise((resolve) => setTimeout(resolve, STOP_BACKGROUND_MS).unref())]);
     await this.reporter.stop();
     await this.publisher.settle();
     this.publisher.stop();
@@ -233,8 +241,9 @@ export class Engine {
       await this.scheduler.idle();
       await this.publisher.settle();
       await this.reporter.idle();
+      await this.background.idle();
       const queued = this.store.runsWithStatus(["queued", "running"]).length;
-      if (!this.inbox.busy() && !this.reconciling && queued === 0 && !this.reporter.busy()) return;
+      if (!this.inbox.busy() && !this.reconciling && queued === 0 && !this.reporter.busy() && !this.background.busy()) return;
       if (queued > 0) this.scheduler.kick();
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -314,6 +323,7 @@ export class Engine {
       publish: (prKey) => this.publisher.request(prKey),
       reportBaseUrl: this.reportBaseUrl,
       enqueueStatus: (r, status) => this.reporter.enqueue(r.repo, r.sha, r.prNumber, status),
+      background: (what, task) => this.background.run(what, task),
     });
   }
 

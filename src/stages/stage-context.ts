@@ -29,6 +29,8 @@ export interface StageDeps {
   log: Logger;
   now: () => number;
   newId: () => string;
+  /** Start work the stage does not wait for (code-host writes, a scan finishing later); failures are logged. */
+  background: (what: string, task: () => Promise<void>) => void;
 }
 
 export interface StageContext {

@@ -46,6 +46,7 @@ function deps(targets: StageDeps["targets"]): { deps: StageDeps; patched: string
       log: pino({ level: "silent" }),
       now: () => 0,
       newId: () => "id",
+      background: () => undefined,
     },
   };
 }
