@@ -201,21 +201,40 @@ async function executeRelease(run: RunRecord, signal: AbortSignal, deps: Executo
   };
   const earlier: ReleaseContext["earlier"] = {};
   const stages = { build: releaseBuildStage, deploy: releaseDeployStage } as const;
-  let deploymentId: string | undefined;
+  // The GitHub Deployment is recorded beside the stage, never on its path: start and finish are
+  // background writes, the finish waiting for the start's id.
+  let deployment: Promise<string | undefined> | undefined;
+  const finishDeployment = (result: { state: "success" | "failure" | "error"; environmentUrl?: string; description: string }): void => {
+    const started = deployment;
+    const finish = deps.host.finishDeployment?.bind(deps.host);
+    if (!started || !finish) return;
+    deps.background("deployment status", async () => {
+      const id = await started;
+      if (id) await finish(run.repo, id, result).catch((err: unknown) => log.warn({ runId: run.id, err: deps.redact(String(err)) }, "deployment status not recorded"));
+    });
+  };
   for (const name of run.plan) {
     if (signal.aborted || (name !== "build" && name !== "deploy")) break;
     store.updateStage(run.id, name, { state: "running", startedAt: now(), finishedAt: null });
     if (onCommit) reportStatus(run, runningStatus(`berth/${env}/${name}`, name), deps);
-    if (name === "deploy" && deps.host.startDeployment) {
-      try {
-        deploymentId = (await deps.host.startDeployment(run.repo, { environment: env, sha: run.sha, tag: release.tag, production: env === "production" })).id;
-      } catch (err) {
-        log.warn({ runId: run.id, err: deps.redact(String(err)) }, "deployment not recorded on the code host");
-      }
+    const start = deps.host.startDeployment?.bind(deps.host);
+    if (name === "deploy" && start) {
+      let resolveId: (id: string | undefined) => void = () => undefined;
+      deployment = new Promise((resolve) => (resolveId = resolve));
+      deps.background("deployment start", async () => {
+        try {
+          resolveId((await start(run.repo, { environment: env, sha: run.sha, tag: release.tag, production: env === "production" })).id);
+        } catch (err) {
+          resolveId(undefined);
+          log.warn({ runId: run.id, err: deps.redact(String(err)) }, "deployment not recorded on the code host");
+        }
+      });
     }
     const outcome = await withStageLog(run, name, deps, (onLog) => stages[name]({ run, config, earlier, signal, deps, release, onLog }));
     if (signal.aborted) {
       if (onCommit) reportStopped(run, `berth/${env}/${name}`, signal, deps);
+      // A deployment left in progress would show as running on GitHub forever.
+      if (name === "deploy") finishDeployment({ state: "error", description: `stopped: ${stopReasonOf(signal).text}`.slice(0, 140) });
       break;
     }
     earlier[name] = outcome.detail;
@@ -224,11 +243,7 @@ async function executeRelease(run: RunRecord, signal: AbortSignal, deps: Executo
     const url = name === "deploy" ? outcome.detail.preview?.url : undefined;
     const description = outcome.detail.reason ?? `${name} ${outcome.ok ? "passed" : "failed"} for ${release.tag}`;
     report(name, outcome.ok, description, url ?? (outcome.detail.logId ? stageLogUrl(deps.reportBaseUrl, outcome.detail.logId) : undefined));
-    if (deploymentId && name === "deploy" && deps.host.finishDeployment) {
-      const result: { state: "success" | "failure"; environmentUrl?: string; description: string } = { state: outcome.ok ? "success" : "failure", description: description.slice(0, 140) };
-      if (url) result.environmentUrl = url;
-      await deps.host.finishDeployment(run.repo, deploymentId, result).catch((err: unknown) => log.warn({ runId: run.id, err: deps.redact(String(err)) }, "deployment status not recorded"));
-    }
+    if (name === "deploy") finishDeployment({ state: outcome.ok ? "success" : "failure", description: description.slice(0, 140), ...(url ? { environmentUrl: url } : {}) });
     if (!outcome.ok) {
       markStopped(store, run, { kind: "cancelled", text: `not run: ${name} failed` }, now(), "failed");
       return;

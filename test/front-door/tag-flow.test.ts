@@ -96,6 +96,20 @@ describe("tag flow", () => {
     ]);
   });
 
+  it("records the GitHub Deployment beside the deploy stage, never on its path", async () => {
+    const github = mockGitHub({ config: CONFIG, permissions: { lead: "admin" }, endpoints: ["token", "config", "tarball", "permission", "status", "deployment"], delayMs: { deployment: 1500 } });
+    const h = await start();
+    await h.deliver("push", tagPushPayload({ tag: "alpha-1.0.0", sha: SHA, pusher: "lead" }));
+    const run = h.store.runsWithStatus(["passed"]).find((r) => r.release?.tag === "alpha-1.0.0");
+    const stages = run ? h.store.stagesOf(run.id) : [];
+    const deploy = stages.find((s) => s.name === "deploy");
+    // The deploy ran and ended while GitHub was still answering the deployment's creation.
+    expect(deploy?.state).toBe("passed");
+    expect((deploy?.finishedAt ?? Infinity) - (deploy?.startedAt ?? 0)).toBeLessThan(1000);
+    const finals = github.calls.filter((c) => /deployments\/\d+\/statuses$/.test(c.path) && c.body.state !== "in_progress");
+    expect(finals.map((c) => [c.body.state, c.body.environment_url])).toEqual([["success", "http://127.0.0.1:41000/"]]);
+  });
+
   it("builds but does not deploy when the pusher lacks the environment's permission, and says why", async () => {
     const github = mockGitHub({ config: CONFIG, permissions: { dev: "write" }, endpoints: ["token", "config", "tarball", "permission", "status"] });
     const h = await start();

@@ -40,6 +40,8 @@ export interface MockOptions {
    * pipeline uses.
    */
   endpoints?: Endpoint[];
+  /** Answer these endpoints only after this many ms (a slow or throttled GitHub). */
+  delayMs?: Partial<Record<Endpoint, number>>;
 }
 
 export type Endpoint = "token" | "config" | "tarball" | "listComments" | "createComment" | "editComment" | "status" | "reaction" | "permission" | "pull" | "deployment" | "app";
@@ -127,7 +129,7 @@ export function mockGitHub(options: MockOptions): GitHubMock {
     });
   }
   if (want("deployment")) {
-    scope.post(new RegExp(`^/repos/${repo}/deployments$`)).reply(function (uri: string, body: unknown) {
+    scope.post(new RegExp(`^/repos/${repo}/deployments$`)).delay(options.delayMs?.deployment ?? 0).reply(function (uri: string, body: unknown) {
       record("POST")(uri, body);
       return [201, { id: 700 + calls.filter((c) => c.path.endsWith("/deployments")).length, ...(body as object) }];
     });
