@@ -22,7 +22,8 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./inbox-retry.js";
 import { InboxWorker, type EventFailure } from "./inbox-worker.js";
 import { prKeyOf, repoKeyOf, type PrKey, type PullRecord, type RunRecord } from "./records.js";
 import { executeRun } from "./run-executor.js";
-import { markStopped, Scheduler } from "./scheduler.js";
+import { markStopped, requeueRun } from "./run-state.js";
+import { Scheduler } from "./scheduler.js";
 import { StatusReporter, type StatusRetryPolicy } from "./status-outbox.js";
 import type { InboxItem, Store } from "./store.js";
 import { EventDeadlineError } from "./transient-error.js";
@@ -334,10 +335,7 @@ export class Engine {
         markStopped(this.store, run, { kind: "cancelled", text: "interrupted by berth restarts too often; comment /deploy to retry" }, this.now(), "failed");
         this.options.log.warn({ runId: run.id }, "interrupted run failed after too many attempts");
       } else {
-        for (const stage of this.store.stagesOf(run.id)) {
-          this.store.updateStage(run.id, stage.name, { state: "queued", startedAt: null, finishedAt: null, detail: {} });
-        }
-        this.store.updateRun(run.id, { status: "queued" });
+        requeueRun(this.store, run);
         this.options.log.info({ runId: run.id }, "interrupted run re-queued");
       }
       this.publisher.request(run.prKey);

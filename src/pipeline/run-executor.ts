@@ -15,7 +15,7 @@ import { testStage } from "../stages/test-stage.js";
 import { releaseBuildStage, releaseDeployStage, type ReleaseContext } from "../stages/release-stages.js";
 import { repoKeyOf } from "./records.js";
 import type { Notice, PrKey, RunRecord, StageDetail } from "./records.js";
-import { markStopped, type StopReason } from "./scheduler.js";
+import { markStopped, requeueRun, type StopReason } from "./run-state.js";
 import { StageLog } from "./stage-log.js";
 
 const STAGE_FUNCTIONS: Record<StageName, (ctx: StageContext) => Promise<StageOutcome>> = {
@@ -39,14 +39,6 @@ function stopReasonOf(signal: AbortSignal): StopReason {
     return { kind: reason.kind, text: reason.text ?? reason.kind };
   }
   return { kind: "cancelled", text: "cancelled" };
-}
-
-/** Put an interrupted run back in the queue so it runs again from the start. */
-function requeue(run: RunRecord, deps: ExecutorDeps): void {
-  for (const stage of deps.store.stagesOf(run.id)) {
-    deps.store.updateStage(run.id, stage.name, { state: "queued", startedAt: null, finishedAt: null, detail: {} });
-  }
-  deps.store.updateRun(run.id, { status: "queued", startedAt: undefined });
 }
 
 function commitStatusOf(name: StageName, ok: boolean, detail: StageDetail, deps: ExecutorDeps): CommitStatus {
@@ -150,7 +142,7 @@ export async function executeRun(run: RunRecord, signal: AbortSignal, deps: Exec
   if (signal.aborted) {
     const reason = stopReasonOf(signal);
     if (reason.kind === "shutdown") {
-      requeue(current, deps);
+      requeueRun(deps.store, current);
       log.info({ runId: current.id }, "run interrupted by shutdown; re-queued");
     } else {
       markStopped(store, current, reason, now());
@@ -251,7 +243,7 @@ async function executeRelease(run: RunRecord, signal: AbortSignal, deps: Executo
   }
   if (signal.aborted) {
     const reason = stopReasonOf(signal);
-    if (reason.kind === "shutdown") requeue(run, deps);
+    if (reason.kind === "shutdown") requeueRun(deps.store, run);
     else markStopped(store, run, reason, now());
     return;
   }

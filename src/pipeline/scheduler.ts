@@ -3,15 +3,10 @@
  * one per PR, and cancels a PR's older runs when newer work arrives.
  */
 import type { Logger } from "pino";
-import type { StageState } from "../domain/types.js";
 import type { PrKey, RunRecord } from "./records.js";
 import type { Store } from "./store.js";
+import { markStopped, type StopReason } from "./run-state.js";
 
-/** Why a running run was told to stop. */
-export interface StopReason {
-  kind: "superseded" | "cancelled" | "shutdown";
-  text: string;
-}
 
 /** Executes one run to its end; must honour the signal (its reason is a StopReason). */
 export type RunExecutor = (run: RunRecord, signal: AbortSignal) => Promise<void>;
@@ -109,20 +104,3 @@ export class Scheduler {
   }
 }
 
-/**
- * Mark a run (as `status`) and its unfinished stages (as superseded or cancelled, per the reason)
- * stopped for `reason`.
- */
-export function markStopped(store: Store, run: RunRecord, reason: StopReason, now: number, status: "superseded" | "cancelled" | "failed" = reason.kind === "superseded" ? "superseded" : "cancelled"): void {
-  const stageState: StageState = reason.kind === "superseded" ? "superseded" : "cancelled";
-  for (const stage of store.stagesOf(run.id)) {
-    if (stage.state === "queued" || stage.state === "running") {
-      store.updateStage(run.id, stage.name, {
-        state: stageState,
-        finishedAt: stage.state === "running" ? now : null,
-        detail: { ...stage.detail, reason: reason.text },
-      });
-    }
-  }
-  store.updateRun(run.id, { status, reason: reason.text, finishedAt: now });
-}

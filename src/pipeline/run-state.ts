@@ -1,0 +1,40 @@
+/**
+ * The transitions of a run's recorded state that several modules make: stopping a run for a
+ * reason, and putting an interrupted run back in the queue. One place, so the scheduler, the
+ * executor and the engine's start-up recovery cannot drift apart.
+ */
+import type { StageState } from "../domain/types.js";
+import type { RunRecord } from "./records.js";
+import type { Store } from "./store.js";
+
+/** Why a running run was told to stop. */
+export interface StopReason {
+  kind: "superseded" | "cancelled" | "shutdown";
+  text: string;
+}
+
+/**
+ * Mark a run (as `status`) and its unfinished stages (as superseded or cancelled, per the reason)
+ * stopped for `reason`.
+ */
+export function markStopped(store: Store, run: RunRecord, reason: StopReason, now: number, status: "superseded" | "cancelled" | "failed" = reason.kind === "superseded" ? "superseded" : "cancelled"): void {
+  const stageState: StageState = reason.kind === "superseded" ? "superseded" : "cancelled";
+  for (const stage of store.stagesOf(run.id)) {
+    if (stage.state === "queued" || stage.state === "running") {
+      store.updateStage(run.id, stage.name, {
+        state: stageState,
+        finishedAt: stage.state === "running" ? now : null,
+        detail: { ...stage.detail, reason: reason.text },
+      });
+    }
+  }
+  store.updateRun(run.id, { status, reason: reason.text, finishedAt: now });
+}
+
+/** Put an interrupted run back in the queue: it runs again from its first stage. */
+export function requeueRun(store: Store, run: RunRecord): void {
+  for (const stage of store.stagesOf(run.id)) {
+    store.updateStage(run.id, stage.name, { state: "queued", startedAt: null, finishedAt: null, detail: {} });
+  }
+  store.updateRun(run.id, { status: "queued", startedAt: undefined });
+}
