@@ -21,7 +21,7 @@ import { guardMethods, raceAbort } from "./inbox-abort.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./inbox-retry.js";
 import { InboxWorker, type EventFailure } from "./inbox-worker.js";
 import { prKeyOf, repoKeyOf, type PrKey, type PullRecord, type RunRecord } from "./records.js";
-import { executeRun } from "./run-executor.js";
+import { executeRun, type ExecutorDeps } from "./run-executor.js";
 import { markStopped, requeueRun } from "./run-state.js";
 import { Scheduler } from "./scheduler.js";
 import { StatusReporter, type StatusRetryPolicy } from "./status-outbox.js";
@@ -83,6 +83,7 @@ export class Engine {
   private readonly publisher: CommentPublisher;
   private readonly reporter: StatusReporter;
   private readonly background: BackgroundTasks;
+  private sharedExecutorDeps?: Omit<ExecutorDeps, "host" | "log">;
   private readonly loadConfig: ReturnType<typeof createConfigLoader>;
   private readonly now: () => number;
   private readonly newId: () => string;
@@ -304,12 +305,10 @@ export class Engine {
     this.publisher.request(prKey);
   }
 
-  private async execute(run: RunRecord, signal: AbortSignal): Promise<void> {
-    const host = this.options.hosts[run.repo.host];
-    if (!host) throw new Error(`code host ${run.repo.host} is not configured`);
-    await executeRun(run, signal, {
+  /** What every run's executor gets except its host and log, built once. */
+  private get executorDeps(): Omit<ExecutorDeps, "host" | "log"> {
+    this.sharedExecutorDeps ??= {
       store: this.store,
-      host,
       builder: this.options.builder,
       targets: this.options.targets,
       registry: this.options.registry,
@@ -318,14 +317,20 @@ export class Engine {
       registryCleaner: this.options.registryCleaner ?? this.options.artifacts,
       checkoutSource: this.options.checkoutSource ?? checkoutSource,
       redact: this.options.redact,
-      log: this.options.log.child({ runId: run.id, prKey: run.prKey }),
       now: this.now,
       newId: this.newId,
       publish: (prKey) => this.publisher.request(prKey),
       reportBaseUrl: this.reportBaseUrl,
       enqueueStatus: (r, status) => this.reporter.enqueue(r.repo, r.sha, r.prNumber, status),
       background: (what, task) => this.background.run(what, task),
-    });
+    };
+    return this.sharedExecutorDeps;
+  }
+
+  private async execute(run: RunRecord, signal: AbortSignal): Promise<void> {
+    const host = this.options.hosts[run.repo.host];
+    if (!host) throw new Error(`code host ${run.repo.host} is not configured`);
+    await executeRun(run, signal, { ...this.executorDeps, host, log: this.options.log.child({ runId: run.id, prKey: run.prKey }) });
   }
 
   /** Runs a crash left "running": re-queue them, or fail them after too many attempts. */
