@@ -150,8 +150,13 @@ export interface RegistryCleaner {
 export interface ArtifactRegistry extends RegistryCleaner {
   /** Make sure images can be pushed to `imageRef` (Harbor: its project exists, with auto-scan). */
   prepare(imageRef: string): Promise<void>;
-  /** After a push: digest, size and the vulnerability scan (waited for, bounded), with the gate applied. */
-  inspect(imageRef: string, options: { signal: AbortSignal; failOn?: "critical" | "high" | "medium" }): Promise<ArtifactInfo>;
+  /**
+   * After a push: digest, size and the vulnerability scan, with the gate applied. The scan is waited
+   * for (bounded) unless `wait: false`, which reads the artifact once and returns the scan as it stands.
+   */
+  inspect(imageRef: string, options: { signal: AbortSignal; failOn?: "critical" | "high" | "medium"; wait?: boolean }): Promise<ArtifactInfo>;
+  /** Wait (bounded) for the scan of a pushed image, asking for one when none starts; no gate applied. */
+  awaitScan(imageRef: string, options?: { signal?: AbortSignal }): Promise<ArtifactInfo>;
   /** Give the artifact of `existingRef` the tag of `newRef` without pushing; false when it does not exist. */
   promote(existingRef: string, newRef: string): Promise<boolean>;
 }

@@ -76,6 +76,9 @@ const STATE_LABEL: Record<StageState, string> = {
   cancelled: "🚫 cancelled",
 };
 
+/** Scan statuses shown as "pending": the scan is still to finish (berth follows it in the background). */
+const SCAN_UNDERWAY: ReadonlySet<string> = new Set(["Pending", "Scheduled", "Running"]);
+
 function stageDetails(stage: StageView, view: StatusView): string {
   const d = stage.detail;
   const parts: string[] = [];
@@ -88,7 +91,7 @@ function stageDetails(stage: StageView, view: StatusView): string {
   if (stage.name === "build" && d.scan) {
     const s = d.scan;
     const counts = `🛡️ ${s.critical} critical, ${s.high} high, ${s.medium} medium, ${s.low} low (${s.fixable} fixable)`;
-    const text = s.status === "Success" ? counts : `🛡️ scan ${plainText(s.status, 20)}`;
+    const text = s.status === "Success" ? counts : SCAN_UNDERWAY.has(s.status) ? "🛡️ scan pending…" : `🛡️ scan ${plainText(s.status, 20)}`;
     parts.push(s.url ? `[${text}](${safeUrl(clip(s.url, 500))})` : text);
   }
   if (stage.name === "deploy" && d.preview) parts.push(safeUrl(clip(d.preview.url, 500)));

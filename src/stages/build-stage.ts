@@ -2,10 +2,10 @@
  * build: fetch the exact head commit, build the image, push it, record the digest.
  */
 import { imageRepository, prImageTag } from "../domain/naming.js";
-import type { BuildOutcome } from "../domain/ports.js";
+import type { ArtifactInfo, ArtifactRegistry, BuildOutcome } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { RepoRef } from "../domain/types.js";
-import { repoKeyOf, type ImageRecord, type StageDetail } from "../pipeline/records.js";
+import { repoKeyOf, type ImageRecord, type StageDetail, type StageRecord } from "../pipeline/records.js";
 import { failureFrom, tailLines, type StageContext, type StageDeps, type StageOutcome } from "./stage-context.js";
 
 /** Where images live when no registry is configured: the local engine only. */
@@ -80,12 +80,88 @@ export interface PublishedImage {
   gateFailure?: string;
 }
 
+/** Scan statuses that will still change: the scan is waited for in the background. */
+const UNFINISHED_SCAN = new Set(["NotScanned", "Pending", "Scheduled", "Running"]);
+
+/**
+ * Whether a scan read without waiting is still to come. `NotScanned` counts: the registry (or berth,
+ * after a grace) starts one.
+ */
+export function scanStillPending(scan: StageDetail["scan"] | undefined): boolean {
+  return scan !== undefined && UNFINISHED_SCAN.has(scan.status);
+}
+
+/** The scan of an artifact as the build row shows it, linked to the registry's UI. */
+function scanDetail(info: ArtifactInfo): StageDetail["scan"] {
+  return info.scan ? { ...info.scan, ...(info.uiUrl ? { url: info.uiUrl } : {}) } : undefined;
+}
+
+/**
+ * Read a pushed artifact. With a gate (`build.scan.failOn`) the scan is waited for and decides;
+ * without one the artifact is read once and a scan still to come is followed in the background
+ * ({@link followScan}), so the deploy does not wait for it.
+ */
+export async function inspectArtifact(
+  ctx: Pick<StageContext, "run" | "config" | "deps" | "signal">,
+  artifacts: ArtifactRegistry,
+  ref: string,
+): Promise<{ info: ArtifactInfo; scan: StageDetail["scan"] }> {
+  const failOn = ctx.config.build.scan.failOn;
+  if (failOn) {
+    const info = await artifacts.inspect(ref, { signal: ctx.signal, failOn });
+    return { info, scan: scanDetail(info) };
+  }
+  const info = await artifacts.inspect(ref, { signal: ctx.signal, wait: false });
+  let scan = scanDetail(info);
+  if (scan && scanStillPending(scan)) {
+    // berth waits for it (and asks for one if none starts): shown as pending until then.
+    scan = { ...scan, status: "Pending" };
+    followScan(ctx, artifacts, ref);
+  }
+  return { info, scan };
+}
+
+/**
+ * Wait for a scan in the background and put its summary into the run's build row once the stage
+ * has ended. Only `detail.scan` changes, and only while the row still shows this image: a run that
+ * was requeued or reset meanwhile is left alone.
+ */
+export function followScan(ctx: Pick<StageContext, "run" | "deps">, artifacts: ArtifactRegistry, ref: string): void {
+  const { run, deps } = ctx;
+  deps.background(`scan of ${ref}`, async () => {
+    const info = await artifacts.awaitScan(ref);
+    const scan = scanDetail(info);
+    if (!scan) return;
+    const row = await settledBuildRow(deps, run.id);
+    if (!row || row.detail.image?.ref !== ref) return;
+    deps.store.updateStage(run.id, "build", { state: row.state, detail: { ...row.detail, scan } });
+    deps.log.info({ runId: run.id, ref, status: scan.status }, "scan summary added to the build stage");
+    // A release run has no status comment of its own.
+    if (run.kind !== "release") deps.publish?.(run.prKey);
+  });
+}
+
+/** How long a finished scan waits for its build stage to be recorded before giving up. */
+const SETTLE_MS = 30_000;
+
+/** The run's build row once it no longer runs (its outcome is recorded); undefined when gone or never settled. */
+async function settledBuildRow(deps: Pick<StageDeps, "store">, runId: string): Promise<StageRecord | undefined> {
+  const deadline = Date.now() + SETTLE_MS;
+  for (;;) {
+    const row = deps.store.stagesOf(runId).find((s) => s.name === "build");
+    if (!row || row.state === "queued") return undefined;
+    if (row.state !== "running") return row;
+    if (Date.now() > deadline) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /**
  * Push a built image when a registry is configured; with Harbor, also read its scan and apply the
- * repo's gate. Without a registry the image stays local (its id stands in for the digest).
+ * repo's gate (see {@link inspectArtifact}). Without a registry the image stays local (its id stands in for the digest).
  */
-export async function publishImage(ctx: Pick<StageContext, "config" | "deps" | "signal" | "onLog">, ref: string, localId: string): Promise<PublishedImage> {
-  const { config, deps, signal } = ctx;
+export async function publishImage(ctx: Pick<StageContext, "run" | "config" | "deps" | "signal" | "onLog">, ref: string, localId: string): Promise<PublishedImage> {
+  const { deps, signal } = ctx;
   const unscanned = unscannedGateFailure(ctx);
   if (!deps.registry) return { image: { ref, digest: localId, pushed: false }, ...(unscanned ? { gateFailure: unscanned } : {}) };
   await deps.artifacts?.prepare(ref);
@@ -93,9 +169,9 @@ export async function publishImage(ctx: Pick<StageContext, "config" | "deps" | "
   const published: PublishedImage = { image: { ref, digest, pushed: true } };
   if (unscanned) published.gateFailure = unscanned;
   if (!deps.artifacts) return published;
-  const info = await deps.artifacts.inspect(ref, { signal, ...(config.build.scan.failOn ? { failOn: config.build.scan.failOn } : {}) });
+  const { info, scan } = await inspectArtifact(ctx, deps.artifacts, ref);
   published.image.digest = info.digest;
-  if (info.scan) published.scan = { ...info.scan, ...(info.uiUrl ? { url: info.uiUrl } : {}) };
+  if (scan) published.scan = scan;
   if (!info.gate.pass) published.gateFailure = `vulnerability gate: ${info.gate.reason}`;
   return published;
 }

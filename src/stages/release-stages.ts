@@ -6,7 +6,7 @@ import type { EnvironmentConfig, PreviewConfig } from "../config/repo-config.js"
 import type { PreviewKey } from "../domain/ports.js";
 import { imageTagOfGitTag } from "../domain/tag-rules.js";
 import { repoKeyOf, type ImageRecord, type ReleaseSpec } from "../pipeline/records.js";
-import { buildCommit, failedBuild, imageRepositoryOf, publishImage, unscannedGateFailure } from "./build-stage.js";
+import { buildCommit, failedBuild, imageRepositoryOf, inspectArtifact, publishImage, unscannedGateFailure } from "./build-stage.js";
 import { failureFrom, tailLines, type StageContext, type StageOutcome } from "./stage-context.js";
 
 /** What release stages get: a stage context without a pull request. */
@@ -33,7 +33,7 @@ async function pushTag(ctx: ReleaseContext, ref: string, fallbackDigest: string)
  * the tag (no rebuild). The image is also tagged `sha-<commit>`.
  */
 export async function releaseBuildStage(ctx: ReleaseContext): Promise<StageOutcome> {
-  const { run, config, deps, signal } = ctx;
+  const { run, deps } = ctx;
   const repoKey = repoKeyOf(run.repo);
   const ref = releaseImageRef(ctx);
   const shaRef = `${repositoryOf(ctx)}:sha-${run.sha}`;
@@ -46,8 +46,7 @@ export async function releaseBuildStage(ctx: ReleaseContext): Promise<StageOutco
         const image: ImageRecord = { ref, digest: existing.digest, pushed: true };
         deps.store.recordImage(repoKey, run.sha, image, deps.now());
         // The promoted artifact meets the gate again: a gated alpha never slips into production.
-        const info = await deps.artifacts.inspect(ref, { signal, ...(config.build.scan.failOn ? { failOn: config.build.scan.failOn } : {}) });
-        const scan = info.scan ? { ...info.scan, ...(info.uiUrl ? { url: info.uiUrl } : {}) } : undefined;
+        const { info, scan } = await inspectArtifact(ctx, deps.artifacts, ref);
         if (!info.gate.pass) return { ok: false, detail: { image, ...(scan ? { scan } : {}), reason: `vulnerability gate: ${info.gate.reason}` } };
         return { ok: true, detail: { image, ...(scan ? { scan } : {}), reused: true, reason: `promoted from ${existing.ref} in the registry without a rebuild` } };
       }

@@ -31,6 +31,8 @@ export interface StageDeps {
   newId: () => string;
   /** Start work the stage does not wait for (code-host writes, a scan finishing later); failures are logged. */
   background: (what: string, task: () => Promise<void>) => void;
+  /** Redraw the PR's status comment soon (background work that changed a stage's detail). */
+  publish?: (prKey: string) => void;
 }
 
 export interface StageContext {

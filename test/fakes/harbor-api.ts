@@ -39,6 +39,8 @@ export interface FakeHarborOptions {
   canCreateProjects?: boolean;
   /** Reads with the scan overview a scan spends in Pending, then in Running, before it ends. Default 1 and 1. */
   scanPolls?: { pending: number; running: number };
+  /** Least time a scan takes from its start (wall clock), on top of `scanPolls`: a slow scanner. Default 0. */
+  scanMs?: number;
   contract?: SwaggerContract;
 }
 
@@ -86,6 +88,10 @@ interface FakeScan {
   state: ScanState;
   polls: number;
   reportId: string;
+  /** `Date.now()` when the scan started. */
+  startedAt: number;
+  /** `Date.now()` when the scan was first read as finished. */
+  finishedAt?: number;
 }
 
 interface FakeArtifact {
@@ -176,6 +182,7 @@ export class FakeHarborApi {
   private readonly password: string;
   private canCreateProjects: boolean;
   private readonly scanPolls: { pending: number; running: number };
+  private scanMs: number;
   private nextId = 1;
 
   private constructor(
@@ -186,6 +193,7 @@ export class FakeHarborApi {
     this.password = options.password;
     this.canCreateProjects = options.canCreateProjects ?? true;
     this.scanPolls = options.scanPolls ?? { pending: 1, running: 1 };
+    this.scanMs = options.scanMs ?? 0;
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         this.violations.push(`fake crashed: ${error instanceof Error ? error.message : String(error)}`);
@@ -225,6 +233,11 @@ export class FakeHarborApi {
     return id;
   }
 
+  /** Make scans started from now on take at least `ms` (wall clock). */
+  setScanMs(ms: number): void {
+    this.scanMs = ms;
+  }
+
   /** Let the account create projects, or not (403). */
   setCanCreateProjects(value: boolean): void {
     this.canCreateProjects = value;
@@ -261,8 +274,8 @@ export class FakeHarborApi {
       scan: null,
     };
     if (scan !== "none") {
-      artifact.scan = { state: "Pending", polls: 0, reportId: `report-${id}` };
-      if (scan === "done") artifact.scan.state = artifact.scanOutcome;
+      artifact.scan = { state: "Pending", polls: 0, reportId: `report-${id}`, startedAt: Date.now() };
+      if (scan === "done") artifact.scan = { ...artifact.scan, state: artifact.scanOutcome, finishedAt: Date.now() };
     }
     repo.artifacts.push(artifact);
     return digest;
@@ -274,10 +287,15 @@ export class FakeHarborApi {
     return project && { id: project.id, name: project.name, autoScan: project.autoScan };
   }
 
-  /** Artifacts of a repository: digest, tags, scan state. */
-  artifacts(project: string, repository: string): Array<{ digest: string; tags: string[]; scan: ScanState | null }> {
+  /** Artifacts of a repository: digest, tags, scan state (and when the scan was first read as finished). */
+  artifacts(project: string, repository: string): Array<{ digest: string; tags: string[]; scan: ScanState | null; scanFinishedAt?: number }> {
     const repo = this.projects.get(project)?.repositories.get(repository);
-    return (repo?.artifacts ?? []).map((a) => ({ digest: a.digest, tags: a.tags.map((t) => t.name), scan: a.scan?.state ?? null }));
+    return (repo?.artifacts ?? []).map((a) => ({
+      digest: a.digest,
+      tags: a.tags.map((t) => t.name),
+      scan: a.scan?.state ?? null,
+      ...(a.scan?.finishedAt !== undefined ? { scanFinishedAt: a.scan.finishedAt } : {}),
+    }));
   }
 
   /** Every tag of a repository, sorted. */
@@ -475,8 +493,10 @@ export class FakeHarborApi {
   private pollScan(artifact: FakeArtifact, scan: FakeScan): Record<string, unknown> {
     if (scan.state === "Pending" || scan.state === "Running") {
       const { pending, running } = this.scanPolls;
-      scan.state = scan.polls < pending ? "Pending" : scan.polls < pending + running ? "Running" : artifact.scanOutcome;
+      const slow = Date.now() - scan.startedAt < this.scanMs;
+      scan.state = scan.polls < pending ? "Pending" : scan.polls < pending + running || slow ? "Running" : artifact.scanOutcome;
       scan.polls += 1;
+      if (scan.state !== "Running" && scan.state !== "Pending") scan.finishedAt = Date.now();
     }
     const overview: Record<string, unknown> = {
       report_id: scan.reportId,
@@ -625,7 +645,7 @@ export class FakeHarborApi {
         if (artifact.scan && (artifact.scan.state === "Pending" || artifact.scan.state === "Running")) {
           return { status: 409, body: errors("CONFLICT", `a previous scan process is ${artifact.scan.state}`) };
         }
-        artifact.scan = { state: "Pending", polls: 0, reportId: `report-${artifact.id}-${this.nextId++}` };
+        artifact.scan = { state: "Pending", polls: 0, reportId: `report-${artifact.id}-${this.nextId++}`, startedAt: Date.now() };
         return { status: 202 };
       },
 

@@ -138,6 +138,52 @@ describe("Harbor", () => {
     expect(statusComment(repo, 11)).toContain("The PR is closed: its preview is gone.");
   });
 
+  it("without a gate, deploys before a slow scan finishes and adds the scan summary to the comment when it does", { timeout: 180_000 }, async () => {
+    const repo = "acme/slow-scan-shop";
+    const commit = sha("c5");
+    const slug = slugOf("slow-scan-shop");
+    findings.set(slug, { Critical: 1, High: 2 });
+    await addCommit(repo, commit, sampleRepoConfig("ok"), "slow-scan");
+    harbor.setScanMs(4000);
+    try {
+      await harness.probot.receive({ id: "s-open", name: "pull_request", payload: pullRequestPayload({ action: "opened", repo, prNumber: 13, headSha: commit }) } as never);
+      // While the scan runs, the build row says so and the deploy goes on.
+      const prKey = `github:${repo}#13`;
+      let buildRow: { state: string; detail: { scan?: { status: string } } } | undefined;
+      for (let i = 0; i < 600; i++) {
+        const run = harness.store.latestPipelineRuns(prKey, 1)[0];
+        const stages = run ? harness.store.stagesOf(run.id) : [];
+        if (stages.find((s) => s.name === "deploy")?.state === "running") {
+          buildRow = stages.find((s) => s.name === "build");
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(buildRow).toMatchObject({ state: "passed", detail: { scan: { status: "Pending" } } });
+      await harness.engine.idle();
+      // Engine.idle() settles comments before it waits for background work, so the redraw the finished
+      // scan asks for is written by the next settle (engine.ts: not this change's file).
+      await harness.engine.idle();
+    } finally {
+      harbor.setScanMs(0);
+    }
+
+    const run = harness.store.latestPipelineRuns(`github:${repo}#13`, 1)[0]!;
+    const stages = Object.fromEntries(harness.store.stagesOf(run.id).map((s) => [s.name, s]));
+    const scanFinishedAt = harbor.artifacts(PROJECT, slug)[0]?.scanFinishedAt;
+    expect(scanFinishedAt).toBeGreaterThan(0);
+    expect(stages.deploy?.startedAt).toBeLessThan(scanFinishedAt!);
+    expect(stages.build?.finishedAt).toBeLessThan(scanFinishedAt!);
+    console.info(`slow scan: build ended ${scanFinishedAt! - stages.build!.finishedAt!} ms and deploy started ${scanFinishedAt! - stages.deploy!.startedAt!} ms before the scan finished`);
+    expect(stages.build).toMatchObject({ state: "passed", detail: { scan: { status: "Success", critical: 1, high: 2 } } });
+    const body = statusComment(repo, 13);
+    expect(body).toContain("| build | ✅ passed |");
+    expect(body).toContain("| test | ✅ passed |");
+    expect(body).toMatch(/\[🛡️ 1 critical, 2 high, 0 medium, 0 low \(1 fixable\)\]\(http:\/\/127\.0\.0\.1:\d+\/harbor\/projects\/\d+\/repositories\/acme-slow-scan-shop-[0-9a-f]{8}\/artifacts-tab\/artifacts\/sha256:[0-9a-f]{64}\)/);
+    expect(body).not.toContain("scan pending");
+    await deliver("pull_request", pullRequestPayload({ action: "closed", repo, prNumber: 13, headSha: commit }), "s-close");
+  });
+
   it("stops before deploy when the vulnerability gate fails, and says why", { timeout: 180_000 }, async () => {
     const repo = "acme/vuln-shop";
     const commit = sha("a7");
@@ -212,6 +258,28 @@ describe("tag flow", () => {
     const status = github.statuses.filter((s) => s.sha === commit && s.context === "berth/production/deploy").at(-1);
     expect(status).toMatchObject({ state: "failure", description: "built, not deployed: dev has write permission, production needs admin" });
     expect(harbor.tags(PROJECT, slugOf("release-shop"))).toContain("release-1.0.1");
+  });
+});
+
+describe("tag flow with a slow scan and no gate", () => {
+  it("deploys the alpha before the scan finishes and records the summary on the release's build stage", { timeout: 180_000 }, async () => {
+    const repo = "acme/slow-release-shop";
+    const commit = sha("e4");
+    const slug = slugOf("slow-release-shop");
+    findings.set(slug, { Medium: 2 });
+    await addCommit(repo, commit, `${sampleRepoConfig("ok")}tags:\n  - match: "alpha-*"\n    environment: dev\n`, "slow-release");
+    harbor.setScanMs(3000);
+    try {
+      await deliver("push", tagPushPayload({ tag: "alpha-3.0.0", sha: commit, pusher: "lead", repo }), "sr-alpha");
+    } finally {
+      harbor.setScanMs(0);
+    }
+    const run = harness.store.runsWithStatus(["passed"]).find((r) => r.kind === "release" && r.sha === commit);
+    const stages = Object.fromEntries(harness.store.stagesOf(run!.id).map((s) => [s.name, s]));
+    const scanFinishedAt = harbor.artifacts(PROJECT, slug).find((a) => a.tags.includes("alpha-3.0.0"))?.scanFinishedAt;
+    expect(stages.deploy?.startedAt).toBeLessThan(scanFinishedAt!);
+    expect(stages.build).toMatchObject({ state: "passed", detail: { scan: { status: "Success", medium: 2 } } });
+    expect(finalStatuses(github.statuses.filter((s) => s.sha === commit))).toEqual(["berth/dev/build=success", "berth/dev/deploy=success"]);
   });
 });
 

@@ -6,7 +6,8 @@ import type { Logger } from "pino";
 import type { ArtifactInfo, ArtifactRegistry, RegistryCleanupResult } from "../../domain/ports.js";
 import { splitImageReference } from "../docker/image-builder.js";
 import { cleanUpPullRequest } from "./harbor-cleanup.js";
-import type { HarborClient, HarborProject } from "./harbor-client.js";
+import type { HarborArtifact, HarborClient, HarborProject, ScanWaitResult } from "./harbor-client.js";
+import { parseScanOverview } from "./scan-summary.js";
 import { evaluateScanGate } from "./scan-gate.js";
 
 export interface HarborRegistryOptions {
@@ -16,6 +17,11 @@ export interface HarborRegistryOptions {
   scanTimeoutMs?: number;
   /** Poll interval while waiting. Default 3 s. */
   scanIntervalMs?: number;
+  /**
+   * How long an auto-scan project may take to start a scan of a pushed artifact before berth asks
+   * for one itself (Harbor's auto-scan can miss a push, e.g. while its job service restarts). Default 20 s.
+   */
+  scanGraceMs?: number;
 }
 
 /** `host/project/a/b:tag` → project `project`, repository `a/b`, tag `tag`. */
@@ -37,31 +43,65 @@ export class HarborRegistry implements ArtifactRegistry {
     await this.project(harborCoordinates(imageRef).project);
   }
 
-  async inspect(imageRef: string, options: { signal: AbortSignal; failOn?: "critical" | "high" | "medium" }): Promise<ArtifactInfo> {
+  async inspect(imageRef: string, options: { signal: AbortSignal; failOn?: "critical" | "high" | "medium"; wait?: boolean }): Promise<ArtifactInfo> {
     const { client } = this.options;
     const { project, repository, tag } = harborCoordinates(imageRef);
     const info = await this.project(project);
     if (!info.autoScan) await client.scan(project, repository, tag);
-    const waited = await client.waitForScan(project, repository, tag, {
-      timeoutMs: this.options.scanTimeoutMs ?? 300_000,
-      intervalMs: this.options.scanIntervalMs ?? 3000,
-      signal: options.signal,
-    });
-    const gate = evaluateScanGate(options.failOn, waited.scan);
+    if (options.wait === false) {
+      const artifact = await client.getArtifact(project, repository, tag, { withScanOverview: true, signal: options.signal });
+      return this.artifactInfo(info, repository, artifact, options.failOn);
+    }
+    const waited = await this.waitForScan(info, project, repository, tag, options.signal);
+    return this.artifactInfo(info, repository, waited.artifact, options.failOn);
+  }
+
+  async awaitScan(imageRef: string, options: { signal?: AbortSignal } = {}): Promise<ArtifactInfo> {
+    const { project, repository, tag } = harborCoordinates(imageRef);
+    const info = await this.project(project);
+    const waited = await this.waitForScan(info, project, repository, tag, options.signal);
+    return this.artifactInfo(info, repository, waited.artifact, undefined);
+  }
+
+  /**
+   * Wait for the artifact's scan, bounded by `scanTimeoutMs`. In an auto-scan project, a scan that
+   * has not started within `scanGraceMs` is asked for, so a push Harbor's auto-scan missed is still scanned.
+   */
+  private async waitForScan(info: HarborProject, project: string, repository: string, tag: string, signal: AbortSignal | undefined): Promise<ScanWaitResult> {
+    const { client, log } = this.options;
+    const timeoutMs = this.options.scanTimeoutMs ?? 300_000;
+    const intervalMs = this.options.scanIntervalMs ?? 3000;
+    const started = Date.now();
+    const wait = (ms: number) => client.waitForScan(project, repository, tag, { timeoutMs: ms, intervalMs, ...(signal ? { signal } : {}) });
+    if (!info.autoScan) return wait(timeoutMs);
+    const graceMs = Math.min(this.options.scanGraceMs ?? 20_000, timeoutMs);
+    const first = await wait(graceMs);
+    if (first.outcome === "done") return first;
+    if (first.scan.status === "NotScanned") {
+      log.info({ project, repository, tag, graceMs }, "harbor auto-scan did not start a scan: asking for one");
+      await client.scan(project, repository, tag);
+    }
+    const left = timeoutMs - (Date.now() - started);
+    return left > 0 ? wait(left) : first;
+  }
+
+  private artifactInfo(info: HarborProject, repository: string, artifact: HarborArtifact, failOn: "critical" | "high" | "medium" | undefined): ArtifactInfo {
+    const scan = artifact.scan ?? parseScanOverview(undefined);
+    const gate = evaluateScanGate(failOn, scan);
     return {
-      digest: waited.artifact.digest,
-      size: waited.artifact.size,
+      digest: artifact.digest,
+      size: artifact.size,
       scan: {
-        status: waited.scan.status,
-        critical: waited.scan.critical,
-        high: waited.scan.high,
-        medium: waited.scan.medium,
-        low: waited.scan.low,
-        unknown: waited.scan.unknown,
-        total: waited.scan.total,
-        fixable: waited.scan.fixable,
+        status: scan.status,
+        critical: scan.critical,
+        high: scan.high,
+        medium: scan.medium,
+        low: scan.low,
+        unknown: scan.unknown,
+        total: scan.total,
+        fixable: scan.fixable,
       },
-      uiUrl: client.artifactUiUrl(info.projectId, repository, waited.artifact.digest),
+      uiUrl: this.options.client.artifactUiUrl(info.projectId, repository, artifact.digest),
       gate: { pass: gate.pass, reason: gate.reason },
     };
   }
