@@ -241,9 +241,10 @@ export class Engine {
       await this.inbox.idle();
       await this.reconciling;
       await this.scheduler.idle();
+      // Background work (a scan finishing late) may ask for a comment redraw: it goes before the publisher settles.
+      await this.background.idle();
       await this.publisher.settle();
       await this.reporter.idle();
-      await this.background.idle();
       const queued = this.store.runsWithStatus(["queued", "running"]).length;
       if (!this.inbox.busy() && !this.reconciling && queued === 0 && !this.reporter.busy() && !this.background.busy()) return;
       if (queued > 0) this.scheduler.kick();

@@ -161,9 +161,6 @@ describe("Harbor", () => {
       }
       expect(buildRow).toMatchObject({ state: "passed", detail: { scan: { status: "Pending" } } });
       await harness.engine.idle();
-      // Engine.idle() settles comments before it waits for background work, so the redraw the finished
-      // scan asks for is written by the next settle (engine.ts: not this change's file).
-      await harness.engine.idle();
     } finally {
       harbor.setScanMs(0);
     }
