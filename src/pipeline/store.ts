@@ -181,12 +181,15 @@ export interface StoredReport {
 }
 
 /** Columns added to tables after their first release, with their definitions (see `migrate`). */
-const ADDED_COLUMNS: ReadonlyArray<{ table: string; column: string; definition: string }> = [
-  { table: "inbox", column: "attempts", definition: "INTEGER NOT NULL DEFAULT 0" },
-  { table: "inbox", column: "next_attempt_at", definition: "INTEGER" },
-  { table: "inbox", column: "last_error", definition: "TEXT" },
-  { table: "inbox", column: "replay_key", definition: "TEXT" },
+const ADDED_COLUMNS: ReadonlyArray<{ table: "inbox"; column: string; sql: string }> = [
+  { table: "inbox", column: "attempts", sql: "ALTER TABLE inbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0" },
+  { table: "inbox", column: "next_attempt_at", sql: "ALTER TABLE inbox ADD COLUMN next_attempt_at INTEGER" },
+  { table: "inbox", column: "last_error", sql: "ALTER TABLE inbox ADD COLUMN last_error TEXT" },
+  { table: "inbox", column: "replay_key", sql: "ALTER TABLE inbox ADD COLUMN replay_key TEXT" },
 ];
+
+/** `PRAGMA table_info` of each table that gained columns (fixed statements: no SQL is put together). */
+const TABLE_INFO: Record<(typeof ADDED_COLUMNS)[number]["table"], string> = { inbox: "PRAGMA table_info(inbox)" };
 
 /** Indexes on added columns: created after `migrate` has added them. */
 const INDEXES_OF_ADDED_COLUMNS = `
@@ -257,14 +260,14 @@ export class Store {
   private migrate(): void {
     const tx = this.db.transaction(() => {
       const known = new Map<string, Set<string>>();
-      for (const { table, column, definition } of ADDED_COLUMNS) {
+      for (const { table, column, sql } of ADDED_COLUMNS) {
         let columns = known.get(table);
         if (!columns) {
-          columns = new Set((this.db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name));
+          columns = new Set((this.db.prepare(TABLE_INFO[table]).all() as Array<{ name: string }>).map((c) => c.name));
           known.set(table, columns);
         }
         if (columns.has(column)) continue;
-        this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${definition}`);
+        this.db.prepare(sql).run();
         columns.add(column);
       }
     });

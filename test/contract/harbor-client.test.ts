@@ -1,6 +1,6 @@
 /**
  * HarborClient against the swagger-checked Harbor fake: every request the client sends and every
- * answer the fake gives is validated against ../shared/contracts/harbor-v2.0.swagger.yaml
+ * answer the fake gives is validated against test/fixtures/harbor/harbor-v2.0.swagger.yaml (Harbor's own description)
  * (`assertNoViolations()` after each test).
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";

@@ -1,9 +1,8 @@
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { GITEE_SWAGGER_FILE, giteeContract } from "../fakes/gitee-api.js";
+import { HARBOR_SWAGGER_FILE } from "../fakes/harbor-api.js";
 import { assertNoContractViolations, loadSwaggerContract, SwaggerContract } from "../fakes/swagger-contract.js";
 
-const HARBOR_SWAGGER_FILE = fileURLToPath(new URL("../../../shared/contracts/harbor-v2.0.swagger.yaml", import.meta.url));
 
 /** A small spec exercising every feature of the checker, so each rule is tested in isolation. */
 const MINI = new SwaggerContract({

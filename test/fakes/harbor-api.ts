@@ -17,8 +17,8 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { assertNoContractViolations, SwaggerContract } from "./swagger-contract.js";
 
-/** Location of the shared Harbor v2.0 Swagger file. */
-export const HARBOR_SWAGGER_FILE = fileURLToPath(new URL("../../../shared/contracts/harbor-v2.0.swagger.yaml", import.meta.url));
+/** Harbor's own v2.0 Swagger description, copied into the repository (tests never read outside it). */
+export const HARBOR_SWAGGER_FILE = fileURLToPath(new URL("../fixtures/harbor/harbor-v2.0.swagger.yaml", import.meta.url));
 
 let sharedContract: SwaggerContract | undefined;
 /** The Harbor contract, loaded once per test file. */
