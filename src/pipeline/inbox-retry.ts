@@ -46,7 +46,7 @@ export function orderKeyOf(event: BotEvent): string {
  * capped at `maxDelayMs`, with "equal jitter" (half fixed, half random) so events that failed
  * together during an outage do not all come back in the same instant.
  */
-export function backoffMs(failures: number, policy: RetryPolicy, random: () => number = Math.random): number {
+export function backoffMs(failures: number, policy: Pick<RetryPolicy, "firstDelayMs" | "maxDelayMs">, random: () => number = Math.random): number {
   const exponential = Math.min(policy.maxDelayMs, policy.firstDelayMs * 2 ** Math.max(0, failures - 1));
   return Math.round(exponential / 2 + (random() * exponential) / 2);
 }

@@ -21,6 +21,7 @@ import type { CodeHost, CommitStatus } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { HostKind, RepoRef } from "../domain/types.js";
 import { raceAbort } from "./inbox-abort.js";
+import { backoffMs } from "./inbox-retry.js";
 import type { OutboxStatus, Store } from "./store.js";
 import { classifyError, EventDeadlineError } from "./transient-error.js";
 
@@ -209,9 +210,8 @@ export class StatusReporter {
       log.error({ ...meta, attempts, err: summary, maxAgeMs: this.retry.maxAgeMs }, "commit status given up: the host kept failing");
       return;
     }
-    const backoff = Math.min(this.retry.baseMs * 2 ** (attempts - 1), this.retry.maxMs);
-    const jittered = Math.round(backoff * (0.5 + 0.5 * this.random()));
-    const rateLimited = error.retryAfterMs !== undefined || (error.transient && /HTTP (403|429)/.test(error.summary));
+    const jittered = backoffMs(attempts, { firstDelayMs: this.retry.baseMs, maxDelayMs: this.retry.maxMs }, this.random);
+    const rateLimited = error.retryAfterMs !== undefined || error.rateLimited === true;
     const asked = error.retryAfterMs ?? (rateLimited ? this.retry.rateLimitPauseMs : 0);
     const wait = Math.max(jittered, asked);
     store.deferStatus(row, { attempts, nextAttemptAt: now + wait, error: summary });

@@ -12,6 +12,8 @@ export interface ErrorClass {
   retryAfterMs?: number;
   /** One short line for logs and the PR's notice: `HTTP 502`, `ECONNRESET`, the message. */
   summary: string;
+  /** The host throttled the caller (429, or a 403 rate limit): its other writes should wait too. */
+  rateLimited?: boolean;
 }
 
 /** Processing one event took longer than its deadline (a hanging call); worth another attempt. */
@@ -44,9 +46,10 @@ export function classifyError(err: unknown, now: number = Date.now()): ErrorClas
       const headers = headersOf(item);
       const wait = waitFromHeaders(headers, now);
       const summary = `HTTP ${status}${firstLine(messageOf(item), `HTTP ${status}`)}`;
+      if (status === 429) return withWait({ transient: true, summary, rateLimited: true }, wait);
       if (isRetryableStatus(status) || status === 408) return withWait({ transient: true, summary }, wait);
       if (status === 403 && (wait !== undefined || headers["x-ratelimit-remaining"] === "0" || /rate limit|abuse/i.test(messageOf(item)))) {
-        return withWait({ transient: true, summary }, wait);
+        return withWait({ transient: true, summary, rateLimited: true }, wait);
       }
       return { transient: false, summary };
     }

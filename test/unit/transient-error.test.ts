@@ -16,7 +16,7 @@ describe("classifyError", () => {
   it("retries GitHub's server errors and 429, and waits as long as Retry-After asks", () => {
     expect(classifyError(octokitError(502, "Bad Gateway"), NOW)).toEqual({ transient: true, summary: "HTTP 502: Bad Gateway" });
     expect(classifyError(octokitError(503, "Service Unavailable"), NOW).transient).toBe(true);
-    expect(classifyError(octokitError(429, "Too Many Requests", { "retry-after": "30" }), NOW)).toEqual({ transient: true, retryAfterMs: 30_000, summary: "HTTP 429: Too Many Requests" });
+    expect(classifyError(octokitError(429, "Too Many Requests", { "retry-after": "30" }), NOW)).toEqual({ transient: true, retryAfterMs: 30_000, summary: "HTTP 429: Too Many Requests", rateLimited: true });
   });
 
   it("retries GitHub's rate-limit 403s (secondary limit with retry-after, primary limit at zero remaining) and no other 403", () => {
@@ -24,6 +24,9 @@ describe("classifyError", () => {
     expect(classifyError(secondary, NOW)).toMatchObject({ transient: true, retryAfterMs: 60_000 });
     const secondaryNoHeader = octokitError(403, "You have exceeded a secondary rate limit.");
     expect(classifyError(secondaryNoHeader, NOW).transient).toBe(true);
+    // A rate limit (unlike a 5xx) says the caller's other writes should wait too.
+    expect(classifyError(secondaryNoHeader, NOW).rateLimited).toBe(true);
+    expect(classifyError(octokitError(502, "Bad Gateway"), NOW).rateLimited).toBeUndefined();
     const primary = octokitError(403, "API rate limit exceeded for installation ID 1.", { "x-ratelimit-remaining": "0", "x-ratelimit-reset": String(NOW / 1000 + 90) });
     expect(classifyError(primary, NOW)).toMatchObject({ transient: true, retryAfterMs: 90_000 });
     expect(classifyError(octokitError(403, "Resource not accessible by integration"), NOW)).toEqual({ transient: false, summary: "HTTP 403: Resource not accessible by integration" });
