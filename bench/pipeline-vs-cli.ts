@@ -192,9 +192,9 @@ async function berthPipeline(n: number, archive: Buffer): Promise<BerthRun> {
   const apiCalls = github.callsFor(BERTH_REPO).length - callsBefore + github.calls.filter((c) => c.path.includes("access_tokens")).length - tokensBefore;
 
   const [owner, name] = BERTH_REPO.split("/") as [string, string];
-  const run = h.store.latestPipelineRuns(prKeyOf({ host: "github", owner, name }, n), 1)[0];
+  const run = (await h.store.latestPipelineRuns(prKeyOf({ host: "github", owner, name }, n), 1))[0];
   if (!run) throw new Error(`berth: no run recorded for PR #${n}`);
-  const stages = h.store.stagesOf(run.id);
+  const stages = await h.store.stagesOf(run.id);
   const failed = stages.filter((s) => s.state !== "passed");
   if (run.status !== "passed" || failed.length) {
     throw new Error(`berth: run ${run.status}: ${failed.map((s) => `${s.name}=${s.state} ${s.detail.reason ?? ""}`).join("; ")}`);

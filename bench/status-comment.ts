@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { renderStatusComment, type StatusView } from "../src/render/status-comment.js";
 import { CommentPublisher } from "../src/pipeline/comment-publisher.js";
-import { Store } from "../src/pipeline/store.js";
+import { SqliteStore } from "../src/pipeline/store-sqlite.js";
+import type { Store } from "../src/pipeline/store.js";
 import type { CodeHost } from "../src/domain/ports.js";
 import type { RepoRef } from "../src/domain/types.js";
 
@@ -44,7 +45,7 @@ console.log(`render: ${perRenderUs.toFixed(1)} µs per comment (${Math.round(byt
 const repo: RepoRef = { host: "github", owner: "acme", name: "app", installationId: 1, defaultBranch: "main", htmlUrl: "https://github.com/acme/app" };
 for (const intervalMs of [0, 500, 2000]) {
   const dir = mkdtempSync(join(tmpdir(), "berth-bench-"));
-  const store = Store.open(dir);
+  const store = SqliteStore.open(dir);
   let writes = 0;
   const host = {
     kind: "github",
@@ -53,16 +54,16 @@ for (const intervalMs of [0, 500, 2000]) {
     updateComment: async () => void ++writes,
   } as unknown as CodeHost;
   const prKey = "github:acme/app#1";
-  store.savePull({ prKey, repo, prNumber: 1, headSha: SHA, state: "open", fromFork: false, url: "u" });
+  await store.savePull({ prKey, repo, prNumber: 1, headSha: SHA, state: "open", fromFork: false, url: "u" });
   const publisher = new CommentPublisher({ store, hosts: { github: host }, reportBaseUrl: "r", intervalMs, log: pino({ level: "silent" }) });
   for (let i = 0; i < 40; i++) {
-    store.patchPull(prKey, (p) => ({ ...p, notice: { kind: "manual-deploy", text: `change ${i}` } }));
+    await store.patchPull(prKey, (p) => ({ ...p, notice: { kind: "manual-deploy", text: `change ${i}` } }));
     publisher.request(prKey);
     await new Promise((r) => setTimeout(r, 100));
   }
   await publisher.settle();
   publisher.stop();
-  store.close();
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
   console.log(`comment edits for 40 changes over 4 s at ${intervalMs} ms spacing: ${writes}`);
 }

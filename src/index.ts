@@ -59,15 +59,15 @@ export function createBerth(options: BerthOptions): { app: ApplicationFunction; 
     probot = app;
     app.on("pull_request", async (context) => {
       const event = fromPullRequestEvent(context.id, context.payload);
-      if (event) engine.accept(event);
+      if (event) await engine.accept(event);
     });
     app.on("push", async (context) => {
       const event = fromPushEvent(context.id, context.payload);
-      if (event) engine.accept(event);
+      if (event) await engine.accept(event);
     });
     app.on("issue_comment.created", async (context) => {
       const event = fromIssueCommentEvent(context.id, context.payload);
-      if (event) engine.accept(event);
+      if (event) await engine.accept(event);
     });
     addHandler(
       createGitHubWebhookRoute({

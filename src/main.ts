@@ -26,7 +26,8 @@ import { KubernetesTarget } from "./targets/kubernetes-target.js";
 import { SwarmTarget } from "./targets/swarm-target.js";
 import { createGiteeWebhookHandler } from "./ingress/gitee-webhook.js";
 import { BodyGate } from "./web/bounded-body.js";
-import { Store } from "./pipeline/store.js";
+import { openStore, redactDatabaseUrl } from "./pipeline/open-store.js";
+import type { Store } from "./pipeline/store.js";
 import { DockerTarget } from "./targets/docker-target.js";
 
 // Probot reads .env only inside run(); berth's own settings are needed before that.
@@ -48,6 +49,7 @@ const redact = createRedactor([
   ...(settings.harbor ? [{ username: settings.harbor.username, password: settings.harbor.password }] : []),
   process.env.WEBHOOK_SECRET,
   process.env.PRIVATE_KEY,
+  settings.databaseUrl ? decodeURIComponent(new URL(settings.databaseUrl).password) || undefined : undefined,
   process.env.GITEE_TOKEN,
   process.env.GITEE_WEBHOOK_SECRET,
   ...Object.values(settings.gitee?.webhookSecrets ?? {}),
@@ -78,10 +80,11 @@ const registryAuth =
     : undefined;
 let store: Store;
 try {
-  store = Store.open(settings.dataDir);
+  store = await openStore(settings);
 } catch (err) {
-  // Another berth holds the data directory (or it cannot be opened): one clear line, no stack.
-  fail(err instanceof Error ? err.message : String(err));
+  // Another berth holds the data directory, or the database cannot be reached: one clear line, no stack.
+  const message = redact(err instanceof Error ? err.message : String(err));
+  fail(settings.databaseUrl ? `PostgreSQL at ${redactDatabaseUrl(settings.databaseUrl)}: ${message}` : message);
 }
 
 const gitee = settings.gitee;
@@ -92,13 +95,13 @@ const extraHosts = gitee
   ? [
       {
         host: new GiteeHost({ client: new GiteeClient({ token: gitee.token, baseUrl: gitee.apiUrl, log: giteeLog }), log: giteeLog, botLogin: gitee.botLogin }),
-        route: (engine: { accept: (event: BotEvent) => boolean }) =>
+        route: (engine: { accept: (event: BotEvent) => Promise<boolean> }) =>
           createGiteeWebhookHandler({
             secrets: { fallback: gitee.webhookSecret, byScope: gitee.webhookSecrets },
             gate: bodyGate,
             log: giteeLog,
             botLogin: gitee.botLogin,
-            onEvent: async (event) => void engine.accept(event),
+            onEvent: async (event) => void (await engine.accept(event)),
           }),
       },
     ]
@@ -187,7 +190,7 @@ async function shutdown(signal: string): Promise<void> {
   log.info({ signal }, "shutting down: running runs go back to the queue");
   await server.stop().catch(() => undefined);
   await engine.stop();
-  store.close();
+  await store.close();
   process.exit(0);
 }
 process.once("SIGTERM", () => void shutdown("SIGTERM"));

@@ -21,6 +21,12 @@ const optionalString = z
 
 const settingsSchema = z.object({
   BERTH_DATA_DIR: optionalString.transform((v) => v ?? "./data"),
+  BERTH_DATABASE_URL: optionalString.pipe(
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\/\S+$/, "must be a PostgreSQL URL, e.g. postgres://berth:secret@db.example.com:5432/berth")
+      .optional(),
+  ),
   BERTH_REGISTRY: optionalString.pipe(
     z
       .string()
@@ -96,6 +102,8 @@ const settingsSchema = z.object({
 /** Validated server settings. */
 export interface Settings {
   dataDir: string;
+  /** PostgreSQL for several replicas (`postgres://…`); undefined = SQLite under `dataDir`. */
+  databaseUrl?: string;
   /** Registry prefix images are pushed under; undefined = keep images on the local engine only. */
   registry?: string;
   registryUsername?: string;
@@ -198,6 +206,7 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
     ok: true,
     settings: {
       dataDir: e.BERTH_DATA_DIR,
+      databaseUrl: e.BERTH_DATABASE_URL,
       registry: e.BERTH_REGISTRY,
       // Harbor's account pushes too unless the registry has its own.
       registryUsername: e.BERTH_REGISTRY_USERNAME ?? (e.BERTH_HARBOR_URL ? e.BERTH_HARBOR_USERNAME : undefined),

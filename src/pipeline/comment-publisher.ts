@@ -162,8 +162,8 @@ export class CommentPublisher {
   /** Render and write; true when an API write happened. */
   private async write(prKey: PrKey, force: boolean): Promise<boolean> {
     const { store } = this.options;
-    const view = buildStatusView(store, prKey, this.options.reportBaseUrl);
-    const pull = store.getPull(prKey);
+    const view = await buildStatusView(store, prKey, this.options.reportBaseUrl);
+    const pull = await store.getPull(prKey);
     if (!view || !pull) return false;
     const host = this.options.hosts[pull.repo.host];
     if (!host) return false;
@@ -197,7 +197,7 @@ export class CommentPublisher {
     } else {
       commentId = (await host.createComment(pull.repo, pull.prNumber, body)).id;
     }
-    store.patchPull(prKey, (p) => ({ ...p, commentId, commentHash: hash }));
+    await store.patchPull(prKey, (p) => ({ ...p, commentId, commentHash: hash }));
     this.options.log.debug({ prKey, commentId }, "status comment written");
     return true;
   }

@@ -109,16 +109,16 @@ async function onTagPushed(event: Extract<BotEvent, { kind: "tag-pushed" }>, hos
     attempts: 0,
     createdAt: deps.now(),
   };
-  deps.store.insertRun(run);
-  deps.scheduler.stopActive(run.prKey, { kind: "superseded", text: `superseded by tag ${event.tag}` }, run.id);
+  await deps.store.insertRun(run);
+  await deps.scheduler.stopActive(run.prKey, { kind: "superseded", text: `superseded by tag ${event.tag}` }, run.id);
   deps.scheduler.kick();
   deps.log.info({ runId: run.id, tag: event.tag, environment, deploy: !refusal }, "release queued");
 }
 
 /** Save what the host says of a PR, keeping what berth knows (comment id, preview, approval). */
-function upsertPull(pr: PullRef, deps: DispatcherDeps): PullRecord {
+async function upsertPull(pr: PullRef, deps: DispatcherDeps): Promise<PullRecord> {
   const prKey = prKeyOf(pr.repo, pr.number);
-  const existing = deps.store.getPull(prKey);
+  const existing = await deps.store.getPull(prKey);
   const next: PullRecord = {
     ...existing,
     prKey,
@@ -130,16 +130,16 @@ function upsertPull(pr: PullRef, deps: DispatcherDeps): PullRecord {
     fromFork: pr.fromFork,
     url: pr.url,
   };
-  deps.store.savePull(next);
+  await deps.store.savePull(next);
   return next;
 }
 
-function setNotice(pull: PullRecord, notice: Notice | undefined, deps: DispatcherDeps): void {
-  deps.store.patchPull(pull.prKey, (p) => ({ ...p, notice }));
+async function setNotice(pull: PullRecord, notice: Notice | undefined, deps: DispatcherDeps): Promise<void> {
+  await deps.store.patchPull(pull.prKey, (p) => ({ ...p, notice }));
 }
 
 /** Queue a run; it supersedes (or, for deletes, cancels) the PR's older queued and running runs. */
-function queueRun(pull: PullRecord, kind: RunKind, plan: StageName[], trigger: string, config: RepoConfig | undefined, deps: DispatcherDeps): RunRecord {
+async function queueRun(pull: PullRecord, kind: RunKind, plan: StageName[], trigger: string, config: RepoConfig | undefined, deps: DispatcherDeps): Promise<RunRecord> {
   const run: RunRecord = {
     id: deps.newId(),
     prKey: pull.prKey,
@@ -155,11 +155,11 @@ function queueRun(pull: PullRecord, kind: RunKind, plan: StageName[], trigger: s
     createdAt: deps.now(),
   };
   if (config) run.config = config;
-  deps.store.insertRun(run);
+  await deps.store.insertRun(run);
   const reason = kind === "delete"
     ? { kind: "cancelled" as const, text: trigger === "/delete" ? "cancelled by /delete" : "cancelled: the PR was closed" }
     : { kind: "superseded" as const, text: `superseded by commit ${sha7(pull.headSha)} (${trigger})` };
-  deps.scheduler.stopActive(pull.prKey, reason, run.id);
+  await deps.scheduler.stopActive(pull.prKey, reason, run.id);
   deps.publisher.request(pull.prKey);
   deps.scheduler.kick();
   deps.log.info({ runId: run.id, prKey: pull.prKey, sha: pull.headSha, plan, trigger }, "run queued");
@@ -172,32 +172,32 @@ function planFor(config: RepoConfig, deploy: boolean): StageName[] {
 }
 
 /** Show an invalid config on the PR; nothing runs (older runs are superseded). */
-function showConfigError(pull: PullRecord, lookup: { error: string; path: string }, deps: DispatcherDeps): void {
-  setNotice(pull, { kind: "config-error", text: `berth could not use \`${lookup.path}\` from the default branch, so nothing runs:\n${lookup.error}` }, deps);
-  deps.scheduler.stopActive(pull.prKey, { kind: "superseded", text: "superseded: the repo config is invalid" });
+async function showConfigError(pull: PullRecord, lookup: { error: string; path: string }, deps: DispatcherDeps): Promise<void> {
+  await setNotice(pull, { kind: "config-error", text: `berth could not use \`${lookup.path}\` from the default branch, so nothing runs:\n${lookup.error}` }, deps);
+  await deps.scheduler.stopActive(pull.prKey, { kind: "superseded", text: "superseded: the repo config is invalid" });
   deps.publisher.request(pull.prKey);
 }
 
 async function startAutomatic(pull: PullRecord, config: RepoConfig, trigger: string, deps: DispatcherDeps): Promise<void> {
   if (pull.fromFork && pull.approvedSha !== pull.headSha) {
-    setNotice(pull, {
+    await setNotice(pull, {
       kind: "needs-approval",
       text: `This PR comes from a fork, so berth does not build it automatically. A maintainer can comment \`/ok-to-test\` to approve commit ${sha7(pull.headSha)} (a later push needs a new approval).`,
     }, deps);
-    deps.scheduler.stopActive(pull.prKey, { kind: "superseded", text: `superseded by unapproved commit ${sha7(pull.headSha)}` });
+    await deps.scheduler.stopActive(pull.prKey, { kind: "superseded", text: `superseded by unapproved commit ${sha7(pull.headSha)}` });
     deps.publisher.request(pull.prKey);
     return;
   }
-  setNotice(pull, config.preview.auto ? undefined : { kind: "manual-deploy", text: "This repo deploys previews only on `/deploy` (`preview.auto: false`)." }, deps);
-  queueRun(pull, "pipeline", planFor(config, config.preview.auto), trigger, config, deps);
+  await setNotice(pull, config.preview.auto ? undefined : { kind: "manual-deploy", text: "This repo deploys previews only on `/deploy` (`preview.auto: false`)." }, deps);
+  await queueRun(pull, "pipeline", planFor(config, config.preview.auto), trigger, config, deps);
 }
 
 async function onPullUpdated(pr: PullRef, action: string, host: CodeHost, deps: DispatcherDeps): Promise<void> {
   const lookup = await deps.loadConfig(host, pr);
   if (lookup.kind === "missing") return;
-  const pull = upsertPull(pr, deps);
+  const pull = await upsertPull(pr, deps);
   if (lookup.kind === "invalid") {
-    showConfigError(pull, lookup, deps);
+    await showConfigError(pull, lookup, deps);
     return;
   }
   await startAutomatic(pull, lookup.config, action === "synchronize" ? "push" : action, deps);
@@ -205,9 +205,9 @@ async function onPullUpdated(pr: PullRef, action: string, host: CodeHost, deps: 
 
 async function onPullClosed(pr: PullRef, merged: boolean, deps: DispatcherDeps): Promise<void> {
   const prKey = prKeyOf(pr.repo, pr.number);
-  if (!deps.store.getPull(prKey)) return; // berth never worked on this PR
-  const pull = upsertPull(pr, deps);
-  queueRun(pull, "delete", [], merged ? "merge" : "close", undefined, deps);
+  if (!await deps.store.getPull(prKey)) return; // berth never worked on this PR
+  const pull = await upsertPull(pr, deps);
+  await queueRun(pull, "delete", [], merged ? "merge" : "close", undefined, deps);
 }
 
 async function reply(host: CodeHost, event: Extract<BotEvent, { kind: "pr-comment" }>, text: string): Promise<void> {
@@ -247,13 +247,13 @@ async function runCommand(
   deps: DispatcherDeps,
 ): Promise<void> {
   const prKey = prKeyOf(pr.repo, pr.number);
-  const before = deps.store.getPull(prKey);
+  const before = await deps.store.getPull(prKey);
   if (command.name === "delete") {
-    if (!deps.store.getPull(prKey)) {
+    if (!await deps.store.getPull(prKey)) {
       await reply(host, event, "There is no preview of this PR to delete.");
       return;
     }
-    queueRun(upsertPull(pr, deps), "delete", [], "/delete", undefined, deps);
+    await queueRun(await upsertPull(pr, deps), "delete", [], "/delete", undefined, deps);
     return;
   }
   if (pr.state === "closed") {
@@ -265,9 +265,9 @@ async function runCommand(
     await reply(host, event, `berth is not set up for this repository: add \`${lookup.path}\` to the default branch.`);
     return;
   }
-  const pull = upsertPull(pr, deps);
+  const pull = await upsertPull(pr, deps);
   if (lookup.kind === "invalid") {
-    showConfigError(pull, lookup, deps);
+    await showConfigError(pull, lookup, deps);
     return;
   }
   const config = lookup.config;
@@ -276,7 +276,7 @@ async function runCommand(
       deps.publisher.request(prKey, true);
       return;
     case "keep": {
-      const preview = deps.store.getPull(prKey)?.preview;
+      const preview = (await deps.store.getPull(prKey))?.preview;
       const target = preview ? deps.targets[preview.target] : undefined;
       if (!preview || !target) {
         await reply(host, event, "There is no preview of this PR to keep.");
@@ -307,26 +307,26 @@ async function runCommand(
         deps.log.info({ prKey, head: pull.headSha, requested: argument }, "ok-to-test refused: not the commit the comment saw");
         return;
       }
-      deps.store.patchPull(prKey, (p) => ({ ...p, approvedSha: decision.sha }));
+      await deps.store.patchPull(prKey, (p) => ({ ...p, approvedSha: decision.sha }));
       await startAutomatic({ ...pull, approvedSha: decision.sha }, config, "/ok-to-test", deps);
       return;
     }
     case "deploy":
       // A collaborator with write access asking for a deploy approves this exact commit.
-      deps.store.patchPull(prKey, (p) => ({ ...p, approvedSha: pull.headSha, notice: undefined }));
-      queueRun(pull, "pipeline", planFor(config, true), "/deploy", config, deps);
+      await deps.store.patchPull(prKey, (p) => ({ ...p, approvedSha: pull.headSha, notice: undefined }));
+      await queueRun(pull, "pipeline", planFor(config, true), "/deploy", config, deps);
       return;
     case "test": {
       if (!config.test) {
         await reply(host, event, "There is no `test` section in the repo's berth.yml, so there is nothing to run.");
         return;
       }
-      const preview = deps.store.getPull(prKey)?.preview;
+      const preview = (await deps.store.getPull(prKey))?.preview;
       if (!preview || preview.sha !== pull.headSha) {
         await reply(host, event, `No preview of the head commit ${sha7(pull.headSha)} is running; comment \`/deploy\` first.`);
         return;
       }
-      queueRun(pull, "pipeline", ["test"], "/test", config, deps);
+      await queueRun(pull, "pipeline", ["test"], "/test", config, deps);
       return;
     }
     case "help":

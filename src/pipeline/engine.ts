@@ -5,7 +5,8 @@
  * call `accept()`, which records and returns at once. `start()` returns as soon as work can be
  * accepted; reconciling previews with the code host runs in the background.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { RepoConfig } from "../config/repo-config.js";
 import { checkoutSource } from "../adapters/source-checkout.js";
@@ -22,10 +23,9 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./inbox-retry.js";
 import { InboxWorker, type EventFailure } from "./inbox-worker.js";
 import { prKeyOf, repoKeyOf, type PrKey, type PullRecord, type RunRecord } from "./records.js";
 import { executeRun, type ExecutorDeps } from "./run-executor.js";
-import { markStopped, requeueRun } from "./run-state.js";
-import { Scheduler } from "./scheduler.js";
+import { DEFAULT_HEARTBEAT_MS, DEFAULT_RUN_LEASE_MS, Scheduler } from "./scheduler.js";
 import { StatusReporter, type StatusRetryPolicy } from "./status-outbox.js";
-import type { InboxItem, Store } from "./store.js";
+import type { InboxItem, RunFence, Store } from "./store.js";
 import { EventDeadlineError } from "./transient-error.js";
 
 export interface EngineOptions {
@@ -66,19 +66,31 @@ export interface EngineOptions {
   random?: () => number;
   /** Backoff and give-up of commit status writes (see `StatusReporter`). */
   statusRetry?: Partial<StatusRetryPolicy>;
+  /** This replica's name in leases and claims (default: host name, pid and a random suffix). */
+  replicaId?: string;
+  /** How long a claimed run stays this replica's without a heartbeat (ms; default 15 000). */
+  runLeaseMs?: number;
+  /** Lease renewals, stop requests and look-ups of other replicas' work this often (ms; default 1000). */
+  heartbeatMs?: number;
+  /** A delivery's claim lasts the event deadline plus this (ms; default 30 000). */
+  inboxClaimMarginMs?: number;
+}
+
+/** The id of the `n`th run an event queues: the same when the event is processed again (a replica died before marking it done). */
+export function runIdOfDelivery(deliveryId: string, n: number): string {
+  return createHash("sha256").update(`${deliveryId}\u0000${n}`).digest("hex").slice(0, 16);
 }
 
 /** How long `stop()` waits for background work of finished stages. */
 const STOP_BACKGROUND_MS = 10_000;
-
-/** A run interrupted by a crash more often than this is failed instead of re-queued. */
-const MAX_ATTEMPTS = 2;
 
 const DEFAULT_INBOX_CONCURRENCY = 8;
 const DEFAULT_EVENT_TIMEOUT_MS = 60_000;
 
 export class Engine {
   readonly store: Store;
+  /** This replica's name in leases and claims. */
+  readonly replicaId: string;
   private readonly scheduler: Scheduler;
   private readonly publisher: CommentPublisher;
   private readonly reporter: StatusReporter;
@@ -97,6 +109,7 @@ export class Engine {
 
   constructor(private readonly options: EngineOptions) {
     this.store = options.store;
+    this.replicaId = options.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
     this.now = options.now ?? Date.now;
     this.newId = options.newId ?? (() => randomBytes(8).toString("hex"));
     this.publisher = new CommentPublisher({
@@ -120,11 +133,14 @@ export class Engine {
     });
     this.scheduler = new Scheduler({
       store: options.store,
+      owner: this.replicaId,
       concurrency: options.concurrency,
-      execute: (run, signal) => this.execute(run, signal),
+      execute: (run, signal, fence) => this.execute(run, signal, fence),
       onChange: (prKey) => this.publisher.request(prKey),
       log: options.log,
       now: this.now,
+      leaseMs: options.runLeaseMs ?? DEFAULT_RUN_LEASE_MS,
+      heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
     });
     this.loadConfig = createConfigLoader({
       enabledTargets: Object.keys(options.targets) as Array<RepoConfig["preview"]["target"]>,
@@ -138,6 +154,10 @@ export class Engine {
       onGiveUp: (item, failure) => this.showEventFailure(item, failure),
       policy: { ...DEFAULT_RETRY_POLICY, ...options.inboxRetry },
       attemptTimeoutMs: this.eventTimeoutMs,
+      owner: this.replicaId,
+      claimMs: this.eventTimeoutMs + (options.inboxClaimMarginMs ?? 30_000),
+      // Several replicas: deliveries another one received, or left behind when it died, are found by looking.
+      ...(options.store.kind === "postgres" ? { pollMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS } : {}),
       redact: options.redact,
       log: options.log,
       now: this.now,
@@ -151,13 +171,13 @@ export class Engine {
   }
 
   /**
-   * Record an event and schedule its processing. Returns false for a delivery seen before.
-   * Synchronous and fast: safe to call before answering the webhook.
+   * Record an event and schedule its processing. Returns false for a delivery seen before (by any
+   * replica). One insert: safe to await before answering the webhook.
    */
-  accept(event: BotEvent): boolean {
-    const fresh = this.store.recordDelivery(event, this.now());
+  async accept(event: BotEvent): Promise<boolean> {
+    const fresh = await this.store.recordDelivery(event, this.now());
     if (!fresh) {
-      const redelivery = this.store.getDelivery(event.deliveryId) !== undefined;
+      const redelivery = await this.store.getDelivery(event.deliveryId) !== undefined;
       this.options.log.info({ deliveryId: event.deliveryId, kind: event.kind }, redelivery ? "duplicate delivery ignored" : "replayed payload under a new delivery id ignored");
       return false;
     }
@@ -170,10 +190,11 @@ export class Engine {
    * the code host (which may be slow or down) runs in the background, its errors logged.
    */
   async start(): Promise<void> {
-    this.recoverRuns();
-    this.reporter.start();
+    await this.recoverRuns();
+    await this.reporter.start();
     this.inbox.kick();
     this.scheduler.kick();
+    this.scheduler.startHeartbeat();
     void this.reconcileInBackground();
     const every = this.options.reconcileIntervalMs ?? 0;
     if (every > 0) {
@@ -198,15 +219,15 @@ export class Engine {
     } catch (err) {
       if (!this.stopped) this.options.log.warn({ err: this.options.redact(String(err)) }, "preview reconciliation failed");
     }
-    this.pruneState();
+    await this.pruneState();
   }
 
   /** Forget finished runs, reports and processed deliveries past the retention. */
-  private pruneState(): void {
+  private async pruneState(): Promise<void> {
     const retentionMs = this.options.retentionMs;
     if (retentionMs === undefined || this.stopped) return;
     try {
-      const pruned = this.store.prune(this.now() - retentionMs);
+      const pruned = await this.store.prune(this.now() - retentionMs);
       if (Object.values(pruned).some((count) => count > 0)) this.options.log.info({ ...pruned, retentionMs }, "old state pruned");
     } catch (err) {
       this.options.log.warn({ err: this.options.redact(String(err)) }, "pruning old state failed");
@@ -245,8 +266,8 @@ export class Engine {
       await this.background.idle();
       await this.publisher.settle();
       await this.reporter.idle();
-      const queued = this.store.runsWithStatus(["queued", "running"]).length;
-      if (!this.inbox.busy() && !this.reconciling && queued === 0 && !this.reporter.busy() && !this.background.busy()) return;
+      const queued = (await this.store.runsWithStatus(["queued", "running"])).length;
+      if (!(await this.inbox.busy()) && !this.reconciling && queued === 0 && !(await this.reporter.busy()) && !this.background.busy()) return;
       if (queued > 0) this.scheduler.kick();
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -258,6 +279,7 @@ export class Engine {
    * attempt cannot go on queueing work next to its retry.
    */
   private dispatch(event: BotEvent, signal: AbortSignal): Promise<void> {
+    let queued = 0;
     const hosts: Partial<Record<HostKind, CodeHost>> = {};
     for (const [kind, host] of Object.entries(this.options.hosts) as Array<[HostKind, CodeHost | undefined]>) {
       if (host) hosts[kind] = guardMethods(host, signal);
@@ -276,7 +298,7 @@ export class Engine {
       targets,
       log: this.options.log,
       now: this.now,
-      newId: this.newId,
+      newId: () => runIdOfDelivery(event.deliveryId, queued++),
     });
   }
 
@@ -284,7 +306,7 @@ export class Engine {
    * An event given up on: say so on its PR's status comment. A PR berth has no record of gets one
    * only when berth works on other PRs of the repository (it has a config); otherwise the log says it.
    */
-  private showEventFailure(item: InboxItem, failure: EventFailure): void {
+  private async showEventFailure(item: InboxItem, failure: EventFailure): Promise<void> {
     const event = item.event;
     const log = this.options.log;
     if (event.kind === "tag-pushed") {
@@ -294,12 +316,12 @@ export class Engine {
     const repo = event.kind === "pr-comment" ? event.repo : event.pr.repo;
     const prKey: PrKey = event.kind === "pr-comment" ? prKeyOf(event.repo, event.prNumber) : prKeyOf(event.pr.repo, event.pr.number);
     const pr: PullRef | undefined = event.pr;
-    if (!this.store.getPull(prKey) && pr && this.store.knowsRepo(repoKeyOf(repo))) {
+    if (!await this.store.getPull(prKey) && pr && await this.store.knowsRepo(repoKeyOf(repo))) {
       const pull: PullRecord = { prKey, repo: pr.repo, prNumber: pr.number, headSha: pr.headSha, state: pr.state, fromFork: pr.fromFork, url: pr.url };
-      this.store.savePull(pull);
+      await this.store.savePull(pull);
     }
     const notice = { kind: "event-failed" as const, text: eventFailureText(item, failure, this.options.inboxRetry?.deadlineMs ?? DEFAULT_RETRY_POLICY.deadlineMs) };
-    if (!this.store.patchPull(prKey, (p) => ({ ...p, notice }))) {
+    if (!await this.store.patchPull(prKey, (p) => ({ ...p, notice }))) {
       log.warn({ deliveryId: item.deliveryId, prKey }, "failed event of a PR berth has no record of: nothing to show it on");
       return;
     }
@@ -328,24 +350,21 @@ export class Engine {
     return this.sharedExecutorDeps;
   }
 
-  private async execute(run: RunRecord, signal: AbortSignal): Promise<void> {
+  private async execute(run: RunRecord, signal: AbortSignal, fence: RunFence): Promise<void> {
     const host = this.options.hosts[run.repo.host];
     if (!host) throw new Error(`code host ${run.repo.host} is not configured`);
-    await executeRun(run, signal, { ...this.executorDeps, host, log: this.options.log.child({ runId: run.id, prKey: run.prKey }) });
+    await executeRun(run, signal, { ...this.executorDeps, host, log: this.options.log.child({ runId: run.id, prKey: run.prKey }) }, fence);
   }
 
-  /** Runs a crash left "running": re-queue them, or fail them after too many attempts. */
-  private recoverRuns(): void {
-    for (const run of this.store.runsWithStatus(["running"])) {
-      if (run.attempts >= MAX_ATTEMPTS) {
-        markStopped(this.store, run, { kind: "cancelled", text: "interrupted by berth restarts too often; comment /deploy to retry" }, this.now(), "failed");
-        this.options.log.warn({ runId: run.id }, "interrupted run failed after too many attempts");
-      } else {
-        requeueRun(this.store, run);
-        this.options.log.info({ runId: run.id }, "interrupted run re-queued");
-      }
-      this.publisher.request(run.prKey);
-    }
+  /**
+   * Runs a crash left "running": on SQLite every one (the data directory's lock says their process
+   * is gone), on Postgres those whose lease ended (the heartbeat takes later ones over). Re-queued,
+   * or failed after too many attempts, or superseded when newer work of their PR is queued.
+   */
+  private async recoverRuns(): Promise<void> {
+    const horizon = this.store.kind === "sqlite" ? Number.MAX_SAFE_INTEGER : this.now();
+    if (this.store.kind === "postgres" && !(await this.store.acquireLease("recover-runs", this.replicaId, this.now() + (this.options.runLeaseMs ?? DEFAULT_RUN_LEASE_MS), this.now()))) return;
+    for (const prKey of await this.scheduler.recoverExpired(horizon)) this.publisher.request(prKey);
   }
 
   /** A code host call of a reconcile: given up after the event deadline, or at shutdown. */
@@ -357,7 +376,7 @@ export class Engine {
 
   /** Remove previews whose PR is closed (webhooks get lost while berth is down). */
   private async reconcilePreviews(): Promise<void> {
-    for (const pull of this.store.pullsWithPreview()) {
+    for (const pull of await this.store.pullsWithPreview()) {
       if (this.stopped) return;
       if (pull.state === "open") {
         const host = this.options.hosts[pull.repo.host];
@@ -372,9 +391,9 @@ export class Engine {
         }
         if (this.stopped) return;
         if (state === "open") continue;
-        this.store.patchPull(pull.prKey, (p) => ({ ...p, state: "closed" }));
+        await this.store.patchPull(pull.prKey, (p) => ({ ...p, state: "closed" }));
       }
-      if (this.store.activeRunsOf(pull.prKey).some((r) => r.kind === "delete")) continue;
+      if ((await this.store.activeRunsOf(pull.prKey)).some((r) => r.kind === "delete")) continue;
       const run: RunRecord = {
         id: this.newId(),
         prKey: pull.prKey,
@@ -389,8 +408,8 @@ export class Engine {
         attempts: 0,
         createdAt: this.now(),
       };
-      this.store.insertRun(run);
-      this.scheduler.stopActive(pull.prKey, { kind: "cancelled", text: "cancelled: the PR was closed" }, run.id);
+      await this.store.insertRun(run);
+      await this.scheduler.stopActive(pull.prKey, { kind: "cancelled", text: "cancelled: the PR was closed" }, run.id);
       this.options.log.info({ prKey: pull.prKey }, "preview of a closed PR queued for removal");
     }
     // Expired previews go even when the webhook that should have removed them was lost.
@@ -400,9 +419,9 @@ export class Engine {
         if (!expiresAt || expiresAt.getTime() > this.now()) continue;
         const [owner, name] = key.repo.split("/");
         const prKey = owner && name ? prKeyOf({ host: key.host, owner, name }, key.pr) : undefined;
-        if (prKey && this.store.activeRunsOf(prKey).length > 0) continue;
+        if (prKey && (await this.store.activeRunsOf(prKey)).length > 0) continue;
         await target.remove(key);
-        if (prKey) this.store.patchPull(prKey, (p) => ({ ...p, preview: undefined, notice: { kind: "deleted", text: "The preview expired and was removed. Comment `/deploy` to start it again, `/keep` to keep it longer." } }));
+        if (prKey) await this.store.patchPull(prKey, (p) => ({ ...p, preview: undefined, notice: { kind: "deleted", text: "The preview expired and was removed. Comment `/deploy` to start it again, `/keep` to keep it longer." } }));
         if (prKey) this.publisher.request(prKey);
         this.options.log.info({ key, target: target.kind, expiresAt }, "expired preview removed");
       }
@@ -414,7 +433,7 @@ export class Engine {
       for (const key of await target.list()) {
         const [owner, name] = key.repo.split("/");
         if (!owner || !name) continue;
-        if (this.store.getPull(prKeyOf({ host: key.host, owner, name }, key.pr))) continue;
+        if (await this.store.getPull(prKeyOf({ host: key.host, owner, name }, key.pr))) continue;
         await this.reconcileUnknown(target, key, owner, name);
       }
     }

@@ -28,10 +28,16 @@ export interface InboxWorkerOptions {
   /** Process one event. `signal` aborts at the attempt's deadline or at shutdown; stop then. */
   process: (event: BotEvent, signal: AbortSignal) => Promise<void>;
   /** An event given up on (already marked processed with its error). */
-  onGiveUp: (item: InboxItem, failure: EventFailure) => void;
+  onGiveUp: (item: InboxItem, failure: EventFailure) => void | Promise<void>;
   policy: RetryPolicy;
   /** One attempt's deadline (ms), after which it counts as a transient failure. */
   attemptTimeoutMs: number;
+  /** This replica: a delivery is claimed by it before it is processed (several replicas share the inbox). */
+  owner: string;
+  /** How long a claim holds (ms): longer than an attempt, so a live replica never loses one; a dead one's expires. */
+  claimMs: number;
+  /** Look for deliveries other replicas received (or left when they died) this often (ms; unset = only on kicks). */
+  pollMs?: number;
   redact: Redactor;
   log: Logger;
   now: () => number;
@@ -53,11 +59,17 @@ export class InboxWorker {
   private readonly active = new Map<string, { controller: AbortController; done: Promise<void> }>();
   private timer?: NodeJS.Timeout;
   private timerAt?: number;
-  private pumping = false;
+  private pumping?: Promise<void>;
   private pumpAgain = false;
   private stopped = false;
+  private poller?: NodeJS.Timeout;
 
-  constructor(private readonly options: InboxWorkerOptions) {}
+  constructor(private readonly options: InboxWorkerOptions) {
+    if (options.pollMs !== undefined && options.pollMs > 0) {
+      this.poller = setInterval(() => this.kick(), options.pollMs);
+      this.poller.unref();
+    }
+  }
 
   /** Start whatever may start now: due events at the head of their order key. Cheap; call after any change. */
   kick(): void {
@@ -66,26 +78,28 @@ export class InboxWorker {
       this.pumpAgain = true;
       return;
     }
-    this.pumping = true;
-    try {
+    this.pumping = (async () => {
       do {
         this.pumpAgain = false;
-        this.pump();
+        await this.pump();
       } while (this.pumpAgain && !this.stopped);
-    } finally {
-      this.pumping = false;
-    }
+    })()
+      .catch((err: unknown) => this.options.log.error({ err: this.options.redact(String(err)) }, "inbox: could not read pending deliveries"))
+      .finally(() => {
+        this.pumping = undefined;
+      });
   }
 
   /** Whether an event is being processed or one is due and could start. */
-  busy(): boolean {
-    return this.active.size > 0 || this.heads().some((h) => h.due && !this.active.has(h.key));
+  async busy(): Promise<boolean> {
+    return this.active.size > 0 || (await this.heads()).some((h) => h.due && !this.active.has(h.key));
   }
 
   /** Wait until no event is being processed and none is due (events waiting for a retry later do not count). */
   async idle(): Promise<void> {
     for (;;) {
       this.kick();
+      while (this.pumping) await this.pumping;
       if (this.active.size === 0) return;
       await Promise.allSettled([...this.active.values()].map((a) => a.done));
     }
@@ -95,17 +109,19 @@ export class InboxWorker {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.poller) clearInterval(this.poller);
     this.timer = undefined;
+    await this.pumping;
     for (const { controller } of this.active.values()) controller.abort(new InboxShutdown());
     await Promise.allSettled([...this.active.values()].map((a) => a.done));
   }
 
   /** The oldest pending event of each order key, in the order received. */
-  private heads(): Array<{ key: string; item: InboxItem; due: boolean }> {
+  private async heads(): Promise<Array<{ key: string; item: InboxItem; due: boolean }>> {
     const now = this.options.now();
     const seen = new Set<string>();
     const heads: Array<{ key: string; item: InboxItem; due: boolean }> = [];
-    for (const item of this.options.store.pendingInbox(PENDING_WINDOW)) {
+    for (const item of await this.options.store.pendingInbox(PENDING_WINDOW)) {
       const key = orderKeyOf(item.event);
       if (seen.has(key)) continue;
       seen.add(key);
@@ -114,9 +130,11 @@ export class InboxWorker {
     return heads;
   }
 
-  private pump(): void {
+  private async pump(): Promise<void> {
+    const { store, owner, claimMs, now } = this.options;
     let wakeAt: number | undefined;
-    for (const { key, item, due } of this.heads()) {
+    for (const { key, item, due } of await this.heads()) {
+      if (this.stopped) return;
       if (this.active.has(key)) continue;
       if (!due) {
         wakeAt = Math.min(wakeAt ?? Infinity, item.nextAttemptAt ?? 0);
@@ -124,6 +142,9 @@ export class InboxWorker {
       }
       // No free slot: a finishing event kicks again.
       if (this.active.size >= this.options.concurrency) continue;
+      // Another replica processes it (its claim holds), or processed it since the look above.
+      const at = now();
+      if (!(await store.claimDelivery(item.deliveryId, owner, at + claimMs, at))) continue;
       this.start(key, item);
     }
     this.wakeAt(wakeAt);
@@ -158,9 +179,12 @@ export class InboxWorker {
       } finally {
         clearTimeout(deadline);
       }
-      if (failed && controller.signal.reason instanceof InboxShutdown) return;
-      if (failed) this.failed(item, failure);
-      else this.options.store.markProcessed(item.deliveryId, this.options.now());
+      if (failed && controller.signal.reason instanceof InboxShutdown) {
+        await this.options.store.releaseDelivery(item.deliveryId, this.options.owner);
+        return;
+      }
+      if (failed) await this.failed(item, failure);
+      else await this.options.store.markProcessed(item.deliveryId, this.options.now());
     })()
       .catch((err: unknown) => {
         this.options.log.error({ deliveryId: item.deliveryId, err: this.options.redact(String(err)) }, "inbox bookkeeping failed");
@@ -172,7 +196,7 @@ export class InboxWorker {
     this.active.set(key, { controller, done });
   }
 
-  private failed(item: InboxItem, err: unknown): void {
+  private async failed(item: InboxItem, err: unknown): Promise<void> {
     const { store, log, redact, policy } = this.options;
     const now = this.options.now();
     const classified = classifyError(err, now);
@@ -181,14 +205,14 @@ export class InboxWorker {
     const meta = { deliveryId: item.deliveryId, kind: item.event.kind, orderKey: orderKeyOf(item.event), attempts, err: error.summary };
     const decision = decideRetry({ failures: attempts, receivedAt: item.receivedAt, now, error }, policy, this.options.random);
     if (decision.kind === "retry") {
-      store.deferDelivery(item.deliveryId, { attempts, nextAttemptAt: decision.at, error: error.summary });
+      await store.deferDelivery(item.deliveryId, { attempts, nextAttemptAt: decision.at, error: error.summary });
       log.warn({ ...meta, retryInMs: decision.at - now }, "event processing failed; will retry");
       return;
     }
-    store.markProcessed(item.deliveryId, now, error.summary);
+    await store.markProcessed(item.deliveryId, now, error.summary);
     log.error({ ...meta, why: decision.why }, "event processing failed; given up");
     try {
-      this.options.onGiveUp(item, { error, why: decision.why, attempts });
+      await this.options.onGiveUp(item, { error, why: decision.why, attempts });
     } catch (giveUpErr) {
       log.warn({ deliveryId: item.deliveryId, err: redact(String(giveUpErr)) }, "showing a failed event on its PR failed");
     }

@@ -5,11 +5,12 @@
  */
 import type { StageState } from "../domain/types.js";
 import type { RunRecord } from "./records.js";
-import type { Store } from "./store.js";
+import type { RunFence, Store } from "./store.js";
 
 /** Why a running run was told to stop. */
 export interface StopReason {
-  kind: "superseded" | "cancelled" | "shutdown";
+  /** `lost`: this replica no longer holds the run (another one took it over, or it was stopped under it); write nothing. */
+  kind: "superseded" | "cancelled" | "shutdown" | "lost";
   text: string;
 }
 
@@ -17,24 +18,24 @@ export interface StopReason {
  * Mark a run (as `status`) and its unfinished stages (as superseded or cancelled, per the reason)
  * stopped for `reason`.
  */
-export function markStopped(store: Store, run: RunRecord, reason: StopReason, now: number, status: "superseded" | "cancelled" | "failed" = reason.kind === "superseded" ? "superseded" : "cancelled"): void {
+export async function markStopped(store: Store, run: RunRecord, reason: StopReason, now: number, status: "superseded" | "cancelled" | "failed" = reason.kind === "superseded" ? "superseded" : "cancelled", fence?: RunFence): Promise<void> {
   const stageState: StageState = reason.kind === "superseded" ? "superseded" : "cancelled";
-  for (const stage of store.stagesOf(run.id)) {
+  for (const stage of await store.stagesOf(run.id)) {
     if (stage.state === "queued" || stage.state === "running") {
-      store.updateStage(run.id, stage.name, {
+      await store.updateStage(run.id, stage.name, {
         state: stageState,
         finishedAt: stage.state === "running" ? now : null,
         detail: { ...stage.detail, reason: reason.text },
-      });
+      }, fence);
     }
   }
-  store.updateRun(run.id, { status, reason: reason.text, finishedAt: now });
+  await store.updateRun(run.id, { status, reason: reason.text, finishedAt: now }, fence);
 }
 
 /** Put an interrupted run back in the queue: it runs again from its first stage. */
-export function requeueRun(store: Store, run: RunRecord): void {
-  for (const stage of store.stagesOf(run.id)) {
-    store.updateStage(run.id, stage.name, { state: "queued", startedAt: null, finishedAt: null, detail: {} });
+export async function requeueRun(store: Store, run: RunRecord, fence?: RunFence): Promise<void> {
+  for (const stage of await store.stagesOf(run.id)) {
+    await store.updateStage(run.id, stage.name, { state: "queued", startedAt: null, finishedAt: null, detail: {} }, fence);
   }
-  store.updateRun(run.id, { status: "queued", startedAt: undefined });
+  await store.updateRun(run.id, { status: "queued", startedAt: undefined }, fence);
 }

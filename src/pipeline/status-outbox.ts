@@ -83,17 +83,17 @@ export class StatusReporter {
   }
 
   /** Want `status` shown on `sha`: recorded at once, written in the background. Never throws for the host. */
-  enqueue(repo: RepoRef, sha: string, prNumber: number, status: CommitStatus): void {
+  async enqueue(repo: RepoRef, sha: string, prNumber: number, status: CommitStatus): Promise<void> {
     const groupKey = statusGroupKey(repo);
-    this.options.store.enqueueStatus({ repo, sha, prNumber, status, groupKey }, this.now());
+    await this.options.store.enqueueStatus({ repo, sha, prNumber, status, groupKey }, this.now());
     if (this.started) this.kick(groupKey);
   }
 
   /** Start writing, beginning with rows an earlier process left. */
-  start(): void {
+  async start(): Promise<void> {
     if (this.stopped) return;
     this.started = true;
-    for (const group of new Set(this.options.store.outboxStatuses().map((row) => row.groupKey))) this.kick(group);
+    for (const group of new Set((await this.options.store.outboxStatuses()).map((row) => row.groupKey))) this.kick(group);
   }
 
   /** Stop writing: a write in flight is abandoned (its row stays for the next start). */
@@ -106,23 +106,23 @@ export class StatusReporter {
   }
 
   /** Whether a write is in flight or a row is due now (a row waiting for its backoff does not count). */
-  busy(): boolean {
-    return this.drains.size > 0 || this.dueGroups().length > 0;
+  async busy(): Promise<boolean> {
+    return this.drains.size > 0 || (await this.dueGroups()).length > 0;
   }
 
   /** Wait until every row that is due has been written, given up, or deferred to a later try. */
   async idle(): Promise<void> {
     for (let round = 0; round < 1000 && this.started && !this.stopped; round++) {
-      for (const group of this.dueGroups()) this.kick(group);
+      for (const group of await this.dueGroups()) this.kick(group);
       if (this.drains.size === 0) return;
       await Promise.allSettled([...this.drains.values()]);
     }
   }
 
-  private dueGroups(): string[] {
+  private async dueGroups(): Promise<string[]> {
     const now = this.now();
     const groups = new Set<string>();
-    for (const row of this.options.store.outboxStatuses()) {
+    for (const row of await this.options.store.outboxStatuses()) {
       if ((this.pausedUntil.get(row.groupKey) ?? 0) > now) continue;
       if (row.nextAttemptAt === undefined || row.nextAttemptAt <= now) groups.add(row.groupKey);
     }
@@ -136,11 +136,18 @@ export class StatusReporter {
       clearTimeout(timer);
       this.timers.delete(group);
     }
-    const drain = this.drain(group).finally(() => {
-      this.drains.delete(group);
+    const drain = (async () => {
+      try {
+        await this.drain(group);
+      } catch (err) {
+        this.options.log.error({ group, err: String(err) }, "commit status outbox: drain failed; trying again later");
+        this.wakeAt(group, this.now() + this.retry.baseMs);
+      } finally {
+        this.drains.delete(group);
+      }
       // A row enqueued between the drain's last look and now.
-      if (!this.stopped && this.dueGroups().includes(group)) this.kick(group);
-    });
+      if (!this.stopped && (await this.dueGroups().catch((): string[] => [])).includes(group)) this.kick(group);
+    })();
     this.drains.set(group, drain);
   }
 
@@ -148,7 +155,7 @@ export class StatusReporter {
   private async drain(group: string): Promise<void> {
     while (!this.stopped) {
       const now = this.now();
-      const rows = this.options.store.outboxStatuses(group);
+      const rows = await this.options.store.outboxStatuses(group);
       if (rows.length === 0) return;
       const paused = this.pausedUntil.get(group) ?? 0;
       const due = paused > now ? undefined : rows.find((row) => row.nextAttemptAt === undefined || row.nextAttemptAt <= now);
@@ -176,7 +183,7 @@ export class StatusReporter {
     const meta = { repo: `${row.repo.owner}/${row.repo.name}`, sha: row.sha, context: row.status.context, state: row.status.state };
     const host = this.options.hosts[row.repo.host];
     if (!host) {
-      store.removeStatus(row);
+      await store.removeStatus(row);
       log.error({ ...meta, host: row.repo.host }, "commit status dropped: its code host is not configured");
       return;
     }
@@ -187,26 +194,26 @@ export class StatusReporter {
       });
     } catch (err) {
       if (this.stopped) return;
-      this.failed(group, row, err, meta);
+      await this.failed(group, row, err, meta);
       return;
     }
     // Replaced while in flight: the row stays with its newer state and is written next.
-    store.removeStatus(row);
+    await store.removeStatus(row);
   }
 
-  private failed(group: string, row: OutboxStatus, err: unknown, meta: Record<string, string>): void {
+  private async failed(group: string, row: OutboxStatus, err: unknown, meta: Record<string, string>): Promise<void> {
     const { store, log, redact } = this.options;
     const now = this.now();
     const error = classifyError(err, now);
     const summary = redact(error.summary);
     const attempts = row.attempts + 1;
     if (!error.transient && attempts >= this.retry.maxRefusals) {
-      store.removeStatus(row);
+      await store.removeStatus(row);
       log.error({ ...meta, attempts, err: summary }, "commit status given up: the host refused it");
       return;
     }
     if (error.transient && now - row.enqueuedAt >= this.retry.maxAgeMs) {
-      store.removeStatus(row);
+      await store.removeStatus(row);
       log.error({ ...meta, attempts, err: summary, maxAgeMs: this.retry.maxAgeMs }, "commit status given up: the host kept failing");
       return;
     }
@@ -214,7 +221,7 @@ export class StatusReporter {
     const rateLimited = error.retryAfterMs !== undefined || error.rateLimited === true;
     const asked = error.retryAfterMs ?? (rateLimited ? this.retry.rateLimitPauseMs : 0);
     const wait = Math.max(jittered, asked);
-    store.deferStatus(row, { attempts, nextAttemptAt: now + wait, error: summary });
+    await store.deferStatus(row, { attempts, nextAttemptAt: now + wait, error: summary });
     if (rateLimited) this.pausedUntil.set(group, now + wait);
     log.warn({ ...meta, attempts, waitMs: wait, rateLimited, err: summary }, "commit status not written; will try again");
   }

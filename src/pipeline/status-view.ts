@@ -6,19 +6,19 @@ import { repoKeyOf, type PrKey } from "./records.js";
 import type { Store } from "./store.js";
 
 /** The view of a PR's status, or undefined when berth does not know the PR. */
-export function buildStatusView(store: Store, prKey: PrKey, reportBaseUrl: string): StatusView | undefined {
-  const pull = store.getPull(prKey);
+export async function buildStatusView(store: Store, prKey: PrKey, reportBaseUrl: string): Promise<StatusView | undefined> {
+  const pull = await store.getPull(prKey);
   if (!pull) return undefined;
   const view: StatusView = { headSha: pull.headSha, reportBaseUrl, testsConfigured: true };
   if (pull.notice) view.notice = pull.notice;
   if (pull.preview) view.preview = { url: pull.preview.url, sha: pull.preview.sha };
-  const environments = store.environmentsAt(repoKeyOf(pull.repo), pull.headSha);
+  const environments = await store.environmentsAt(repoKeyOf(pull.repo), pull.headSha);
   if (environments.length) view.environments = environments.map((e) => ({ name: e.environment, tag: e.tag, url: e.url }));
-  const [run, previous] = store.latestPipelineRuns(prKey, 2);
+  const [run, previous] = await store.latestPipelineRuns(prKey, 2);
   if (previous?.status === "superseded") view.superseded = { sha: previous.sha, reason: previous.reason ?? "superseded" };
   if (run) {
     view.testsConfigured = run.config?.test !== undefined;
-    const stages: StageView[] = store.stagesOf(run.id).map((s) => {
+    const stages: StageView[] = (await store.stagesOf(run.id)).map((s) => {
       const stage: StageView = { name: s.name, state: s.state, detail: s.detail };
       if (s.startedAt !== undefined && s.finishedAt !== undefined) stage.durationMs = s.finishedAt - s.startedAt;
       return stage;
@@ -26,7 +26,7 @@ export function buildStatusView(store: Store, prKey: PrKey, reportBaseUrl: strin
     view.run = { id: run.id, sha: run.sha, trigger: run.trigger, status: run.status, stages };
     if (run.reason) view.run.reason = run.reason;
     if (run.status === "queued") {
-      const position = store.runsWithStatus(["queued"]).findIndex((r) => r.id === run.id);
+      const position = (await store.runsWithStatus(["queued"])).findIndex((r) => r.id === run.id);
       if (position >= 0) view.run.queuePosition = position + 1;
     }
   }

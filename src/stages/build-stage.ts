@@ -134,7 +134,7 @@ export function followScan(ctx: Pick<StageContext, "run" | "deps">, artifacts: A
     if (!scan) return;
     const row = await settledBuildRow(deps, run.id);
     if (!row || row.detail.image?.ref !== ref) return;
-    deps.store.updateStage(run.id, "build", { state: row.state, detail: { ...row.detail, scan } });
+    await deps.store.updateStage(run.id, "build", { state: row.state, detail: { ...row.detail, scan } });
     deps.log.info({ runId: run.id, ref, status: scan.status }, "scan summary added to the build stage");
     // A release run has no status comment of its own.
     if (run.kind !== "release") deps.publish?.(run.prKey);
@@ -148,7 +148,7 @@ const SETTLE_MS = 30_000;
 async function settledBuildRow(deps: Pick<StageDeps, "store">, runId: string): Promise<StageRecord | undefined> {
   const deadline = Date.now() + SETTLE_MS;
   for (;;) {
-    const row = deps.store.stagesOf(runId).find((s) => s.name === "build");
+    const row = (await deps.store.stagesOf(runId)).find((s) => s.name === "build");
     if (!row || row.state === "queued") return undefined;
     if (row.state !== "running") return row;
     if (Date.now() > deadline) return undefined;
@@ -189,9 +189,9 @@ export async function buildStage(ctx: StageContext): Promise<StageOutcome> {
     if (!outcome.ok) return failedBuild(outcome, deps.redact);
     const published = await publishImage(ctx, ref, outcome.imageId);
     const { image, scan } = published;
-    deps.store.recordImage(repoKeyOf(run.repo), run.sha, image, deps.now());
+    await deps.store.recordImage(repoKeyOf(run.repo), run.sha, image, deps.now());
     if (published.gateFailure) return { ok: false, detail: { image, ...(scan ? { scan } : {}), reason: published.gateFailure } };
-    deps.store.patchPull(run.prKey, (p) => ({ ...p, image: { ...image, sha: run.sha } }));
+    await deps.store.patchPull(run.prKey, (p) => ({ ...p, image: { ...image, sha: run.sha } }));
     return { ok: true, detail: { image, ...(scan ? { scan } : {}), logTail: tailLines(outcome.logTail.join("\n"), 10, deps.redact) } };
   } catch (err) {
     return failureFrom(err, deps.redact);

@@ -42,11 +42,11 @@ export async function deletePreview(run: RunRecord, deps: StageDeps): Promise<De
     }
   }
   if (failures.length) throw new Error(`the preview could not be removed from ${failures.join("; ")}`);
-  deps.store.patchPull(run.prKey, (p) => ({ ...p, preview: undefined }));
+  await deps.store.patchPull(run.prKey, (p) => ({ ...p, preview: undefined }));
   const outcome: DeleteOutcome = { removed, problems: [] };
   if (run.trigger === "/delete") return outcome;
 
-  const config = deps.store.latestPipelineRuns(run.prKey, 1)[0]?.config;
+  const config = (await deps.store.latestPipelineRuns(run.prKey, 1))[0]?.config;
   if (config?.cleanup.registry === false) return outcome;
   const repository = imageRepositoryOf(deps, run.repo);
   const parts: string[] = [];

@@ -31,7 +31,7 @@ export async function deployStage(ctx: StageContext): Promise<StageOutcome> {
       ...(checkout ? { sourceDir: checkout.dir } : {}),
       ...(ctx.onLog ? { onLog: ctx.onLog } : {}),
     });
-    deps.store.patchPull(run.prKey, (p) => ({
+    await deps.store.patchPull(run.prKey, (p) => ({
       ...p,
       preview: { target: target.kind, sha: run.sha, url: result.url, internalUrl: result.internalUrl, runId: run.id, deployedAt: deps.now() },
       notice: p.notice?.kind === "deleted" ? undefined : p.notice,

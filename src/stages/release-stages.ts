@@ -38,13 +38,13 @@ export async function releaseBuildStage(ctx: ReleaseContext): Promise<StageOutco
   const ref = releaseImageRef(ctx);
   const shaRef = `${repositoryOf(ctx)}:sha-${run.sha}`;
   try {
-    for (const existing of deps.store.imagesOf(repoKey, run.sha)) {
+    for (const existing of await deps.store.imagesOf(repoKey, run.sha)) {
       // Harbor adds the tag server-side; otherwise the local image is tagged and pushed (same digest).
       if (existing.pushed && deps.artifacts && (await deps.artifacts.promote(existing.ref, ref))) {
         // Tag the local copy too, so a deploy on this engine needs no pull.
         if (await deps.builder.hasImage(existing.ref)) await deps.builder.tag(existing.ref, ref);
         const image: ImageRecord = { ref, digest: existing.digest, pushed: true };
-        deps.store.recordImage(repoKey, run.sha, image, deps.now());
+        await deps.store.recordImage(repoKey, run.sha, image, deps.now());
         // The promoted artifact meets the gate again: a gated alpha never slips into production.
         const { info, scan } = await inspectArtifact(ctx, deps.artifacts, ref);
         if (!info.gate.pass) return { ok: false, detail: { image, ...(scan ? { scan } : {}), reason: `vulnerability gate: ${info.gate.reason}` } };
@@ -59,7 +59,7 @@ export async function releaseBuildStage(ctx: ReleaseContext): Promise<StageOutco
         throw err;
       }
       const image = await pushTag(ctx, ref, existing.digest);
-      deps.store.recordImage(repoKey, run.sha, image, deps.now());
+      await deps.store.recordImage(repoKey, run.sha, image, deps.now());
       const unscanned = unscannedGateFailure(ctx);
       if (unscanned) return { ok: false, detail: { image, reason: unscanned } };
       return { ok: true, detail: { image, reused: true, reason: `promoted from ${existing.ref} without a rebuild` } };
@@ -70,8 +70,8 @@ export async function releaseBuildStage(ctx: ReleaseContext): Promise<StageOutco
     const { image, scan } = published;
     await deps.builder.tag(ref, shaRef);
     const shaImage = await pushTag(ctx, shaRef, outcome.imageId);
-    deps.store.recordImage(repoKeyOf(run.repo), run.sha, shaImage, deps.now());
-    deps.store.recordImage(repoKeyOf(run.repo), run.sha, image, deps.now());
+    await deps.store.recordImage(repoKeyOf(run.repo), run.sha, shaImage, deps.now());
+    await deps.store.recordImage(repoKeyOf(run.repo), run.sha, image, deps.now());
     if (published.gateFailure) return { ok: false, detail: { image, ...(scan ? { scan } : {}), reason: published.gateFailure } };
     return { ok: true, detail: { image, ...(scan ? { scan } : {}), logTail: tailLines(outcome.logTail.join("\n"), 10, deps.redact) } };
   } catch (err) {
@@ -105,7 +105,7 @@ export async function releaseDeployStage(ctx: ReleaseContext): Promise<StageOutc
   if (envConfig?.namespace) key.namespace = envConfig.namespace;
   try {
     const result = await target.deploy({ key, sha: run.sha, runId: run.id, image: image.ref, preview, signal, ...(ctx.onLog ? { onLog: ctx.onLog } : {}) });
-    deps.store.saveEnvironment(
+    await deps.store.saveEnvironment(
       { key: run.prKey, repo: run.repo, environment: release.environment, tag: release.tag, sha: run.sha, image, url: result.url, target: target.kind, deployedAt: deps.now() },
       repoKeyOf(run.repo),
     );

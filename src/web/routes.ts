@@ -53,15 +53,15 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
  * log (the last by default); `GET /healthz` → 200.
  */
 export function createWebRoutes(store: Store, reportBaseUrl: string, logPageLimits: { lines: number; chars: number } = LOG_PAGE_LIMITS): RouteHandler {
-  return (req, res) => {
+  return async (req, res) => {
     const url = new URL(req.url ?? "/", "http://berth.local");
     if (req.method !== "GET" && req.method !== "HEAD") return false;
     if (url.pathname === "/healthz") return send(res, 200, "application/json", JSON.stringify({ ok: true }));
     const logMatch = /^\/reports\/logs\/([0-9a-f]{8,64})\/?$/.exec(url.pathname);
     if (logMatch?.[1]) {
-      const stored = store.getLog(logMatch[1]);
+      const stored = await store.getLog(logMatch[1]);
       if (!stored) return send(res, 404, "text/plain", "log not found: it never existed, or it is older than the server keeps logs (BERTH_RETENTION_DAYS)\n");
-      const run = store.getRun(stored.runId);
+      const run = await store.getRun(stored.runId);
       const what = run ? `${run.repo.owner}/${run.repo.name}${run.prNumber > 0 ? `#${run.prNumber}` : ""} · commit ${run.sha.slice(0, 7)}` : `run ${stored.runId}`;
       const header = `berth · ${stored.stage} log · ${what} · ${new Date(stored.createdAt).toISOString()}`;
       const starts = pageStarts(stored.text, logPageLimits);
@@ -77,13 +77,13 @@ export function createWebRoutes(store: Store, reportBaseUrl: string, logPageLimi
     }
     const match = /^\/reports\/([0-9a-f]{8,64})\/?$/.exec(url.pathname);
     if (!match?.[1]) return false;
-    const stored = store.getReport(match[1]);
+    const stored = await store.getReport(match[1]);
     if (!stored) return send(res, 404, "text/plain", "report not found: it never existed, or it is older than the server keeps reports (BERTH_RETENTION_DAYS)\n");
-    const run = store.getRun(stored.runId);
-    const pull = store.getPull(stored.prKey);
+    const run = await store.getRun(stored.runId);
+    const pull = await store.getPull(stored.prKey);
     const title = pull ? `Tests of ${pull.repo.owner}/${pull.repo.name}#${pull.prNumber}` : "Test report";
     // The test stage that made this report may have kept its whole output.
-    const logId = run ? store.stagesOf(run.id).find((s) => s.detail.tests?.reportId === stored.id)?.detail.logId : undefined;
+    const logId = run ? (await store.stagesOf(run.id)).find((s) => s.detail.tests?.reportId === stored.id)?.detail.logId : undefined;
     const html = renderReportPage({
       title,
       prUrl: pull?.url,

@@ -25,7 +25,7 @@ let harness: Harness | undefined;
 let builder: FakeBuilder;
 let target: FakeTarget;
 
-beforeEach(() => {
+beforeEach(async () => {
   nock.disableNetConnect();
   builder = new FakeBuilder();
   target = new FakeTarget();
@@ -187,9 +187,9 @@ describe("pull request pipeline", () => {
     const bodies = github.commentBodies();
     expect(bodies.some((b) => b.includes("| build | 🔄 running |") && b.includes("preview of `1111111`"))).toBe(true);
     expect(lastComment(github)).toContain("⏭️ The run for commit `1111111` was stopped: superseded by commit 2222222 (push).");
-    const oldRun = h.store.latestPipelineRuns("github:Codertocat/Hello-World#2", 2)[1];
+    const oldRun = (await h.store.latestPipelineRuns("github:Codertocat/Hello-World#2", 2))[1];
     expect(oldRun?.status).toBe("superseded");
-    expect(h.store.stagesOf(oldRun!.id).map((s) => s.state)).toEqual(["superseded", "superseded", "superseded"]);
+    expect((await h.store.stagesOf(oldRun!.id)).map((s) => s.state)).toEqual(["superseded", "superseded", "superseded"]);
     expect(lastComment(github)).toContain("preview of `2222222`");
     expect(lastComment(github)).toContain("| test | ❌ failed |");
   });

@@ -12,7 +12,8 @@ import type { CodeHost, CommitStatus, SourceArchive } from "../../src/domain/por
 import type { BotEvent, Permission, PullRef, RepoRef } from "../../src/domain/types.js";
 import { Engine, type EngineOptions } from "../../src/pipeline/engine.js";
 import { prKeyOf } from "../../src/pipeline/records.js";
-import { Store } from "../../src/pipeline/store.js";
+import { SqliteStore } from "../../src/pipeline/store-sqlite.js";
+import type { Store } from "../../src/pipeline/store.js";
 import { FakeBuilder, FakeTarget } from "../fakes/fake-adapters.js";
 import { captureLogger } from "../helpers/capture-log.js";
 
@@ -76,9 +77,9 @@ class MemoryHost implements CodeHost {
   async reactToComment(): Promise<void> {}
 }
 
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+async function until(condition: () => boolean | Promise<boolean> | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > end) throw new Error("condition not met in time");
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -90,16 +91,16 @@ let host: MemoryHost;
 let engine: Engine | undefined;
 const captured = captureLogger();
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), "berth-inbox-front-"));
-  store = Store.open(dir);
+  store = SqliteStore.open(dir);
   host = new MemoryHost();
   captured.lines.length = 0;
 });
 afterEach(async () => {
   await engine?.stop();
   engine = undefined;
-  store.close();
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -123,13 +124,13 @@ function makeEngine(options: Partial<EngineOptions> = {}): Engine {
   return engine;
 }
 
-function queuedRunsOf(owner: string, number: number): number {
-  return store.runsWithStatus(["queued"]).filter((r) => r.prKey === prKeyOf(repo(owner), number)).length;
+async function queuedRunsOf(owner: string, number: number): Promise<number> {
+  return (await store.runsWithStatus(["queued"])).filter((r) => r.prKey === prKeyOf(repo(owner), number)).length;
 }
 
-function withPreview(owner: string, number: number): void {
+async function withPreview(owner: string, number: number): Promise<void> {
   const pr = pull(owner, number);
-  store.savePull({
+  await store.savePull({
     prKey: prKeyOf(pr.repo, number),
     repo: pr.repo,
     prNumber: number,
@@ -143,7 +144,7 @@ function withPreview(owner: string, number: number): void {
 
 describe("start-up", () => {
   it("returns from start() at once while the code host never answers about the previews, and accepts and processes webhooks", async () => {
-    for (const n of [1, 2, 3, 4]) withPreview("acme", n);
+    for (const n of [1, 2, 3, 4]) await withPreview("acme", n);
     let asked = 0;
     host.getPullImpl = () => {
       asked++;
@@ -157,13 +158,13 @@ describe("start-up", () => {
     expect(startMs).toBeLessThan(500);
     expect(asked).toBe(1); // the reconcile is waiting in the background
 
-    expect(e.accept(opened("after-start", pull("acme", 9)))).toBe(true);
-    await until(() => queuedRunsOf("acme", 9) === 1);
-    expect(store.getDelivery("after-start")?.processedAt).toBeDefined();
+    expect(await e.accept(opened("after-start", pull("acme", 9)))).toBe(true);
+    await until(async () => (await queuedRunsOf("acme", 9)) === 1);
+    expect((await store.getDelivery("after-start"))?.processedAt).toBeDefined();
   });
 
   it("asks about every preview even when one PR's call hangs past the deadline, and stops without waiting for it", async () => {
-    for (const n of [1, 2, 3, 4]) withPreview("acme", n);
+    for (const n of [1, 2, 3, 4]) await withPreview("acme", n);
     const asked: number[] = [];
     host.getPullImpl = async (r, n) => {
       asked.push(n);
@@ -173,8 +174,8 @@ describe("start-up", () => {
     const e = makeEngine({ eventTimeoutMs: 50 });
     await e.start();
     await until(() => asked.length === 4);
-    await until(() => store.activeRunsOf(prKeyOf(repo("acme"), 3)).some((r) => r.kind === "delete"));
-    expect(store.getPull(prKeyOf(repo("acme"), 3))?.state).toBe("closed");
+    await until(async () => (await store.activeRunsOf(prKeyOf(repo("acme"), 3))).some((r) => r.kind === "delete"));
+    expect((await store.getPull(prKeyOf(repo("acme"), 3)))?.state).toBe("closed");
     expect(captured.text()).toContain("preview left in place: its PR could not be read");
     const stopping = Date.now();
     await e.stop();
@@ -194,19 +195,19 @@ describe("one hanging host call", () => {
     };
     const e = makeEngine({ eventTimeoutMs: 1_000 });
     await e.start();
-    e.accept(opened("slow-1", pull("slow", 1)));
+    await e.accept(opened("slow-1", pull("slow", 1)));
     const accepted = Date.now();
-    e.accept(opened("fast-1", pull("acme", 2)));
-    await until(() => queuedRunsOf("acme", 2) === 1);
+    await e.accept(opened("fast-1", pull("acme", 2)));
+    await until(async () => (await queuedRunsOf("acme", 2)) === 1);
     const waitedMs = Date.now() - accepted;
     console.log(`the other PR's event was processed ${waitedMs} ms after it was accepted, behind a hanging one`);
     expect(waitedMs).toBeLessThan(500);
-    expect(queuedRunsOf("slow", 1)).toBe(0);
+    expect(await queuedRunsOf("slow", 1)).toBe(0);
 
-    await until(() => store.getDelivery("slow-1")?.processedAt !== undefined);
-    expect(store.getDelivery("slow-1")).toMatchObject({ attempts: 1, lastError: "processing took longer than 1 s" });
+    await until(async () => (await store.getDelivery("slow-1"))?.processedAt !== undefined);
+    expect(await store.getDelivery("slow-1")).toMatchObject({ attempts: 1, lastError: "processing took longer than 1 s" });
     await new Promise((r) => setTimeout(r, 600)); // the abandoned first call has answered by now
-    expect(queuedRunsOf("slow", 1)).toBe(1);
+    expect(await queuedRunsOf("slow", 1)).toBe(1);
   });
 });
 
@@ -219,46 +220,46 @@ describe("a code host outage", () => {
     };
     const e = makeEngine();
     await e.start();
-    e.accept(opened("during-outage", pull("acme", 5)));
-    await until(() => store.getDelivery("during-outage")?.processedAt !== undefined);
-    expect(store.getDelivery("during-outage")).toMatchObject({ attempts: 3, lastError: "HTTP 502: Bad Gateway" });
-    expect(queuedRunsOf("acme", 5)).toBe(1);
-    expect(store.getPull(prKeyOf(repo("acme"), 5))?.notice).toBeUndefined();
+    await e.accept(opened("during-outage", pull("acme", 5)));
+    await until(async () => (await store.getDelivery("during-outage"))?.processedAt !== undefined);
+    expect(await store.getDelivery("during-outage")).toMatchObject({ attempts: 3, lastError: "HTTP 502: Bad Gateway" });
+    expect(await queuedRunsOf("acme", 5)).toBe(1);
+    expect((await store.getPull(prKeyOf(repo("acme"), 5)))?.notice).toBeUndefined();
   });
 
   it("after the deadline, marks the event processed with its error and says so on the PR; the PR's next event runs", async () => {
-    withPreview("acme", 6);
+    await withPreview("acme", 6);
     host.readFileImpl = async () => {
       throw Object.assign(new Error("Service Unavailable"), { status: 503 });
     };
     const e = makeEngine({ inboxRetry: { firstDelayMs: 20, maxDelayMs: 20, deadlineMs: 150 } });
     await e.start();
-    e.accept(opened("lost", pull("acme", 6, "6".repeat(40))));
-    e.accept({ kind: "pr-comment", deliveryId: "later", repo: repo("acme"), prNumber: 6, commentId: "c1", author: "octocat", body: "hello" });
-    await until(() => store.getDelivery("lost")?.processedAt !== undefined);
-    expect(store.getDelivery("lost")?.lastError).toBe("HTTP 503: Service Unavailable");
-    const notice = store.getPull(prKeyOf(repo("acme"), 6))?.notice;
+    await e.accept(opened("lost", pull("acme", 6, "6".repeat(40))));
+    await e.accept({ kind: "pr-comment", deliveryId: "later", repo: repo("acme"), prNumber: 6, commentId: "c1", author: "octocat", body: "hello" });
+    await until(async () => (await store.getDelivery("lost"))?.processedAt !== undefined);
+    expect((await store.getDelivery("lost"))?.lastError).toBe("HTTP 503: Service Unavailable");
+    const notice = (await store.getPull(prKeyOf(repo("acme"), 6)))?.notice;
     expect(notice?.kind).toBe("event-failed");
     expect(notice?.text).toMatch(/^berth gave up on the push event of commit `6666666`: GitHub kept failing for 0 s \(\d+ attempts, last: `HTTP 503: Service Unavailable`\)\. Push again or comment `\/deploy` to run it\.$/);
     await until(() => host.comments.some((c) => c.pr === 6 && c.body.includes("berth gave up on the push event")));
-    await until(() => store.getDelivery("later")?.processedAt !== undefined);
+    await until(async () => (await store.getDelivery("later"))?.processedAt !== undefined);
   });
 
   it("gives up at once on a permanent error and shows it on a new PR of a repository berth works on", async () => {
-    withPreview("acme", 1);
+    await withPreview("acme", 1);
     host.readFileImpl = async () => {
       throw Object.assign(new Error("Not Found"), { status: 404 });
     };
     const e = makeEngine();
     await e.start();
-    e.accept(opened("refused", pull("acme", 7, "7".repeat(40))));
-    e.accept(opened("unknown-repo", pull("stranger", 1)));
-    await until(() => store.getDelivery("refused")?.processedAt !== undefined && store.getDelivery("unknown-repo")?.processedAt !== undefined);
-    expect(store.getDelivery("refused")).toMatchObject({ attempts: 0, lastError: "HTTP 404: Not Found" });
-    expect(store.getPull(prKeyOf(repo("acme"), 7))?.notice?.text).toBe("berth gave up on the push event of commit `7777777`: it failed with `HTTP 404: Not Found`. Push again or comment `/deploy` to run it.");
+    await e.accept(opened("refused", pull("acme", 7, "7".repeat(40))));
+    await e.accept(opened("unknown-repo", pull("stranger", 1)));
+    await until(async () => (await store.getDelivery("refused"))?.processedAt !== undefined && (await store.getDelivery("unknown-repo"))?.processedAt !== undefined);
+    expect(await store.getDelivery("refused")).toMatchObject({ attempts: 0, lastError: "HTTP 404: Not Found" });
+    expect((await store.getPull(prKeyOf(repo("acme"), 7)))?.notice?.text).toBe("berth gave up on the push event of commit `7777777`: it failed with `HTTP 404: Not Found`. Push again or comment `/deploy` to run it.");
     await until(() => host.comments.some((c) => c.pr === 7));
     // A repository berth never worked on gets no comment: it may not use berth at all.
-    expect(store.getPull(prKeyOf(repo("stranger"), 1))).toBeUndefined();
+    expect(await store.getPull(prKeyOf(repo("stranger"), 1))).toBeUndefined();
     expect(captured.text()).toContain("failed event of a PR berth has no record of");
   });
 });
@@ -267,12 +268,12 @@ describe("replays", () => {
   it("processes the same signed payload once, even under a new delivery id", async () => {
     const e = makeEngine();
     await e.start();
-    expect(e.accept(opened("first", pull("acme", 8), "sha256:signed-body"))).toBe(true);
-    expect(e.accept(opened("second", pull("acme", 8), "sha256:signed-body"))).toBe(false);
-    expect(e.accept(opened("first", pull("acme", 8), "sha256:signed-body"))).toBe(false);
-    await until(() => store.getDelivery("first")?.processedAt !== undefined);
+    expect(await e.accept(opened("first", pull("acme", 8), "sha256:signed-body"))).toBe(true);
+    expect(await e.accept(opened("second", pull("acme", 8), "sha256:signed-body"))).toBe(false);
+    expect(await e.accept(opened("first", pull("acme", 8), "sha256:signed-body"))).toBe(false);
+    await until(async () => (await store.getDelivery("first"))?.processedAt !== undefined);
     expect(host.readFileCalls).toBe(1);
-    expect(store.getDelivery("second")).toBeUndefined();
+    expect(await store.getDelivery("second")).toBeUndefined();
     expect(captured.text()).toContain("replayed payload under a new delivery id ignored");
   });
 });

@@ -11,7 +11,8 @@ import { afterEach, beforeEach, expect, it } from "vitest";
 import { parseRepoConfig } from "../../src/config/repo-config.js";
 import type { BotEvent, RepoRef } from "../../src/domain/types.js";
 import { prKeyOf, type RunRecord } from "../../src/pipeline/records.js";
-import { Store } from "../../src/pipeline/store.js";
+import { SqliteStore } from "../../src/pipeline/store-sqlite.js";
+import type { Store } from "../../src/pipeline/store.js";
 import { FakeBuilder, FakeTarget } from "../fakes/fake-adapters.js";
 import { mockGitHub } from "../helpers/github-nock.js";
 import { INSTALLATION_ID, pullRequestPayload } from "../helpers/github-payloads.js";
@@ -24,7 +25,7 @@ const config = parseRepoConfig("test:\n  command: [sh, -c, 'true']\n");
 let dataDir: string;
 let harness: Harness | undefined;
 
-beforeEach(() => {
+beforeEach(async () => {
   nock.disableNetConnect();
   dataDir = mkdtempSync(join(tmpdir(), "berth-restart-"));
 });
@@ -39,10 +40,10 @@ afterEach(async () => {
   expect(pending).toEqual([]);
 });
 
-function crashedRun(store: Store, prNumber: number, attempts: number): RunRecord {
+async function crashedRun(store: Store, prNumber: number, attempts: number): Promise<RunRecord> {
   if (!config.ok) throw new Error(config.error);
   const prKey = prKeyOf(REPO, prNumber);
-  store.savePull({ prKey, repo: REPO, prNumber, headSha: SHA, state: "open", fromFork: false, url: `https://github.com/Codertocat/Hello-World/pull/${prNumber}` });
+  await store.savePull({ prKey, repo: REPO, prNumber, headSha: SHA, state: "open", fromFork: false, url: `https://github.com/Codertocat/Hello-World/pull/${prNumber}` });
   const run: RunRecord = {
     id: `crashed${prNumber}`,
     prKey,
@@ -58,19 +59,19 @@ function crashedRun(store: Store, prNumber: number, attempts: number): RunRecord
     attempts: 0,
     createdAt: 1,
   };
-  store.insertRun(run);
-  store.updateRun(run.id, { status: "running", attempts, startedAt: 2 });
-  store.updateStage(run.id, "build", { state: "running", startedAt: 2 });
+  await store.insertRun(run);
+  await store.updateRun(run.id, { status: "running", attempts, startedAt: 2 });
+  await store.updateStage(run.id, "build", { state: "running", startedAt: 2 });
   return run;
 }
 
 it("re-queues a run a crash left running, fails one interrupted too often, and removes previews of closed PRs", async () => {
-  const store = Store.open(dataDir);
-  crashedRun(store, 2, 1);
-  crashedRun(store, 4, 2);
+  const store = SqliteStore.open(dataDir);
+  await crashedRun(store, 2, 1);
+  await crashedRun(store, 4, 2);
   // PR 3 had a preview; it was closed while berth was down.
   const closedKey = prKeyOf(REPO, 3);
-  store.savePull({
+  await store.savePull({
     prKey: closedKey,
     repo: REPO,
     prNumber: 3,
@@ -80,7 +81,7 @@ it("re-queues a run a crash left running, fails one interrupted too often, and r
     url: "https://github.com/Codertocat/Hello-World/pull/3",
     preview: { target: "docker", sha: SHA, url: "http://127.0.0.1:1/", internalUrl: "http://x:1", runId: "old", deployedAt: 1 },
   });
-  store.close();
+  await store.close();
 
   const github = mockGitHub({ config: null, endpoints: ["token", "tarball", "listComments", "createComment", "editComment", "status"] });
   const closed = { ...pullRequestPayload({ action: "closed", headSha: SHA }).pull_request, number: 3, state: "closed" };
@@ -95,19 +96,19 @@ it("re-queues a run a crash left running, fails one interrupted too often, and r
 
   // PR 2: run again from the start, to the end.
   expect(builder.builds.map((b) => b.tag)).toEqual(["127.0.0.1:5000/previews/codertocat-hello-world-8c3bb855:pr-2-3333333"]);
-  expect(harness.store.getRun("crashed2")?.status).toBe("passed");
-  expect(harness.store.getRun("crashed2")?.attempts).toBe(2);
+  expect((await harness.store.getRun("crashed2"))?.status).toBe("passed");
+  expect((await harness.store.getRun("crashed2"))?.attempts).toBe(2);
 
   // PR 4: interrupted twice already → failed with a reason, never left "running".
-  expect(harness.store.getRun("crashed4")?.status).toBe("failed");
+  expect((await harness.store.getRun("crashed4"))?.status).toBe("failed");
   const pr4 = github.commentBodies().filter((b) => b.includes("| build |") && b.includes("interrupted by berth restarts"));
   expect(pr4.length).toBeGreaterThan(0);
   expect(pr4.at(-1)).toContain("| build | 🚫 cancelled |");
 
   // PR 3: preview removed, PR marked closed.
   expect(target.removed).toEqual([{ host: "github", repo: "Codertocat/Hello-World", pr: 3 }]);
-  expect(harness.store.getPull(closedKey)?.preview).toBeUndefined();
-  expect(harness.store.getPull(closedKey)?.state).toBe("closed");
+  expect((await harness.store.getPull(closedKey))?.preview).toBeUndefined();
+  expect((await harness.store.getPull(closedKey))?.state).toBe("closed");
 });
 
 it("after state loss, removes previews whose PR the host says is closed and leaves open ones", async () => {
@@ -130,16 +131,16 @@ it("after state loss, removes previews whose PR the host says is closed and leav
   expect([...target.live.keys()]).toEqual(["Codertocat/Hello-World#9"]);
 });
 
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+async function until(condition: () => boolean | Promise<boolean> | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > end) throw new Error("condition not met in time");
     await new Promise((r) => setTimeout(r, 10));
   }
 }
 
-function withPreview(store: Store, prNumber: number): void {
-  store.savePull({
+async function withPreview(store: Store, prNumber: number): Promise<void> {
+  await store.savePull({
     prKey: prKeyOf(REPO, prNumber),
     repo: REPO,
     prNumber,
@@ -152,9 +153,9 @@ function withPreview(store: Store, prNumber: number): void {
 }
 
 it("loads and answers webhooks at once while the start-up reconcile still waits for GitHub about the previews", async () => {
-  const store = Store.open(dataDir);
-  for (const pr of [11, 12, 13, 14]) withPreview(store, pr);
-  store.close();
+  const store = SqliteStore.open(dataDir);
+  for (const pr of [11, 12, 13, 14]) await withPreview(store, pr);
+  await store.close();
   mockGitHub({ config: null, endpoints: ["token", "config"] });
   // GitHub takes 20 s to say anything about the first preview's PR.
   nock("https://api.github.com").get("/repos/Codertocat/Hello-World/pulls/11").delay(20_000).reply(200, {});
@@ -166,9 +167,9 @@ it("loads and answers webhooks at once while the start-up reconcile still waits 
   expect(loadMs).toBeLessThan(2_000);
 
   await harness.probot.receive({ id: "while-reconciling", name: "pull_request", payload: pullRequestPayload({ action: "opened", headSha: SHA }) } as never);
-  await until(() => harness?.store.getDelivery("while-reconciling")?.processedAt !== undefined);
+  await until(async () => (await harness?.store.getDelivery("while-reconciling"))?.processedAt !== undefined);
   // The previews are untouched until GitHub answers; stopping does not wait for it.
-  expect(harness.store.pullsWithPreview()).toHaveLength(4);
+  expect(await harness.store.pullsWithPreview()).toHaveLength(4);
   const stopping = Date.now();
   await harness.close();
   harness = undefined;
@@ -176,7 +177,7 @@ it("loads and answers webhooks at once while the start-up reconcile still waits 
 });
 
 it("retries after a restart an event that was waiting for its retry, keeping its attempt count", async () => {
-  const store = Store.open(dataDir);
+  const store = SqliteStore.open(dataDir);
   const pr = pullRequestPayload({ action: "opened", headSha: SHA }).pull_request;
   const event: BotEvent = {
     kind: "pr-updated",
@@ -185,15 +186,15 @@ it("retries after a restart an event that was waiting for its retry, keeping its
     sender: "Codertocat",
     pr: { repo: REPO, number: pr.number, headSha: SHA, headRef: "feature", baseRef: "master", fromFork: false, url: pr.html_url, author: "Codertocat", state: "open" },
   };
-  store.recordDelivery(event, Date.now() - 60_000);
-  store.deferDelivery("waiting-for-retry", { attempts: 2, nextAttemptAt: Date.now() - 1, error: "HTTP 502: Bad Gateway" });
-  store.close();
+  await store.recordDelivery(event, Date.now() - 60_000);
+  await store.deferDelivery("waiting-for-retry", { attempts: 2, nextAttemptAt: Date.now() - 1, error: "HTTP 502: Bad Gateway" });
+  await store.close();
   const github = mockGitHub({ config: null, endpoints: ["token", "config"] });
 
   harness = await createHarness({ builder: new FakeBuilder(), target: new FakeTarget(), dataDir });
   await harness.engine.idle();
 
   expect(github.calls.filter((c) => c.path.includes("berth.yml"))).toHaveLength(1);
-  expect(harness.store.getDelivery("waiting-for-retry")).toMatchObject({ attempts: 2 });
-  expect(harness.store.getDelivery("waiting-for-retry")?.processedAt).toBeDefined();
+  expect(await harness.store.getDelivery("waiting-for-retry")).toMatchObject({ attempts: 2 });
+  expect((await harness.store.getDelivery("waiting-for-retry"))?.processedAt).toBeDefined();
 });

@@ -81,7 +81,7 @@ class WatchingTarget extends FakeTarget {
 
 let harness: Harness | undefined;
 
-beforeEach(() => {
+beforeEach(async () => {
   nock.disableNetConnect();
 });
 
@@ -92,15 +92,15 @@ afterEach(async () => {
   nock.enableNetConnect();
 });
 
-function onlyRun(h: Harness): RunRecord {
-  const runs = h.store.latestPipelineRuns(`github:${REPO}#2`, 2);
+async function onlyRun(h: Harness): Promise<RunRecord> {
+  const runs = await h.store.latestPipelineRuns(`github:${REPO}#2`, 2);
   expect(runs).toHaveLength(1);
   return runs[0]!;
 }
 
 /** Milliseconds between one stage's end and the next one's start, from the store's stage timestamps. */
-function gaps(h: Harness, run: RunRecord): { buildToDeploy: number; deployToTest: number } {
-  const stages = Object.fromEntries(h.store.stagesOf(run.id).map((s) => [s.name, s]));
+async function gaps(h: Harness, run: RunRecord): Promise<{ buildToDeploy: number; deployToTest: number }> {
+  const stages = Object.fromEntries((await h.store.stagesOf(run.id)).map((s) => [s.name, s]));
   return {
     buildToDeploy: (stages.deploy?.startedAt ?? Infinity) - (stages.build?.finishedAt ?? 0),
     deployToTest: (stages.test?.startedAt ?? Infinity) - (stages.deploy?.finishedAt ?? 0),
@@ -115,9 +115,9 @@ it("runs the stages back to back while each status write takes 1 s; each stage s
   await harness.deliver("pull_request", pullRequestPayload({ action: "opened", headSha: SHA }));
   const wallMs = Date.now() - started;
 
-  const run = onlyRun(harness);
-  expect(harness.store.getRun(run.id)?.status).toBe("failed"); // the fake tests fail
-  const gap = gaps(harness, run);
+  const run = await onlyRun(harness);
+  expect((await harness.store.getRun(run.id))?.status).toBe("failed"); // the fake tests fail
+  const gap = await gaps(harness, run);
   console.info(`front door, ${WRITE_MS} ms per status write: build→deploy ${gap.buildToDeploy} ms, deploy→test ${gap.deployToTest} ms, ${wallMs} ms until every status was written`);
   expect(gap.buildToDeploy).toBeLessThan(200);
   expect(gap.deployToTest).toBeLessThan(200);
@@ -131,7 +131,7 @@ it("runs the stages back to back while each status write takes 1 s; each stage s
   // One write at a time for the installation: POSTs arrive at least a write apart.
   for (let i = 1; i < posts.length; i++) expect(posts[i]!.at - posts[i - 1]!.at).toBeGreaterThanOrEqual(WRITE_MS - 50);
   // engine.idle() means every status is written: nothing is left in the outbox.
-  expect(harness.store.outboxStatuses()).toEqual([]);
+  expect(await harness.store.outboxStatuses()).toEqual([]);
 });
 
 it("writes statuses a stopped berth left in the outbox from the next berth on the same data dir", { timeout: 30_000 }, async () => {
@@ -144,9 +144,9 @@ it("writes statuses a stopped berth left in the outbox from the next berth on th
     await first.probot.receive({ id: "restart-1", name: "pull_request", payload: pullRequestPayload({ action: "opened", headSha: SHA }) } as never);
     // The pipeline ends long before its statuses are written (1 s each).
     const deadline = Date.now() + 5000;
-    while (first.store.latestPipelineRuns(`github:${REPO}#2`, 1)[0]?.status !== "failed" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    expect(first.store.latestPipelineRuns(`github:${REPO}#2`, 1)[0]?.status).toBe("failed");
-    expect(first.store.outboxStatuses().length).toBeGreaterThan(0);
+    while ((await first.store.latestPipelineRuns(`github:${REPO}#2`, 1))[0]?.status !== "failed" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect((await first.store.latestPipelineRuns(`github:${REPO}#2`, 1))[0]?.status).toBe("failed");
+    expect((await first.store.outboxStatuses()).length).toBeGreaterThan(0);
     await first.close();
     harness = undefined;
     expect(slow.length).toBeLessThan(3);
@@ -156,7 +156,7 @@ it("writes statuses a stopped berth left in the outbox from the next berth on th
     const second = await createHarness({ builder: new FakeBuilder(), target: new FakeTarget(), dataDir });
     harness = second;
     await second.engine.idle();
-    expect(second.store.outboxStatuses()).toEqual([]);
+    expect(await second.store.outboxStatuses()).toEqual([]);
     // Whatever the first berth wrote, the second wrote the rest: the last state per context is the run's.
     const written = [...slow.map((p) => ({ context: p.context, state: p.state })), ...github.statuses().map((s) => ({ context: s.context, state: s.state }))];
     const last = new Map(written.map((s) => [s.context, s.state]));

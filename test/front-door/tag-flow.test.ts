@@ -32,7 +32,7 @@ let harness: Harness | undefined;
 let builder: FakeBuilder;
 let target: FakeTarget;
 
-beforeEach(() => {
+beforeEach(async () => {
   nock.disableNetConnect();
   builder = new FakeBuilder();
   target = new FakeTarget();
@@ -100,8 +100,8 @@ describe("tag flow", () => {
     const github = mockGitHub({ config: CONFIG, permissions: { lead: "admin" }, endpoints: ["token", "config", "tarball", "permission", "status", "deployment"], delayMs: { deployment: 1500 } });
     const h = await start();
     await h.deliver("push", tagPushPayload({ tag: "alpha-1.0.0", sha: SHA, pusher: "lead" }));
-    const run = h.store.runsWithStatus(["passed"]).find((r) => r.release?.tag === "alpha-1.0.0");
-    const stages = run ? h.store.stagesOf(run.id) : [];
+    const run = (await h.store.runsWithStatus(["passed"])).find((r) => r.release?.tag === "alpha-1.0.0");
+    const stages = run ? await h.store.stagesOf(run.id) : [];
     const deploy = stages.find((s) => s.name === "deploy");
     // The deploy ran and ended while GitHub was still answering the deployment's creation.
     expect(deploy?.state).toBe("passed");

@@ -48,14 +48,14 @@ it("answers a signed delivery before any stage runs, refuses a forged one, and i
   const signature = `sha256=${createHmac("sha256", SECRET).update(body).digest("hex")}`;
 
   expect(await post(body, "sha256=" + "0".repeat(64), "forged")).toBe(400);
-  expect(berth.store.pendingInbox()).toEqual([]);
+  expect(await berth.store.pendingInbox()).toEqual([]);
 
   const started = Date.now();
   expect(await post(body, signature, "real-1")).toBe(200);
   const answeredMs = Date.now() - started;
   // Answered while the build is still held: the stage had not finished (or even begun) when the answer left.
   expect(builder.builds.length).toBeLessThanOrEqual(1);
-  expect(berth.store.latestPipelineRuns("github:Codertocat/Hello-World#2", 1)[0]?.status).not.toBe("passed");
+  expect((await berth.store.latestPipelineRuns("github:Codertocat/Hello-World#2", 1))[0]?.status).not.toBe("passed");
   console.info(`webhook answered in ${answeredMs} ms`);
 
   expect(await post(body, signature, "real-1")).toBe(200);

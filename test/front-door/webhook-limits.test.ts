@@ -68,7 +68,7 @@ it("refuses a streamed body as soon as it grows past 25 MB, without keeping it",
   // Nothing of the 27 MB stays referenced (generous bound: the test's own chunk array is ~1 MB).
   globalThis.gc?.();
   expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(20 * 1024 * 1024);
-  expect(berth.store.pendingInbox()).toEqual([]);
+  expect(await berth.store.pendingInbox()).toEqual([]);
 });
 
 it("reads only a bounded number of bodies at once; one more is refused with 503", async () => {

@@ -13,7 +13,8 @@ import { createNodeMiddleware, Probot, ProbotOctokit } from "probot";
 import { createRedactor } from "../../src/domain/redact.js";
 import { createBerth, type BerthOptions } from "../../src/index.js";
 import type { Engine } from "../../src/pipeline/engine.js";
-import { Store } from "../../src/pipeline/store.js";
+import { SqliteStore } from "../../src/pipeline/store-sqlite.js";
+import type { Store } from "../../src/pipeline/store.js";
 import { FakeTarget } from "../fakes/fake-adapters.js";
 
 export interface HttpBerth {
@@ -30,7 +31,7 @@ const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048, private
 /** Start berth with `secret` as the webhook secret; options override the test defaults. */
 export async function startHttpBerth(secret: string, options: Pick<BerthOptions, "builder"> & Partial<BerthOptions>): Promise<HttpBerth> {
   const dataDir = mkdtempSync(join(tmpdir(), "berth-http-"));
-  const store = Store.open(dataDir);
+  const store = SqliteStore.open(dataDir);
   const log = pino({ level: "silent" });
   const probot = new Probot({
     appId: 1,
@@ -62,7 +63,7 @@ export async function startHttpBerth(secret: string, options: Pick<BerthOptions,
       await berth.engine.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      store.close();
+      await store.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -12,7 +12,8 @@ import { createRedactor } from "../../src/domain/redact.js";
 import type { ImageBuilder, PreviewTarget } from "../../src/domain/ports.js";
 import { createBerth, type BerthOptions } from "../../src/index.js";
 import type { Engine } from "../../src/pipeline/engine.js";
-import { Store } from "../../src/pipeline/store.js";
+import { SqliteStore } from "../../src/pipeline/store-sqlite.js";
+import type { Store } from "../../src/pipeline/store.js";
 import type { RouteHandler } from "../../src/web/routes.js";
 
 const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs8", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } });
@@ -48,7 +49,7 @@ export interface HarnessOptions {
 
 export async function createHarness(options: HarnessOptions): Promise<Harness> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "berth-test-"));
-  const store = Store.open(dataDir);
+  const store = SqliteStore.open(dataDir);
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const probot = new Probot({
     appId: 1,
@@ -86,7 +87,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     },
     async close() {
       await engine.stop();
-      store.close();
+      await store.close();
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -165,8 +165,8 @@ function statusComment(): string {
   return mine[0]!.body;
 }
 
-function runCount(): number {
-  return harness.store.runsWithStatus(ALL_RUN_STATUSES).length;
+async function runCount(): Promise<number> {
+  return (await harness.store.runsWithStatus(ALL_RUN_STATUSES)).length;
 }
 
 function describeCalls(from: number): string {
@@ -203,7 +203,7 @@ beforeAll(async () => {
             gate: new BodyGate(16),
             log: giteeLog,
             botLogin: BOT,
-            onEvent: async (event) => void engine.accept(event),
+            onEvent: async (event) => void (await engine.accept(event)),
           }),
       },
     ],
@@ -301,13 +301,13 @@ describe("Gitee PR on the local Docker engine", () => {
 
   it("refuses `/test` from a stranger and re-runs the tests for a collaborator with push permission", { timeout: 120_000 }, async () => {
     expect(state.reportId).toBeDefined();
-    const runsBefore = runCount();
+    const runsBefore = await runCount();
 
     const refused = await deliver("note_hook_pr_comment.json", notePayload("/test", "mallory"));
     expect(refused.status).toBe(200);
     expect(refused.data).toMatchObject({ ok: true, kind: "pr-comment" });
     await harness.engine.idle();
-    expect(runCount()).toBe(runsBefore);
+    expect(await runCount()).toBe(runsBefore);
     expect(fake.comments(OWNER, NAME, PR).map((c) => c.body)).toContain("`/test` needs write permission on this repository; @mallory has none. Nothing was run.");
 
     const started = Date.now();
@@ -316,7 +316,7 @@ describe("Gitee PR on the local Docker engine", () => {
     expect(accepted.data).toMatchObject({ ok: true, kind: "pr-comment" });
     await harness.engine.idle();
     const testMs = Date.now() - started;
-    expect(runCount()).toBe(runsBefore + 1);
+    expect(await runCount()).toBe(runsBefore + 1);
 
     const body = statusComment();
     expect(body).toContain("trigger `/test`");
@@ -335,7 +335,7 @@ describe("Gitee PR on the local Docker engine", () => {
 
   it("runs nothing for a comment the Gitee API does not confirm (forged author and text)", { timeout: 60_000 }, async () => {
     expect(state.containerId).toBeDefined();
-    const runsBefore = runCount();
+    const runsBefore = await runCount();
     const commentsBefore = fake.comments(OWNER, NAME, PR).length;
     // The payload says the collaborator wrote `/test`; Gitee says a stranger wrote something else.
     const forged = await deliver("note_hook_pr_comment.json", notePayload("/test", COLLABORATOR, { body: "looks good", login: "mallory" }));
@@ -346,7 +346,7 @@ describe("Gitee PR on the local Docker engine", () => {
     expect((await deliver("note_hook_pr_comment.json", ghost)).status).toBe(200);
     await harness.engine.idle();
 
-    expect(runCount()).toBe(runsBefore);
+    expect(await runCount()).toBe(runsBefore);
     // Only the two comments this test put on the fake: berth replied nothing.
     expect(fake.comments(OWNER, NAME, PR)).toHaveLength(commentsBefore + 2);
     expect(statusComment()).toContain("trigger `/test`");
@@ -357,7 +357,7 @@ describe("Gitee PR on the local Docker engine", () => {
     expect(state.containerId).toBeDefined();
     const merge = giteePayload("pr_merge.json", { prNumber: PR, headSha });
     const callsBefore = fake.calls.length;
-    const runsBefore = runCount();
+    const runsBefore = await runCount();
 
     const forged = await deliver("pr_merge.json", merge, { token: signGiteeTimestamp("not-the-secret", String(Date.now())) });
     expect(forged).toEqual({ status: 401, data: { error: "invalid token" } });
@@ -380,8 +380,8 @@ describe("Gitee PR on the local Docker engine", () => {
     expect(replayed).toEqual({ status: 200, data: { ok: true, ignored: "signature already used" } });
 
     await harness.engine.idle();
-    expect(harness.store.pendingInbox()).toEqual([]);
-    expect(runCount()).toBe(runsBefore);
+    expect(await harness.store.pendingInbox()).toEqual([]);
+    expect(await runCount()).toBe(runsBefore);
     expect(fake.calls.length).toBe(callsBefore);
     // Had either been accepted, the preview would be gone.
     expect(await containersOf(PR)).toEqual([state.containerId]);

@@ -151,8 +151,8 @@ describe("Harbor", () => {
       const prKey = `github:${repo}#13`;
       let buildRow: { state: string; detail: { scan?: { status: string } } } | undefined;
       for (let i = 0; i < 600; i++) {
-        const run = harness.store.latestPipelineRuns(prKey, 1)[0];
-        const stages = run ? harness.store.stagesOf(run.id) : [];
+        const run = (await harness.store.latestPipelineRuns(prKey, 1))[0];
+        const stages = run ? await harness.store.stagesOf(run.id) : [];
         if (stages.find((s) => s.name === "deploy")?.state === "running") {
           buildRow = stages.find((s) => s.name === "build");
           break;
@@ -165,8 +165,8 @@ describe("Harbor", () => {
       harbor.setScanMs(0);
     }
 
-    const run = harness.store.latestPipelineRuns(`github:${repo}#13`, 1)[0]!;
-    const stages = Object.fromEntries(harness.store.stagesOf(run.id).map((s) => [s.name, s]));
+    const run = (await harness.store.latestPipelineRuns(`github:${repo}#13`, 1))[0]!;
+    const stages = Object.fromEntries((await harness.store.stagesOf(run.id)).map((s) => [s.name, s]));
     const scanFinishedAt = harbor.artifacts(PROJECT, slug)[0]?.scanFinishedAt;
     expect(scanFinishedAt).toBeGreaterThan(0);
     expect(stages.deploy?.startedAt).toBeLessThan(scanFinishedAt!);
@@ -271,8 +271,8 @@ describe("tag flow with a slow scan and no gate", () => {
     } finally {
       harbor.setScanMs(0);
     }
-    const run = harness.store.runsWithStatus(["passed"]).find((r) => r.kind === "release" && r.sha === commit);
-    const stages = Object.fromEntries(harness.store.stagesOf(run!.id).map((s) => [s.name, s]));
+    const run = (await harness.store.runsWithStatus(["passed"])).find((r) => r.kind === "release" && r.sha === commit);
+    const stages = Object.fromEntries((await harness.store.stagesOf(run!.id)).map((s) => [s.name, s]));
     const scanFinishedAt = harbor.artifacts(PROJECT, slug).find((a) => a.tags.includes("alpha-3.0.0"))?.scanFinishedAt;
     expect(stages.deploy?.startedAt).toBeLessThan(scanFinishedAt!);
     expect(stages.build).toMatchObject({ state: "passed", detail: { scan: { status: "Success", medium: 2 } } });

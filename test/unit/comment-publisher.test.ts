@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { CodeHost } from "../../src/domain/ports.js";
 import type { RepoRef } from "../../src/domain/types.js";
 import { CommentPublisher, isRefusal } from "../../src/pipeline/comment-publisher.js";
-import { Store } from "../../src/pipeline/store.js";
+import { SqliteStore } from "../../src/pipeline/store-sqlite.js";
+import type { Store } from "../../src/pipeline/store.js";
 import { captureLogger, type CapturedLog } from "../helpers/capture-log.js";
 
 const SHA = "abcdef0123456789abcdef0123456789abcdef01";
@@ -39,9 +40,9 @@ function scriptedHost(script: Partial<Record<Call["op"], Array<Error | { id: str
   return { host, calls, count: (op: Call["op"]) => calls.filter((c) => c.op === op).length };
 }
 
-const until = async (check: () => boolean, ms = 2000) => {
+const until = async (check: () => boolean | Promise<boolean>, ms = 2000) => {
   const end = Date.now() + ms;
-  while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+  while (!(await check()) && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -51,15 +52,15 @@ describe("CommentPublisher", () => {
   let captured: CapturedLog;
   let publisher: CommentPublisher | undefined;
 
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), "berth-publisher-"));
-    store = Store.open(dir);
-    store.savePull({ prKey, repo, prNumber: 1, headSha: SHA, state: "open", fromFork: false, url: "u" });
+    store = SqliteStore.open(dir);
+    await store.savePull({ prKey, repo, prNumber: 1, headSha: SHA, state: "open", fromFork: false, url: "u" });
     captured = captureLogger();
   });
-  afterEach(() => {
+  afterEach(async () => {
     publisher?.stop();
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -78,7 +79,7 @@ describe("CommentPublisher", () => {
     expect(creates[2]!.at - creates[1]!.at).toBeGreaterThanOrEqual(35);
     expect(captured.text()).toContain("giving up until the PR changes");
     expect(captured.text()).toContain('"status":422');
-    expect(store.getPull(prKey)?.commentId).toBeUndefined();
+    expect((await store.getPull(prKey))?.commentId).toBeUndefined();
   });
 
   it("tries again when the PR changes after giving up", async () => {
@@ -87,9 +88,9 @@ describe("CommentPublisher", () => {
     p.request(prKey);
     await sleep(300);
     expect(fake.count("create")).toBe(3);
-    store.patchPull(prKey, (pull) => ({ ...pull, notice: { kind: "manual-deploy", text: "changed" } }));
+    await store.patchPull(prKey, (pull) => ({ ...pull, notice: { kind: "manual-deploy", text: "changed" } }));
     p.request(prKey);
-    await until(() => store.getPull(prKey)?.commentId === "77");
+    await until(async () => (await store.getPull(prKey))?.commentId === "77");
     expect(fake.count("create")).toBe(4);
   });
 
@@ -99,8 +100,8 @@ describe("CommentPublisher", () => {
       create: [httpError(502), httpError(429), httpError(403, "API rate limit exceeded", { "x-ratelimit-remaining": "0" }), httpError(500), { id: "42" }],
     });
     start(fake.host).request(prKey);
-    await until(() => store.getPull(prKey)?.commentId === "42");
-    expect(store.getPull(prKey)?.commentId).toBe("42");
+    await until(async () => (await store.getPull(prKey))?.commentId === "42");
+    expect((await store.getPull(prKey))?.commentId).toBe("42");
     const at = fake.calls.filter((c) => c.op === "create").map((c) => c.at);
     expect(at).toHaveLength(5);
     expect(at[4]! - at[3]!).toBeGreaterThanOrEqual(140);
@@ -108,13 +109,13 @@ describe("CommentPublisher", () => {
   });
 
   it("posts a new comment once when the comment was deleted (404 on edit)", async () => {
-    store.patchPull(prKey, (p) => ({ ...p, commentId: "11" }));
+    await store.patchPull(prKey, (p) => ({ ...p, commentId: "11" }));
     const fake = scriptedHost({ update: [httpError(404, "Not Found"), null], find: [null], create: [{ id: "12" }] });
     const p = start(fake.host);
     p.request(prKey);
-    await until(() => store.getPull(prKey)?.commentId === "12");
+    await until(async () => (await store.getPull(prKey))?.commentId === "12");
     expect(fake.calls.map((c) => c.op)).toEqual(["update", "find", "create"]);
-    store.patchPull(prKey, (pull) => ({ ...pull, notice: { kind: "manual-deploy", text: "changed" } }));
+    await store.patchPull(prKey, (pull) => ({ ...pull, notice: { kind: "manual-deploy", text: "changed" } }));
     p.request(prKey);
     await until(() => fake.count("update") === 2);
     expect(fake.calls.at(-1)).toMatchObject({ op: "update", id: "12" });
@@ -122,20 +123,20 @@ describe("CommentPublisher", () => {
   });
 
   it("edits berth's other comment instead of posting one when the recorded one is gone", async () => {
-    store.patchPull(prKey, (p) => ({ ...p, commentId: "11" }));
+    await store.patchPull(prKey, (p) => ({ ...p, commentId: "11" }));
     const fake = scriptedHost({ update: [httpError(404, "Not Found"), null], find: [{ id: "20" }] });
     start(fake.host).request(prKey);
-    await until(() => store.getPull(prKey)?.commentId === "20");
+    await until(async () => (await store.getPull(prKey))?.commentId === "20");
     expect(fake.calls.map((c) => [c.op, c.id])).toEqual([["update", "11"], ["find", undefined], ["update", "20"]]);
   });
 
   it("does not post a second comment when an edit fails for another reason", async () => {
-    store.patchPull(prKey, (p) => ({ ...p, commentId: "11" }));
+    await store.patchPull(prKey, (p) => ({ ...p, commentId: "11" }));
     const fake = scriptedHost({ update: [httpError(502), null], find: [null] });
     start(fake.host).request(prKey);
-    await until(() => store.getPull(prKey)?.commentHash !== undefined);
+    await until(async () => (await store.getPull(prKey))?.commentHash !== undefined);
     expect(fake.calls.map((c) => c.op)).toEqual(["update", "update"]);
-    expect(store.getPull(prKey)?.commentId).toBe("11");
+    expect((await store.getPull(prKey))?.commentId).toBe("11");
   });
 
   it("settles without waiting for a backoff", async () => {
@@ -150,7 +151,7 @@ describe("CommentPublisher", () => {
 });
 
 describe("isRefusal", () => {
-  it("tells answers that asking again will not change", () => {
+  it("tells answers that asking again will not change", async () => {
     expect([400, 401, 403, 404, 410, 422].map((s) => isRefusal(httpError(s)))).toEqual([true, true, true, true, true, true]);
     expect([408, 429, 500, 502].map((s) => isRefusal(httpError(s)))).toEqual([false, false, false, false]);
     expect(isRefusal(httpError(403, "You have exceeded a secondary rate limit"))).toBe(false);

@@ -9,17 +9,18 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { DataDirLockedError, lockDataDir } from "../../src/pipeline/data-dir-lock.js";
-import { Store } from "../../src/pipeline/store.js";
+import { SqliteStore } from "../../src/pipeline/store-sqlite.js";
+import type { Store } from "../../src/pipeline/store.js";
 
-const STORE_MODULE = pathToFileURL(resolve("src/pipeline/store.ts")).href;
+const STORE_MODULE = pathToFileURL(resolve("src/pipeline/store-sqlite.ts")).href;
 
 let dir: string;
 let child: ChildProcess | undefined;
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), "berth-lock-"));
 });
-afterEach(() => {
+afterEach(async () => {
   child?.kill("SIGKILL");
   child = undefined;
   rmSync(dir, { recursive: true, force: true });
@@ -28,10 +29,10 @@ afterEach(() => {
 /** A child process that opens the store on `dir` and holds it until stdin closes (or it is killed). */
 async function holdInChild(): Promise<ChildProcess> {
   const code = `
-    const { Store } = await import(${JSON.stringify(STORE_MODULE)});
-    const store = Store.open(${JSON.stringify(dir)});
+    const { SqliteStore } = await import(${JSON.stringify(STORE_MODULE)});
+    const store = SqliteStore.open(${JSON.stringify(dir)});
     process.stdout.write("open\\n");
-    process.stdin.on("end", () => { store.close(); process.stdout.write("closed\\n"); process.exit(0); });
+    process.stdin.on("end", async () => { await store.close(); process.stdout.write("closed\\n"); process.exit(0); });
     process.stdin.resume();
   `;
   const proc = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { stdio: ["pipe", "pipe", "pipe"] });
@@ -48,7 +49,7 @@ async function holdInChild(): Promise<ChildProcess> {
 
 function openError(): unknown {
   try {
-    Store.open(dir).close();
+    void SqliteStore.open(dir).close();
   } catch (err) {
     return err;
   }
@@ -81,17 +82,17 @@ describe("data directory lock", () => {
     const died = new Promise((done) => child?.on("exit", done));
     child.kill("SIGKILL");
     await died;
-    const store = Store.open(dir);
-    store.close();
+    const store = SqliteStore.open(dir);
+    await store.close();
   }, 20_000);
 
-  it("does not trust a side file alone: a leftover berth.lock.json of a live pid does not lock the directory", () => {
+  it("does not trust a side file alone: a leftover berth.lock.json of a live pid does not lock the directory", async () => {
     writeFileSync(join(dir, "berth.lock.json"), JSON.stringify({ pid: process.pid, hostname: "elsewhere", startedAt: "2020-01-01T00:00:00.000Z" }));
-    const store = Store.open(dir);
-    store.close();
+    const store = SqliteStore.open(dir);
+    await store.close();
   });
 
-  it("refuses a second open in the same process too, and releasing twice is harmless", () => {
+  it("refuses a second open in the same process too, and releasing twice is harmless", async () => {
     const lock = lockDataDir(dir);
     expect(() => lockDataDir(dir)).toThrow(DataDirLockedError);
     lock.release();

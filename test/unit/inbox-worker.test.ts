@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createRedactor } from "../../src/domain/redact.js";
 import type { BotEvent, RepoRef } from "../../src/domain/types.js";
 import { InboxWorker, type EventFailure, type InboxWorkerOptions } from "../../src/pipeline/inbox-worker.js";
-import { Store, type InboxItem } from "../../src/pipeline/store.js";
+import { SqliteStore } from "../../src/pipeline/store-sqlite.js";
+import type { InboxItem, Store } from "../../src/pipeline/store.js";
 import { deferred } from "../fakes/fake-adapters.js";
 
 const REPO: RepoRef = { host: "github", owner: "acme", name: "app", defaultBranch: "main", htmlUrl: "https://github.com/acme/app" };
@@ -19,9 +20,9 @@ function networkError(code: string): Error {
   return Object.assign(new Error(`connect ${code}`), { code });
 }
 
-async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+async function until(condition: () => boolean | Promise<boolean> | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > end) throw new Error("condition not met in time");
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -32,14 +33,14 @@ let store: Store;
 const workers: InboxWorker[] = [];
 const givenUp: Array<{ item: InboxItem; failure: EventFailure }> = [];
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), "berth-inbox-"));
-  store = Store.open(dir);
+  store = SqliteStore.open(dir);
   givenUp.length = 0;
 });
 afterEach(async () => {
   for (const worker of workers.splice(0)) await worker.stop();
-  store.close();
+  await store.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -48,9 +49,11 @@ function worker(process: InboxWorkerOptions["process"], options: Partial<InboxWo
     store,
     concurrency: 8,
     process,
-    onGiveUp: (item, failure) => givenUp.push({ item, failure }),
+    onGiveUp: (item, failure) => void givenUp.push({ item, failure }),
     policy: { firstDelayMs: 20, maxDelayMs: 40, deadlineMs: 60_000 },
     attemptTimeoutMs: 5_000,
+    owner: "test-replica",
+    claimMs: 35_000,
     redact: createRedactor([]),
     log: pino({ level: "silent" }),
     now: Date.now,
@@ -61,8 +64,8 @@ function worker(process: InboxWorkerOptions["process"], options: Partial<InboxWo
   return created;
 }
 
-function accept(...events: BotEvent[]): void {
-  for (const event of events) store.recordDelivery(event, Date.now());
+async function accept(...events: BotEvent[]): Promise<void> {
+  for (const event of events) await store.recordDelivery(event, Date.now());
 }
 
 describe("InboxWorker", () => {
@@ -73,16 +76,16 @@ describe("InboxWorker", () => {
       started.push(event.deliveryId);
       if (event.deliveryId === "pr1-a") await held.promise;
     });
-    accept(comment("pr1-a", 1), comment("pr1-b", 1), comment("pr2-a", 2));
+    await accept(comment("pr1-a", 1), comment("pr1-b", 1), comment("pr2-a", 2));
     inbox.kick();
-    await until(() => store.getDelivery("pr2-a")?.processedAt !== undefined);
+    await until(async () => (await store.getDelivery("pr2-a"))?.processedAt !== undefined);
     // PR 2 did not wait for PR 1's slow event; PR 1's second event did.
     expect(started).toEqual(["pr1-a", "pr2-a"]);
-    expect(store.getDelivery("pr1-b")?.processedAt).toBeUndefined();
+    expect((await store.getDelivery("pr1-b"))?.processedAt).toBeUndefined();
     held.release();
     await inbox.idle();
     expect(started).toEqual(["pr1-a", "pr2-a", "pr1-b"]);
-    expect(store.pendingInbox()).toEqual([]);
+    expect(await store.pendingInbox()).toEqual([]);
   });
 
   it("runs at most `concurrency` events at once", async () => {
@@ -95,14 +98,14 @@ describe("InboxWorker", () => {
       await held.promise;
       running--;
     }, { concurrency: 3 });
-    accept(...[1, 2, 3, 4, 5, 6].map((pr) => comment(`d${pr}`, pr)));
+    await accept(...[1, 2, 3, 4, 5, 6].map((pr) => comment(`d${pr}`, pr)));
     inbox.kick();
     await until(() => running === 3);
     await new Promise((r) => setTimeout(r, 30));
     expect(most).toBe(3);
     held.release();
     await inbox.idle();
-    expect(store.pendingInbox()).toEqual([]);
+    expect(await store.pendingInbox()).toEqual([]);
   });
 
   it("keeps an event that failed transiently with its attempt count and next attempt, retries it, and holds back only its own PR", async () => {
@@ -112,22 +115,22 @@ describe("InboxWorker", () => {
       calls.push(event.deliveryId);
       if (event.deliveryId === "pr1-a" && failures-- > 0) throw networkError("ECONNRESET");
     }, { policy: { firstDelayMs: 200, maxDelayMs: 200, deadlineMs: 60_000 } });
-    accept(comment("pr1-a", 1), comment("pr1-b", 1), comment("pr2-a", 2));
+    await accept(comment("pr1-a", 1), comment("pr1-b", 1), comment("pr2-a", 2));
     const before = Date.now();
     inbox.kick();
-    await until(() => store.getDelivery("pr1-a")?.attempts === 1);
-    const waiting = store.getDelivery("pr1-a");
+    await until(async () => (await store.getDelivery("pr1-a"))?.attempts === 1);
+    const waiting = await store.getDelivery("pr1-a");
     expect(waiting?.processedAt).toBeUndefined();
     expect(waiting?.lastError).toBe("ECONNRESET");
     expect(waiting?.nextAttemptAt).toBeGreaterThanOrEqual(before + 200);
-    await until(() => store.getDelivery("pr2-a")?.processedAt !== undefined);
-    expect(store.getDelivery("pr1-b")?.processedAt).toBeUndefined();
+    await until(async () => (await store.getDelivery("pr2-a"))?.processedAt !== undefined);
+    expect((await store.getDelivery("pr1-b"))?.processedAt).toBeUndefined();
     // Waiting for a retry is not work to wait for.
-    expect(inbox.busy()).toBe(false);
-    await until(() => store.getDelivery("pr1-b")?.processedAt !== undefined);
+    expect(await inbox.busy()).toBe(false);
+    await until(async () => (await store.getDelivery("pr1-b"))?.processedAt !== undefined);
     expect(calls).toEqual(["pr1-a", "pr2-a", "pr1-a", "pr1-a", "pr1-b"]);
-    expect(store.getDelivery("pr1-a")).toMatchObject({ attempts: 2, lastError: "ECONNRESET" });
-    expect(store.getDelivery("pr1-a")?.processedAt).toBeDefined();
+    expect(await store.getDelivery("pr1-a")).toMatchObject({ attempts: 2, lastError: "ECONNRESET" });
+    expect((await store.getDelivery("pr1-a"))?.processedAt).toBeDefined();
     expect(givenUp).toEqual([]);
   });
 
@@ -136,16 +139,16 @@ describe("InboxWorker", () => {
       if (event.deliveryId === "outage") throw Object.assign(new Error("Bad Gateway"), { status: 502 });
       throw Object.assign(new Error("Not Found"), { status: 404 });
     }, { policy: { firstDelayMs: 20, maxDelayMs: 20, deadlineMs: 150 } });
-    accept(comment("outage", 1), comment("gone", 2));
+    await accept(comment("outage", 1), comment("gone", 2));
     inbox.kick();
     await until(() => givenUp.length === 2);
     const byId = Object.fromEntries(givenUp.map((g) => [g.item.deliveryId, g.failure]));
     expect(byId.gone).toEqual({ error: { transient: false, summary: "HTTP 404: Not Found" }, why: "permanent", attempts: 1 });
     expect(byId.outage).toMatchObject({ error: { transient: true, summary: "HTTP 502: Bad Gateway" }, why: "deadline" });
     expect(byId.outage?.attempts).toBeGreaterThan(2);
-    expect(store.getDelivery("outage")).toMatchObject({ lastError: "HTTP 502: Bad Gateway" });
-    expect(store.getDelivery("outage")?.processedAt).toBeDefined();
-    expect(store.getDelivery("gone")).toMatchObject({ lastError: "HTTP 404: Not Found", attempts: 0 });
+    expect(await store.getDelivery("outage")).toMatchObject({ lastError: "HTTP 502: Bad Gateway" });
+    expect((await store.getDelivery("outage"))?.processedAt).toBeDefined();
+    expect(await store.getDelivery("gone")).toMatchObject({ lastError: "HTTP 404: Not Found", attempts: 0 });
   });
 
   it("counts an attempt that hangs past its deadline as a transient failure and tries again", async () => {
@@ -153,38 +156,38 @@ describe("InboxWorker", () => {
     const inbox = worker(async () => {
       if (++call === 1) await new Promise(() => undefined);
     }, { attemptTimeoutMs: 50 });
-    accept(comment("hangs", 1));
+    await accept(comment("hangs", 1));
     const started = Date.now();
     inbox.kick();
-    await until(() => store.getDelivery("hangs")?.processedAt !== undefined);
+    await until(async () => (await store.getDelivery("hangs"))?.processedAt !== undefined);
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(call).toBe(2);
-    expect(store.getDelivery("hangs")).toMatchObject({ attempts: 1, lastError: "processing took longer than 50 ms" });
+    expect(await store.getDelivery("hangs")).toMatchObject({ attempts: 1, lastError: "processing took longer than 50 ms" });
   });
 
   it("keeps the retry state over a restart: the event waits for its next attempt, then runs", async () => {
     const first = worker(async () => {
       throw networkError("ETIMEDOUT");
     }, { policy: { firstDelayMs: 60_000, maxDelayMs: 60_000, deadlineMs: 30 * 60_000 } });
-    accept(comment("retry", 1));
+    await accept(comment("retry", 1));
     first.kick();
-    await until(() => store.getDelivery("retry")?.attempts === 1);
+    await until(async () => (await store.getDelivery("retry"))?.attempts === 1);
     await first.stop();
-    store.close();
+    await store.close();
 
-    store = Store.open(dir);
+    store = SqliteStore.open(dir);
     const calls: number[] = [];
     let clock = Date.now();
     const second = worker(async () => void calls.push(clock), { now: () => clock });
     second.kick();
     await second.idle();
     expect(calls).toEqual([]); // not due yet: the restart did not reset the backoff
-    expect(store.pendingInbox()[0]).toMatchObject({ deliveryId: "retry", attempts: 1, lastError: "ETIMEDOUT" });
+    expect((await store.pendingInbox())[0]).toMatchObject({ deliveryId: "retry", attempts: 1, lastError: "ETIMEDOUT" });
     clock += 61_000;
     second.kick();
     await second.idle();
     expect(calls).toHaveLength(1);
-    expect(store.getDelivery("retry")?.processedAt).toBeDefined();
+    expect((await store.getDelivery("retry"))?.processedAt).toBeDefined();
   });
 
   it("at stop, aborts an event in flight and leaves it in the inbox without counting an attempt", async () => {
@@ -193,11 +196,11 @@ describe("InboxWorker", () => {
       signalSeen = signal;
       await new Promise(() => undefined);
     });
-    accept(comment("in-flight", 1));
+    await accept(comment("in-flight", 1));
     inbox.kick();
     await until(() => signalSeen !== undefined);
     await inbox.stop();
     expect(signalSeen?.aborted).toBe(true);
-    expect(store.pendingInbox()).toMatchObject([{ deliveryId: "in-flight", attempts: 0 }]);
+    expect(await store.pendingInbox()).toMatchObject([{ deliveryId: "in-flight", attempts: 0 }]);
   });
 });

@@ -13,7 +13,8 @@ import type { CodeHost, CommitStatus } from "../../src/domain/ports.js";
 import { createRedactor } from "../../src/domain/redact.js";
 import type { RepoRef } from "../../src/domain/types.js";
 import { statusGroupKey, StatusReporter, type StatusRetryPolicy } from "../../src/pipeline/status-outbox.js";
-import { Store } from "../../src/pipeline/store.js";
+import { SqliteStore } from "../../src/pipeline/store-sqlite.js";
+import type { Store } from "../../src/pipeline/store.js";
 
 const REPO: RepoRef = { host: "github", owner: "acme", name: "web", installationId: 7, defaultBranch: "main", htmlUrl: "https://github.com/acme/web" };
 const OTHER_OWNER: RepoRef = { ...REPO, owner: "globex", installationId: 8, htmlUrl: "https://github.com/globex/web" };
@@ -59,9 +60,9 @@ function status(context: string, state: CommitStatus["state"], description = `${
   return { context, state, description };
 }
 
-async function until(check: () => boolean, timeoutMs = 3000): Promise<void> {
+async function until(check: () => boolean | Promise<boolean> | Promise<boolean>, timeoutMs = 3000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error("condition not met in time");
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -73,16 +74,16 @@ describe("status outbox", () => {
   let host: RecordingHost;
   let reporters: StatusReporter[];
 
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), "berth-outbox-"));
-    store = Store.open(dir);
+    store = SqliteStore.open(dir);
     host = new RecordingHost();
     reporters = [];
   });
 
   afterEach(async () => {
     for (const reporter of reporters) await reporter.stop();
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -94,31 +95,31 @@ describe("status outbox", () => {
 
   it("keeps only the latest unsent state per (host, repo, sha, context): coalescing", async () => {
     const r = reporter();
-    r.enqueue(REPO, SHA, 1, status("berth/build", "pending"));
-    r.enqueue(REPO, SHA, 1, status("berth/build", "success"));
-    r.enqueue(REPO, SHA, 1, status("berth/deploy", "pending"));
-    r.enqueue(REPO, SHA, 1, status("berth/deploy", "failure"));
-    r.enqueue(REPO, "b".repeat(40), 1, status("berth/build", "pending"));
-    expect(store.outboxStatuses().map((row) => `${row.sha.slice(0, 1)} ${row.status.context}=${row.status.state}`)).toEqual([
+    await r.enqueue(REPO, SHA, 1, status("berth/build", "pending"));
+    await r.enqueue(REPO, SHA, 1, status("berth/build", "success"));
+    await r.enqueue(REPO, SHA, 1, status("berth/deploy", "pending"));
+    await r.enqueue(REPO, SHA, 1, status("berth/deploy", "failure"));
+    await r.enqueue(REPO, "b".repeat(40), 1, status("berth/build", "pending"));
+    expect((await store.outboxStatuses()).map((row) => `${row.sha.slice(0, 1)} ${row.status.context}=${row.status.state}`)).toEqual([
       "a berth/build=success",
       "a berth/deploy=failure",
       "b berth/build=pending",
     ]);
-    r.start();
+    await r.start();
     await r.idle();
     expect(host.written.map((w) => `${w.context}=${w.state}`)).toEqual(["berth/build=success", "berth/deploy=failure", "berth/build=pending"]);
-    expect(store.outboxStatuses()).toEqual([]);
+    expect(await store.outboxStatuses()).toEqual([]);
   });
 
   it("writes one group at a time in enqueue order; groups (owners) do not wait for each other", async () => {
     const r = reporter();
-    r.start();
+    await r.start();
     const gate: Array<() => void> = [];
     host.answer = (call) => (call.owner === "acme" ? new Promise<void>((resolve) => gate.push(resolve)) : Promise.resolve());
-    r.enqueue(REPO, SHA, 1, status("berth/build", "pending"));
-    r.enqueue(REPO, SHA, 1, status("berth/deploy", "pending"));
-    r.enqueue(REPO, SHA, 1, status("berth/test", "pending"));
-    r.enqueue(OTHER_OWNER, SHA, 1, status("berth/build", "success"));
+    await r.enqueue(REPO, SHA, 1, status("berth/build", "pending"));
+    await r.enqueue(REPO, SHA, 1, status("berth/deploy", "pending"));
+    await r.enqueue(REPO, SHA, 1, status("berth/test", "pending"));
+    await r.enqueue(OTHER_OWNER, SHA, 1, status("berth/build", "success"));
     // globex is written while acme's first write hangs.
     await until(() => host.written.some((w) => w.owner === "globex"));
     expect(host.started.filter((c) => c.owner === "acme").map((c) => c.context)).toEqual(["berth/build"]);
@@ -136,16 +137,16 @@ describe("status outbox", () => {
 
   it("writes again a row replaced while its write was in flight, and then removes it", async () => {
     const r = reporter();
-    r.start();
+    await r.start();
     let release!: () => void;
     host.answer = (call) => (call.state === "pending" ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve());
-    r.enqueue(REPO, SHA, 1, status("berth/build", "pending"));
+    await r.enqueue(REPO, SHA, 1, status("berth/build", "pending"));
     await until(() => host.started.length === 1);
-    r.enqueue(REPO, SHA, 1, status("berth/build", "success"));
+    await r.enqueue(REPO, SHA, 1, status("berth/build", "success"));
     release();
     await r.idle();
     expect(host.written.map((w) => `${w.context}=${w.state}`)).toEqual(["berth/build=pending", "berth/build=success"]);
-    expect(store.outboxStatuses()).toEqual([]);
+    expect(await store.outboxStatuses()).toEqual([]);
   });
 
   it("backs off a transient failure with jitter and tries again until it lands", async () => {
@@ -153,14 +154,14 @@ describe("status outbox", () => {
     let failures = 2;
     host.answer = () => (failures-- > 0 ? Promise.reject(httpError(502, "Bad Gateway")) : Promise.resolve());
     const before = Date.now();
-    r.enqueue(REPO, SHA, 1, status("berth/build", "success"));
-    r.start();
+    await r.enqueue(REPO, SHA, 1, status("berth/build", "success"));
+    await r.start();
     await r.idle();
     // Deferred, not dropped: attempts and the error are kept on the row.
-    const row = store.outboxStatuses()[0];
+    const row = (await store.outboxStatuses())[0];
     expect(row).toMatchObject({ attempts: 1, lastError: "HTTP 502: Bad Gateway" });
     expect(row?.nextAttemptAt).toBeGreaterThanOrEqual(before + 40);
-    await until(() => store.outboxStatuses().length === 0);
+    await until(async () => (await store.outboxStatuses()).length === 0);
     expect(host.started).toHaveLength(3);
     expect(host.written.map((w) => w.state)).toEqual(["success"]);
     // 40 ms then 80 ms (random() = 1: the full wait).
@@ -178,15 +179,15 @@ describe("status outbox", () => {
       return Promise.resolve();
     };
     const before = Date.now();
-    r.enqueue(REPO, SHA, 1, status("berth/build", "success"));
-    r.enqueue(REPO, SHA, 1, status("berth/deploy", "success"));
-    r.enqueue(OTHER_OWNER, SHA, 1, status("berth/build", "success"));
-    r.start();
+    await r.enqueue(REPO, SHA, 1, status("berth/build", "success"));
+    await r.enqueue(REPO, SHA, 1, status("berth/deploy", "success"));
+    await r.enqueue(OTHER_OWNER, SHA, 1, status("berth/build", "success"));
+    await r.start();
     await r.idle();
     expect(host.written.map((w) => `${w.owner} ${w.context}`)).toEqual(["globex berth/build"]);
-    expect(store.outboxStatuses(statusGroupKey(REPO)).map((row) => row.status.context)).toEqual(["berth/build", "berth/deploy"]);
-    expect(store.outboxStatuses()[0]?.nextAttemptAt).toBeGreaterThanOrEqual(before + 1000);
-    await until(() => store.outboxStatuses().length === 0, 4000);
+    expect((await store.outboxStatuses(statusGroupKey(REPO))).map((row) => row.status.context)).toEqual(["berth/build", "berth/deploy"]);
+    expect((await store.outboxStatuses())[0]?.nextAttemptAt).toBeGreaterThanOrEqual(before + 1000);
+    await until(async () => (await store.outboxStatuses()).length === 0, 4000);
     expect(Date.now() - before).toBeGreaterThanOrEqual(950);
     expect(host.written.map((w) => `${w.owner} ${w.context}`)).toEqual(["globex berth/build", "acme berth/build", "acme berth/deploy"]);
   });
@@ -195,22 +196,22 @@ describe("status outbox", () => {
     const r = reporter({ rateLimitPauseMs: 60_000 });
     host.answer = () => Promise.reject(httpError(403, "You have exceeded a secondary rate limit"));
     const before = Date.now();
-    r.enqueue(REPO, SHA, 1, status("berth/build", "success"));
-    r.start();
+    await r.enqueue(REPO, SHA, 1, status("berth/build", "success"));
+    await r.start();
     await r.idle();
-    expect(store.outboxStatuses()[0]?.nextAttemptAt).toBeGreaterThanOrEqual(before + 60_000);
+    expect((await store.outboxStatuses())[0]?.nextAttemptAt).toBeGreaterThanOrEqual(before + 60_000);
     expect(host.started).toHaveLength(1);
   });
 
   it("gives up a state the host refuses (4xx) after a bounded number of tries; a newer state gets its own", async () => {
     const r = reporter({ maxRefusals: 3 });
     host.answer = (call) => (call.state === "failure" ? Promise.reject(httpError(422, "Validation Failed")) : Promise.resolve());
-    r.enqueue(REPO, SHA, 1, status("berth/build", "failure"));
-    r.start();
-    await until(() => store.outboxStatuses().length === 0);
+    await r.enqueue(REPO, SHA, 1, status("berth/build", "failure"));
+    await r.start();
+    await until(async () => (await store.outboxStatuses()).length === 0);
     expect(host.started.map((c) => c.state)).toEqual(["failure", "failure", "failure"]);
     expect(host.written).toEqual([]);
-    r.enqueue(REPO, SHA, 1, status("berth/build", "success"));
+    await r.enqueue(REPO, SHA, 1, status("berth/build", "success"));
     await r.idle();
     expect(host.written.map((w) => w.state)).toEqual(["success"]);
   });
@@ -219,48 +220,48 @@ describe("status outbox", () => {
     let clock = 1_000_000;
     const r = reporter({ maxAgeMs: 10_000, baseMs: 1 }, () => clock);
     host.answer = () => Promise.reject(httpError(503, "Service Unavailable"));
-    r.enqueue(REPO, SHA, 1, status("berth/build", "success"));
-    r.start();
+    await r.enqueue(REPO, SHA, 1, status("berth/build", "success"));
+    await r.start();
     await r.idle();
-    expect(store.outboxStatuses()).toHaveLength(1);
+    expect(await store.outboxStatuses()).toHaveLength(1);
     clock += 10_000;
     await r.idle();
-    expect(store.outboxStatuses()).toEqual([]);
+    expect(await store.outboxStatuses()).toEqual([]);
   });
 
   it("leaves unwritten rows in the store at stop; the next reporter on the data dir writes them", async () => {
     const first = reporter();
     host.answer = () => new Promise<void>(() => undefined); // never answers
-    first.start();
-    first.enqueue(REPO, SHA, 1, status("berth/build", "pending"));
-    first.enqueue(REPO, SHA, 1, status("berth/deploy", "success"));
+    await first.start();
+    await first.enqueue(REPO, SHA, 1, status("berth/build", "pending"));
+    await first.enqueue(REPO, SHA, 1, status("berth/deploy", "success"));
     await until(() => host.started.length === 1);
     await first.stop();
-    store.close();
-    store = Store.open(dir);
-    expect(store.outboxStatuses().map((row) => row.status.context)).toEqual(["berth/build", "berth/deploy"]);
+    await store.close();
+    store = SqliteStore.open(dir);
+    expect((await store.outboxStatuses()).map((row) => row.status.context)).toEqual(["berth/build", "berth/deploy"]);
     host.answer = () => Promise.resolve();
     const second = reporter();
-    second.start();
+    await second.start();
     await second.idle();
     expect(host.written.map((w) => `${w.context}=${w.state}`)).toEqual(["berth/build=pending", "berth/deploy=success"]);
-    expect(store.outboxStatuses()).toEqual([]);
+    expect(await store.outboxStatuses()).toEqual([]);
   });
 
-  it("opens a database written before the outbox existed", () => {
-    store.close();
+  it("opens a database written before the outbox existed", async () => {
+    await store.close();
     const old = mkdtempSync(join(tmpdir(), "berth-old-"));
     try {
       const db = new Database(join(old, "berth.sqlite"));
       db.exec("CREATE TABLE inbox (delivery_id TEXT PRIMARY KEY, event_json TEXT NOT NULL, received_at INTEGER NOT NULL, processed_at INTEGER)");
       db.close();
-      const opened = Store.open(old);
-      opened.enqueueStatus({ repo: REPO, sha: SHA, prNumber: 1, status: status("berth/build", "pending"), groupKey: statusGroupKey(REPO) }, 1);
-      expect(opened.outboxStatuses()).toHaveLength(1);
-      opened.close();
+      const opened = SqliteStore.open(old);
+      await opened.enqueueStatus({ repo: REPO, sha: SHA, prNumber: 1, status: status("berth/build", "pending"), groupKey: statusGroupKey(REPO) }, 1);
+      expect(await opened.outboxStatuses()).toHaveLength(1);
+      await opened.close();
     } finally {
       rmSync(old, { recursive: true, force: true });
     }
-    store = Store.open(dir);
+    store = SqliteStore.open(dir);
   });
 });

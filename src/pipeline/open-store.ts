@@ -1,0 +1,25 @@
+/**
+ * Open the store the settings name: PostgreSQL when a database URL is given (several replicas may
+ * share it), else SQLite under the data directory (one process; a second one is refused).
+ */
+import { SqliteStore } from "./store-sqlite.js";
+import type { Store } from "./store.js";
+
+export async function openStore(where: { dataDir: string; databaseUrl?: string | undefined }): Promise<Store> {
+  if (where.databaseUrl) {
+    const { PostgresStore } = await import("./store-postgres.js");
+    return PostgresStore.open(where.databaseUrl);
+  }
+  return SqliteStore.open(where.dataDir);
+}
+
+/** A database URL fit for logs and error messages: its password replaced. */
+export function redactDatabaseUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unparseable database URL)";
+  }
+}
