@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Test services for berth's integration tests: a private Docker engine (with Swarm) and a CNCF
-# distribution registry on 127.0.0.1. Installs the Debian packages when they are missing.
+# Test services for berth's integration tests: a private Docker engine (with Swarm), a CNCF
+# distribution registry and a private PostgreSQL cluster on 127.0.0.1. Installs the Debian packages
+# when they are missing.
 #
 #   scripts/services.sh start   # idempotent; writes .tmp/services/env
 #   scripts/services.sh stop
@@ -11,12 +12,16 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 dir="$root/.tmp/services"
 registry_port="${BERTH_TEST_REGISTRY_PORT:-5000}"
 sock="$dir/docker.sock"
+pg_port="${BERTH_TEST_PG_PORT:-55432}"
+pg_data="$dir/pg"
+pg_run="$dir/pg-run"
 
 need_packages() {
   local missing=()
   command -v dockerd >/dev/null || missing+=(docker.io)
   command -v docker-registry >/dev/null || missing+=(docker-registry)
   [ -x /bin/busybox ] || missing+=(busybox-static)
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
       echo "services: missing ${missing[*]}; install them: sudo apt-get install -y ${missing[*]}" >&2
@@ -38,6 +43,71 @@ wait_for() { # wait_for SECONDS CMD...
     [ $SECONDS -lt $deadline ] || return 1
     sleep 0.3
   done
+}
+
+# The bin directory of the PostgreSQL that made the cluster, else the newest installed one
+# (Debian keeps them out of PATH).
+pg_bin() {
+  if [ -f "$pg_data/PG_VERSION" ] && [ -x "/usr/lib/postgresql/$(cat "$pg_data/PG_VERSION")/bin/pg_ctl" ]; then
+    echo "/usr/lib/postgresql/$(cat "$pg_data/PG_VERSION")/bin"
+    return
+  fi
+  local initdb
+  initdb=$(compgen -G '/usr/lib/postgresql/*/bin/initdb' | sort -V | tail -1)
+  dirname "$initdb"
+}
+
+# Run a PostgreSQL tool: as the `postgres` system user when root (initdb and postgres refuse root).
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# The postgres user must reach $dir: give every folder above it that it cannot enter the x bit only.
+pg_reach() {
+  [ "$(id -u)" = 0 ] || return 0
+  local d="$dir"
+  while [ "$d" != / ]; do
+    runuser -u postgres -- test -x "$d" 2>/dev/null || chmod o+x "$d"
+    d=$(dirname "$d")
+  done
+}
+
+psql_admin() { # psql_admin SQL: as the cluster's superuser over the private socket
+  as_pg "$(pg_bin)/psql" -h "$pg_run" -p "$pg_port" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt -c "$1"
+}
+
+start_postgres() {
+  local bin; bin=$(pg_bin)
+  mkdir -p "$pg_run"
+  pg_reach
+  if [ ! -f "$pg_data/PG_VERSION" ]; then
+    echo "services: initialising PostgreSQL ($pg_data)" >&2
+    rm -rf "$pg_data"
+    mkdir -p "$pg_data"
+    [ "$(id -u)" != 0 ] || chown postgres:postgres "$pg_data"
+    chmod 700 "$pg_data"
+    # Unix socket: trust (the superuser sets up the role); TCP: passwords, as berth's URL has one.
+    as_pg "$bin/initdb" -D "$pg_data" -U postgres -E UTF8 --locale=C --auth-local=trust --auth-host=scram-sha-256 >"$dir/initdb.log" 2>&1 \
+      || { tail -30 "$dir/initdb.log" >&2; exit 1; }
+    echo "include 'berth.conf'" | as_pg tee -a "$pg_data/postgresql.conf" >/dev/null
+  fi
+  [ "$(id -u)" != 0 ] || chown postgres:postgres "$pg_run"
+  if ! as_pg "$bin/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then
+    echo "services: starting PostgreSQL on 127.0.0.1:$pg_port" >&2
+    # Settings of this start (the port may differ from the last one); included by postgresql.conf.
+    printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\nfsync = off\n" "$pg_port" "$pg_run" \
+      | as_pg tee "$pg_data/berth.conf" >/dev/null
+    touch "$dir/postgres.log"
+    [ "$(id -u)" != 0 ] || chown postgres:postgres "$dir/postgres.log"
+    as_pg "$bin/pg_ctl" -D "$pg_data" -l "$dir/postgres.log" -w -t 60 start >/dev/null || { tail -30 "$dir/postgres.log" >&2; exit 1; }
+  fi
+  wait_for 30 as_pg "$bin/pg_isready" -h "$pg_run" -p "$pg_port" || { tail -30 "$dir/postgres.log" >&2; exit 1; }
+  if [ "$(psql_admin "SELECT 1 FROM pg_roles WHERE rolname = 'berth'")" != 1 ]; then
+    psql_admin "CREATE ROLE berth LOGIN CREATEDB PASSWORD 'berth'"
+  fi
+  if [ "$(psql_admin "SELECT 1 FROM pg_database WHERE datname = 'berth_test'")" != 1 ]; then
+    psql_admin "CREATE DATABASE berth_test OWNER berth"
+  fi
 }
 
 start() {
@@ -79,15 +149,20 @@ EOF
     echo $! >"$dir/registry.pid"
     wait_for 30 curl -fsS "http://127.0.0.1:$registry_port/v2/" || { tail -30 "$dir/registry.log" >&2; exit 1; }
   fi
+  start_postgres
   cat >"$dir/env" <<EOF
 export BERTH_TEST_DOCKER_HOST=unix://$sock
 export BERTH_TEST_REGISTRY=127.0.0.1:$registry_port
 export BERTH_TEST_BUSYBOX=/bin/busybox
+export BERTH_TEST_DATABASE_URL=postgres://berth:berth@127.0.0.1:$pg_port/berth_test
 EOF
   echo "$dir/env"
 }
 
 stop() {
+  if [ -f "$pg_data/PG_VERSION" ] && as_pg "$(pg_bin)/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then
+    as_pg "$(pg_bin)/pg_ctl" -D "$pg_data" -m fast -w stop >/dev/null || true
+  fi
   if [ -f "$dir/registry.pid" ]; then kill "$(cat "$dir/registry.pid")" 2>/dev/null || true; rm -f "$dir/registry.pid"; fi
   if [ -f "$dir/docker.pid" ]; then
     local pid; pid=$(cat "$dir/docker.pid")

@@ -40,3 +40,8 @@ export function requireServices(): TestServices {
   }
   return { dockerHost, registry, busybox };
 }
+
+/** URL of the test PostgreSQL database (`BERTH_TEST_DATABASE_URL`, else the env file); undefined when not started. */
+export function testDatabaseUrl(): string | undefined {
+  return process.env.BERTH_TEST_DATABASE_URL ?? readEnvFile().BERTH_TEST_DATABASE_URL;
+}
