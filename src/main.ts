@@ -80,7 +80,7 @@ const registryAuth =
     : undefined;
 let store: Store;
 try {
-  store = await openStore(settings);
+  store = await openStore(settings, log.child({ name: "store" }));
 } catch (err) {
   // Another berth holds the data directory, or the database cannot be reached: one clear line, no stack.
   const message = redact(err instanceof Error ? err.message : String(err));

@@ -26,7 +26,17 @@ export interface CommentPublisherOptions {
   now?: () => number;
   /** Backoff of failed writes. */
   retry?: Partial<RetryPolicy>;
+  /** This replica, in the `comment:<pr>` lease that lets one replica at a time write a PR's comment. */
+  owner?: string;
+  /** How long that lease holds without being released (ms; longer than one write can take). */
+  leaseMs?: number;
 }
+
+/** Another replica is writing this PR's comment: try again shortly (it is not a failure). */
+class CommentLeaseBusy extends Error {}
+
+/** Wait before looking again when another replica holds a PR's comment lease. */
+const LEASE_BUSY_RETRY_MS = 250;
 
 export interface RetryPolicy {
   /** Wait before the first retry; doubled for each further failure. */
@@ -138,20 +148,12 @@ export class CommentPublisher {
       state.failures = 0;
       state.refusals = 0;
     } catch (err) {
-      state.failures++;
-      const refused = isRefusal(err);
-      if (refused) state.refusals++;
-      const status = statusOf(err);
-      if (refused && state.refusals >= this.retry.maxRefusals) {
-        this.options.log.error({ prKey, status, attempts: state.refusals, err: String(err) }, "status comment not written: the code host refused it; giving up until the PR changes");
-        state.failures = 0;
-        state.refusals = 0;
-      } else {
-        const delay = Math.min(this.retry.maxMs, this.retry.baseMs * 2 ** (state.failures - 1));
-        this.options.log.warn({ prKey, status, attempt: state.failures, retryInMs: delay, err: String(err) }, "status comment update failed; will retry");
+      if (err instanceof CommentLeaseBusy) {
         state.dirty = true;
         state.force ||= force;
-        state.retryAt = this.now() + delay;
+        state.retryAt = this.now() + LEASE_BUSY_RETRY_MS;
+      } else {
+        this.failed(prKey, state, err, force);
       }
     } finally {
       state.flushing = undefined;
@@ -159,8 +161,42 @@ export class CommentPublisher {
     if (state.dirty) this.schedule(prKey, state);
   }
 
-  /** Render and write; true when an API write happened. */
+  private failed(prKey: PrKey, state: PrState, err: unknown, force: boolean): void {
+    state.failures++;
+    const refused = isRefusal(err);
+    if (refused) state.refusals++;
+    const status = statusOf(err);
+    if (refused && state.refusals >= this.retry.maxRefusals) {
+      this.options.log.error({ prKey, status, attempts: state.refusals, err: String(err) }, "status comment not written: the code host refused it; giving up until the PR changes");
+      state.failures = 0;
+      state.refusals = 0;
+    } else {
+      const delay = Math.min(this.retry.maxMs, this.retry.baseMs * 2 ** (state.failures - 1));
+      this.options.log.warn({ prKey, status, attempt: state.failures, retryInMs: delay, err: String(err) }, "status comment update failed; will retry");
+      state.dirty = true;
+      state.force ||= force;
+      state.retryAt = this.now() + delay;
+    }
+  }
+
+  /**
+   * Render and write under the PR's comment lease (two replicas writing at once would both create
+   * a comment); true when an API write happened.
+   */
   private async write(prKey: PrKey, force: boolean): Promise<boolean> {
+    const { store } = this.options;
+    const owner = this.options.owner ?? "local";
+    const lease = `comment:${prKey}`;
+    const at = this.now();
+    if (!(await store.acquireLease(lease, owner, at + (this.options.leaseMs ?? 180_000), at))) throw new CommentLeaseBusy();
+    try {
+      return await this.writeHeld(prKey, force);
+    } finally {
+      await store.releaseLease(lease, owner);
+    }
+  }
+
+  private async writeHeld(prKey: PrKey, force: boolean): Promise<boolean> {
     const { store } = this.options;
     const view = await buildStatusView(store, prKey, this.options.reportBaseUrl);
     const pull = await store.getPull(prKey);

@@ -119,6 +119,7 @@ export class Engine {
       intervalMs: options.commentIntervalMs,
       log: options.log,
       now: this.now,
+      owner: this.replicaId,
     });
     this.background = new BackgroundTasks(options.log);
     this.reporter = new StatusReporter({
@@ -130,6 +131,7 @@ export class Engine {
       ...(options.random ? { random: options.random } : {}),
       ...(options.statusRetry ? { retry: options.statusRetry } : {}),
       callTimeoutMs: options.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS,
+      owner: this.replicaId,
     });
     this.scheduler = new Scheduler({
       store: options.store,

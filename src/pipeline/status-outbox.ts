@@ -60,7 +60,12 @@ export interface StatusReporterOptions {
   retry?: Partial<StatusRetryPolicy>;
   /** One write is given up (and retried) after this long (ms; default 60 000). */
   callTimeoutMs?: number;
+  /** This replica, in the `status:<group>` lease that lets one replica at a time write a group (in order). */
+  owner?: string;
 }
+
+/** Wait before looking again when another replica drains a group. */
+const GROUP_BUSY_RETRY_MS = 500;
 
 export class StatusReporter {
   private readonly now: () => number;
@@ -153,7 +158,28 @@ export class StatusReporter {
 
   /** Write the group's due rows one at a time, oldest first; then wake up for the next backoff, if any. */
   private async drain(group: string): Promise<void> {
+    const { store } = this.options;
+    const owner = this.options.owner ?? "local";
+    const lease = `status:${group}`;
+    // Held while one write may last, renewed before each; another replica draining the group waits.
+    const hold = async (): Promise<boolean> => {
+      const at = this.now();
+      return store.acquireLease(lease, owner, at + this.callTimeoutMs * 2, at);
+    };
+    if (!(await hold())) {
+      this.wakeAt(group, this.now() + GROUP_BUSY_RETRY_MS);
+      return;
+    }
+    try {
+      await this.drainHeld(group, hold);
+    } finally {
+      await store.releaseLease(lease, owner);
+    }
+  }
+
+  private async drainHeld(group: string, hold: () => Promise<boolean>): Promise<void> {
     while (!this.stopped) {
+      if (!(await hold())) return;
       const now = this.now();
       const rows = await this.options.store.outboxStatuses(group);
       if (rows.length === 0) return;

@@ -102,6 +102,10 @@ CREATE TABLE IF NOT EXISTS status_outbox (
   PRIMARY KEY (host, repo, sha, context)
 );
 CREATE INDEX IF NOT EXISTS status_outbox_by_group ON status_outbox (group_key, seq);
+CREATE TABLE IF NOT EXISTS counters (
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS leases (
   name TEXT PRIMARY KEY,
   owner TEXT NOT NULL,
@@ -592,7 +596,13 @@ export class SqliteStore implements Store {
 
   async enqueueStatus(item: { repo: RepoRef; sha: string; prNumber: number; status: CommitStatus; groupKey: string }, now: number): Promise<number> {
     const tx = this.db.transaction(() => {
-      const { next } = this.db.prepare("SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM status_outbox").get() as { next: number };
+      // A counter that never goes back: a removed row's seq is never handed out again (a stale write could match it).
+      const { next } = this.db
+        .prepare(
+          `INSERT INTO counters (name, value) VALUES ('outbox_seq', (SELECT COALESCE(MAX(seq), 0) + 1 FROM status_outbox))
+           ON CONFLICT (name) DO UPDATE SET value = MAX(counters.value + 1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM status_outbox)) RETURNING value AS next`,
+        )
+        .get() as { next: number };
       this.db
         .prepare(
           `INSERT INTO status_outbox (host, repo, sha, context, group_key, seq, repo_json, pr_number, status_json, enqueued_at, attempts)

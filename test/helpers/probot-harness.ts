@@ -45,11 +45,15 @@ export interface HarnessOptions {
   artifacts?: BerthOptions["artifacts"];
   /** Registry clean-up of closed PRs (default: `artifacts`). */
   registryCleaner?: BerthOptions["registryCleaner"];
+  /** A store opened elsewhere (PostgreSQL shared by replicas); default SQLite in `dataDir`. Closed by `close()`. */
+  store?: Store;
+  /** Further engine options (replica id, lease and heartbeat timings, concurrency). */
+  engine?: Partial<Pick<BerthOptions, "replicaId" | "runLeaseMs" | "heartbeatMs" | "inboxClaimMarginMs" | "concurrency" | "eventTimeoutMs">>;
 }
 
 export async function createHarness(options: HarnessOptions): Promise<Harness> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "berth-test-"));
-  const store = SqliteStore.open(dataDir);
+  const store = options.store ?? SqliteStore.open(dataDir);
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
   const probot = new Probot({
     appId: 1,
@@ -72,6 +76,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     extraHosts: options.extraHosts,
     artifacts: options.artifacts,
     registryCleaner: options.registryCleaner,
+    ...options.engine,
   });
   const routes: RouteHandler[] = [];
   await probot.load(app, { cwd: dataDir, addHandler: (h) => routes.push(h as RouteHandler) });

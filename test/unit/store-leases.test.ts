@@ -300,6 +300,17 @@ describe.each(storeBackends)("store leases on $name", (backend) => {
       expect(await store.removeStatus({ repo: REPO, sha: "a".repeat(40), status: status("berth/c0"), seq: seqs[0]! })).toBe(false);
       expect(await store.removeStatus({ repo: REPO, sha: "a".repeat(40), status: status("berth/c0"), seq: replaced })).toBe(true);
     });
+
+    test("a removed row's seq is never handed out again, so a stale write of it cannot match a newer row", async () => {
+      const row = { repo: REPO, sha: "b".repeat(40), prNumber: 1, status: status("berth/build"), groupKey: "g" };
+      const first = await store.enqueueStatus(row, 1);
+      expect(await store.removeStatus({ ...row, seq: first })).toBe(true);
+      const second = await store.enqueueStatus(row, 2);
+      expect(second).toBeGreaterThan(first);
+      // The writer of the first version comes back late: nothing of the newer row goes.
+      expect(await store.removeStatus({ ...row, seq: first })).toBe(false);
+      expect(await store.outboxStatuses()).toHaveLength(1);
+    });
   });
 
   // Only adapters that several processes share (SQLite's data directory has one).
