@@ -85,6 +85,8 @@ export type BotEvent = (
 /** The stages of a preview pipeline, in order. */
 export const STAGES = ["build", "deploy", "test"] as const;
 export type StageName = (typeof STAGES)[number];
+/** Stages a run executes: the pipeline's, or `delete` (the one stage of a delete run). */
+export type RunStageName = StageName | "delete";
 
 /** The life of one stage row in the status comment. */
 export type StageState =

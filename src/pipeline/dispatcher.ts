@@ -11,7 +11,7 @@ import type { CodeHost, PreviewTarget } from "../domain/ports.js";
 import { sha7 } from "../domain/naming.js";
 import { decideApproval } from "../domain/approval.js";
 import { hasPermission } from "../domain/permission.js";
-import type { BotEvent, HostKind, Permission, PullRef, StageName } from "../domain/types.js";
+import type { BotEvent, HostKind, Permission, PullRef, RunStageName, StageName } from "../domain/types.js";
 import type { CommentPublisher } from "./comment-publisher.js";
 import type { ConfigLookup } from "./config-loader.js";
 import { environmentKeyOf, prKeyOf, type Notice, type PullRecord, type ReleaseSpec, type RunKind, type RunRecord } from "./records.js";
@@ -139,7 +139,7 @@ async function setNotice(pull: PullRecord, notice: Notice | undefined, deps: Dis
 }
 
 /** Queue a run; it supersedes (or, for deletes, cancels) the PR's older queued and running runs. */
-async function queueRun(pull: PullRecord, kind: RunKind, plan: StageName[], trigger: string, config: RepoConfig | undefined, deps: DispatcherDeps): Promise<RunRecord> {
+async function queueRun(pull: PullRecord, kind: RunKind, plan: RunStageName[], trigger: string, config: RepoConfig | undefined, deps: DispatcherDeps): Promise<RunRecord> {
   const run: RunRecord = {
     id: deps.newId(),
     prKey: pull.prKey,
@@ -207,7 +207,7 @@ async function onPullClosed(pr: PullRef, merged: boolean, deps: DispatcherDeps):
   const prKey = prKeyOf(pr.repo, pr.number);
   if (!await deps.store.getPull(prKey)) return; // berth never worked on this PR
   const pull = await upsertPull(pr, deps);
-  await queueRun(pull, "delete", [], merged ? "merge" : "close", undefined, deps);
+  await queueRun(pull, "delete", ["delete"], merged ? "merge" : "close", undefined, deps);
 }
 
 async function reply(host: CodeHost, event: Extract<BotEvent, { kind: "pr-comment" }>, text: string): Promise<void> {
@@ -253,7 +253,7 @@ async function runCommand(
       await reply(host, event, "There is no preview of this PR to delete.");
       return;
     }
-    await queueRun(await upsertPull(pr, deps), "delete", [], "/delete", undefined, deps);
+    await queueRun(await upsertPull(pr, deps), "delete", ["delete"], "/delete", undefined, deps);
     return;
   }
   if (pr.state === "closed") {

@@ -23,6 +23,7 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./inbox-retry.js";
 import { InboxWorker, type EventFailure } from "./inbox-worker.js";
 import { prKeyOf, repoKeyOf, type PrKey, type PullRecord, type RunRecord } from "./records.js";
 import { executeRun, type ExecutorDeps } from "./run-executor.js";
+import { RunJournal } from "./run-journal.js";
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_RUN_LEASE_MS, Scheduler } from "./scheduler.js";
 import { StatusReporter, type StatusRetryPolicy } from "./status-outbox.js";
 import type { InboxItem, RunFence, Store } from "./store.js";
@@ -95,6 +96,7 @@ export class Engine {
   private readonly publisher: CommentPublisher;
   private readonly reporter: StatusReporter;
   private readonly background: BackgroundTasks;
+  private readonly journal: RunJournal;
   private sharedExecutorDeps?: Omit<ExecutorDeps, "host" | "log">;
   private readonly loadConfig: ReturnType<typeof createConfigLoader>;
   private readonly now: () => number;
@@ -122,6 +124,7 @@ export class Engine {
       owner: this.replicaId,
     });
     this.background = new BackgroundTasks(options.log);
+    this.journal = new RunJournal(options.store, (prKey) => this.publisher.request(prKey), this.now);
     this.reporter = new StatusReporter({
       store: options.store,
       hosts: options.hosts,
@@ -333,7 +336,7 @@ export class Engine {
   /** What every run's executor gets except its host and log, built once. */
   private get executorDeps(): Omit<ExecutorDeps, "host" | "log"> {
     this.sharedExecutorDeps ??= {
-      store: this.store,
+      journal: this.journal,
       builder: this.options.builder,
       targets: this.options.targets,
       registry: this.options.registry,
@@ -344,7 +347,6 @@ export class Engine {
       redact: this.options.redact,
       now: this.now,
       newId: this.newId,
-      publish: (prKey) => this.publisher.request(prKey),
       reportBaseUrl: this.reportBaseUrl,
       enqueueStatus: (r, status) => this.reporter.enqueue(r.repo, r.sha, r.prNumber, status),
       background: (what, task) => this.background.run(what, task),
@@ -403,7 +405,7 @@ export class Engine {
         prNumber: pull.prNumber,
         sha: pull.headSha,
         kind: "delete",
-        plan: [],
+        plan: ["delete"],
         trigger: "close",
         status: "queued",
         reuseImage: false,

@@ -3,7 +3,7 @@
  */
 import type { RepoConfig } from "../config/repo-config.js";
 import type { VulnerabilitySummary } from "../domain/ports.js";
-import type { RepoRef, RunStatus, StageName, StageState } from "../domain/types.js";
+import type { RepoRef, RunStatus, RunStageName, StageState } from "../domain/types.js";
 import type { TestSummary } from "../reports/junit.js";
 
 /** `github:owner/name#12` — the key of one pull request across tables. */
@@ -42,7 +42,7 @@ export interface RunRecord {
   sha: string;
   kind: RunKind;
   /** Stages this run executes, in order (empty for delete runs). */
-  plan: StageName[];
+  plan: RunStageName[];
   /** What started it: `push`, `/deploy`, `/test`, `close`, ... */
   trigger: string;
   status: RunStatus;
@@ -77,7 +77,7 @@ export interface StageDetail {
 
 export interface StageRecord {
   runId: string;
-  name: StageName;
+  name: RunStageName;
   state: StageState;
   startedAt?: number;
   finishedAt?: number;

@@ -1,37 +1,60 @@
 /**
- * Executes one run: its stages in order, each persisted before and after, the comment redrawn and
- * a commit status enqueued (pending when a stage starts, its result when it ends). No stage awaits a
- * code-host status write: the status outbox writes them in the background. Reacts to the abort
- * signal of the scheduler.
+ * Executes one claimed run: one stage loop for PR pipelines, tag releases and deletes. Each stage
+ * is recorded by the run journal when it starts and when it ends (with the facts it returned), a
+ * commit status is enqueued (pending when a stage starts, its result when it ends) and nothing on
+ * the way waits for a code-host write: the status outbox and the comment publisher write in the
+ * background. Reacts to the abort signal of the scheduler.
  */
 import { reportUrl, stageLogUrl } from "../domain/report-links.js";
 import type { CommitStatus, LogSink } from "../domain/ports.js";
-import type { StageName } from "../domain/types.js";
+import type { RunStageName, StageName } from "../domain/types.js";
 import { buildStage } from "../stages/build-stage.js";
-import { deletePreview } from "../stages/delete-stage.js";
+import { deleteStage } from "../stages/delete-stage.js";
 import { deployStage } from "../stages/deploy-stage.js";
 import type { StageContext, StageDeps, StageOutcome } from "../stages/stage-context.js";
 import { testStage } from "../stages/test-stage.js";
 import { releaseBuildStage, releaseDeployStage, type ReleaseContext } from "../stages/release-stages.js";
-import { repoKeyOf } from "./records.js";
-import { RunFencedError, type RunFence } from "./store.js";
-import type { Notice, PrKey, RunRecord, StageDetail } from "./records.js";
-import { markStopped, requeueRun, type StopReason } from "./run-state.js";
+import type { RunRecord, StageDetail } from "./records.js";
+import type { RunJournal } from "./run-journal.js";
+import type { StopReason } from "./run-state.js";
 import { StageLog } from "./stage-log.js";
+import { RunFencedError, type RunFence } from "./store.js";
 
-const STAGE_FUNCTIONS: Record<StageName, (ctx: StageContext) => Promise<StageOutcome>> = {
+const PIPELINE_STAGES: Record<StageName, (ctx: StageContext) => Promise<StageOutcome>> = {
   build: buildStage,
   deploy: deployStage,
   test: testStage,
 };
 
-export interface ExecutorDeps extends StageDeps {
-  /** Redraw the PR's status comment soon. */
-  publish: (prKey: PrKey) => void;
+export interface ExecutorDeps extends Omit<StageDeps, "lookup" | "scanFinished"> {
+  /** The one writer of run, stage and pull state. */
+  journal: RunJournal;
   /** Base URL of report links (commit status target URLs). */
   reportBaseUrl: string;
   /** Want a commit status on the run's commit: recorded at once, written in the background (status outbox). */
   enqueueStatus: (run: RunRecord, status: CommitStatus) => Promise<void>;
+}
+
+/** How one kind of run goes through the stage loop. */
+interface RunShape {
+  /** The commit-status context of a stage, or undefined when this run reports none for it. */
+  context(name: RunStageName): string | undefined;
+  /** Run one stage. */
+  stage(name: RunStageName, earlier: StageContext["earlier"], onLog: LogSink): Promise<StageOutcome>;
+  /** The commit status of a finished stage. */
+  resultStatus(name: RunStageName, outcome: StageOutcome): CommitStatus;
+  /** Before the first stage. */
+  begin?(): Promise<void>;
+  /** Whether the loop ends before this stage (the PR is gone). */
+  shouldEnd?(): Promise<boolean>;
+  /** Around a stage: just started, and ended (`undefined` when it was stopped). */
+  stageStarted?(name: RunStageName): void;
+  stageEnded?(name: RunStageName, outcome: StageOutcome | undefined, signal: AbortSignal): void;
+  /** After a stage failed, before the run is marked failed. */
+  onFailure?(name: RunStageName): Promise<void>;
+  /** After every stage passed, before the run is marked passed (with `passReason`). */
+  onPass?(): Promise<void>;
+  passReason?: string;
 }
 
 function stopReasonOf(signal: AbortSignal): StopReason {
@@ -42,7 +65,7 @@ function stopReasonOf(signal: AbortSignal): StopReason {
   return { kind: "cancelled", text: "cancelled" };
 }
 
-function commitStatusOf(name: StageName, ok: boolean, detail: StageDetail, deps: ExecutorDeps): CommitStatus {
+function commitStatusOf(name: RunStageName, ok: boolean, detail: StageDetail, deps: ExecutorDeps): CommitStatus {
   const status: CommitStatus = {
     context: `berth/${name}`,
     state: ok ? "success" : "failure",
@@ -55,18 +78,18 @@ function commitStatusOf(name: StageName, ok: boolean, detail: StageDetail, deps:
 }
 
 /** Run one stage with its whole output collected (redacted); the stored log's id goes into the detail. */
-async function withStageLog(run: RunRecord, name: StageName, deps: ExecutorDeps, stage: (onLog: LogSink) => Promise<StageOutcome>): Promise<StageOutcome> {
+async function withStageLog(run: RunRecord, name: RunStageName, deps: ExecutorDeps, stage: (onLog: LogSink) => Promise<StageOutcome>): Promise<StageOutcome> {
   const output = new StageLog();
   const outcome = await stage((line) => output.push(deps.redact(line)));
   if (!output.empty) {
     const id = deps.newId();
-    await deps.store.saveLog({ id, runId: run.id, stage: name, createdAt: deps.now(), text: output.text() });
+    await deps.journal.saveLog({ id, runId: run.id, stage: name, createdAt: deps.now(), text: output.text() });
     outcome.detail.logId = id;
   }
   return outcome;
 }
 
-/** Want a stage status shown; returns at once (the outbox writes it, and logs its failures). */
+/** Want a stage status shown; returns once it is in the outbox (which writes it and logs its failures). */
 async function reportStatus(run: RunRecord, status: CommitStatus, deps: ExecutorDeps): Promise<void> {
   await deps.enqueueStatus(run, { ...status, description: status.description.slice(0, 140) });
 }
@@ -86,6 +109,11 @@ async function reportStopped(run: RunRecord, context: string, signal: AbortSigna
   await reportStatus(run, { context, state: "error", description: reason.text }, deps);
 }
 
+/** What stages get: the executor's ports, with the journal's look-ups and scan recording. */
+function stageDepsOf(deps: ExecutorDeps): StageDeps {
+  return { ...deps, lookup: deps.journal, scanFinished: (runId, ref, scan) => deps.journal.scanFinished(runId, ref, scan) };
+}
+
 /**
  * Run a claimed run (status running, held by `fence.owner`) to its end. Never throws for stage
  * failures; they are recorded. Every write of the run and its stages is fenced: when this replica
@@ -93,122 +121,129 @@ async function reportStopped(run: RunRecord, context: string, signal: AbortSigna
  */
 export async function executeRun(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps, fence: RunFence): Promise<void> {
   try {
-    await executeClaimed(run, signal, deps, fence);
+    deps.journal.runStarted(run);
+    const shape = await shapeOf(run, signal, deps, fence);
+    if (shape) await runStages(run, shape, signal, deps, fence);
   } catch (err) {
     if (!(err instanceof RunFencedError)) throw err;
     deps.log.warn({ runId: run.id, owner: fence.owner }, "run lost to another replica; stopped here without further writes");
   }
 }
 
-async function executeClaimed(current: RunRecord, signal: AbortSignal, deps: ExecutorDeps, fence: RunFence): Promise<void> {
-  const { store, now, log } = deps;
-  deps.publish(current.prKey);
-
-  if (current.kind === "delete") {
-    await executeDelete(current, deps, fence);
-    return;
-  }
-  if (current.kind === "release") {
-    await executeRelease(current, signal, deps, fence);
-    return;
-  }
-
-  const config = current.config;
-  if (!config) {
-    await markStopped(store, current, { kind: "cancelled", text: "run has no config" }, now(), "failed", fence);
-    return;
-  }
+/** The one stage loop. */
+async function runStages(run: RunRecord, shape: RunShape, signal: AbortSignal, deps: ExecutorDeps, fence: RunFence): Promise<void> {
+  const { journal, log } = deps;
+  await shape.begin?.();
   const earlier: StageContext["earlier"] = {};
-  if (deps.host.statusScope === "pull-request") {
-    // Statuses on the PR still show the previous commit's results: reset the planned stages.
-    for (const name of current.plan) await reportStatus(current, { context: `berth/${name}`, state: "pending", description: `${name} queued for ${current.sha.slice(0, 7)}` }, deps);
-  }
-  for (const name of current.plan) {
+  for (const name of run.plan) {
     if (signal.aborted) break;
-    const pull = await store.getPull(current.prKey);
-    if (!pull) break;
-    await store.updateStage(current.id, name, { state: "running", startedAt: now(), finishedAt: null }, fence);
-    await reportStatus(current, runningStatus(`berth/${name}`, name), deps);
-    deps.publish(current.prKey);
-    const outcome = await withStageLog(current, name, deps, (onLog) => STAGE_FUNCTIONS[name]({ run: current, config, pull, earlier, signal, deps, onLog }));
+    if (await shape.shouldEnd?.()) break;
+    await journal.stageStarted(run, name, fence);
+    const context = shape.context(name);
+    if (context) await reportStatus(run, runningStatus(context, name), deps);
+    shape.stageStarted?.(name);
+    const outcome = await withStageLog(run, name, deps, (onLog) => shape.stage(name, earlier, onLog));
     if (signal.aborted) {
-      await reportStopped(current, `berth/${name}`, signal, deps);
+      if (context) await reportStopped(run, context, signal, deps);
+      shape.stageEnded?.(name, undefined, signal);
       break;
     }
-    earlier[name] = outcome.detail;
-    await store.updateStage(current.id, name, { state: outcome.ok ? "passed" : "failed", finishedAt: now(), detail: outcome.detail }, fence);
-    deps.publish(current.prKey);
-    log.info({ runId: current.id, prKey: current.prKey, stage: name, ok: outcome.ok }, "stage finished");
-    await reportStatus(current, commitStatusOf(name, outcome.ok, outcome.detail, deps), deps);
+    if (name !== "delete") earlier[name] = outcome.detail;
+    await journal.stageFinished(run, name, outcome, fence);
+    log.info({ runId: run.id, prKey: run.prKey, stage: name, ok: outcome.ok }, "stage finished");
+    if (context) await reportStatus(run, shape.resultStatus(name, outcome), deps);
+    shape.stageEnded?.(name, outcome, signal);
     if (!outcome.ok) {
-      if (deps.host.statusScope === "pull-request") {
-        for (const later of current.plan.slice(current.plan.indexOf(name) + 1)) {
-          await reportStatus(current, { context: `berth/${later}`, state: "error", description: `not run: ${name} failed` }, deps);
-        }
-      }
-      await markStopped(store, current, { kind: "cancelled", text: `not run: ${name} failed` }, now(), "failed", fence);
-      await store.updateRun(current.id, { reason: `${name} failed` }, fence);
+      await shape.onFailure?.(name);
+      await journal.stageFailed(run, name, fence);
       return;
     }
   }
-
   if (signal.aborted) {
     const reason = stopReasonOf(signal);
     if (reason.kind === "lost") return;
     if (reason.kind === "shutdown") {
-      await requeueRun(deps.store, current, fence);
-      log.info({ runId: current.id }, "run interrupted by shutdown; re-queued");
+      await journal.requeued(run, fence);
+      log.info({ runId: run.id }, "run interrupted by shutdown; re-queued");
     } else {
-      await markStopped(store, current, reason, now(), undefined, fence);
+      await journal.stopped(run, reason, fence);
     }
     return;
   }
-  await store.updateRun(current.id, { status: "passed", finishedAt: now() }, fence);
+  await shape.onPass?.();
+  await journal.runPassed(run, fence, shape.passReason);
 }
 
-async function executeDelete(run: RunRecord, deps: ExecutorDeps, fence: RunFence): Promise<void> {
-  const { store, now, log } = deps;
-  try {
-    const { removed, images, problems } = await deletePreview(run, deps);
-    const lines = [run.trigger === "/delete" ? "The preview was deleted by `/delete`. Comment `/deploy` to start it again." : "The PR is closed: its preview is gone."];
-    if (images) lines.push(`Images: ${images}.`);
-    lines.push(...problems.map((problem) => `Clean-up incomplete: ${problem}`));
-    const notice: Notice = { kind: "deleted", text: lines.join("\n") };
-    await store.patchPull(run.prKey, (p) => ({ ...p, notice }));
-    await store.updateRun(run.id, { status: "passed", finishedAt: now() }, fence);
-    log.info({ runId: run.id, prKey: run.prKey, removed, images, problems }, "preview deleted");
-  } catch (err) {
-    const reason = deps.redact(err instanceof Error ? err.message : String(err));
-    await store.patchPull(run.prKey, (p) => ({ ...p, notice: { kind: "deleted", text: `Removing the preview failed: ${reason.split("\n")[0]}` } }));
-    await store.updateRun(run.id, { status: "failed", reason, finishedAt: now() }, fence);
-    log.error({ runId: run.id, err: reason }, "preview deletion failed");
-  } finally {
-    deps.publish(run.prKey);
+/** The shape of a run's kind; undefined (and the run failed) when it cannot run. */
+async function shapeOf(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps, fence: RunFence): Promise<RunShape | undefined> {
+  if (run.kind === "delete") return deleteShape(run, deps);
+  if (run.kind === "release") {
+    if (!run.release || !run.config) {
+      await deps.journal.unrunnable(run, "release run without tag or config", fence);
+      return undefined;
+    }
+    return releaseShape(run, signal, deps);
   }
+  if (!run.config) {
+    await deps.journal.unrunnable(run, "run has no config", fence);
+    return undefined;
+  }
+  return pipelineShape(run, signal, deps);
 }
 
-/** Build (or promote) a tagged commit and deploy it to its environment, reporting on the commit. */
-async function executeRelease(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps, fence: RunFence): Promise<void> {
-  const { store, now, log } = deps;
-  const release = run.release;
-  const config = run.config;
-  if (!release || !config) {
-    await markStopped(store, run, { kind: "cancelled", text: "release run without tag or config" }, now(), "failed", fence);
-    return;
-  }
-  const env = release.environment;
-  // Commit statuses of a release live on the commit; hosts that keep statuses on PRs have none here.
-  const onCommit = deps.host.statusScope === "commit";
-  const report = async (stage: string, ok: boolean, description: string, targetUrl?: string): Promise<void> => {
-    if (!onCommit) return;
-    const status: CommitStatus = { context: `berth/${env}/${stage}`, state: ok ? "success" : "failure", description };
-    if (targetUrl) status.targetUrl = targetUrl;
-    await reportStatus(run, status, deps);
+/** A PR pipeline: build, deploy, test against the PR's preview, each with a `berth/<stage>` status. */
+function pipelineShape(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps): RunShape {
+  const config = run.config!;
+  const stageDeps = stageDepsOf(deps);
+  const onPullRequest = deps.host.statusScope === "pull-request";
+  return {
+    context: (name) => `berth/${name}`,
+    resultStatus: (name, outcome) => commitStatusOf(name, outcome.ok, outcome.detail, deps),
+    async begin() {
+      // Statuses on the PR still show the previous commit's results: reset the planned stages.
+      if (!onPullRequest) return;
+      for (const name of run.plan) await reportStatus(run, { context: `berth/${name}`, state: "pending", description: `${name} queued for ${run.sha.slice(0, 7)}` }, deps);
+    },
+    shouldEnd: async () => (await deps.journal.pullOf(run.prKey)) === undefined,
+    async stage(name, earlier, onLog) {
+      const pull = await deps.journal.pullOf(run.prKey);
+      if (!pull) return { ok: false, detail: { reason: "berth no longer knows this PR" } };
+      if (name === "delete") return { ok: false, detail: { reason: "delete is not a pipeline stage" } };
+      return PIPELINE_STAGES[name]({ run, config, pull, earlier, signal, deps: stageDeps, onLog });
+    },
+    async onFailure(name) {
+      if (!onPullRequest) return;
+      for (const later of run.plan.slice(run.plan.indexOf(name) + 1)) {
+        await reportStatus(run, { context: `berth/${later}`, state: "error", description: `not run: ${name} failed` }, deps);
+      }
+    },
   };
-  const earlier: ReleaseContext["earlier"] = {};
+}
+
+/** A delete run: one `delete` stage, no commit statuses (the comment says what went). */
+function deleteShape(run: RunRecord, deps: ExecutorDeps): RunShape {
+  const stageDeps = stageDepsOf(deps);
+  return {
+    context: () => undefined,
+    resultStatus: (name, outcome) => commitStatusOf(name, outcome.ok, outcome.detail, deps),
+    stage: () => deleteStage({ run, deps: stageDeps }),
+  };
+}
+
+/**
+ * A tag release: build (or promote), then deploy to the tag's environment, with `berth/<env>/<stage>`
+ * statuses where statuses live on the commit. The GitHub Deployment is recorded beside the deploy
+ * stage, never on its path: start and finish are background writes, the finish waiting for the
+ * start's id.
+ */
+function releaseShape(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps): RunShape {
+  const release = run.release!;
+  const config = run.config!;
+  const env = release.environment;
+  const stageDeps = stageDepsOf(deps);
+  const onCommit = deps.host.statusScope === "commit";
   const stages = { build: releaseBuildStage, deploy: releaseDeployStage } as const;
-  // The GitHub Deployment is recorded beside the stage, never on its path: start and finish are
-  // background writes, the finish waiting for the start's id.
+  const { log } = deps;
   let deployment: Promise<string | undefined> | undefined;
   const finishDeployment = (result: { state: "success" | "failure" | "error"; environmentUrl?: string; description: string }): void => {
     const started = deployment;
@@ -219,12 +254,27 @@ async function executeRelease(run: RunRecord, signal: AbortSignal, deps: Executo
       if (id) await finish(run.repo, id, result).catch((err: unknown) => log.warn({ runId: run.id, err: deps.redact(String(err)) }, "deployment status not recorded"));
     });
   };
-  for (const name of run.plan) {
-    if (signal.aborted || (name !== "build" && name !== "deploy")) break;
-    await store.updateStage(run.id, name, { state: "running", startedAt: now(), finishedAt: null }, fence);
-    if (onCommit) await reportStatus(run, runningStatus(`berth/${env}/${name}`, name), deps);
-    const start = deps.host.startDeployment?.bind(deps.host);
-    if (name === "deploy" && start) {
+  const describe = (name: RunStageName, outcome: StageOutcome): string => outcome.detail.reason ?? `${name} ${outcome.ok ? "passed" : "failed"} for ${release.tag}`;
+  const urlOf = (name: RunStageName, outcome: StageOutcome): string | undefined => {
+    const preview = name === "deploy" ? outcome.detail.preview?.url : undefined;
+    return preview ?? (outcome.detail.logId ? stageLogUrl(deps.reportBaseUrl, outcome.detail.logId) : undefined);
+  };
+  const shape: RunShape = {
+    context: (name) => (onCommit ? `berth/${env}/${name}` : undefined),
+    resultStatus(name, outcome) {
+      const status: CommitStatus = { context: `berth/${env}/${name}`, state: outcome.ok ? "success" : "failure", description: describe(name, outcome) };
+      const url = urlOf(name, outcome);
+      if (url) status.targetUrl = url;
+      return status;
+    },
+    stage(name, earlier, onLog) {
+      if (name !== "build" && name !== "deploy") return Promise.resolve({ ok: false, detail: { reason: `${name} is not a release stage` } });
+      const ctx: ReleaseContext = { run, config, earlier, signal, deps: stageDeps, release, onLog };
+      return stages[name](ctx);
+    },
+    stageStarted(name) {
+      const start = deps.host.startDeployment?.bind(deps.host);
+      if (name !== "deploy" || !start) return;
       let resolveId: (id: string | undefined) => void = () => undefined;
       deployment = new Promise((resolve) => (resolveId = resolve));
       deps.background("deployment start", async () => {
@@ -235,35 +285,21 @@ async function executeRelease(run: RunRecord, signal: AbortSignal, deps: Executo
           log.warn({ runId: run.id, err: deps.redact(String(err)) }, "deployment not recorded on the code host");
         }
       });
-    }
-    const outcome = await withStageLog(run, name, deps, (onLog) => stages[name]({ run, config, earlier, signal, deps, release, onLog }));
-    if (signal.aborted) {
-      if (onCommit) await reportStopped(run, `berth/${env}/${name}`, signal, deps);
+    },
+    stageEnded(name, outcome, stopSignal) {
+      if (name !== "deploy") return;
       // A deployment left in progress would show as running on GitHub forever.
-      if (name === "deploy") finishDeployment({ state: "error", description: `stopped: ${stopReasonOf(signal).text}`.slice(0, 140) });
-      break;
-    }
-    earlier[name] = outcome.detail;
-    await store.updateStage(run.id, name, { state: outcome.ok ? "passed" : "failed", finishedAt: now(), detail: outcome.detail }, fence);
-    log.info({ runId: run.id, environment: env, tag: release.tag, stage: name, ok: outcome.ok }, "release stage finished");
-    const url = name === "deploy" ? outcome.detail.preview?.url : undefined;
-    const description = outcome.detail.reason ?? `${name} ${outcome.ok ? "passed" : "failed"} for ${release.tag}`;
-    await report(name, outcome.ok, description, url ?? (outcome.detail.logId ? stageLogUrl(deps.reportBaseUrl, outcome.detail.logId) : undefined));
-    if (name === "deploy") finishDeployment({ state: outcome.ok ? "success" : "failure", description: description.slice(0, 140), ...(url ? { environmentUrl: url } : {}) });
-    if (!outcome.ok) {
-      await markStopped(store, run, { kind: "cancelled", text: `not run: ${name} failed` }, now(), "failed", fence);
-      return;
-    }
-  }
-  if (signal.aborted) {
-    const reason = stopReasonOf(signal);
-    if (reason.kind === "lost") return;
-    if (reason.kind === "shutdown") await requeueRun(deps.store, run, fence);
-    else await markStopped(store, run, reason, now(), undefined, fence);
-    return;
-  }
-  if (release.refusal) await report("deploy", false, release.refusal);
-  await store.updateRun(run.id, { status: "passed", finishedAt: now(), ...(release.refusal ? { reason: release.refusal } : {}) }, fence);
-  // Open PRs whose head is this commit show the environment in their status comment.
-  for (const pull of await store.openPullsAt(repoKeyOf(run.repo), run.sha)) deps.publish(pull.prKey);
+      if (!outcome) {
+        finishDeployment({ state: "error", description: `stopped: ${stopReasonOf(stopSignal).text}`.slice(0, 140) });
+        return;
+      }
+      const url = outcome.detail.preview?.url;
+      finishDeployment({ state: outcome.ok ? "success" : "failure", description: describe(name, outcome).slice(0, 140), ...(url ? { environmentUrl: url } : {}) });
+    },
+    async onPass() {
+      if (release.refusal && onCommit) await reportStatus(run, { context: `berth/${env}/deploy`, state: "failure", description: release.refusal }, deps);
+    },
+  };
+  if (release.refusal) shape.passReason = release.refusal;
+  return shape;
 }

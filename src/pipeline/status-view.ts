@@ -18,11 +18,13 @@ export async function buildStatusView(store: Store, prKey: PrKey, reportBaseUrl:
   if (previous?.status === "superseded") view.superseded = { sha: previous.sha, reason: previous.reason ?? "superseded" };
   if (run) {
     view.testsConfigured = run.config?.test !== undefined;
-    const stages: StageView[] = (await store.stagesOf(run.id)).map((s) => {
+    const stages: StageView[] = [];
+    for (const s of await store.stagesOf(run.id)) {
+      if (s.name === "delete") continue;
       const stage: StageView = { name: s.name, state: s.state, detail: s.detail };
       if (s.startedAt !== undefined && s.finishedAt !== undefined) stage.durationMs = s.finishedAt - s.startedAt;
-      return stage;
-    });
+      stages.push(stage);
+    }
     view.run = { id: run.id, sha: run.sha, trigger: run.trigger, status: run.status, stages };
     if (run.reason) view.run.reason = run.reason;
     if (run.status === "queued") {

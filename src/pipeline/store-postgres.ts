@@ -11,7 +11,7 @@
 import pg from "pg";
 import type { Logger } from "pino";
 import type { CommitStatus } from "../domain/ports.js";
-import type { BotEvent, RepoRef, RunStatus, StageName, StageState } from "../domain/types.js";
+import type { BotEvent, RepoRef, RunStatus, RunStageName, StageState } from "../domain/types.js";
 import type { TestSuiteReport } from "../reports/junit.js";
 import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, StageDetail, StageRecord } from "./records.js";
 import type { StopReason } from "./run-state.js";
@@ -245,7 +245,7 @@ function outboxStatus(row: OutboxRow): OutboxStatus {
   return item;
 }
 
-type StageRow = { run_id: string; name: StageName; state: StageState; started_at: number | null; finished_at: number | null; detail_json: string };
+type StageRow = { run_id: string; name: RunStageName; state: StageState; started_at: number | null; finished_at: number | null; detail_json: string };
 
 function stageRecord(r: StageRow): StageRecord {
   return {
@@ -552,7 +552,7 @@ export class PostgresStore implements Store {
     return rows.map(stageRecord);
   }
 
-  async updateStage(runId: string, name: StageName, patch: StagePatch, fence?: RunFence): Promise<void> {
+  async updateStage(runId: string, name: RunStageName, patch: StagePatch, fence?: RunFence): Promise<void> {
     await this.tx(async (c) => {
       // The run's row stays locked until the stage is written: a take-over waits for this write or comes first and fences it.
       if (fence) await this.lockRun(c, runId, fence);

@@ -7,7 +7,7 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { CommitStatus } from "../domain/ports.js";
-import type { BotEvent, RepoRef, RunStatus, StageName, StageState } from "../domain/types.js";
+import type { BotEvent, RepoRef, RunStatus, RunStageName, StageState } from "../domain/types.js";
 import type { TestSuiteReport } from "../reports/junit.js";
 import { lockDataDir, type DataDirLock } from "./data-dir-lock.js";
 import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, StageDetail, StageRecord } from "./records.js";
@@ -455,7 +455,7 @@ export class SqliteStore implements Store {
   private stages(runId: string): StageRecord[] {
     const rows = this.db
       .prepare("SELECT run_id, name, state, started_at, finished_at, detail_json FROM stages WHERE run_id = ?")
-      .all(runId) as Array<{ run_id: string; name: StageName; state: StageState; started_at: number | null; finished_at: number | null; detail_json: string }>;
+      .all(runId) as Array<{ run_id: string; name: RunStageName; state: StageState; started_at: number | null; finished_at: number | null; detail_json: string }>;
     return rows.map((r) => ({
       runId: r.run_id,
       name: r.name,
@@ -466,7 +466,7 @@ export class SqliteStore implements Store {
     }));
   }
 
-  async updateStage(runId: string, name: StageName, patch: StagePatch, fence?: RunFence): Promise<void> {
+  async updateStage(runId: string, name: RunStageName, patch: StagePatch, fence?: RunFence): Promise<void> {
     const tx = this.db.transaction(() => {
       this.assertFence(runId, fence);
       const current = this.stages(runId).find((s) => s.name === name);

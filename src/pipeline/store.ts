@@ -11,7 +11,7 @@
  * run pass a fence (its owner): a replica that lost the run cannot overwrite what the new owner wrote.
  */
 import type { CommitStatus } from "../domain/ports.js";
-import type { BotEvent, RepoRef, RunStatus, StageName, StageState } from "../domain/types.js";
+import type { BotEvent, RepoRef, RunStatus, RunStageName, StageState } from "../domain/types.js";
 import type { TestSuiteReport } from "../reports/junit.js";
 import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, StageDetail, StageRecord } from "./records.js";
 import type { StopReason } from "./run-state.js";
@@ -148,7 +148,7 @@ export interface Store {
 
   // ---- stages ----
   stagesOf(runId: string): Promise<StageRecord[]>;
-  updateStage(runId: string, name: StageName, patch: StagePatch, fence?: RunFence): Promise<void>;
+  updateStage(runId: string, name: RunStageName, patch: StagePatch, fence?: RunFence): Promise<void>;
 
   // ---- pulls ----
   getPull(prKey: PrKey): Promise<PullRecord | undefined>;

@@ -5,7 +5,7 @@ import { imageRepository, prImageTag } from "../domain/naming.js";
 import type { ArtifactInfo, ArtifactRegistry, BuildOutcome } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { RepoRef } from "../domain/types.js";
-import { repoKeyOf, type ImageRecord, type StageDetail, type StageRecord } from "../pipeline/records.js";
+import type { ImageRecord, StageDetail } from "../pipeline/records.js";
 import { failureFrom, tailLines, type StageContext, type StageDeps, type StageOutcome } from "./stage-context.js";
 
 /** Where images live when no registry is configured: the local engine only. */
@@ -122,9 +122,8 @@ export async function inspectArtifact(
 }
 
 /**
- * Wait for a scan in the background and put its summary into the run's build row once the stage
- * has ended. Only `detail.scan` changes, and only while the row still shows this image: a run that
- * was requeued or reset meanwhile is left alone.
+ * Wait for a scan in the background; the journal puts its summary into the run's build row once
+ * the stage has ended (only `detail.scan` changes, and only while the row still shows this image).
  */
 export function followScan(ctx: Pick<StageContext, "run" | "deps">, artifacts: ArtifactRegistry, ref: string): void {
   const { run, deps } = ctx;
@@ -132,28 +131,8 @@ export function followScan(ctx: Pick<StageContext, "run" | "deps">, artifacts: A
     const info = await artifacts.awaitScan(ref);
     const scan = scanDetail(info);
     if (!scan) return;
-    const row = await settledBuildRow(deps, run.id);
-    if (!row || row.detail.image?.ref !== ref) return;
-    await deps.store.updateStage(run.id, "build", { state: row.state, detail: { ...row.detail, scan } });
-    deps.log.info({ runId: run.id, ref, status: scan.status }, "scan summary added to the build stage");
-    // A release run has no status comment of its own.
-    if (run.kind !== "release") deps.publish?.(run.prKey);
+    if (await deps.scanFinished(run.id, ref, scan)) deps.log.info({ runId: run.id, ref, status: scan.status }, "scan summary added to the build stage");
   });
-}
-
-/** How long a finished scan waits for its build stage to be recorded before giving up. */
-const SETTLE_MS = 30_000;
-
-/** The run's build row once it no longer runs (its outcome is recorded); undefined when gone or never settled. */
-async function settledBuildRow(deps: Pick<StageDeps, "store">, runId: string): Promise<StageRecord | undefined> {
-  const deadline = Date.now() + SETTLE_MS;
-  for (;;) {
-    const row = (await deps.store.stagesOf(runId)).find((s) => s.name === "build");
-    if (!row || row.state === "queued") return undefined;
-    if (row.state !== "running") return row;
-    if (Date.now() > deadline) return undefined;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /**
@@ -189,10 +168,12 @@ export async function buildStage(ctx: StageContext): Promise<StageOutcome> {
     if (!outcome.ok) return failedBuild(outcome, deps.redact);
     const published = await publishImage(ctx, ref, outcome.imageId);
     const { image, scan } = published;
-    await deps.store.recordImage(repoKeyOf(run.repo), run.sha, image, deps.now());
-    if (published.gateFailure) return { ok: false, detail: { image, ...(scan ? { scan } : {}), reason: published.gateFailure } };
-    await deps.store.patchPull(run.prKey, (p) => ({ ...p, image: { ...image, sha: run.sha } }));
-    return { ok: true, detail: { image, ...(scan ? { scan } : {}), logTail: tailLines(outcome.logTail.join("\n"), 10, deps.redact) } };
+    if (published.gateFailure) return { ok: false, detail: { image, ...(scan ? { scan } : {}), reason: published.gateFailure }, facts: { images: [image] } };
+    return {
+      ok: true,
+      detail: { image, ...(scan ? { scan } : {}), logTail: tailLines(outcome.logTail.join("\n"), 10, deps.redact) },
+      facts: { images: [image], pullImage: image },
+    };
   } catch (err) {
     return failureFrom(err, deps.redact);
   }

@@ -4,8 +4,8 @@
  */
 import { imageOwnerLabels, imageRepositoryOf } from "./build-stage.js";
 import { previewKeyOf } from "./deploy-stage.js";
-import type { StageDeps } from "./stage-context.js";
-import type { RunRecord } from "../pipeline/records.js";
+import type { StageDeps, StageOutcome } from "./stage-context.js";
+import type { Notice, RunRecord } from "../pipeline/records.js";
 
 /** What a delete run did, for the status comment. */
 export interface DeleteOutcome {
@@ -42,11 +42,10 @@ export async function deletePreview(run: RunRecord, deps: StageDeps): Promise<De
     }
   }
   if (failures.length) throw new Error(`the preview could not be removed from ${failures.join("; ")}`);
-  await deps.store.patchPull(run.prKey, (p) => ({ ...p, preview: undefined }));
   const outcome: DeleteOutcome = { removed, problems: [] };
   if (run.trigger === "/delete") return outcome;
 
-  const config = (await deps.store.latestPipelineRuns(run.prKey, 1))[0]?.config;
+  const config = await deps.lookup.latestConfig(run.prKey);
   if (config?.cleanup.registry === false) return outcome;
   const repository = imageRepositoryOf(deps, run.repo);
   const parts: string[] = [];
@@ -70,4 +69,26 @@ export async function deletePreview(run: RunRecord, deps: StageDeps): Promise<De
   }
   if (parts.length) outcome.images = parts.join(", ");
   return outcome;
+}
+
+/**
+ * The stage of a delete run: remove the preview (see {@link deletePreview}); the journal forgets it
+ * and the comment says what went. When a target refuses, the preview record stays (it still runs
+ * there) and the comment says why.
+ */
+export async function deleteStage(ctx: { run: RunRecord; deps: StageDeps }): Promise<StageOutcome> {
+  const { run, deps } = ctx;
+  try {
+    const { removed, images, problems } = await deletePreview(run, deps);
+    const lines = [run.trigger === "/delete" ? "The preview was deleted by `/delete`. Comment `/deploy` to start it again." : "The PR is closed: its preview is gone."];
+    if (images) lines.push(`Images: ${images}.`);
+    lines.push(...problems.map((problem) => `Clean-up incomplete: ${problem}`));
+    const notice: Notice = { kind: "deleted", text: lines.join("\n") };
+    deps.log.info({ runId: run.id, prKey: run.prKey, removed, images, problems }, "preview deleted");
+    return { ok: true, detail: { reason: `${removed} preview object(s) removed` }, facts: { previewRemoved: true, notice } };
+  } catch (err) {
+    const reason = deps.redact(err instanceof Error ? err.message : String(err));
+    deps.log.error({ runId: run.id, err: reason }, "preview deletion failed");
+    return { ok: false, detail: { reason }, facts: { notice: { kind: "deleted", text: `Removing the preview failed: ${reason.split("\n")[0]}` } } };
+  }
 }

@@ -31,12 +31,11 @@ export async function deployStage(ctx: StageContext): Promise<StageOutcome> {
       ...(checkout ? { sourceDir: checkout.dir } : {}),
       ...(ctx.onLog ? { onLog: ctx.onLog } : {}),
     });
-    await deps.store.patchPull(run.prKey, (p) => ({
-      ...p,
-      preview: { target: target.kind, sha: run.sha, url: result.url, internalUrl: result.internalUrl, runId: run.id, deployedAt: deps.now() },
-      notice: p.notice?.kind === "deleted" ? undefined : p.notice,
-    }));
-    return { ok: true, detail: { preview: { url: result.url, internalUrl: result.internalUrl } } };
+    return {
+      ok: true,
+      detail: { preview: { url: result.url, internalUrl: result.internalUrl } },
+      facts: { preview: { target: target.kind, url: result.url, internalUrl: result.internalUrl } },
+    };
   } catch (err) {
     return failureFrom(err, deps.redact);
   } finally {

@@ -6,6 +6,7 @@ import type { EnvironmentConfig, PreviewConfig } from "../config/repo-config.js"
 import type { PreviewKey } from "../domain/ports.js";
 import { imageTagOfGitTag } from "../domain/tag-rules.js";
 import { repoKeyOf, type ImageRecord, type ReleaseSpec } from "../pipeline/records.js";
+import type { StageFacts } from "../pipeline/run-journal.js";
 import { buildCommit, failedBuild, imageRepositoryOf, inspectArtifact, publishImage, unscannedGateFailure } from "./build-stage.js";
 import { failureFrom, tailLines, type StageContext, type StageOutcome } from "./stage-context.js";
 
@@ -38,17 +39,17 @@ export async function releaseBuildStage(ctx: ReleaseContext): Promise<StageOutco
   const ref = releaseImageRef(ctx);
   const shaRef = `${repositoryOf(ctx)}:sha-${run.sha}`;
   try {
-    for (const existing of await deps.store.imagesOf(repoKey, run.sha)) {
+    for (const existing of await deps.lookup.imagesOf(repoKey, run.sha)) {
       // Harbor adds the tag server-side; otherwise the local image is tagged and pushed (same digest).
       if (existing.pushed && deps.artifacts && (await deps.artifacts.promote(existing.ref, ref))) {
         // Tag the local copy too, so a deploy on this engine needs no pull.
         if (await deps.builder.hasImage(existing.ref)) await deps.builder.tag(existing.ref, ref);
         const image: ImageRecord = { ref, digest: existing.digest, pushed: true };
-        await deps.store.recordImage(repoKey, run.sha, image, deps.now());
+        const facts: StageFacts = { images: [image] };
         // The promoted artifact meets the gate again: a gated alpha never slips into production.
         const { info, scan } = await inspectArtifact(ctx, deps.artifacts, ref);
-        if (!info.gate.pass) return { ok: false, detail: { image, ...(scan ? { scan } : {}), reason: `vulnerability gate: ${info.gate.reason}` } };
-        return { ok: true, detail: { image, ...(scan ? { scan } : {}), reused: true, reason: `promoted from ${existing.ref} in the registry without a rebuild` } };
+        if (!info.gate.pass) return { ok: false, detail: { image, ...(scan ? { scan } : {}), reason: `vulnerability gate: ${info.gate.reason}` }, facts };
+        return { ok: true, detail: { image, ...(scan ? { scan } : {}), reused: true, reason: `promoted from ${existing.ref} in the registry without a rebuild` }, facts };
       }
       if (!(await deps.builder.hasImage(existing.ref))) continue;
       try {
@@ -59,10 +60,10 @@ export async function releaseBuildStage(ctx: ReleaseContext): Promise<StageOutco
         throw err;
       }
       const image = await pushTag(ctx, ref, existing.digest);
-      await deps.store.recordImage(repoKey, run.sha, image, deps.now());
+      const facts: StageFacts = { images: [image] };
       const unscanned = unscannedGateFailure(ctx);
-      if (unscanned) return { ok: false, detail: { image, reason: unscanned } };
-      return { ok: true, detail: { image, reused: true, reason: `promoted from ${existing.ref} without a rebuild` } };
+      if (unscanned) return { ok: false, detail: { image, reason: unscanned }, facts };
+      return { ok: true, detail: { image, reused: true, reason: `promoted from ${existing.ref} without a rebuild` }, facts };
     }
     const outcome = await buildCommit(ctx, ref, { "org.opencontainers.image.version": ctx.release.tag });
     if (!outcome.ok) return failedBuild(outcome, deps.redact);
@@ -70,10 +71,9 @@ export async function releaseBuildStage(ctx: ReleaseContext): Promise<StageOutco
     const { image, scan } = published;
     await deps.builder.tag(ref, shaRef);
     const shaImage = await pushTag(ctx, shaRef, outcome.imageId);
-    await deps.store.recordImage(repoKeyOf(run.repo), run.sha, shaImage, deps.now());
-    await deps.store.recordImage(repoKeyOf(run.repo), run.sha, image, deps.now());
-    if (published.gateFailure) return { ok: false, detail: { image, ...(scan ? { scan } : {}), reason: published.gateFailure } };
-    return { ok: true, detail: { image, ...(scan ? { scan } : {}), logTail: tailLines(outcome.logTail.join("\n"), 10, deps.redact) } };
+    const facts: StageFacts = { images: [shaImage, image] };
+    if (published.gateFailure) return { ok: false, detail: { image, ...(scan ? { scan } : {}), reason: published.gateFailure }, facts };
+    return { ok: true, detail: { image, ...(scan ? { scan } : {}), logTail: tailLines(outcome.logTail.join("\n"), 10, deps.redact) }, facts };
   } catch (err) {
     return failureFrom(err, deps.redact);
   }
@@ -105,11 +105,11 @@ export async function releaseDeployStage(ctx: ReleaseContext): Promise<StageOutc
   if (envConfig?.namespace) key.namespace = envConfig.namespace;
   try {
     const result = await target.deploy({ key, sha: run.sha, runId: run.id, image: image.ref, preview, signal, ...(ctx.onLog ? { onLog: ctx.onLog } : {}) });
-    await deps.store.saveEnvironment(
-      { key: run.prKey, repo: run.repo, environment: release.environment, tag: release.tag, sha: run.sha, image, url: result.url, target: target.kind, deployedAt: deps.now() },
-      repoKeyOf(run.repo),
-    );
-    return { ok: true, detail: { preview: result } };
+    return {
+      ok: true,
+      detail: { preview: result },
+      facts: { environment: { key: run.prKey, repo: run.repo, environment: release.environment, tag: release.tag, sha: run.sha, image, url: result.url, target: target.kind } },
+    };
   } catch (err) {
     return failureFrom(err, deps.redact);
   }

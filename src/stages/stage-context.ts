@@ -7,11 +7,12 @@ import type { RepoConfig } from "../config/repo-config.js";
 import type { ArtifactRegistry, CodeHost, LogSink, RegistryCleaner, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { PullRecord, RunRecord, StageDetail } from "../pipeline/records.js";
-import type { Store } from "../pipeline/store.js";
+import type { StageFacts, StageLookup } from "../pipeline/run-journal.js";
 
-/** Ports and settings stages use. */
+/** Ports and settings stages use. Stages write no state: they return facts (see `StageFacts`). */
 export interface StageDeps {
-  store: Store;
+  /** Read-only look-ups (images of a commit, the config a preview was deployed with). */
+  lookup: StageLookup;
   host: CodeHost;
   builder: ImageBuilder;
   targets: Partial<Record<RepoConfig["preview"]["target"], PreviewTarget>>;
@@ -31,8 +32,8 @@ export interface StageDeps {
   newId: () => string;
   /** Start work the stage does not wait for (code-host writes, a scan finishing later); failures are logged. */
   background: (what: string, task: () => Promise<void>) => void;
-  /** Redraw the PR's status comment soon (background work that changed a stage's detail). */
-  publish?: (prKey: string) => void;
+  /** A scan followed in the background finished: the journal puts it into the run's build row. */
+  scanFinished: (runId: string, ref: string, scan: NonNullable<StageDetail["scan"]>) => Promise<boolean>;
 }
 
 export interface StageContext {
@@ -51,6 +52,8 @@ export interface StageContext {
 export interface StageOutcome {
   ok: boolean;
   detail: StageDetail;
+  /** What outlives the stage (images, preview, report, environment), written by the run journal. */
+  facts?: StageFacts;
 }
 
 /** Last `count` non-empty lines of a text, redacted. */

@@ -33,7 +33,6 @@ export async function testStage(ctx: StageContext): Promise<StageOutcome> {
     const report = result.reportsNotRead?.length ? { ...parsed, parseErrors: [...result.reportsNotRead.map((file) => `not read: ${file}`), ...parsed.parseErrors] } : parsed;
     const summary = summarize(report);
     const reportId = deps.newId();
-    await deps.store.saveReport({ id: reportId, runId: run.id, prKey: run.prKey, createdAt: deps.now(), report });
     const logTail = tailLines(result.logTail.join("\n"), 30, deps.redact);
     const reasons: string[] = [];
     if (result.timedOut) reasons.push(`timed out after ${Math.round(test.timeout / 1000)}s`);
@@ -48,7 +47,7 @@ export async function testStage(ctx: StageContext): Promise<StageOutcome> {
       logTail,
     };
     if (reasons.length) detail.reason = reasons.join("; ");
-    return { ok, detail };
+    return { ok, detail, facts: { report: { id: reportId, report } } };
   } catch (err) {
     return failureFrom(err, deps.redact);
   }

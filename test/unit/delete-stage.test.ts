@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { PreviewKey, PreviewTarget } from "../../src/domain/ports.js";
 import { createRedactor } from "../../src/domain/redact.js";
 import type { RunRecord } from "../../src/pipeline/records.js";
-import { deletePreview } from "../../src/stages/delete-stage.js";
+import { deletePreview, deleteStage } from "../../src/stages/delete-stage.js";
 import type { StageDeps } from "../../src/stages/stage-context.js";
 import { FakeBuilder, FakeTarget } from "../fakes/fake-adapters.js";
 
@@ -30,13 +30,11 @@ class RefusingTarget extends FakeTarget {
   }
 }
 
-function deps(targets: StageDeps["targets"]): { deps: StageDeps; patched: string[] } {
-  const patched: string[] = [];
-  const store = { patchPull: (key: string) => void patched.push(key), latestPipelineRuns: () => [] } as unknown as StageDeps["store"];
+function deps(targets: StageDeps["targets"]): { deps: StageDeps } {
   return {
-    patched,
     deps: {
-      store,
+      lookup: { imagesOf: async () => [], latestConfig: async () => undefined },
+      scanFinished: async () => false,
       host: {} as StageDeps["host"],
       builder: new FakeBuilder(),
       targets,
@@ -55,15 +53,21 @@ describe("delete stage", () => {
   it("tries every target even when one refuses, then fails with each refusal and keeps the preview record", async () => {
     const swarm = new FakeTarget() as unknown as PreviewTarget & { removed: PreviewKey[] };
     Object.defineProperty(swarm, "kind", { value: "swarm" });
-    const { deps: d, patched } = deps({ kubernetes: new RefusingTarget() as unknown as PreviewTarget, swarm });
+    const { deps: d } = deps({ kubernetes: new RefusingTarget() as unknown as PreviewTarget, swarm });
     await expect(deletePreview(run, d)).rejects.toThrow("the preview could not be removed from docker: namespace acme-shop-pr-3 carries another repository's labels; berth leaves it alone");
     expect(swarm.removed).toEqual([{ host: "github", repo: "acme/shop", pr: 3 }]);
-    expect(patched).toEqual([]);
+    // As a stage: failed, the preview record kept (no `previewRemoved`), the refusal shown.
+    const outcome = await deleteStage({ run, deps: d });
+    expect(outcome.ok).toBe(false);
+    expect(outcome.facts?.previewRemoved).toBeUndefined();
+    expect(outcome.facts?.notice?.text).toContain("Removing the preview failed: the preview could not be removed from docker");
   });
 
   it("forgets the preview once every target removed it", async () => {
-    const { deps: d, patched } = deps({ docker: new FakeTarget() });
+    const { deps: d } = deps({ docker: new FakeTarget() });
     await expect(deletePreview({ ...run, trigger: "/delete" }, d)).resolves.toEqual({ removed: 0, problems: [] });
-    expect(patched).toEqual([run.prKey]);
+    const outcome = await deleteStage({ run: { ...run, trigger: "/delete" }, deps: d });
+    expect(outcome).toMatchObject({ ok: true, facts: { previewRemoved: true, notice: { kind: "deleted" } } });
+    expect(outcome.facts?.notice?.text).toContain("deleted by `/delete`");
   });
 });
