@@ -12,22 +12,22 @@ import type { RepoConfig } from "../config/repo-config.js";
 import { checkoutSource } from "../adapters/source-checkout.js";
 import { BackgroundTasks } from "./background-tasks.js";
 import { DEFAULT_INSTANCE, sha7 } from "../domain/naming.js";
-import type { ArtifactRegistry, CodeHost, PreviewKey, RegistryCleaner, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
+import type { ArtifactRegistry, CodeHost, RegistryCleaner, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { BotEvent, HostKind, PullRef } from "../domain/types.js";
 import { CommentPublisher } from "./comment-publisher.js";
 import { createConfigLoader } from "./config-loader.js";
 import { dispatchEvent } from "./dispatcher.js";
-import { guardMethods, raceAbort } from "./inbox-abort.js";
+import { guardMethods } from "./inbox-abort.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./inbox-retry.js";
 import { InboxWorker, type EventFailure } from "./inbox-worker.js";
 import { prKeyOf, repoKeyOf, type PrKey, type PullRecord, type RunRecord } from "./records.js";
 import { executeRun, type ExecutorDeps } from "./run-executor.js";
 import { RunJournal } from "./run-journal.js";
+import { Reconciler } from "./reconciler.js";
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_RUN_LEASE_MS, Scheduler } from "./scheduler.js";
 import { StatusReporter, type StatusRetryPolicy } from "./status-outbox.js";
 import type { InboxItem, RunFence, Store } from "./store.js";
-import { EventDeadlineError } from "./transient-error.js";
 
 export interface EngineOptions {
   store: Store;
@@ -97,6 +97,7 @@ export class Engine {
   private readonly reporter: StatusReporter;
   private readonly background: BackgroundTasks;
   private readonly journal: RunJournal;
+  private readonly reconciler: Reconciler;
   private sharedExecutorDeps?: Omit<ExecutorDeps, "host" | "log">;
   private readonly loadConfig: ReturnType<typeof createConfigLoader>;
   private readonly now: () => number;
@@ -146,6 +147,22 @@ export class Engine {
       now: this.now,
       leaseMs: options.runLeaseMs ?? DEFAULT_RUN_LEASE_MS,
       heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+    });
+    this.reconciler = new Reconciler({
+      store: options.store,
+      hosts: options.hosts,
+      targets: options.targets,
+      scheduler: this.scheduler,
+      publish: (prKey) => this.publisher.request(prKey),
+      owner: this.replicaId,
+      ...(options.retentionMs !== undefined ? { retentionMs: options.retentionMs } : {}),
+      eventTimeoutMs: options.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS,
+      shutdown: this.shutdown.signal,
+      stopped: () => this.stopped,
+      redact: options.redact,
+      log: options.log,
+      now: this.now,
+      newId: this.newId,
     });
     this.loadConfig = createConfigLoader({
       enabledTargets: Object.keys(options.targets) as Array<RepoConfig["preview"]["target"]>,
@@ -219,24 +236,7 @@ export class Engine {
 
   /** Remove previews of closed PRs and expired previews, then forget old state; never throws. */
   async reconcile(): Promise<void> {
-    try {
-      await this.reconcilePreviews();
-    } catch (err) {
-      if (!this.stopped) this.options.log.warn({ err: this.options.redact(String(err)) }, "preview reconciliation failed");
-    }
-    await this.pruneState();
-  }
-
-  /** Forget finished runs, reports and processed deliveries past the retention. */
-  private async pruneState(): Promise<void> {
-    const retentionMs = this.options.retentionMs;
-    if (retentionMs === undefined || this.stopped) return;
-    try {
-      const pruned = await this.store.prune(this.now() - retentionMs);
-      if (Object.values(pruned).some((count) => count > 0)) this.options.log.info({ ...pruned, retentionMs }, "old state pruned");
-    } catch (err) {
-      this.options.log.warn({ err: this.options.redact(String(err)) }, "pruning old state failed");
-    }
+    await this.reconciler.reconcile();
   }
 
   /**
@@ -275,6 +275,23 @@ export class Engine {
       if (!(await this.inbox.busy()) && !this.reconciling && queued === 0 && !(await this.reporter.busy()) && !this.background.busy()) return;
       if (queued > 0) this.scheduler.kick();
       await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /**
+   * Wait until `idle()` and no comment edit or commit status is left to write at all, including
+   * ones waiting for a backoff, a rate-limit pause or their paced turn. Rejects after `timeoutMs`
+   * (default 10 min) saying what is left.
+   */
+  async drained(timeoutMs = 10 * 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this.idle();
+      const comments = this.publisher.pending();
+      const statuses = await this.reporter.pending();
+      if (!comments && !statuses) return;
+      if (Date.now() >= deadline) throw new Error(`not drained after ${timeoutMs} ms: ${comments ? "comment edits" : ""}${comments && statuses ? " and " : ""}${statuses ? "commit statuses" : ""} left to write`);
+      await new Promise((r) => setTimeout(r, 50));
     }
   }
 
@@ -371,102 +388,6 @@ export class Engine {
     for (const prKey of await this.scheduler.recoverExpired(horizon)) this.publisher.request(prKey);
   }
 
-  /** A code host call of a reconcile: given up after the event deadline, or at shutdown. */
-  private hostCall<T>(call: Promise<T>): Promise<T> {
-    return raceAbort(AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.eventTimeoutMs)]), call).catch((err: unknown) => {
-      throw err instanceof DOMException && err.name === "TimeoutError" ? new EventDeadlineError(this.eventTimeoutMs) : err;
-    });
-  }
-
-  /** Remove previews whose PR is closed (webhooks get lost while berth is down). */
-  private async reconcilePreviews(): Promise<void> {
-    for (const pull of await this.store.pullsWithPreview()) {
-      if (this.stopped) return;
-      if (pull.state === "open") {
-        const host = this.options.hosts[pull.repo.host];
-        if (!host) continue;
-        let state: PullRef["state"];
-        try {
-          state = (await this.hostCall(host.getPull(pull.repo, pull.prNumber))).state;
-        } catch (err) {
-          // One PR the host cannot answer for must not keep the others from being reconciled.
-          if (!this.stopped) this.options.log.warn({ prKey: pull.prKey, err: this.options.redact(String(err)) }, "preview left in place: its PR could not be read");
-          continue;
-        }
-        if (this.stopped) return;
-        if (state === "open") continue;
-        await this.store.patchPull(pull.prKey, (p) => ({ ...p, state: "closed" }));
-      }
-      if ((await this.store.activeRunsOf(pull.prKey)).some((r) => r.kind === "delete")) continue;
-      const run: RunRecord = {
-        id: this.newId(),
-        prKey: pull.prKey,
-        repo: pull.repo,
-        prNumber: pull.prNumber,
-        sha: pull.headSha,
-        kind: "delete",
-        plan: ["delete"],
-        trigger: "close",
-        status: "queued",
-        reuseImage: false,
-        attempts: 0,
-        createdAt: this.now(),
-      };
-      await this.store.insertRun(run);
-      await this.scheduler.stopActive(pull.prKey, { kind: "cancelled", text: "cancelled: the PR was closed" }, run.id);
-      this.options.log.info({ prKey: pull.prKey }, "preview of a closed PR queued for removal");
-    }
-    // Expired previews go even when the webhook that should have removed them was lost.
-    for (const target of Object.values(this.options.targets)) {
-      if (!target?.listExpiring) continue;
-      for (const { key, expiresAt } of await target.listExpiring()) {
-        if (!expiresAt || expiresAt.getTime() > this.now()) continue;
-        const [owner, name] = key.repo.split("/");
-        const prKey = owner && name ? prKeyOf({ host: key.host, owner, name }, key.pr) : undefined;
-        if (prKey && (await this.store.activeRunsOf(prKey)).length > 0) continue;
-        await target.remove(key);
-        if (prKey) await this.store.patchPull(prKey, (p) => ({ ...p, preview: undefined, notice: { kind: "deleted", text: "The preview expired and was removed. Comment `/deploy` to start it again, `/keep` to keep it longer." } }));
-        if (prKey) this.publisher.request(prKey);
-        this.options.log.info({ key, target: target.kind, expiresAt }, "expired preview removed");
-      }
-    }
-    // Previews berth has no record of (state lost, or made by another berth): removed when the
-    // host says their PR is closed, otherwise left in place.
-    for (const target of Object.values(this.options.targets)) {
-      if (!target) continue;
-      for (const key of await target.list()) {
-        const [owner, name] = key.repo.split("/");
-        if (!owner || !name) continue;
-        if (await this.store.getPull(prKeyOf({ host: key.host, owner, name }, key.pr))) continue;
-        await this.reconcileUnknown(target, key, owner, name);
-      }
-    }
-    this.scheduler.kick();
-  }
-
-  /** A preview without a record: remove it once its PR is known to be closed; never guess. */
-  private async reconcileUnknown(target: PreviewTarget, key: PreviewKey, owner: string, name: string): Promise<void> {
-    const log = this.options.log;
-    const host = this.options.hosts[key.host];
-    if (key.environment !== undefined || key.pr <= 0 || !host) {
-      log.warn({ key, target: target.kind }, "preview without a berth record left in place; remove it by hand");
-      return;
-    }
-    let state: string;
-    try {
-      state = (await this.hostCall(host.getPull({ host: key.host, owner, name, defaultBranch: "", htmlUrl: "" }, key.pr))).state;
-    } catch (err) {
-      log.warn({ key, target: target.kind, err: this.options.redact(String(err)) }, "preview without a berth record left in place: its PR could not be read");
-      return;
-    }
-    if (this.stopped) return;
-    if (state === "open") {
-      log.info({ key, target: target.kind }, "preview of an open PR without a berth record left in place; its next push or /deploy takes it over");
-      return;
-    }
-    await target.remove(key);
-    log.info({ key, target: target.kind }, "preview of a closed PR without a berth record removed");
-  }
 }
 
 

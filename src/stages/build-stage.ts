@@ -156,7 +156,7 @@ export async function publishImage(ctx: Pick<StageContext, "run" | "config" | "d
 }
 
 export async function buildStage(ctx: StageContext): Promise<StageOutcome> {
-  const { run, config, deps, signal, pull } = ctx;
+  const { run, deps, pull } = ctx;
   const ref = prImageRef(deps, run.repo, run.prNumber, run.sha);
 
   if (run.reuseImage && pull.image?.sha === run.sha && pull.image.ref === ref && (await deps.builder.hasImage(ref))) {
