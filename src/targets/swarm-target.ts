@@ -177,7 +177,8 @@ export class SwarmTarget implements PreviewTarget {
    * `preview.timeout`. On failure a service this deploy created is removed and an updated one is
    * rolled back to its previous spec; the error message is the reason (plus `; rolled back to
    * <sha7>`) followed by the failing task's last log lines. When `req.signal` aborts before the
-   * preview is healthy the same clean-up runs and a {@link CancelledError} is thrown.
+   * preview is healthy, or while a failed deploy is still being cleaned up, the same clean-up runs
+   * and a {@link CancelledError} is thrown.
    */
   async deploy(req: DeployRequest): Promise<DeployResult> {
     const { key, preview, signal } = req;
@@ -226,17 +227,21 @@ export class SwarmTarget implements PreviewTarget {
         giveUpIf: () => this.taskEnded(watched.id, watched.mark),
       });
     } catch (err) {
-      const cancelled = signal.aborted || err instanceof CancelledError;
-      const logs = serviceId && mark && !cancelled ? await this.deployLogs(serviceId, mark) : [];
+      const cancelled = (): boolean => signal.aborted || err instanceof CancelledError;
+      const logs = serviceId && mark && !cancelled() ? await this.deployLogs(serviceId, mark) : [];
       let outcome = "";
       if (previous && isOwnObject(previous.Spec.Labels, this.scope, key) && serviceId) {
         outcome = await this.rollBack(previous, preview.timeout, emit);
       } else if (!previous) {
+        if (serviceId) emit(`removing service ${name}`);
         // A create that was cut off may have made the service without telling us its id.
         const removedId = await this.removeOwnService(serviceId ?? name, req.runId);
         if (network?.created) await this.dropNetwork(key, network.name, removedId);
       }
-      if (cancelled) {
+      // Asked again after the clean-up, which takes seconds (stopping the task, dropping the
+      // network): an abort that arrives meanwhile cancels the deploy even when the wait had seen
+      // the task end first, since the caller stopped the deploy before it settled.
+      if (cancelled()) {
         this.log.info({ service: name, key }, "preview deploy cancelled");
         throw new CancelledError("deploy cancelled");
       }

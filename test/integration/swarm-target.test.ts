@@ -34,6 +34,7 @@ const imageLabel = { "berth.test": `swarm-target-${suffix}` };
 const repository = `${services.registry}/berth-test/swarm-${suffix}`;
 const key: PreviewKey = { host: "github", repo: `acme/swarm-${suffix}`, pr: 5 };
 const abortKey: PreviewKey = { host: "github", repo: `acme/swarm-${suffix}`, pr: 6 };
+const crashKey: PreviewKey = { host: "github", repo: `acme/swarm-${suffix}`, pr: 7 };
 const shaA = "a".repeat(40);
 const shaB = "b".repeat(40);
 const shaC = "c".repeat(40);
@@ -129,6 +130,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await target.remove(key);
   await target.remove(abortKey);
+  await target.remove(crashKey);
   for (const image of await docker.listImages({ filters: { label: [`berth.test=${imageLabel["berth.test"]}`] } })) {
     await docker.getImage(image.Id).remove({ force: true }).catch(() => undefined);
   }
@@ -245,6 +247,48 @@ describe("SwarmTarget (integration)", () => {
     expect(Date.now() - started).toBeLessThan(30_000);
     expect((await onlyService(key)).Spec.Labels).toMatchObject({ "berth.sha": shaB });
     expect((await get(first.url)).body).toContain(markerB);
+  }, 90_000);
+
+  // The wait sees the task end first and the abort comes while the failure is being cleaned up:
+  // the caller stopped the deploy before it settled, so it is cancelled, and cleaned up all the same.
+  it("cancels, and still rolls back, when the abort arrives while a crashed update is being rolled back", async () => {
+    const controller = new AbortController();
+    const deploy = target.deploy({
+      key,
+      sha: shaC,
+      runId: "run-crash-aborted",
+      image: images.crashing,
+      preview: { ...preview, timeout: 60_000 },
+      signal: controller.signal,
+      onLog: (line) => {
+        if (line.startsWith("rolling back to ")) controller.abort();
+      },
+    });
+    await expect(deploy).rejects.toBeInstanceOf(CancelledError);
+    expect((await onlyService(key)).Spec.Labels).toMatchObject({ "berth.sha": shaB });
+    expect((await get(first.url)).body).toContain(markerB);
+  }, 90_000);
+
+  it("cancels, and still removes everything, when the abort arrives while a crashed first deploy is being removed", async () => {
+    const controller = new AbortController();
+    const lines: string[] = [];
+    const deploy = target.deploy({
+      key: crashKey,
+      sha: shaC,
+      runId: "run-crash-first-aborted",
+      image: images.crashing,
+      preview: { ...preview, timeout: 60_000 },
+      signal: controller.signal,
+      onLog: (line) => {
+        lines.push(line);
+        if (line.startsWith("removing service ")) controller.abort();
+      },
+    });
+    await expect(deploy).rejects.toBeInstanceOf(CancelledError);
+    expect(lines).toContain(`removing service ${swarmServiceName(crashKey, "default")}`);
+    expect(await servicesOf(crashKey)).toEqual([]);
+    expect(await networksOf(crashKey)).toEqual([]);
+    expect(await target.list()).not.toContainEqual(crashKey);
   }, 90_000);
 
   it("runs the test command in a container on the PR's overlay network and collects its JUnit report", async () => {
