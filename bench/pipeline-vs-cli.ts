@@ -22,7 +22,7 @@ import { DockerImageBuilder } from "../src/adapters/docker/image-builder.js";
 import { DistributionClient } from "../src/adapters/registry/distribution-client.js";
 import { DistributionCleaner } from "../src/adapters/registry/distribution-cleaner.js";
 import { createRedactor } from "../src/domain/redact.js";
-import { prKeyOf } from "../src/pipeline/records.js";
+import { prKeyOf } from "../src/domain/records.js";
 import { DockerTarget } from "../src/targets/docker-target.js";
 import { FakeGitHubApi } from "../test/fakes/github-api.js";
 import { pullRequestPayload } from "../test/helpers/github-payloads.js";

@@ -3,7 +3,7 @@
  * passed in; stages never import an adapter.
  */
 import type { BotEvent, Permission, PullRef, RepoRef } from "./types.js";
-import type { PreviewConfig } from "../config/repo-config.js";
+import type { PreviewConfig } from "./repo-config.js";
 
 /** A line sink for progress output of a long-running step (build log, helm output, ...). */
 export type LogSink = (line: string) => void;

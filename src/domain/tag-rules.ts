@@ -2,7 +2,7 @@
  * The tag flow's pure rules: which environment a git tag goes to, who may deploy it, and the image
  * tag a git tag becomes. Git tags are attacker-controlled text.
  */
-import type { EnvironmentConfig, TagRule } from "../config/repo-config.js";
+import type { EnvironmentConfig, TagRule } from "./repo-config.js";
 import { shortHash } from "./naming.js";
 import type { Permission } from "./types.js";
 

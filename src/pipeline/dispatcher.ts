@@ -14,7 +14,7 @@ import { hasPermission } from "../domain/permission.js";
 import type { BotEvent, HostKind, Permission, PullRef, RunStageName, StageName } from "../domain/types.js";
 import type { CommentPublisher } from "./comment-publisher.js";
 import type { ConfigLookup } from "./config-loader.js";
-import { environmentKeyOf, prKeyOf, type Notice, type PullRecord, type ReleaseSpec, type RunKind, type RunRecord } from "./records.js";
+import { environmentKeyOf, prKeyOf, type Notice, type PullRecord, type ReleaseSpec, type RunKind, type RunRecord } from "../domain/records.js";
 import { matchTagRule, requiredPermission } from "../domain/tag-rules.js";
 import { environmentPreview } from "../stages/release-stages.js";
 import type { Scheduler } from "./scheduler.js";

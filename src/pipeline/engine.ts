@@ -21,7 +21,7 @@ import { dispatchEvent } from "./dispatcher.js";
 import { guardMethods } from "./inbox-abort.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./inbox-retry.js";
 import { InboxWorker, type EventFailure } from "./inbox-worker.js";
-import { prKeyOf, repoKeyOf, type PrKey, type PullRecord, type RunRecord } from "./records.js";
+import { prKeyOf, repoKeyOf, type PrKey, type PullRecord, type RunRecord } from "../domain/records.js";
 import { executeRun, type ExecutorDeps } from "./run-executor.js";
 import { RunJournal } from "./run-journal.js";
 import { Reconciler } from "./reconciler.js";

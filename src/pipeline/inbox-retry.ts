@@ -3,7 +3,7 @@
  * event that failed is tried again or given up on.
  */
 import type { BotEvent } from "../domain/types.js";
-import { prKeyOf, repoKeyOf } from "./records.js";
+import { prKeyOf, repoKeyOf } from "../domain/records.js";
 import type { ErrorClass } from "./transient-error.js";
 
 /** How long and how often an event that meets transient failures is tried again. */

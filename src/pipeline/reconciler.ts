@@ -11,7 +11,7 @@ import type { CodeHost, PreviewKey, PreviewTarget } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { HostKind, PullRef } from "../domain/types.js";
 import { raceAbort } from "./inbox-abort.js";
-import { prKeyOf, type PrKey, type RunRecord } from "./records.js";
+import { prKeyOf, type PrKey, type RunRecord } from "../domain/records.js";
 import type { Scheduler } from "./scheduler.js";
 import type { Store } from "./store.js";
 import { EventDeadlineError } from "./transient-error.js";

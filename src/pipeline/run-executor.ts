@@ -14,7 +14,7 @@ import { deployStage } from "../stages/deploy-stage.js";
 import type { StageContext, StageDeps, StageOutcome } from "../stages/stage-context.js";
 import { testStage } from "../stages/test-stage.js";
 import { releaseBuildStage, releaseDeployStage, type ReleaseContext } from "../stages/release-stages.js";
-import type { RunRecord, StageDetail } from "./records.js";
+import type { RunRecord, StageDetail } from "../domain/records.js";
 import type { RunJournal } from "./run-journal.js";
 import type { StopReason } from "./run-state.js";
 import { StageLog } from "./stage-log.js";

@@ -8,7 +8,7 @@
 import type { RepoConfig } from "../config/repo-config.js";
 import type { RunStageName } from "../domain/types.js";
 import type { TestSuiteReport } from "../reports/junit.js";
-import { repoKeyOf, type EnvironmentRecord, type ImageRecord, type Notice, type PrKey, type PreviewRecord, type PullRecord, type RunRecord, type StageDetail } from "./records.js";
+import { repoKeyOf, type EnvironmentRecord, type ImageRecord, type Notice, type PrKey, type PreviewRecord, type PullRecord, type RunRecord, type StageDetail } from "../domain/records.js";
 import { markStopped, requeueRun, type StopReason } from "./run-state.js";
 import { RunFencedError, type RunFence, type Store, type StoredLog } from "./store.js";
 

@@ -4,7 +4,7 @@
  * executor and the engine's start-up recovery cannot drift apart.
  */
 import type { StageState } from "../domain/types.js";
-import type { RunRecord } from "./records.js";
+import type { RunRecord } from "../domain/records.js";
 import type { RunFence, Store } from "./store.js";
 
 /** Why a running run was told to stop. */

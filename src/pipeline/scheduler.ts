@@ -10,7 +10,7 @@
  * (counted as an attempt) or failed after too many attempts.
  */
 import type { Logger } from "pino";
-import type { PrKey, RunRecord } from "./records.js";
+import type { PrKey, RunRecord } from "../domain/records.js";
 import type { RunFence, Store } from "./store.js";
 import { markStopped, requeueRun, type StopReason } from "./run-state.js";
 

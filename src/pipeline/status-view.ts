@@ -2,7 +2,7 @@
  * Gather what the status comment shows for one PR from the store.
  */
 import type { StatusView, StageView } from "../render/status-comment.js";
-import { repoKeyOf, type PrKey } from "./records.js";
+import { repoKeyOf, type PrKey } from "../domain/records.js";
 import type { Store } from "./store.js";
 
 /** The view of a PR's status, or undefined when berth does not know the PR. */

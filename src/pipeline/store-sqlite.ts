@@ -10,7 +10,7 @@ import type { CommitStatus } from "../domain/ports.js";
 import type { BotEvent, RepoRef, RunStatus, RunStageName, StageState } from "../domain/types.js";
 import type { TestSuiteReport } from "../reports/junit.js";
 import { lockDataDir, type DataDirLock } from "./data-dir-lock.js";
-import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, StageDetail, StageRecord } from "./records.js";
+import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, StageDetail, StageRecord } from "../domain/records.js";
 import type { StopReason } from "./run-state.js";
 import {
   RunFencedError,

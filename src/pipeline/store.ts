@@ -13,7 +13,7 @@
 import type { CommitStatus } from "../domain/ports.js";
 import type { BotEvent, RepoRef, RunStatus, RunStageName, StageState } from "../domain/types.js";
 import type { TestSuiteReport } from "../reports/junit.js";
-import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, StageDetail, StageRecord } from "./records.js";
+import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, StageDetail, StageRecord } from "../domain/records.js";
 import type { StopReason } from "./run-state.js";
 
 /** An event waiting in the inbox. */

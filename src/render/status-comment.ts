@@ -5,7 +5,7 @@ import { reportUrl, stageLogUrl } from "../domain/report-links.js";
 import { formatDuration } from "../domain/duration.js";
 import { sha7 } from "../domain/naming.js";
 import { STAGES, type RunStatus, type StageName, type StageState } from "../domain/types.js";
-import type { Notice, StageDetail } from "../pipeline/records.js";
+import type { Notice, StageDetail } from "../domain/records.js";
 import { clip, codeBlock, htmlText, inlineCode, MAX_LOG_LINE, plainText, quotedMarkdown, safeUrl } from "./markdown.js";
 
 /** Hidden marker by which berth finds its comment again. */

@@ -5,7 +5,7 @@ import { imageRepository, prImageTag } from "../domain/naming.js";
 import type { ArtifactInfo, ArtifactRegistry, BuildOutcome } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { RepoRef } from "../domain/types.js";
-import type { ImageRecord, StageDetail } from "../pipeline/records.js";
+import type { ImageRecord, StageDetail } from "../domain/records.js";
 import { failureFrom, tailLines, type StageContext, type StageDeps, type StageOutcome } from "./stage-context.js";
 
 /** Where images live when no registry is configured: the local engine only. */

@@ -5,7 +5,7 @@
 import { imageOwnerLabels, imageRepositoryOf } from "./build-stage.js";
 import { previewKeyOf } from "./deploy-stage.js";
 import type { StageDeps, StageOutcome } from "./stage-context.js";
-import type { Notice, RunRecord } from "../pipeline/records.js";
+import type { Notice, RunRecord } from "../domain/records.js";
 
 /** What a delete run did, for the status comment. */
 export interface DeleteOutcome {

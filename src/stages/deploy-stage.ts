@@ -2,7 +2,7 @@
  * deploy: start the preview of the run's commit on its target and record its URL.
  */
 import type { PreviewKey, SourceCheckout } from "../domain/ports.js";
-import type { RunRecord } from "../pipeline/records.js";
+import type { RunRecord } from "../domain/records.js";
 import { failureFrom, targetFor, type StageContext, type StageOutcome } from "./stage-context.js";
 
 /** Identity of a run's PR on preview targets. */

@@ -5,7 +5,7 @@
 import type { EnvironmentConfig, PreviewConfig } from "../config/repo-config.js";
 import type { PreviewKey } from "../domain/ports.js";
 import { imageTagOfGitTag } from "../domain/tag-rules.js";
-import { repoKeyOf, type ImageRecord, type ReleaseSpec } from "../pipeline/records.js";
+import { repoKeyOf, type ImageRecord, type ReleaseSpec } from "../domain/records.js";
 import type { StageFacts } from "../pipeline/run-journal.js";
 import { buildCommit, failedBuild, imageRepositoryOf, inspectArtifact, publishImage, unscannedGateFailure } from "./build-stage.js";
 import { failureFrom, tailLines, type StageContext, type StageOutcome } from "./stage-context.js";

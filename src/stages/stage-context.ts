@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import type { RepoConfig } from "../config/repo-config.js";
 import type { ArtifactRegistry, CodeHost, LogSink, RegistryCleaner, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
-import type { PullRecord, RunRecord, StageDetail } from "../pipeline/records.js";
+import type { PullRecord, RunRecord, StageDetail } from "../domain/records.js";
 import type { StageFacts, StageLookup } from "../pipeline/run-journal.js";
 
 /** Ports and settings stages use. Stages write no state: they return facts (see `StageFacts`). */

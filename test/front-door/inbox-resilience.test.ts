@@ -11,7 +11,7 @@ import { createRedactor } from "../../src/domain/redact.js";
 import type { CodeHost, CommitStatus, SourceArchive } from "../../src/domain/ports.js";
 import type { BotEvent, Permission, PullRef, RepoRef } from "../../src/domain/types.js";
 import { Engine, type EngineOptions } from "../../src/pipeline/engine.js";
-import { prKeyOf } from "../../src/pipeline/records.js";
+import { prKeyOf } from "../../src/domain/records.js";
 import { SqliteStore } from "../../src/pipeline/store-sqlite.js";
 import type { Store } from "../../src/pipeline/store.js";
 import { FakeBuilder, FakeTarget } from "../fakes/fake-adapters.js";

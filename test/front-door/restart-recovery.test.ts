@@ -10,7 +10,7 @@ import nock from "nock";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { parseRepoConfig } from "../../src/config/repo-config.js";
 import type { BotEvent, RepoRef } from "../../src/domain/types.js";
-import { prKeyOf, type RunRecord } from "../../src/pipeline/records.js";
+import { prKeyOf, type RunRecord } from "../../src/domain/records.js";
 import { SqliteStore } from "../../src/pipeline/store-sqlite.js";
 import type { Store } from "../../src/pipeline/store.js";
 import { FakeBuilder, FakeTarget } from "../fakes/fake-adapters.js";

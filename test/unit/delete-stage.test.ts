@@ -2,7 +2,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { PreviewKey, PreviewTarget } from "../../src/domain/ports.js";
 import { createRedactor } from "../../src/domain/redact.js";
-import type { RunRecord } from "../../src/pipeline/records.js";
+import type { RunRecord } from "../../src/domain/records.js";
 import { deletePreview, deleteStage } from "../../src/stages/delete-stage.js";
 import type { StageDeps } from "../../src/stages/stage-context.js";
 import { FakeBuilder, FakeTarget } from "../fakes/fake-adapters.js";

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { PullRecord, RunRecord } from "../../src/pipeline/records.js";
+import type { PullRecord, RunRecord } from "../../src/domain/records.js";
 import { RunJournal } from "../../src/pipeline/run-journal.js";
 import { SqliteStore } from "../../src/pipeline/store-sqlite.js";
 import { RunFencedError } from "../../src/pipeline/store.js";

@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { CommitStatus } from "../../src/domain/ports.js";
 import type { BotEvent, PullRef } from "../../src/domain/types.js";
-import type { RunRecord } from "../../src/pipeline/records.js";
+import type { RunRecord } from "../../src/domain/records.js";
 import { RunFencedError, type Store } from "../../src/pipeline/store.js";
 import { cleanupStoreBackends, storeBackends } from "../helpers/store-backends.js";
 

@@ -7,7 +7,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseRepoConfig } from "../../src/config/repo-config.js";
 import type { BotEvent, PullRef, RunStatus } from "../../src/domain/types.js";
-import type { EnvironmentRecord, PullRecord, RunKind, RunRecord } from "../../src/pipeline/records.js";
+import type { EnvironmentRecord, PullRecord, RunKind, RunRecord } from "../../src/domain/records.js";
 import { PostgresStore } from "../../src/pipeline/store-postgres.js";
 import type { Store } from "../../src/pipeline/store.js";
 import { cleanupStoreBackends, storeBackends } from "../helpers/store-backends.js";

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { BotEvent, RunStatus } from "../../src/domain/types.js";
-import type { RunKind, RunRecord } from "../../src/pipeline/records.js";
+import type { RunKind, RunRecord } from "../../src/domain/records.js";
 import { SqliteStore } from "../../src/pipeline/store-sqlite.js";
 import type { Store } from "../../src/pipeline/store.js";
 

@@ -1,9 +1,9 @@
 /**
  * Shapes of what berth keeps durable: runs, stages, pull requests, previews, reports.
  */
-import type { RepoConfig } from "../config/repo-config.js";
-import type { VulnerabilitySummary } from "../domain/ports.js";
-import type { RepoRef, RunStatus, RunStageName, StageState } from "../domain/types.js";
+import type { RepoConfig } from "./repo-config.js";
+import type { VulnerabilitySummary } from "./ports.js";
+import type { RepoRef, RunStatus, RunStageName, StageState } from "./types.js";
 import type { TestSummary } from "../reports/junit.js";
 
 /** `github:owner/name#12` — the key of one pull request across tables. */

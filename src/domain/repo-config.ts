@@ -1,0 +1,144 @@
+/**
+ * The shape of a repository's berth config (`.github/berth.yml`) as the rest of berth sees it:
+ * the zod schema with its bounds, and the types it infers. Reading the file (YAML, size and alias
+ * limits, error messages) is the boundary's job, in `config/repo-config.ts`.
+ */
+import { z } from "zod";
+import { parseDuration } from "./duration.js";
+
+/**
+ * What berth.yml may weigh. The file comes from the repository, so everything that reads it is
+ * bounded: its size before any parsing, alias expansion while parsing, and list and string
+ * lengths in the schema.
+ */
+export const REPO_CONFIG_LIMITS = {
+  /** Bytes of the file; a larger one is refused before it is parsed. */
+  bytes: 64 * 1024,
+  /** Alias (`*name`) uses, counted with what they expand to (the `yaml` package's `maxAliasCount`). */
+  aliases: 50,
+  /** Entries of a map such as `build.args`, `preview.env` or `environments`. */
+  entries: 100,
+  /** Items of a list such as `test.command` or `tags`. */
+  items: 100,
+  /** Characters of a path, image reference or other single string. */
+  text: 1024,
+  /** Characters of one environment variable or build argument value. */
+  value: 8192,
+} as const;
+
+const boundedText = (max: number = REPO_CONFIG_LIMITS.text) => z.string().max(max, `at most ${max} characters`);
+
+/** A path inside the repository: relative, no `..`, no backslashes. */
+const repoPath = boundedText()
+  .min(1)
+  .refine((p) => !p.startsWith("/") && !p.split("/").includes("..") && !p.includes("\\"), {
+    message: "must be a relative path inside the repository without '..'",
+  });
+
+const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const ms = parseDuration(v);
+  if (ms === null) {
+    ctx.addIssue({ code: "custom", message: `'${v}' is not a duration like 90s, 10m or 1h` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/** A map whose key count is bounded (zod records have no length check of their own). */
+function boundedRecord<K extends z.core.$ZodRecordKey, V extends z.ZodType>(key: K, value: V) {
+  return z.record(key, value).refine((r) => Object.keys(r).length <= REPO_CONFIG_LIMITS.entries, { message: `at most ${REPO_CONFIG_LIMITS.entries} entries` });
+}
+
+const envVars = boundedRecord(
+  boundedText(256).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "names are letters, digits and _"),
+  z.union([boundedText(REPO_CONFIG_LIMITS.value), z.number(), z.boolean()]).transform(String),
+);
+
+const list = <T extends z.ZodType>(item: T) => z.array(item).max(REPO_CONFIG_LIMITS.items, `at most ${REPO_CONFIG_LIMITS.items} items`);
+
+const scanSchema = z
+  .object({
+    /** Stop before deploy when the image has vulnerabilities of this severity or worse (Harbor). */
+    failOn: z.enum(["critical", "high", "medium"]).optional(),
+  })
+  .strict();
+
+const buildSchema = z
+  .object({
+    dockerfile: repoPath.default("Dockerfile"),
+    context: repoPath.default("."),
+    args: envVars.default({}),
+    scan: scanSchema.default({}),
+  })
+  .strict();
+
+const previewSchema = z
+  .object({
+    target: z.enum(["docker", "kubernetes", "swarm"]).default("docker"),
+    port: z.number().int().min(1).max(65535).default(8080),
+    healthPath: boundedText().startsWith("/", "must start with /").default("/"),
+    auto: z.boolean().default(true),
+    /** How long a deploy may take until healthy. */
+    timeout: duration.default(120_000),
+    /** Environment variables for the preview container/pods. */
+    env: envVars.default({}),
+    // Kubernetes target
+    chart: repoPath.optional(),
+    values: boundedRecord(z.string(), z.unknown()).default({}),
+    valuesFiles: list(repoPath).default([]),
+    domain: boundedText(253).regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a DNS domain").optional(),
+    // Swarm target
+    publishMode: z.enum(["host", "ingress"]).default("host"),
+  })
+  .strict();
+
+const testSchema = z
+  .object({
+    image: boundedText().min(1).default("preview"),
+    command: list(boundedText(REPO_CONFIG_LIMITS.value)).min(1, "needs at least the program to run"),
+    reports: boundedText().startsWith("/", "must be an absolute path in the test container").default("/reports"),
+    timeout: duration.default(600_000),
+  })
+  .strict();
+
+const environmentName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/, "environment names are lowercase letters, digits and -, at most 32");
+
+/** Where a tag's image is deployed; unset fields come from `preview`. */
+const environmentSchema = z
+  .object({
+    target: z.enum(["docker", "kubernetes", "swarm"]).optional(),
+    namespace: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "must be a DNS-1123 label").optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    healthPath: boundedText().startsWith("/", "must start with /").optional(),
+    env: envVars.optional(),
+    values: boundedRecord(z.string(), z.unknown()).optional(),
+    /** Least permission of the tag's pusher to deploy here (default: admin for production, write otherwise). */
+    permission: z.enum(["admin", "maintain", "write", "triage", "read"]).optional(),
+  })
+  .strict();
+
+const tagRuleSchema = z
+  .object({
+    /** Glob on the git tag name: `*` any run of characters, `?` one character. */
+    match: z.string().min(1).max(100),
+    environment: environmentName,
+  })
+  .strict();
+
+export const repoConfigSchema = z
+  .object({
+    build: buildSchema.default(buildSchema.parse({})),
+    preview: previewSchema.default(previewSchema.parse({})),
+    test: testSchema.optional(),
+    tags: list(tagRuleSchema).default([]),
+    environments: boundedRecord(environmentName, environmentSchema).default({}),
+    cleanup: z.object({ registry: z.boolean().default(true) }).strict().default({ registry: true }),
+  })
+  .strict();
+
+export type RepoConfig = z.infer<typeof repoConfigSchema>;
+export type PreviewConfig = RepoConfig["preview"];
+export type TestConfig = NonNullable<RepoConfig["test"]>;
+export type EnvironmentConfig = z.infer<typeof environmentSchema>;
+export type TagRule = z.infer<typeof tagRuleSchema>;
+
