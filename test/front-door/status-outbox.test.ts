@@ -10,7 +10,7 @@ import { join } from "node:path";
 import nock from "nock";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import type { BuildOutcome, BuildRequest, DeployRequest, DeployResult, TestRequest, TestRunResult } from "../../src/domain/ports.js";
-import type { RunRecord } from "../../src/pipeline/records.js";
+import type { RunRecord } from "../../src/domain/records.js";
 import { FakeBuilder, FakeTarget } from "../fakes/fake-adapters.js";
 import { mockGitHub, type Endpoint } from "../helpers/github-nock.js";
 import { pullRequestPayload } from "../helpers/github-payloads.js";
