@@ -11,9 +11,11 @@
  * - A write acknowledges the version (`seq`) it sent: a row replaced while its write was in flight
  *   stays and is written again with its newer state.
  * - Transient failures (network, timeouts, 5xx, 429, rate limits; see `classifyError`) back off with
- *   jitter, at least as long as `Retry-After` / the rate-limit reset asks, and a rate limit pauses the
- *   whole group. A refusal (another 4xx) is given up after `maxRefusals` tries, a state that keeps
- *   failing transiently after `maxAgeMs`; both are logged.
+ *   jitter, at least as long as `Retry-After` / the rate-limit reset asks (plus up to a tenth), and a
+ *   rate limit pauses the whole group: its statuses and, through the shared `WritePacer`, its
+ *   comment edits. After a secondary rate limit the group's writes are paced (`WritePacer`), so a
+ *   backlog drains at the rate the host allows. A refusal (another 4xx) is given up after
+ *   `maxRefusals` tries, a state that keeps failing transiently after `maxAgeMs`; both are logged.
  * - Rows outlive the process: the next `start()` writes what an earlier process left unacknowledged.
  */
 import type { Logger } from "pino";
@@ -24,6 +26,7 @@ import { raceAbort } from "./inbox-abort.js";
 import { backoffMs } from "./inbox-retry.js";
 import type { OutboxStatus, Store } from "./store.js";
 import { classifyError, EventDeadlineError } from "./transient-error.js";
+import { isSecondaryRateLimit, jitteredWait, sharedWritePacer, type WritePacer } from "./write-pacer.js";
 
 /**
  * Which statuses share one write queue: the code host and the repository owner, lower-cased. A
@@ -62,6 +65,8 @@ export interface StatusReporterOptions {
   callTimeoutMs?: number;
   /** This replica, in the `status:<group>` lease that lets one replica at a time write a group (in order). */
   owner?: string;
+  /** Paces writes per group after rate limits; default: the one shared by every writer through `hosts`. */
+  pacer?: WritePacer;
 }
 
 /** Wait before looking again when another replica drains a group. */
@@ -74,8 +79,8 @@ export class StatusReporter {
   private readonly callTimeoutMs: number;
   private readonly drains = new Map<string, Promise<void>>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  /** Groups paused by a rate limit, until this time. */
-  private readonly pausedUntil = new Map<string, number>();
+  /** Rate-limit pauses and pacing of each group, shared with the comment publisher. */
+  private readonly pacer: WritePacer;
   private readonly shutdown = new AbortController();
   private started = false;
   private stopped = false;
@@ -85,6 +90,7 @@ export class StatusReporter {
     this.random = options.random ?? Math.random;
     this.retry = { ...DEFAULT_STATUS_RETRY, ...options.retry };
     this.callTimeoutMs = options.callTimeoutMs ?? 60_000;
+    this.pacer = options.pacer ?? sharedWritePacer(options.hosts, this.now);
   }
 
   /** Want `status` shown on `sha`: recorded at once, written in the background. Never throws for the host. */
@@ -110,9 +116,17 @@ export class StatusReporter {
     await Promise.allSettled([...this.drains.values()]);
   }
 
-  /** Whether a write is in flight or a row is due now (a row waiting for its backoff does not count). */
+  /**
+   * Whether a write is in flight or a row is due now (a row waiting for its backoff, or for its
+   * group's rate-limit pause or paced turn, does not count).
+   */
   async busy(): Promise<boolean> {
     return this.drains.size > 0 || (await this.dueGroups()).length > 0;
+  }
+
+  /** Whether any status is still to be written: in flight, due, or waiting for a backoff, pause or turn. */
+  async pending(): Promise<boolean> {
+    return this.drains.size > 0 || (await this.options.store.outboxStatuses()).length > 0;
   }
 
   /** Wait until every row that is due has been written, given up, or deferred to a later try. */
@@ -128,7 +142,7 @@ export class StatusReporter {
     const now = this.now();
     const groups = new Set<string>();
     for (const row of await this.options.store.outboxStatuses()) {
-      if ((this.pausedUntil.get(row.groupKey) ?? 0) > now) continue;
+      if (!this.pacer.mayWrite(row.groupKey, this.writer(row.groupKey))) continue;
       if (row.nextAttemptAt === undefined || row.nextAttemptAt <= now) groups.add(row.groupKey);
     }
     return [...groups];
@@ -177,17 +191,27 @@ export class StatusReporter {
     }
   }
 
+  /** This reporter's name for a group's turns at the pacer. */
+  private writer(group: string): string {
+    return `status:${group}`;
+  }
+
   private async drainHeld(group: string, hold: () => Promise<boolean>): Promise<void> {
+    const who = this.writer(group);
     while (!this.stopped) {
       if (!(await hold())) return;
       const now = this.now();
       const rows = await this.options.store.outboxStatuses(group);
-      if (rows.length === 0) return;
-      const paused = this.pausedUntil.get(group) ?? 0;
-      const due = paused > now ? undefined : rows.find((row) => row.nextAttemptAt === undefined || row.nextAttemptAt <= now);
+      const due = rows.find((row) => row.nextAttemptAt === undefined || row.nextAttemptAt <= now);
       if (!due) {
-        const wakeAt = Math.max(paused, Math.min(...rows.map((row) => row.nextAttemptAt ?? now)));
-        this.wakeAt(group, wakeAt);
+        // A turn given to the group and not used goes to the next writer.
+        this.pacer.pass(group, who);
+        if (rows.length > 0) this.wakeAt(group, Math.min(...rows.map((row) => row.nextAttemptAt ?? now)));
+        return;
+      }
+      // Paused or paced: the pacer kicks the group when its turn comes (a timer, not a drain in flight).
+      if (!this.pacer.take(group, who)) {
+        this.pacer.wait(group, who, "status", () => this.kick(group));
         return;
       }
       await this.write(group, due);
@@ -245,10 +269,12 @@ export class StatusReporter {
     }
     const jittered = backoffMs(attempts, { firstDelayMs: this.retry.baseMs, maxDelayMs: this.retry.maxMs }, this.random);
     const rateLimited = error.retryAfterMs !== undefined || error.rateLimited === true;
-    const asked = error.retryAfterMs ?? (rateLimited ? this.retry.rateLimitPauseMs : 0);
+    const asked = jitteredWait(error.retryAfterMs ?? (rateLimited ? this.retry.rateLimitPauseMs : 0), this.random);
     const wait = Math.max(jittered, asked);
     await store.deferStatus(row, { attempts, nextAttemptAt: now + wait, error: summary });
-    if (rateLimited) this.pausedUntil.set(group, now + wait);
-    log.warn({ ...meta, attempts, waitMs: wait, rateLimited, err: summary }, "commit status not written; will try again");
+    const secondary = isSecondaryRateLimit(err, error);
+    // The whole group waits what the host asked: statuses and comment edits alike.
+    if (rateLimited) this.pacer.limited(group, asked, secondary);
+    log.warn({ ...meta, attempts, waitMs: wait, rateLimited, secondary, err: summary }, "commit status not written; will try again");
   }
 }

@@ -2,6 +2,12 @@
  * A small in-process GitHub REST API (node:http on 127.0.0.1) for integration tests that also talk
  * to a real Docker engine (nock would intercept the engine's socket). It serves the endpoints berth
  * uses, keeps comments and statuses, and records every call so tests can count them.
+ *
+ * With `writeLimit` it also enforces a write rate on the App's installation (every repository
+ * here belongs to it): a write (POST, PATCH, PUT, DELETE under `/repos/`) beyond `perSecond` in
+ * any one-second window is refused the way GitHub refuses a secondary rate limit — 403, a
+ * "secondary rate limit" message and `retry-after` in seconds — and has no effect. Token requests
+ * (`/app/...`, signed by the App, not the installation) are not counted.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -24,7 +30,29 @@ export interface RecordedCall {
   method: string;
   path: string;
   body: any;
+  /** Set on a write the write limit refused. */
+  refused?: true;
 }
+
+/** One write the installation made, accepted or refused by the write limit. */
+export interface RecordedWrite {
+  method: string;
+  path: string;
+  /** `Date.now()` when the fake saw it. */
+  at: number;
+  accepted: boolean;
+}
+
+export interface FakeGitHubOptions {
+  /** Refuse writes beyond `perSecond` in any one-second window (GitHub asks integrators for one a second). */
+  writeLimit?: { perSecond: number };
+}
+
+/** What GitHub answers a secondary rate limit with (403, `retry-after`; the message names the limit). */
+export const SECONDARY_RATE_LIMIT_MESSAGE =
+  "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000:0000:00000000.";
+
+const WRITE_METHODS: ReadonlySet<string> = new Set(["POST", "PATCH", "PUT", "DELETE"]);
 
 export interface FakeRepo {
   /** Pull requests served by `pulls.get` (state changes without a webhook: lost deliveries). */
@@ -45,11 +73,47 @@ export class FakeGitHubApi {
   appSlug = "berth";
   readonly deployments: Array<{ id: number; repo: string; environment: string; ref: string; statuses: Array<{ state: string; environment_url?: string }> }> = [];
   readonly statuses: Array<{ repo: string; sha: string; context: string; state: string; description: string; target_url?: string }> = [];
+  /** Every installation write seen (accepted or refused), in arrival order. */
+  readonly writes: RecordedWrite[] = [];
+  /** The write limit, if any (may be changed between tests). */
+  writeLimit?: { perSecond: number };
   private server?: Server;
   private nextId = 9000;
 
   /** Base URL to give Probot (`baseUrl`). */
   url = "";
+
+  constructor(options: FakeGitHubOptions = {}) {
+    if (options.writeLimit) this.writeLimit = options.writeLimit;
+  }
+
+  /** Writes the write limit let through (answered as GitHub would, 422s included). */
+  get acceptedWrites(): number {
+    return this.writes.filter((w) => w.accepted).length;
+  }
+
+  /** Writes the write limit refused. */
+  get refusedWrites(): number {
+    return this.writes.filter((w) => !w.accepted).length;
+  }
+
+  /** When each accepted write arrived (`Date.now()`), in order. */
+  get acceptedWriteTimes(): number[] {
+    return this.writes.filter((w) => w.accepted).map((w) => w.at);
+  }
+
+  /**
+   * Whether a write arriving at `at` is over the limit, and if so how many seconds to wait
+   * (`retry-after`: until the oldest write in its window is a second old, rounded up).
+   */
+  private overLimit(at: number): number | undefined {
+    const limit = this.writeLimit;
+    if (!limit) return undefined;
+    const recent = this.writes.filter((w) => w.accepted && w.at > at - 1000);
+    if (recent.length < limit.perSecond) return undefined;
+    const oldest = recent[recent.length - limit.perSecond]!.at;
+    return Math.max(1, Math.ceil((oldest + 1000 - at) / 1000));
+  }
 
   repo(fullName: string): FakeRepo {
     let repo = this.repos.get(fullName);
@@ -106,11 +170,32 @@ export class FakeGitHubApi {
     const url = new URL(req.url ?? "/", this.url);
     const path = decodeURIComponent(url.pathname);
     const method = req.method ?? "GET";
-    this.calls.push({ method, path, body });
+    const call: RecordedCall = { method, path, body };
+    this.calls.push(call);
     const json = (status: number, data: unknown) => {
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(data));
     };
+
+    if (WRITE_METHODS.has(method) && path.startsWith("/repos/")) {
+      const at = Date.now();
+      const retryAfter = this.overLimit(at);
+      this.writes.push({ method, path, at, accepted: retryAfter === undefined });
+      if (retryAfter !== undefined) {
+        call.refused = true;
+        // A secondary limit leaves the primary quota alone: x-ratelimit-remaining is not 0.
+        res.writeHead(403, {
+          "content-type": "application/json",
+          "retry-after": String(retryAfter),
+          "x-ratelimit-limit": "5000",
+          "x-ratelimit-remaining": "4999",
+          "x-ratelimit-reset": String(Math.ceil(at / 1000) + 3600),
+          "x-ratelimit-resource": "core",
+        });
+        res.end(JSON.stringify({ message: SECONDARY_RATE_LIMIT_MESSAGE, documentation_url: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits" }));
+        return;
+      }
+    }
 
     if (method === "GET" && path === "/app") return json(200, appJson({ id: this.appId, slug: this.appSlug }));
     if (method === "POST" && /^\/app\/installations\/\d+\/access_tokens$/.test(path)) {
