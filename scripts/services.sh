@@ -115,7 +115,10 @@ start() {
   mkdir -p "$dir"
   if ! DOCKER_HOST="unix://$sock" docker info >/dev/null 2>&1; then
     echo "services: starting dockerd ($sock)" >&2
+    # Bridge networks are /24s from one /16 (256 of them): every PR gets its own network, and the
+    # default pools (/16s from 172.17-31 and 192.168) run out after ~30 at once.
     nohup dockerd --host "unix://$sock" --data-root "$dir/docker-data" --exec-root "$dir/docker-exec" \
+      --default-address-pool base=10.210.0.0/16,size=24 \
       --pidfile "$dir/docker.pid" >"$dir/dockerd.log" 2>&1 &
     wait_for 60 env DOCKER_HOST="unix://$sock" docker info || { tail -30 "$dir/dockerd.log" >&2; exit 1; }
   fi
