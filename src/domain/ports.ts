@@ -161,11 +161,17 @@ export interface ArtifactRegistry extends RegistryCleaner {
   promote(existingRef: string, newRef: string): Promise<boolean>;
 }
 
-/** Identity of one PR's preview (or, with `environment`, of a tag-flow environment) on a target. */
+/**
+ * Identity of one PR's preview (or, with `environment`, of a tag-flow environment) on a target.
+ * Built by `previewKeyOf`/`environmentPreviewKeyOf` and read back by `parsePreviewKey`
+ * (domain/preview-key.ts); `repoPathOf` renders its `owner/name`.
+ */
 export interface PreviewKey {
-  /** `<owner>/<name>` as on the host. */
-  repo: string;
   host: RepoRef["host"];
+  /** Repository owner as on the host. */
+  owner: string;
+  /** Repository name as on the host. */
+  name: string;
   /** PR number; 0 for environments. */
   pr: number;
   /** Tag-flow environment (`dev`, `production`, ...) instead of a PR. */

@@ -10,6 +10,7 @@ import type { RepoConfig } from "../config/repo-config.js";
 import type { CodeHost, PreviewTarget } from "../domain/ports.js";
 import { sha7 } from "../domain/naming.js";
 import { decideApproval } from "../domain/approval.js";
+import { previewKeyOf, repoPathOf } from "../domain/preview-key.js";
 import { hasPermission } from "../domain/permission.js";
 import type { BotEvent, HostKind, Permission, PullRef, RunStageName, StageName } from "../domain/types.js";
 import type { CommentPublisher } from "./comment-publisher.js";
@@ -71,13 +72,13 @@ async function onTagPushed(event: Extract<BotEvent, { kind: "tag-pushed" }>, hos
   const lookup = await deps.loadConfig(host, event);
   if (lookup.kind === "missing") return;
   if (lookup.kind === "invalid") {
-    deps.log.warn({ repo: `${event.repo.owner}/${event.repo.name}`, tag: event.tag, error: lookup.error }, "tag ignored: the repo config is invalid");
+    deps.log.warn({ repo: repoPathOf(event.repo), tag: event.tag, error: lookup.error }, "tag ignored: the repo config is invalid");
     return;
   }
   const config = lookup.config;
   const rule = matchTagRule(config.tags, event.tag);
   if (!rule) {
-    deps.log.info({ repo: `${event.repo.owner}/${event.repo.name}`, tag: event.tag }, "tag matches no rule; ignored");
+    deps.log.info({ repo: repoPathOf(event.repo), tag: event.tag }, "tag matches no rule; ignored");
     return;
   }
   const environment = rule.environment;
@@ -287,7 +288,7 @@ async function runCommand(
         return;
       }
       const until = new Date(deps.now() + KEEP_MS);
-      await target.extendExpiry({ host: pull.repo.host, repo: `${pull.repo.owner}/${pull.repo.name}`, pr: pull.prNumber }, until);
+      await target.extendExpiry(previewKeyOf(pull.repo, pull.prNumber), until);
       await reply(host, event, `The preview is kept until ${until.toISOString().slice(0, 16).replace("T", " ")} UTC.`);
       return;
     }

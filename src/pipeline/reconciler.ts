@@ -126,12 +126,11 @@ export class Reconciler {
       if (!target?.listExpiring) continue;
       for (const { key, expiresAt } of await target.listExpiring()) {
         if (!expiresAt || expiresAt.getTime() > this.options.now()) continue;
-        const [owner, name] = key.repo.split("/");
-        const prKey = owner && name ? prKeyOf({ host: key.host, owner, name }, key.pr) : undefined;
-        if (prKey && (await this.options.store.activeRunsOf(prKey)).length > 0) continue;
+        const prKey = prKeyOf(key, key.pr);
+        if ((await this.options.store.activeRunsOf(prKey)).length > 0) continue;
         await target.remove(key);
-        if (prKey) await this.options.store.patchPull(prKey, (p) => ({ ...p, preview: undefined, notice: { kind: "deleted", text: "The preview expired and was removed. Comment `/deploy` to start it again, `/keep` to keep it longer." } }));
-        if (prKey) this.options.publish(prKey);
+        await this.options.store.patchPull(prKey, (p) => ({ ...p, preview: undefined, notice: { kind: "deleted", text: "The preview expired and was removed. Comment `/deploy` to start it again, `/keep` to keep it longer." } }));
+        this.options.publish(prKey);
         this.options.log.info({ key, target: target.kind, expiresAt }, "expired preview removed");
       }
     }
@@ -140,17 +139,15 @@ export class Reconciler {
     for (const target of Object.values(this.options.targets)) {
       if (!target) continue;
       for (const key of await target.list()) {
-        const [owner, name] = key.repo.split("/");
-        if (!owner || !name) continue;
-        if (await this.options.store.getPull(prKeyOf({ host: key.host, owner, name }, key.pr))) continue;
-        await this.reconcileUnknown(target, key, owner, name);
+        if (await this.options.store.getPull(prKeyOf(key, key.pr))) continue;
+        await this.reconcileUnknown(target, key);
       }
     }
     this.options.scheduler.kick();
   }
 
   /** A preview without a record: remove it once its PR is known to be closed; never guess. */
-  private async reconcileUnknown(target: PreviewTarget, key: PreviewKey, owner: string, name: string): Promise<void> {
+  private async reconcileUnknown(target: PreviewTarget, key: PreviewKey): Promise<void> {
     const log = this.options.log;
     const host = this.options.hosts[key.host];
     if (key.environment !== undefined || key.pr <= 0 || !host) {
@@ -159,7 +156,7 @@ export class Reconciler {
     }
     let state: string;
     try {
-      state = (await this.hostCall(host.getPull({ host: key.host, owner, name, defaultBranch: "", htmlUrl: "" }, key.pr))).state;
+      state = (await this.hostCall(host.getPull({ host: key.host, owner: key.owner, name: key.name, defaultBranch: "", htmlUrl: "" }, key.pr))).state;
     } catch (err) {
       log.warn({ key, target: target.kind, err: this.options.redact(String(err)) }, "preview without a berth record left in place: its PR could not be read");
       return;

@@ -3,6 +3,7 @@
  */
 import { imageRepository, prImageTag } from "../domain/naming.js";
 import type { ArtifactInfo, ArtifactRegistry, BuildOutcome } from "../domain/ports.js";
+import { repoPathOf } from "../domain/preview-key.js";
 import type { Redactor } from "../domain/redact.js";
 import type { RepoRef } from "../domain/types.js";
 import type { ImageRecord, StageDetail } from "../domain/records.js";
@@ -22,7 +23,7 @@ export function imageRepositoryOf(deps: Pick<StageDeps, "registry" | "instance">
 /** Labels that say which repository and berth installation built an image; clean-up touches only those. */
 export function imageOwnerLabels(deps: Pick<StageDeps, "instance">, repo: Pick<RepoRef, "host" | "owner" | "name">): Record<string, string> {
   return {
-    "dev.berth.repository": `${repo.owner}/${repo.name}`,
+    "dev.berth.repository": repoPathOf(repo),
     "dev.berth.host": repo.host,
     "dev.berth.instance": deps.instance,
   };

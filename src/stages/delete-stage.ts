@@ -3,8 +3,8 @@
  * images go too (registry tags and the build engine's local tags).
  */
 import { imageOwnerLabels, imageRepositoryOf } from "./build-stage.js";
-import { previewKeyOf } from "./deploy-stage.js";
 import type { StageDeps, StageOutcome } from "./stage-context.js";
+import { previewKeyOf } from "../domain/preview-key.js";
 import type { Notice, RunRecord } from "../domain/records.js";
 
 /** What a delete run did, for the status comment. */
@@ -28,7 +28,7 @@ function message(err: unknown): string {
  * repo keeps them (`cleanup.registry: false`).
  */
 export async function deletePreview(run: RunRecord, deps: StageDeps): Promise<DeleteOutcome> {
-  const key = previewKeyOf(run);
+  const key = previewKeyOf(run.repo, run.prNumber);
   let removed = 0;
   // Every target is tried even when one fails (an engine down, a namespace that is not the repo's),
   // so one refusal never leaves the other targets' objects running.

@@ -1,14 +1,9 @@
 /**
  * deploy: start the preview of the run's commit on its target and record its URL.
  */
-import type { PreviewKey, SourceCheckout } from "../domain/ports.js";
-import type { RunRecord } from "../domain/records.js";
+import type { SourceCheckout } from "../domain/ports.js";
+import { previewKeyOf } from "../domain/preview-key.js";
 import { failureFrom, targetFor, type StageContext, type StageOutcome } from "./stage-context.js";
-
-/** Identity of a run's PR on preview targets. */
-export function previewKeyOf(run: Pick<RunRecord, "repo" | "prNumber">): PreviewKey {
-  return { host: run.repo.host, repo: `${run.repo.owner}/${run.repo.name}`, pr: run.prNumber };
-}
 
 export async function deployStage(ctx: StageContext): Promise<StageOutcome> {
   const { run, config, deps, signal } = ctx;
@@ -21,7 +16,7 @@ export async function deployStage(ctx: StageContext): Promise<StageOutcome> {
     const target = targetFor(ctx);
     if (needsSource) checkout = await deps.checkoutSource(await deps.host.downloadSource(run.repo, run.sha));
     const result = await target.deploy({
-      key: previewKeyOf(run),
+      key: previewKeyOf(run.repo, run.prNumber),
       sha: run.sha,
       runId: run.id,
       image: image.ref,

@@ -3,7 +3,7 @@
  * tag's environment.
  */
 import type { EnvironmentConfig, PreviewConfig } from "../config/repo-config.js";
-import type { PreviewKey } from "../domain/ports.js";
+import { environmentPreviewKeyOf } from "../domain/preview-key.js";
 import { imageTagOfGitTag } from "../domain/tag-rules.js";
 import { repoKeyOf, type ImageRecord, type ReleaseSpec } from "../domain/records.js";
 import type { StageFacts } from "../pipeline/run-journal.js";
@@ -101,8 +101,7 @@ export async function releaseDeployStage(ctx: ReleaseContext): Promise<StageOutc
   const preview = environmentPreview(config.preview, envConfig);
   const target = deps.targets[preview.target];
   if (!target) return { ok: false, detail: { reason: `preview target '${preview.target}' is not enabled on this berth server` } };
-  const key: PreviewKey = { host: run.repo.host, repo: `${run.repo.owner}/${run.repo.name}`, pr: 0, environment: release.environment };
-  if (envConfig?.namespace) key.namespace = envConfig.namespace;
+  const key = environmentPreviewKeyOf(run.repo, release.environment, envConfig?.namespace);
   try {
     const result = await target.deploy({ key, sha: run.sha, runId: run.id, image: image.ref, preview, signal, ...(ctx.onLog ? { onLog: ctx.onLog } : {}) });
     return {

@@ -3,7 +3,7 @@
  */
 import { summarize } from "../reports/junit.js";
 import { parseJUnitOffThread } from "../reports/junit-off-thread.js";
-import { previewKeyOf } from "./deploy-stage.js";
+import { previewKeyOf } from "../domain/preview-key.js";
 import { failureFrom, tailLines, targetFor, type StageContext, type StageOutcome } from "./stage-context.js";
 
 export async function testStage(ctx: StageContext): Promise<StageOutcome> {
@@ -17,7 +17,7 @@ export async function testStage(ctx: StageContext): Promise<StageOutcome> {
 
   try {
     const result = await targetFor(ctx).runTests({
-      key: previewKeyOf(run),
+      key: previewKeyOf(run.repo, run.prNumber),
       sha: run.sha,
       runId: run.id,
       image,

@@ -235,7 +235,7 @@ export class DockerTarget implements PreviewTarget {
   async list(): Promise<PreviewKey[]> {
     const containers = await this.containers.list(targetFilters(this.scope, "preview"));
     const networks = await this.networks.list(targetFilters(this.scope));
-    return previewKeysOf([...containers.map((c) => c.Labels), ...networks.map((n) => n.Labels)]);
+    return previewKeysOf([...containers.map((c) => c.Labels), ...networks.map((n) => n.Labels)], this.log);
   }
 
   // ---- engine helpers -------------------------------------------------------------------------

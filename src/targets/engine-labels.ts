@@ -3,8 +3,10 @@
  * the same label keys and differ only in the `berth.target` value, so that each finds its own
  * objects again after a restart without any local state.
  */
+import type { Logger } from "pino";
 import { environmentName, previewName } from "../domain/naming.js";
 import type { PreviewKey } from "../domain/ports.js";
+import { parsePreviewKey, previewKeyText, repoPathOf } from "../domain/preview-key.js";
 
 /** Label keys on every object the Docker and Swarm targets create. */
 export const DOCKER_LABELS = {
@@ -32,19 +34,12 @@ export interface EngineScope {
   instance: string;
 }
 
-function splitRepo(repo: string): [string, string] {
-  const slash = repo.indexOf("/");
-  return slash < 0 ? [repo, ""] : [repo.slice(0, slash), repo.slice(slash + 1)];
-}
-
 /**
  * `<repo-slug>-pr-<n>` (or `<repo-slug>-env-<environment>`): the base of every name of a key's
  * objects; the slug's hash covers instance, host and the full repository name.
  */
 export function prBase(key: PreviewKey, instance: string): string {
-  const [owner, name] = splitRepo(key.repo);
-  const repo = { host: key.host, owner, name };
-  return key.environment ? environmentName(repo, key.environment, instance) : previewName(repo, key.pr, instance);
+  return key.environment ? environmentName(key, key.environment, instance) : previewName(key, key.pr, instance);
 }
 
 /** `[::1]` for IPv6 literals in URLs. */
@@ -64,7 +59,7 @@ export function keyFilters(scope: EngineScope, key: PreviewKey, role?: string): 
   const filters = [
     ...targetFilters(scope),
     `${DOCKER_LABELS.host}=${key.host}`,
-    `${DOCKER_LABELS.repo}=${key.repo}`,
+    `${DOCKER_LABELS.repo}=${repoPathOf(key)}`,
     `${DOCKER_LABELS.pr}=${key.pr}`,
   ];
   if (key.environment) filters.push(`${DOCKER_LABELS.environment}=${key.environment}`);
@@ -79,29 +74,30 @@ export function keyLabels(scope: EngineScope, key: PreviewKey, role: string): Re
     [DOCKER_LABELS.target]: scope.target,
     [DOCKER_LABELS.instance]: scope.instance,
     [DOCKER_LABELS.host]: key.host,
-    [DOCKER_LABELS.repo]: key.repo,
+    [DOCKER_LABELS.repo]: repoPathOf(key),
     [DOCKER_LABELS.pr]: String(key.pr),
     ...(key.environment ? { [DOCKER_LABELS.environment]: key.environment } : {}),
     [DOCKER_LABELS.role]: role,
   };
 }
 
-/** The PR a berth object belongs to; undefined for environments and foreign objects. */
-function keyFromLabels(labels: Record<string, string> | undefined): PreviewKey | undefined {
-  if (!labels) return undefined;
-  const host = labels[DOCKER_LABELS.host];
-  const repo = labels[DOCKER_LABELS.repo];
-  const pr = Number(labels[DOCKER_LABELS.pr]);
-  if ((host !== "github" && host !== "gitee") || !repo || !Number.isInteger(pr) || pr <= 0) return undefined;
-  return { host, repo, pr };
-}
-
-/** The distinct PRs the objects with these label sets belong to (environments and foreign objects skipped). */
-export function previewKeysOf(labelSets: Array<Record<string, string> | undefined>): PreviewKey[] {
+/**
+ * The distinct PRs the objects with these label sets belong to. Objects of environments are
+ * skipped; so are objects whose labels do not read as a PR preview's key (with a warning: berth
+ * wrote them, so someone changed them), rather than guessing a repository from them.
+ */
+export function previewKeysOf(labelSets: Array<Record<string, string> | undefined>, log: Pick<Logger, "warn">): PreviewKey[] {
   const keys = new Map<string, PreviewKey>();
   for (const labels of labelSets) {
-    const key = keyFromLabels(labels);
-    if (key) keys.set(`${key.host}\n${key.repo}\n${key.pr}`, key);
+    if (!labels || labels[DOCKER_LABELS.environment] !== undefined || labels[DOCKER_LABELS.pr] === "0") continue;
+    const text = { host: labels[DOCKER_LABELS.host], repo: labels[DOCKER_LABELS.repo], pr: labels[DOCKER_LABELS.pr] };
+    const parsed = parsePreviewKey(text);
+    if (!parsed.ok) {
+      log.warn({ labels: text, reason: parsed.reason }, "berth object with malformed labels skipped");
+      continue;
+    }
+    const { key } = parsed;
+    keys.set(`${key.host}\n${repoPathOf(key)}\n${key.pr}`, key);
   }
   return [...keys.values()];
 }
@@ -123,7 +119,7 @@ export function isOwnObject(labels: Record<string, string> | undefined, scope: E
     labels[DOCKER_LABELS.target] === scope.target &&
     labels[DOCKER_LABELS.instance] === scope.instance &&
     labels[DOCKER_LABELS.host] === key.host &&
-    labels[DOCKER_LABELS.repo] === key.repo &&
+    labels[DOCKER_LABELS.repo] === repoPathOf(key) &&
     labels[DOCKER_LABELS.pr] === String(key.pr) &&
     (labels[DOCKER_LABELS.environment] ?? "") === (key.environment ?? "")
   );
@@ -131,6 +127,5 @@ export function isOwnObject(labels: Record<string, string> | undefined, scope: E
 
 /** The error when a name berth derived is held by an object that is not the key's. */
 export function foreignObjectError(kind: string, name: string, key: PreviewKey): Error {
-  const owner = key.environment ? `${key.repo} (${key.environment})` : `${key.repo}#${key.pr}`;
-  return new Error(`a ${kind} named ${name} exists but does not belong to ${owner} on this berth; berth leaves it alone (remove or rename it by hand)`);
+  return new Error(`a ${kind} named ${name} exists but does not belong to ${previewKeyText(key)} on this berth; berth leaves it alone (remove or rename it by hand)`);
 }

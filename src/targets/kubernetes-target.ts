@@ -20,8 +20,9 @@ import { DEFAULT_LIMIT_RANGE, DEFAULT_QUOTA } from "../config/kube-namespace-def
 import type { Logger } from "pino";
 import type { PreviewConfig } from "../config/repo-config.js";
 import { parseAllDocuments } from "yaml";
-import { dnsLabel, environmentName, previewName, repoSlug, type RepoIdentity } from "../domain/naming.js";
+import { dnsLabel, environmentName, previewName, repoSlug } from "../domain/naming.js";
 import { CancelledError, type DeployRequest, type DeployResult, type PreviewKey, type PreviewTarget, type TestRequest, type TestRunResult } from "../domain/ports.js";
+import { parsePreviewKey, repoPathOf } from "../domain/preview-key.js";
 import type { Redactor } from "../domain/redact.js";
 import { CommandError, tailLines } from "../adapters/exec.js";
 import { diagnosePods, formatDiagnoses, type PodDiagnosis } from "../adapters/kubernetes/diagnose.js";
@@ -158,11 +159,6 @@ function defaultBuiltinChart(): string {
   return resolve(here, "../../charts/berth-preview");
 }
 
-function repoIdentity(key: Pick<PreviewKey, "repo" | "host">): RepoIdentity {
-  const index = key.repo.indexOf("/");
-  return index < 0 ? { host: key.host, owner: key.repo, name: key.repo } : { host: key.host, owner: key.repo.slice(0, index), name: key.repo.slice(index + 1) };
-}
-
 /**
  * Registry host of an image reference, the way container runtimes read it: the first path component
  * when it has a `.` or `:` or is `localhost`, else Docker Hub.
@@ -251,8 +247,8 @@ export class KubernetesTarget implements PreviewTarget {
    */
   namespaceFor(key: PreviewKey): string {
     if (key.namespace) return key.namespace;
-    if (key.environment) return environmentName(repoIdentity(key), key.environment, this.options.instance);
-    return previewName(repoIdentity(key), key.pr, this.options.instance);
+    if (key.environment) return environmentName(key, key.environment, this.options.instance);
+    return previewName(key, key.pr, this.options.instance);
   }
 
   /** The public host of a PR's preview: `<repo-slug>-pr-<n>.<domain>`, one DNS label under the domain. */
@@ -271,7 +267,7 @@ export class KubernetesTarget implements PreviewTarget {
     return {
       [LABELS.managedBy]: MANAGED_BY,
       [LABELS.instance]: this.options.instance,
-      [LABELS.repo]: repoSlug(repoIdentity(key), this.options.instance),
+      [LABELS.repo]: repoSlug(key, this.options.instance),
       [LABELS.host]: key.host,
       [LABELS.pr]: String(key.pr),
       ...(key.environment ? { [LABELS.environment]: dnsLabel(key.environment) } : {}),
@@ -304,7 +300,7 @@ export class KubernetesTarget implements PreviewTarget {
   private prUrl(key: PreviewKey, explicit?: string): string {
     if (explicit) return explicit;
     if (this.options.prUrl) return this.options.prUrl(key);
-    return key.host === "gitee" ? `https://gitee.com/${key.repo}/pulls/${key.pr}` : `https://github.com/${key.repo}/pull/${key.pr}`;
+    return key.host === "gitee" ? `https://gitee.com/${repoPathOf(key)}/pulls/${key.pr}` : `https://github.com/${repoPathOf(key)}/pull/${key.pr}`;
   }
 
   /** Chart directory and values files for a deploy. */
@@ -341,7 +337,7 @@ export class KubernetesTarget implements PreviewTarget {
     return deepMerge(deepMerge(base, req.preview.values), {
       ingress: { host },
       imagePullSecrets: pullSecrets,
-      berth: { sha: req.sha, pr: String(req.key.pr), repo: req.key.repo },
+      berth: { sha: req.sha, pr: String(req.key.pr), repo: repoPathOf(req.key) },
     });
   }
 
@@ -448,7 +444,7 @@ export class KubernetesTarget implements PreviewTarget {
       labels: { ...labels, ...podSecurityLabels(this.options.podSecurity ?? "restricted") },
       identity: labels,
       annotations: {
-        [ANNOTATIONS.repo]: req.key.repo,
+        [ANNOTATIONS.repo]: repoPathOf(req.key),
         [ANNOTATIONS.headSha]: req.sha,
         [ANNOTATIONS.prUrl]: this.prUrl(req.key, req.prUrl),
         [ANNOTATIONS.runId]: req.runId,
@@ -677,13 +673,16 @@ export class KubernetesTarget implements PreviewTarget {
     for (const ns of await this.options.kube.listNamespaces(this.selector())) {
       const labels = ns.metadata?.labels ?? {};
       const annotations = ns.metadata?.annotations ?? {};
-      const repo = annotations[ANNOTATIONS.repo];
-      const pr = Number(labels[LABELS.pr]);
-      const host = labels[LABELS.host];
       // Environments (pr 0) are not previews: they never expire and are never reconciled away.
-      if (!repo || !Number.isInteger(pr) || pr <= 0 || (host !== "github" && host !== "gitee") || ns.metadata?.deletionTimestamp) continue;
+      if (labels[LABELS.pr] === "0" || labels[LABELS.environment] !== undefined || ns.metadata?.deletionTimestamp) continue;
+      const text = { host: labels[LABELS.host], repo: annotations[ANNOTATIONS.repo], pr: labels[LABELS.pr] };
+      const parsed = parsePreviewKey(text);
+      if (!parsed.ok) {
+        this.options.log?.warn({ namespace: ns.metadata?.name, ...text, reason: parsed.reason }, "berth namespace with a malformed repository annotation or labels skipped");
+        continue;
+      }
+      const { key } = parsed;
       // Only a namespace whose name and labels are what this berth derives for that repository.
-      const key: PreviewKey = { repo, host, pr };
       if (ns.metadata?.name !== this.namespaceFor(key) || identityMismatches(labels, this.labelsFor(key)).length > 0) continue;
       const expires = annotations[ANNOTATIONS.expiresAt] ? new Date(annotations[ANNOTATIONS.expiresAt]!) : undefined;
       out.push({

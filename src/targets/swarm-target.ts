@@ -36,6 +36,7 @@ import {
   type TestRequest,
   type TestRunResult,
 } from "../domain/ports.js";
+import { previewKeyText } from "../domain/preview-key.js";
 import type { Redactor } from "../domain/redact.js";
 import { awaitPreviewHealth, DEPLOY_LOG_LINES, DeployFailure, deployFailure, PREVIEW_LOG_OPTIONS } from "./engine-deploy.js";
 import { DOCKER_LABELS, isOwnObject, keyFilters, prBase, previewKeysOf, runLabels, targetFilters, type EngineScope } from "./engine-labels.js";
@@ -197,8 +198,7 @@ export class SwarmTarget implements PreviewTarget {
       const image = await this.pinnedImage(req.image, signal);
       previous = await this.services.inspect(name, signal);
       if (previous && !isOwnObject(previous.Spec.Labels, this.scope, key)) {
-        const of = key.environment ? `${key.repo} (${key.environment})` : `${key.repo}#${key.pr}`;
-        throw new DeployFailure(`service ${name} exists but is not berth's preview of ${of}; remove or rename it`);
+        throw new DeployFailure(`service ${name} exists but is not berth's preview of ${previewKeyText(key)}; remove or rename it`);
       }
       const existing = previous;
       mark = { forceUpdate: existing ? (existing.Spec.TaskTemplate?.ForceUpdate ?? 0) + 1 : 0, runId: req.runId };
@@ -291,7 +291,7 @@ export class SwarmTarget implements PreviewTarget {
   async list(): Promise<PreviewKey[]> {
     const services = await this.services.list(targetFilters(this.scope, "preview"));
     const networks = await this.networks.list(targetFilters(this.scope));
-    return previewKeysOf([...services.map((s) => s.Spec.Labels), ...networks.map((n) => n.Labels)]);
+    return previewKeysOf([...services.map((s) => s.Spec.Labels), ...networks.map((n) => n.Labels)], this.log);
   }
 
   // ---- service spec -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@
  */
 import type { BuildOutcome, BuildRequest, DeployRequest, DeployResult, ImageBuilder, PreviewKey, PreviewTarget, TestRequest, TestRunResult } from "../../src/domain/ports.js";
 import { CancelledError } from "../../src/domain/ports.js";
+import { prKeyOf } from "../../src/domain/records.js";
 
 /** A promise that tests release by hand. */
 export function deferred(): { promise: Promise<void>; release: () => void } {
@@ -65,7 +66,8 @@ export class FakeTarget implements PreviewTarget {
   readonly deploys: DeployRequest[] = [];
   readonly tests: TestRequest[] = [];
   readonly removed: PreviewKey[] = [];
-  readonly live = new Map<string, string>();
+  /** Previews this "engine" runs, by their PR's `prKeyOf` text. */
+  readonly live = new Map<string, { key: PreviewKey; sha: string }>();
   /** What the test command "prints" as JUnit. */
   junit = `<testsuite name="smoke"><testcase name="home page answers" time="0.1"/><testcase name="login" time="0.2"><failure message="expected 200, got 500">stack</failure></testcase><testcase name="later"><skipped/></testcase></testsuite>`;
   exitCode = 1;
@@ -74,7 +76,7 @@ export class FakeTarget implements PreviewTarget {
 
   async deploy(req: DeployRequest): Promise<DeployResult> {
     this.deploys.push(req);
-    this.live.set(`${req.key.repo}#${req.key.pr}`, req.sha);
+    this.hold(req.key, req.sha);
     return { url: `http://127.0.0.1:41000/`, internalUrl: `http://preview-${req.key.pr}:${req.preview.port}` };
   }
 
@@ -93,13 +95,15 @@ export class FakeTarget implements PreviewTarget {
 
   async remove(key: PreviewKey): Promise<{ removed: number }> {
     this.removed.push(key);
-    return { removed: this.live.delete(`${key.repo}#${key.pr}`) ? 1 : 0 };
+    return { removed: this.live.delete(prKeyOf(key, key.pr)) ? 1 : 0 };
   }
 
   async list(): Promise<PreviewKey[]> {
-    return [...this.live.keys()].map((k) => {
-      const [repo, pr] = k.split("#");
-      return { host: "github" as const, repo: repo ?? "", pr: Number(pr) };
-    });
+    return [...this.live.values()].map((p) => p.key);
+  }
+
+  /** Make the "engine" run a preview of `key` at `sha` (a preview berth may have no record of). */
+  hold(key: PreviewKey, sha: string): void {
+    this.live.set(prKeyOf(key, key.pr), { key, sha });
   }
 }

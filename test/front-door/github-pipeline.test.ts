@@ -199,7 +199,7 @@ describe("pull request pipeline", () => {
     const h = await start();
     await h.deliver("pull_request", pullRequestPayload({ action: "opened", headSha: SHA1 }));
     await h.deliver("pull_request", pullRequestPayload({ action: "closed", headSha: SHA1, merged: true }));
-    expect(target.removed).toEqual([{ host: "github", repo: "Codertocat/Hello-World", pr: 2 }]);
+    expect(target.removed).toEqual([{ host: "github", owner: "Codertocat", name: "Hello-World", pr: 2 }]);
     // The closed PR's images go from the build engine too.
     expect(builder.imageRemovals).toEqual([{ repository: "127.0.0.1:5000/previews/codertocat-hello-world-8c3bb855", prNumber: 2 }]);
     const body = lastComment(github);

@@ -10,6 +10,7 @@ import nock from "nock";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { parseRepoConfig } from "../../src/config/repo-config.js";
 import type { BotEvent, RepoRef } from "../../src/domain/types.js";
+import { previewKeyOf } from "../../src/domain/preview-key.js";
 import { prKeyOf, type RunRecord } from "../../src/domain/records.js";
 import { SqliteStore } from "../../src/pipeline/store-sqlite.js";
 import type { Store } from "../../src/pipeline/store.js";
@@ -106,7 +107,7 @@ it("re-queues a run a crash left running, fails one interrupted too often, and r
   expect(pr4.at(-1)).toContain("| build | 🚫 cancelled |");
 
   // PR 3: preview removed, PR marked closed.
-  expect(target.removed).toEqual([{ host: "github", repo: "Codertocat/Hello-World", pr: 3 }]);
+  expect(target.removed).toEqual([{ host: "github", owner: "Codertocat", name: "Hello-World", pr: 3 }]);
   expect((await harness.store.getPull(closedKey))?.preview).toBeUndefined();
   expect((await harness.store.getPull(closedKey))?.state).toBe("closed");
 });
@@ -114,8 +115,8 @@ it("re-queues a run a crash left running, fails one interrupted too often, and r
 it("after state loss, removes previews whose PR the host says is closed and leaves open ones", async () => {
   // berth's data dir is empty, but the engine still runs previews of PRs 8 (closed) and 9 (open).
   const target = new FakeTarget();
-  target.live.set("Codertocat/Hello-World#8", "http://127.0.0.1:1/");
-  target.live.set("Codertocat/Hello-World#9", "http://127.0.0.1:2/");
+  target.hold(previewKeyOf(REPO, 8), SHA);
+  target.hold(previewKeyOf(REPO, 9), SHA);
   mockGitHub({ config: null, endpoints: ["token"] });
   const api = nock("https://api.github.com");
   // The App finds its installation on the repository with its JWT, then reads each PR.
@@ -127,8 +128,8 @@ it("after state loss, removes previews whose PR the host says is closed and leav
   harness = await createHarness({ builder: new FakeBuilder(), target, dataDir });
   await harness.engine.idle();
 
-  expect(target.removed).toEqual([{ host: "github", repo: "Codertocat/Hello-World", pr: 8 }]);
-  expect([...target.live.keys()]).toEqual(["Codertocat/Hello-World#9"]);
+  expect(target.removed).toEqual([{ host: "github", owner: "Codertocat", name: "Hello-World", pr: 8 }]);
+  expect(await target.list()).toEqual([{ host: "github", owner: "Codertocat", name: "Hello-World", pr: 9 }]);
 });
 
 async function until(condition: () => boolean | Promise<boolean> | Promise<boolean>, timeoutMs = 5_000): Promise<void> {

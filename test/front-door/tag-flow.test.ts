@@ -66,7 +66,7 @@ describe("tag flow", () => {
       "127.0.0.1:5000/previews/codertocat-hello-world-8c3bb855:alpha-1.0.0",
       `127.0.0.1:5000/previews/codertocat-hello-world-8c3bb855:sha-${SHA}`,
     ]);
-    expect(target.deploys.map((d) => d.key)).toEqual([{ host: "github", repo: "Codertocat/Hello-World", pr: 0, environment: "dev" }]);
+    expect(target.deploys.map((d) => d.key)).toEqual([{ host: "github", owner: "Codertocat", name: "Hello-World", pr: 0, environment: "dev" }]);
 
     await h.deliver("push", tagPushPayload({ tag: "release-1.0.0", sha: SHA, pusher: "lead" }));
     expect(builder.builds).toHaveLength(1); // promoted, not rebuilt

@@ -12,6 +12,7 @@ import { createDockerClient } from "../../src/adapters/docker/docker-client.js";
 import { DockerImageBuilder } from "../../src/adapters/docker/image-builder.js";
 import { parseRepoConfig, type PreviewConfig, type RepoConfig } from "../../src/config/repo-config.js";
 import { CancelledError, type PreviewKey, type SourceArchive, type TestRequest } from "../../src/domain/ports.js";
+import { repoPathOf } from "../../src/domain/preview-key.js";
 import { createRedactor } from "../../src/domain/redact.js";
 import { DockerTarget, dockerNetworkName } from "../../src/targets/docker-target.js";
 import {
@@ -36,8 +37,10 @@ const builder = new DockerImageBuilder({ docker, log, redact });
 const suffix = randomBytes(3).toString("hex");
 const imageLabel = { "berth.test": `docker-target-${suffix}` };
 const repository = `berth-test/target-${suffix}`;
-const key: PreviewKey = { host: "github", repo: `acme/target-${suffix}`, pr: 7 };
-const abortKey: PreviewKey = { host: "github", repo: `acme/target-${suffix}`, pr: 8 };
+const key: PreviewKey = { host: "github", owner: "acme", name: `target-${suffix}`, pr: 7 };
+const abortKey: PreviewKey = { host: "github", owner: "acme", name: `target-${suffix}`, pr: 8 };
+/** The `berth.repo` label text of both keys, as berth has always written it. */
+const repoLabel = `acme/target-${suffix}`;
 const shaA = "a".repeat(40);
 const shaB = "b".repeat(40);
 const shaC = "c".repeat(40);
@@ -79,13 +82,13 @@ async function get(url: string): Promise<{ status: number; body: string }> {
 }
 
 async function containersOf(k: PreviewKey, role?: string) {
-  const label = [`berth.managed=true`, `berth.repo=${k.repo}`, `berth.pr=${k.pr}`];
+  const label = [`berth.managed=true`, `berth.repo=${repoPathOf(k)}`, `berth.pr=${k.pr}`];
   if (role) label.push(`berth.role=${role}`);
   return docker.listContainers({ all: true, filters: { label } });
 }
 
 async function networksOf(k: PreviewKey) {
-  return docker.listNetworks({ filters: { label: [`berth.repo=${k.repo}`, `berth.pr=${k.pr}`] } });
+  return docker.listNetworks({ filters: { label: [`berth.repo=${repoPathOf(k)}`, `berth.pr=${k.pr}`] } });
 }
 
 const images = { a: "", b: "", unhealthy: "", crashing: "" };
@@ -103,8 +106,8 @@ afterAll(async () => {
   const filters = { label: [`berth.test=${imageLabel["berth.test"]}`] };
   for (const image of await docker.listImages({ filters })) await docker.getImage(image.Id).remove({ force: true });
   expect(await docker.listImages({ all: true, filters })).toEqual([]);
-  expect(await docker.listContainers({ all: true, filters: { label: [`berth.repo=${key.repo}`] } })).toEqual([]);
-  expect(await docker.listNetworks({ filters: { label: [`berth.repo=${key.repo}`] } })).toEqual([]);
+  expect(await docker.listContainers({ all: true, filters: { label: [`berth.repo=${repoLabel}`] } })).toEqual([]);
+  expect(await docker.listNetworks({ filters: { label: [`berth.repo=${repoLabel}`] } })).toEqual([]);
 });
 
 describe("DockerTarget (integration)", () => {
@@ -126,7 +129,7 @@ describe("DockerTarget (integration)", () => {
     expect(container?.Labels).toMatchObject({
       "berth.managed": "true",
       "berth.host": "github",
-      "berth.repo": key.repo,
+      "berth.repo": repoLabel,
       "berth.pr": "7",
       "berth.sha": shaA,
       "berth.run": "run-a",

@@ -30,12 +30,13 @@ const staging = new DockerTarget({ docker, log, redact, instance: "staging", reg
 const production = new DockerTarget({ docker, log, redact, instance: "production", registryAuth: credentials });
 const swarm = new SwarmTarget({ docker, log, redact, instance: "staging" });
 
-const dashKey: PreviewKey = { host: "github", repo: `owner-${suffix}/x-app`, pr: 1 };
-const dotKey: PreviewKey = { host: "github", repo: `owner-${suffix}/x.app`, pr: 1 };
+const dashKey: PreviewKey = { host: "github", owner: `owner-${suffix}`, name: "x-app", pr: 1 };
+const dotKey: PreviewKey = { host: "github", owner: `owner-${suffix}`, name: "x.app", pr: 1 };
 const sha = "a".repeat(40);
 let image = "";
 let preview: PreviewConfig;
 const made: string[] = [];
+const madeContainers: string[] = [];
 
 beforeAll(async () => {
   const parsed = parseRepoConfig(sampleRepoConfig("ok"));
@@ -52,8 +53,9 @@ afterAll(async () => {
     await target.remove(dashKey);
     await target.remove(dotKey);
   }
-  await staging.remove({ host: "github", repo: `owner-${suffix}/creds`, pr: 4 });
+  await staging.remove({ host: "github", owner: `owner-${suffix}`, name: "creds", pr: 4 });
   for (const name of made) await docker.getNetwork(name).remove().catch(() => undefined);
+  for (const id of madeContainers) await docker.getContainer(id).remove({ force: true }).catch(() => undefined);
   for (const found of await docker.listImages({ filters: { label: [`berth.test=${imageLabel["berth.test"]}`] } })) await docker.getImage(found.Id).remove({ force: true });
 });
 
@@ -89,8 +91,22 @@ describe("names and labels on a shared engine", () => {
     await expect(docker.getNetwork(name).inspect()).resolves.toMatchObject({ Name: name });
   });
 
+  it("lists no key for a berth object whose repository label is not owner/name, and warns", async () => {
+    const warnings: Array<{ msg: string; labels?: { repo?: string } }> = [];
+    const instance = `labels-${suffix}`;
+    const watched = new DockerTarget({ docker, log: pino({ level: "warn" }, { write: (line: string) => void warnings.push(JSON.parse(line)) }), redact, instance });
+    const texts = ["no-slash", `owner-${suffix}/`, `/x-app`, `owner-${suffix}/x-app/extra`, `owner-${suffix}/fine`];
+    // Created, never started, containers: labelled like previews, and no network address pool used.
+    for (const [i, text] of texts.entries()) {
+      const labels = { "berth.managed": "true", "berth.target": "docker", "berth.instance": instance, "berth.host": "github", "berth.repo": text, "berth.pr": "2", "berth.role": "preview" };
+      madeContainers.push((await docker.createContainer({ name: `berth-labels-${suffix}-${i}`, Image: image, Labels: labels })).id);
+    }
+    expect(await watched.list()).toEqual([{ host: "github", owner: `owner-${suffix}`, name: "fine", pr: 2 }]);
+    expect(warnings.filter((w) => w.msg === "berth object with malformed labels skipped").map((w) => w.labels?.repo).sort()).toEqual(texts.slice(0, 4).sort());
+  });
+
   it("never adopts an overlay network of its name that berth did not make (Swarm)", async () => {
-    const key: PreviewKey = { host: "github", repo: `owner-${suffix}/swarm-app`, pr: 3 };
+    const key: PreviewKey = { host: "github", owner: `owner-${suffix}`, name: "swarm-app", pr: 3 };
     const name = swarmNetworkName(key, "staging");
     await docker.createNetwork({ Name: name, Driver: "overlay", Attachable: true });
     made.push(name);
@@ -121,7 +137,7 @@ describe("registry credentials", () => {
   it("are not sent to a registry a repository's test image names", async () => {
     const port = (server.address() as AddressInfo).port;
     const result = staging.runTests({
-      key: { host: "github", repo: `owner-${suffix}/creds`, pr: 4 },
+      key: { host: "github", owner: `owner-${suffix}`, name: "creds", pr: 4 },
       sha,
       runId: "run-creds",
       image: `127.0.0.1:${port}/steal/creds:1`,

@@ -18,6 +18,7 @@ import { KubeClient } from "../../src/adapters/kubernetes/kube-client.js";
 import { createRedactor } from "../../src/domain/redact.js";
 import { KubernetesTarget } from "../../src/targets/kubernetes-target.js";
 import { previewName } from "../../src/domain/naming.js";
+import { previewKeyOf } from "../../src/domain/preview-key.js";
 import { FakeGitHubApi } from "../fakes/github-api.js";
 import { startFakeKubeApi, type FakeKubeApi } from "../fakes/kube-api.js";
 import { pullRequestPayload } from "../helpers/github-payloads.js";
@@ -142,7 +143,7 @@ describe("GitHub PR on Kubernetes (helm + API fake)", () => {
   });
 
   it("the reconciler removes an expired preview whose close webhook was lost", { timeout: 120_000 }, async () => {
-    const key = { host: "github" as const, repo: REPO, pr: 22 };
+    const key = previewKeyOf({ host: "github", owner: "acme", name: "kube-shop" }, 22);
     const preview = (await import("../../src/config/repo-config.js")).repoConfigSchema.parse({ preview: { target: "kubernetes", domain: "preview.example.test", timeout: "20s" } }).preview;
     await target.deploy({ key, sha: SHA, runId: "orphan", image: "registry.test/acme/kube-shop:1", preview, signal: new AbortController().signal });
     expect(kube.get("Namespace", undefined, nsOf(22))).toBeDefined();

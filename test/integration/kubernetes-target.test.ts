@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync, gzipSync } from "node:zlib";
+import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { runCommand } from "../../src/adapters/exec.js";
 import { HelmCli } from "../../src/adapters/kubernetes/helm.js";
@@ -47,7 +48,7 @@ function nsOf(key: PreviewKey): string {
 }
 
 function nextKey(): PreviewKey {
-  return { repo: "Acme/App", host: "github", pr: ++prCounter };
+  return { host: "github", owner: "Acme", name: "App", pr: ++prCounter };
 }
 
 function deployRequest(key: PreviewKey, image: string, extra: Partial<KubernetesDeployRequest> = {}): KubernetesDeployRequest {
@@ -157,6 +158,7 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
     expect(deploymentImage(ns)).toBe("registry.test:5000/previews/acme-app:1234567");
     const release = decodeRelease(fake.get("Secret", ns, "sh.helm.release.v1.preview.v1")!);
     expect((release.config.image as Record<string, unknown>).tag).toBe("1234567");
+    expect(release.config.berth).toEqual({ sha: SHA, pr: String(key.pr), repo: "Acme/App" });
     expect((fake.get("Deployment", ns, "preview")!.spec as any).replicas).toBe(2);
     expect((fake.get("Ingress", ns, "preview")!.spec as any).rules[0].host).toBe(`${ns}.preview.example.test`);
     // The values temp file is gone.
@@ -380,6 +382,25 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
     expect(await target.remove(key)).toEqual({ removed: 0 });
   }, 60_000);
 
+  it("skips, with a warning, a berth namespace whose repository annotation is not owner/name", async () => {
+    const warnings: Array<{ msg: string; namespace?: string; repo?: string }> = [];
+    const log = pino({ level: "warn" }, { write: (line: string) => void warnings.push(JSON.parse(line)) });
+    const watched = new KubernetesTarget({ helm, kube, domain: "preview.example.test", builtinChartDir: builtinChart, deployerRole: DEPLOYER.clusterRole, instance: INSTANCE, now: () => NOW, log });
+    const key = nextKey();
+    const ns = nsOf(key);
+    await watched.deploy(deployRequest(key, "registry.test/acme-app:v1"));
+    expect(await watched.list()).toContainEqual(key);
+    for (const text of ["AcmeApp", "Acme/", "/App", "Acme/App/extra", "Acme/App "]) {
+      warnings.length = 0;
+      await kube.annotateNamespace(ns, { "berth.dev/repo": text });
+      expect((await watched.list()).some((k) => k.pr === key.pr)).toBe(false);
+      expect(warnings).toContainEqual(expect.objectContaining({ namespace: ns, repo: text, msg: "berth namespace with a malformed repository annotation or labels skipped" }));
+    }
+    await kube.annotateNamespace(ns, { "berth.dev/repo": "Acme/App" });
+    expect(await watched.list()).toContainEqual(key);
+    await watched.remove(key);
+  }, 60_000);
+
   it("waits for a terminating namespace of a reopened PR before deploying", async () => {
     const key = nextKey();
     const ns = nsOf(key);
@@ -440,7 +461,7 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
   });
 
   it("a configured environment namespace is used only when it is new or already this repository's", async () => {
-    const env = (namespace: string): PreviewKey => ({ repo: "Acme/App", host: "github", pr: 0, environment: "production", namespace });
+    const env = (namespace: string): PreviewKey => ({ host: "github", owner: "Acme", name: "App", pr: 0, environment: "production", namespace });
     // New: berth creates it with its labels and deploys.
     await target.deploy(deployRequest(env("acme-prod"), "registry.test/acme-app:v1"));
     expect(fake.get("Namespace", undefined, "acme-prod")!.metadata.labels).toMatchObject({
@@ -456,7 +477,7 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
     // Somebody else's namespaces: kube-system, a team's, another repository's environment.
     fake.put({ apiVersion: "v1", kind: "Namespace", metadata: { name: "payments", labels: { team: "payments" } }, status: { phase: "Active" } });
     const other = new KubernetesTarget({ helm, kube, domain: "preview.example.test", builtinChartDir: builtinChart, deployerRole: DEPLOYER.clusterRole, instance: INSTANCE, now: () => NOW });
-    await other.deploy(deployRequest({ repo: "Acme/Other", host: "github", pr: 0, environment: "production", namespace: "other-prod" }, "registry.test/acme-other:v1"));
+    await other.deploy(deployRequest({ host: "github", owner: "Acme", name: "Other", pr: 0, environment: "production", namespace: "other-prod" }, "registry.test/acme-other:v1"));
     for (const namespace of ["kube-system", "payments", "other-prod"]) {
       const before = fake.get("Namespace", undefined, namespace)!;
       await expect(target.deploy(deployRequest(env(namespace), "registry.test/acme-app:v1"))).rejects.toThrow(`namespace ${namespace} exists and does not belong to this repository on this berth`);
@@ -485,9 +506,9 @@ describe(`KubernetesTarget against the API fake with the real helm ${helmMajor()
   }, 60_000);
 
   it("repositories whose names sanitise alike get different namespaces", () => {
-    const dash = target.namespaceFor({ repo: "owner/x-app", host: "github", pr: 1 });
-    const dot = target.namespaceFor({ repo: "owner/x.app", host: "github", pr: 1 });
-    const gitee = target.namespaceFor({ repo: "owner/x-app", host: "gitee", pr: 1 });
+    const dash = target.namespaceFor({ host: "github", owner: "owner", name: "x-app", pr: 1 });
+    const dot = target.namespaceFor({ host: "github", owner: "owner", name: "x.app", pr: 1 });
+    const gitee = target.namespaceFor({ host: "gitee", owner: "owner", name: "x-app", pr: 1 });
     expect(new Set([dash, dot, gitee]).size).toBe(3);
   });
 

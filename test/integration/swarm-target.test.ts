@@ -14,6 +14,7 @@ import { createDockerClient } from "../../src/adapters/docker/docker-client.js";
 import { DockerImageBuilder } from "../../src/adapters/docker/image-builder.js";
 import { parseRepoConfig, type PreviewConfig, type RepoConfig } from "../../src/config/repo-config.js";
 import { CancelledError, type PreviewKey, type SourceArchive } from "../../src/domain/ports.js";
+import { repoPathOf } from "../../src/domain/preview-key.js";
 import { createRedactor } from "../../src/domain/redact.js";
 import { SwarmTarget, swarmNetworkName, swarmServiceName } from "../../src/targets/swarm-target.js";
 import { SAMPLE_REPORT_PATH, SAMPLE_UNHEALTHY_LOG, sampleRepoConfig, sampleSource, type SampleVariant } from "../helpers/sample-app.js";
@@ -32,9 +33,11 @@ const builder = new DockerImageBuilder({ docker, log, redact });
 const suffix = randomBytes(3).toString("hex");
 const imageLabel = { "berth.test": `swarm-target-${suffix}` };
 const repository = `${services.registry}/berth-test/swarm-${suffix}`;
-const key: PreviewKey = { host: "github", repo: `acme/swarm-${suffix}`, pr: 5 };
-const abortKey: PreviewKey = { host: "github", repo: `acme/swarm-${suffix}`, pr: 6 };
-const crashKey: PreviewKey = { host: "github", repo: `acme/swarm-${suffix}`, pr: 7 };
+const key: PreviewKey = { host: "github", owner: "acme", name: `swarm-${suffix}`, pr: 5 };
+const abortKey: PreviewKey = { host: "github", owner: "acme", name: `swarm-${suffix}`, pr: 6 };
+const crashKey: PreviewKey = { host: "github", owner: "acme", name: `swarm-${suffix}`, pr: 7 };
+/** The `berth.repo` label text of the keys, as berth has always written it. */
+const repoLabel = `acme/swarm-${suffix}`;
 const shaA = "a".repeat(40);
 const shaB = "b".repeat(40);
 const shaC = "c".repeat(40);
@@ -86,7 +89,7 @@ async function get(url: string): Promise<{ status: number; body: string }> {
 }
 
 async function servicesOf(k: PreviewKey): Promise<ServiceInfo[]> {
-  const label = [`berth.managed=true`, `berth.target=swarm`, `berth.repo=${k.repo}`, `berth.pr=${k.pr}`];
+  const label = [`berth.managed=true`, `berth.target=swarm`, `berth.repo=${repoPathOf(k)}`, `berth.pr=${k.pr}`];
   return (await docker.listServices({ filters: { label } })) as unknown as ServiceInfo[];
 }
 
@@ -101,11 +104,11 @@ async function tasksOf(serviceId: string): Promise<TaskInfo[]> {
 }
 
 async function networksOf(k: PreviewKey) {
-  return docker.listNetworks({ filters: { label: [`berth.target=swarm`, `berth.repo=${k.repo}`, `berth.pr=${k.pr}`] } });
+  return docker.listNetworks({ filters: { label: [`berth.target=swarm`, `berth.repo=${repoPathOf(k)}`, `berth.pr=${k.pr}`] } });
 }
 
 async function testContainersOf(k: PreviewKey) {
-  return docker.listContainers({ all: true, filters: { label: [`berth.repo=${k.repo}`, `berth.pr=${k.pr}`, "berth.role=test"] } });
+  return docker.listContainers({ all: true, filters: { label: [`berth.repo=${repoPathOf(k)}`, `berth.pr=${k.pr}`, "berth.role=test"] } });
 }
 
 const images = { a: "", b: "", unhealthy: "", crashing: "" };
@@ -160,7 +163,7 @@ describe("SwarmTarget (integration)", () => {
       "berth.managed": "true",
       "berth.target": "swarm",
       "berth.host": "github",
-      "berth.repo": key.repo,
+      "berth.repo": repoLabel,
       "berth.pr": "5",
       "berth.sha": shaA,
       "berth.run": "run-a",
@@ -178,7 +181,7 @@ describe("SwarmTarget (integration)", () => {
 
     const network = await docker.getNetwork(swarmNetworkName(key, "default")).inspect();
     expect(network).toMatchObject({ Driver: "overlay", Attachable: true, Scope: "swarm" });
-    expect(network.Labels).toMatchObject({ "berth.target": "swarm", "berth.repo": key.repo, "berth.pr": "5", "berth.role": "network" });
+    expect(network.Labels).toMatchObject({ "berth.target": "swarm", "berth.repo": repoLabel, "berth.pr": "5", "berth.role": "network" });
     expect(spec.TaskTemplate.Networks?.map((n) => n.Target)).toEqual([network.Id]);
 
     expect(lines).toContain(`creating service ${swarmServiceName(key, "default")} from ${images.a}`);
@@ -394,7 +397,7 @@ describe("SwarmTarget (integration)", () => {
     expect(removed).toBe(2); // the service and the network
     expect(await servicesOf(key)).toEqual([]);
     expect(await networksOf(key)).toEqual([]);
-    expect(await docker.listContainers({ all: true, filters: { label: [`berth.repo=${key.repo}`, `berth.pr=${key.pr}`] } })).toEqual([]);
+    expect(await docker.listContainers({ all: true, filters: { label: [`berth.repo=${repoLabel}`, `berth.pr=${key.pr}`] } })).toEqual([]);
     // Filtered here, not by the engine: it answers 404 for a removed service.
     const tasks = (await docker.listTasks()) as Array<{ ServiceID: string }>;
     expect(tasks.filter((t) => t.ServiceID === firstService.ID)).toEqual([]);

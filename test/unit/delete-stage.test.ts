@@ -55,7 +55,7 @@ describe("delete stage", () => {
     Object.defineProperty(swarm, "kind", { value: "swarm" });
     const { deps: d } = deps({ kubernetes: new RefusingTarget() as unknown as PreviewTarget, swarm });
     await expect(deletePreview(run, d)).rejects.toThrow("the preview could not be removed from docker: namespace acme-shop-pr-3 carries another repository's labels; berth leaves it alone");
-    expect(swarm.removed).toEqual([{ host: "github", repo: "acme/shop", pr: 3 }]);
+    expect(swarm.removed).toEqual([{ host: "github", owner: "acme", name: "shop", pr: 3 }]);
     // As a stage: failed, the preview record kept (no `previewRemoved`), the refusal shown.
     const outcome = await deleteStage({ run, deps: d });
     expect(outcome.ok).toBe(false);

@@ -5,7 +5,7 @@ import { DeployFailure } from "../../src/targets/engine-deploy.js";
 import { keyLabels, type EngineScope } from "../../src/targets/engine-labels.js";
 import { EngineNetworks, type NetworkKind } from "../../src/targets/engine-network.js";
 
-const key: PreviewKey = { host: "github", repo: "acme/shop", pr: 7 };
+const key: PreviewKey = { host: "github", owner: "acme", name: "shop", pr: 7 };
 const scope: EngineScope = { target: "swarm", instance: "default" };
 const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
