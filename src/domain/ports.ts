@@ -30,13 +30,26 @@ export interface CommitStatus {
 }
 
 /** Everything berth needs from a code host (GitHub, Gitee). */
-export interface CodeHost {
-  readonly kind: RepoRef["host"];
+/** Records the tag flow's deployments on the host (GitHub Deployments API). */
+export interface DeploymentRecorder {
+  start(repo: RepoRef, deployment: { environment: string; sha: string; tag: string; production: boolean }): Promise<{ id: string }>;
+  finish(repo: RepoRef, id: string, result: { state: "success" | "failure" | "error"; environmentUrl?: string; description: string }): Promise<void>;
+}
+
+/** What a code host can do beyond the common port, declared by the host (looked up through the host router). */
+export interface HostCapabilities {
   /**
    * Where stage statuses live: on the commit (GitHub; a new commit starts clean) or on the pull
    * request (Gitee labels; a new run must reset what the previous commit left).
    */
-  readonly statusScope: "commit" | "pull-request";
+  statusScope: "commit" | "pull-request";
+  /** Deployments of the tag flow; hosts without such an API have none and commit statuses carry the result alone. */
+  deployments?: DeploymentRecorder;
+}
+
+export interface CodeHost {
+  readonly kind: RepoRef["host"];
+  readonly capabilities: HostCapabilities;
   /**
    * What the host itself says of an event before berth acts on it. Hosts whose webhooks sign the
    * body (GitHub) return it as is; hosts whose signature does not cover the body (Gitee) read the
@@ -60,12 +73,6 @@ export interface CodeHost {
   getPermission(repo: RepoRef, user: string): Promise<Permission>;
   /** Acknowledge a command comment (👀). */
   reactToComment(repo: RepoRef, commentId: string, reaction: "eyes"): Promise<void>;
-  /**
-   * Deployments of the tag flow (GitHub Deployments API). Hosts without such an API leave these out;
-   * commit statuses then carry the result alone.
-   */
-  startDeployment?(repo: RepoRef, deployment: { environment: string; sha: string; tag: string; production: boolean }): Promise<{ id: string }>;
-  finishDeployment?(repo: RepoRef, id: string, result: { state: "success" | "failure" | "error"; environmentUrl?: string; description: string }): Promise<void>;
 }
 
 /** Result of an image build. */

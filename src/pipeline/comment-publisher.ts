@@ -21,6 +21,7 @@ import type { HostKind } from "../domain/types.js";
 import { renderStatusComment, STATUS_MARKER } from "../render/status-comment.js";
 import type { PrKey } from "../domain/records.js";
 import { statusGroupKey } from "./status-outbox.js";
+import { withRenewedLease } from "./renewed-lease.js";
 import { buildStatusView } from "./status-view.js";
 import type { Store } from "./store.js";
 import { classifyError } from "./transient-error.js";
@@ -37,7 +38,7 @@ export interface CommentPublisherOptions {
   retry?: Partial<RetryPolicy>;
   /** This replica, in the `comment:<pr>` lease that lets one replica at a time write a PR's comment. */
   owner?: string;
-  /** How long that lease holds without being released (ms; longer than one write can take). */
+  /** How long that lease holds without a renewal (ms; renewed while a write runs; default 15 000). */
   leaseMs?: number;
   /** Jitter source (tests). */
   random?: () => number;
@@ -199,8 +200,12 @@ export class CommentPublisher {
       }
     } finally {
       state.flushing = undefined;
-      // A turn the PR was given and did not use (nothing changed, lease busy, a failure before writing).
-      if (state.group && !state.pacing) this.pacer.pass(state.group, prKey);
+      if (state.group) {
+        // A write left open by a failure before its call (the look-up for the comment) ends here.
+        this.pacer.done(state.group, prKey);
+        // A turn the PR was given and did not use (nothing changed, lease busy, a failure before writing).
+        if (!state.pacing) this.pacer.pass(state.group, prKey);
+      }
     }
     if (state.dirty) this.schedule(prKey, state);
   }
@@ -256,16 +261,11 @@ export class CommentPublisher {
    * a comment); true when an API write happened.
    */
   private async write(prKey: PrKey, state: PrState, force: boolean): Promise<boolean> {
-    const { store } = this.options;
-    const owner = this.options.owner ?? "local";
-    const lease = `comment:${prKey}`;
-    const at = this.now();
-    if (!(await store.acquireLease(lease, owner, at + (this.options.leaseMs ?? 180_000), at))) throw new CommentLeaseBusy();
-    try {
-      return await this.writeHeld(prKey, state, force);
-    } finally {
-      await store.releaseLease(lease, owner);
-    }
+    const lease = { name: `comment:${prKey}`, owner: this.options.owner ?? "local", now: this.now, ...(this.options.leaseMs !== undefined ? { ms: this.options.leaseMs } : {}) };
+    // Renewed while the write runs: a replica that dies mid-write frees the PR's comment within one lease.
+    const result = await withRenewedLease(this.options.store, lease, () => this.writeHeld(prKey, state, force));
+    if (!result.held) throw new CommentLeaseBusy();
+    return result.value;
   }
 
   private async writeHeld(prKey: PrKey, state: PrState, force: boolean): Promise<boolean> {
@@ -283,6 +283,14 @@ export class CommentPublisher {
     // One turn covers this write; the rare second one (the comment was deleted) waits for its own.
     if (!this.pacer.take(group, prKey)) throw new CommentPaced(group);
     const nextTurn = () => this.turn(group, prKey);
+    // The pacer spaces the next write of the group from this one's answer.
+    const paced = async <T>(call: Promise<T>): Promise<T> => {
+      try {
+        return await call;
+      } finally {
+        this.pacer.done(group, prKey);
+      }
+    };
 
     let commentId = pull.commentId;
     if (!commentId) {
@@ -292,7 +300,7 @@ export class CommentPublisher {
     }
     if (commentId) {
       try {
-        await host.updateComment(pull.repo, pull.prNumber, commentId, body);
+        await paced(host.updateComment(pull.repo, pull.prNumber, commentId, body));
       } catch (err) {
         if (statusOf(err) !== 404) throw err;
         // Somebody deleted the comment (or berth's record is stale): edit another of ours if there
@@ -301,16 +309,16 @@ export class CommentPublisher {
         if (existing && existing.id !== commentId) {
           commentId = existing.id;
           await nextTurn();
-          await host.updateComment(pull.repo, pull.prNumber, commentId, body);
+          await paced(host.updateComment(pull.repo, pull.prNumber, commentId, body));
         } else {
           if (existing) throw err;
           this.options.log.info({ prKey, commentId }, "status comment is gone; posting a new one");
           await nextTurn();
-          commentId = (await host.createComment(pull.repo, pull.prNumber, body)).id;
+          commentId = (await paced(host.createComment(pull.repo, pull.prNumber, body))).id;
         }
       }
     } else {
-      commentId = (await host.createComment(pull.repo, pull.prNumber, body)).id;
+      commentId = (await paced(host.createComment(pull.repo, pull.prNumber, body))).id;
     }
     await store.patchPull(prKey, (p) => ({ ...p, commentId, commentHash: hash }));
     this.options.log.debug({ prKey, commentId }, "status comment written");

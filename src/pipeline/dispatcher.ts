@@ -12,18 +12,20 @@ import { sha7 } from "../domain/naming.js";
 import { decideApproval } from "../domain/approval.js";
 import { previewKeyOf, repoPathOf } from "../domain/preview-key.js";
 import { hasPermission } from "../domain/permission.js";
-import type { BotEvent, HostKind, Permission, PullRef, RunStageName, StageName } from "../domain/types.js";
+import type { BotEvent, Permission, PullRef, RunStageName, StageName } from "../domain/types.js";
 import type { CommentPublisher } from "./comment-publisher.js";
 import type { ConfigLookup } from "./config-loader.js";
 import { environmentKeyOf, prKeyOf, type Notice, type PullRecord, type ReleaseSpec, type RunKind, type RunRecord } from "../domain/records.js";
 import { matchTagRule, requiredPermission } from "../domain/tag-rules.js";
 import { environmentPreview } from "../stages/release-stages.js";
+import type { HostRouter } from "./host-router.js";
 import type { Scheduler } from "./scheduler.js";
 import type { Store } from "./store.js";
 
 export interface DispatcherDeps {
   store: Store;
-  hosts: Partial<Record<HostKind, CodeHost>>;
+  /** The code hosts, each call racing the event's deadline. */
+  hosts: HostRouter;
   scheduler: Scheduler;
   publisher: CommentPublisher;
   loadConfig: (host: CodeHost, pr: Pick<PullRef, "repo">) => Promise<ConfigLookup>;
@@ -41,7 +43,7 @@ const KEEP_MS = 7 * 24 * 3_600_000;
 /** Process one event. Throws only for host errors (the caller logs them). */
 export async function dispatchEvent(received: BotEvent, deps: DispatcherDeps): Promise<void> {
   const repo = received.kind === "pr-comment" || received.kind === "tag-pushed" ? received.repo : received.pr.repo;
-  const host = deps.hosts[repo.host];
+  const host = deps.hosts.find(repo);
   if (!host) {
     deps.log.warn({ host: repo.host }, "event from a code host that is not configured; ignored");
     return;

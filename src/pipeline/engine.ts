@@ -24,6 +24,7 @@ import { InboxWorker, type EventFailure } from "./inbox-worker.js";
 import { prKeyOf, repoKeyOf, type PrKey, type PullRecord, type RunRecord } from "../domain/records.js";
 import { executeRun, type ExecutorDeps } from "./run-executor.js";
 import { RunJournal } from "./run-journal.js";
+import { HostRouter } from "./host-router.js";
 import { Reconciler } from "./reconciler.js";
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_RUN_LEASE_MS, Scheduler } from "./scheduler.js";
 import { StatusReporter, type StatusRetryPolicy } from "./status-outbox.js";
@@ -97,6 +98,7 @@ export class Engine {
   private readonly reporter: StatusReporter;
   private readonly background: BackgroundTasks;
   private readonly journal: RunJournal;
+  private readonly hostRouter: HostRouter;
   private readonly reconciler: Reconciler;
   private sharedExecutorDeps?: Omit<ExecutorDeps, "host" | "log">;
   private readonly loadConfig: ReturnType<typeof createConfigLoader>;
@@ -112,6 +114,7 @@ export class Engine {
 
   constructor(private readonly options: EngineOptions) {
     this.store = options.store;
+    this.hostRouter = new HostRouter(options.hosts);
     this.replicaId = options.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
     this.now = options.now ?? Date.now;
     this.newId = options.newId ?? (() => randomBytes(8).toString("hex"));
@@ -123,6 +126,7 @@ export class Engine {
       log: options.log,
       now: this.now,
       owner: this.replicaId,
+      leaseMs: options.runLeaseMs ?? DEFAULT_RUN_LEASE_MS,
     });
     this.background = new BackgroundTasks(options.log);
     this.journal = new RunJournal(options.store, (prKey) => this.publisher.request(prKey), this.now);
@@ -136,6 +140,7 @@ export class Engine {
       ...(options.statusRetry ? { retry: options.statusRetry } : {}),
       callTimeoutMs: options.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS,
       owner: this.replicaId,
+      leaseMs: options.runLeaseMs ?? DEFAULT_RUN_LEASE_MS,
     });
     this.scheduler = new Scheduler({
       store: options.store,
@@ -213,6 +218,9 @@ export class Engine {
    */
   async start(): Promise<void> {
     await this.recoverRuns();
+    // A comment edit lost to a crash (the state was recorded, the edit not yet made) is made now:
+    // each open PR's comment is rendered again and written only where its text changed.
+    for (const pull of await this.store.openPulls()) this.publisher.request(pull.prKey);
     await this.reporter.start();
     this.inbox.kick();
     this.scheduler.kick();
@@ -302,17 +310,13 @@ export class Engine {
    */
   private dispatch(event: BotEvent, signal: AbortSignal): Promise<void> {
     let queued = 0;
-    const hosts: Partial<Record<HostKind, CodeHost>> = {};
-    for (const [kind, host] of Object.entries(this.options.hosts) as Array<[HostKind, CodeHost | undefined]>) {
-      if (host) hosts[kind] = guardMethods(host, signal);
-    }
     const targets: EngineOptions["targets"] = {};
     for (const [kind, target] of Object.entries(this.options.targets) as Array<[RepoConfig["preview"]["target"], PreviewTarget | undefined]>) {
       if (target) targets[kind] = guardMethods(target, signal);
     }
     return dispatchEvent(event, {
       store: this.store,
-      hosts,
+      hosts: this.hostRouter.guarded(signal),
       scheduler: this.scheduler,
       publisher: this.publisher,
       loadConfig: this.loadConfig,
@@ -372,8 +376,7 @@ export class Engine {
   }
 
   private async execute(run: RunRecord, signal: AbortSignal, fence: RunFence): Promise<void> {
-    const host = this.options.hosts[run.repo.host];
-    if (!host) throw new Error(`code host ${run.repo.host} is not configured`);
+    const host = this.hostRouter.hostOf(run.repo);
     await executeRun(run, signal, { ...this.executorDeps, host, log: this.options.log.child({ runId: run.id, prKey: run.prKey }) }, fence);
   }
 

@@ -105,7 +105,7 @@ function runningStatus(context: string, name: string): CommitStatus {
  */
 async function reportStopped(run: RunRecord, context: string, signal: AbortSignal, deps: ExecutorDeps): Promise<void> {
   const reason = stopReasonOf(signal);
-  if (reason.kind === "shutdown" || reason.kind === "lost" || deps.host.statusScope !== "commit") return;
+  if (reason.kind === "shutdown" || reason.kind === "lost" || deps.host.capabilities.statusScope !== "commit") return;
   await reportStatus(run, { context, state: "error", description: reason.text }, deps);
 }
 
@@ -195,7 +195,7 @@ async function shapeOf(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps, 
 function pipelineShape(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps): RunShape {
   const config = run.config!;
   const stageDeps = stageDepsOf(deps);
-  const onPullRequest = deps.host.statusScope === "pull-request";
+  const onPullRequest = deps.host.capabilities.statusScope === "pull-request";
   return {
     context: (name) => `berth/${name}`,
     resultStatus: (name, outcome) => commitStatusOf(name, outcome.ok, outcome.detail, deps),
@@ -241,13 +241,13 @@ function releaseShape(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps): 
   const config = run.config!;
   const env = release.environment;
   const stageDeps = stageDepsOf(deps);
-  const onCommit = deps.host.statusScope === "commit";
+  const onCommit = deps.host.capabilities.statusScope === "commit";
   const stages = { build: releaseBuildStage, deploy: releaseDeployStage } as const;
   const { log } = deps;
   let deployment: Promise<string | undefined> | undefined;
   const finishDeployment = (result: { state: "success" | "failure" | "error"; environmentUrl?: string; description: string }): void => {
     const started = deployment;
-    const finish = deps.host.finishDeployment?.bind(deps.host);
+    const finish = deps.host.capabilities.deployments?.finish;
     if (!started || !finish) return;
     deps.background("deployment status", async () => {
       const id = await started;
@@ -273,7 +273,7 @@ function releaseShape(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps): 
       return stages[name](ctx);
     },
     stageStarted(name) {
-      const start = deps.host.startDeployment?.bind(deps.host);
+      const start = deps.host.capabilities.deployments?.start;
       if (name !== "deploy" || !start) return;
       let resolveId: (id: string | undefined) => void = () => undefined;
       deployment = new Promise((resolve) => (resolveId = resolve));

@@ -24,6 +24,7 @@ import type { Redactor } from "../domain/redact.js";
 import type { HostKind, RepoRef } from "../domain/types.js";
 import { raceAbort } from "./inbox-abort.js";
 import { backoffMs } from "./inbox-retry.js";
+import { withRenewedLease } from "./renewed-lease.js";
 import type { OutboxStatus, Store } from "./store.js";
 import { classifyError, EventDeadlineError } from "./transient-error.js";
 import { isSecondaryRateLimit, jitteredWait, sharedWritePacer, type WritePacer } from "./write-pacer.js";
@@ -65,6 +66,8 @@ export interface StatusReporterOptions {
   callTimeoutMs?: number;
   /** This replica, in the `status:<group>` lease that lets one replica at a time write a group (in order). */
   owner?: string;
+  /** How long that lease holds without a renewal (ms; renewed while the group drains; default 15 000). */
+  leaseMs?: number;
   /** Paces writes per group after rate limits; default: the one shared by every writer through `hosts`. */
   pacer?: WritePacer;
 }
@@ -172,23 +175,10 @@ export class StatusReporter {
 
   /** Write the group's due rows one at a time, oldest first; then wake up for the next backoff, if any. */
   private async drain(group: string): Promise<void> {
-    const { store } = this.options;
-    const owner = this.options.owner ?? "local";
-    const lease = `status:${group}`;
-    // Held while one write may last, renewed before each; another replica draining the group waits.
-    const hold = async (): Promise<boolean> => {
-      const at = this.now();
-      return store.acquireLease(lease, owner, at + this.callTimeoutMs * 2, at);
-    };
-    if (!(await hold())) {
-      this.wakeAt(group, this.now() + GROUP_BUSY_RETRY_MS);
-      return;
-    }
-    try {
-      await this.drainHeld(group, hold);
-    } finally {
-      await store.releaseLease(lease, owner);
-    }
+    // Renewed while the group drains; a replica that dies mid-drain frees the group within one lease.
+    const lease = { name: `status:${group}`, owner: this.options.owner ?? "local", now: this.now, ...(this.options.leaseMs !== undefined ? { ms: this.options.leaseMs } : {}) };
+    const result = await withRenewedLease(this.options.store, lease, async (lost) => this.drainHeld(group, async () => !lost.aborted));
+    if (!result.held) this.wakeAt(group, this.now() + GROUP_BUSY_RETRY_MS);
   }
 
   /** This reporter's name for a group's turns at the pacer. */
@@ -214,7 +204,11 @@ export class StatusReporter {
         this.pacer.wait(group, who, "status", () => this.kick(group));
         return;
       }
-      await this.write(group, due);
+      try {
+        await this.write(group, due);
+      } finally {
+        this.pacer.done(group, who);
+      }
     }
   }
 
@@ -233,15 +227,18 @@ export class StatusReporter {
     const meta = { repo: `${row.repo.owner}/${row.repo.name}`, sha: row.sha, context: row.status.context, state: row.status.state };
     const host = this.options.hosts[row.repo.host];
     if (!host) {
+      this.pacer.done(group, this.writer(group));
       await store.removeStatus(row);
       log.error({ ...meta, host: row.repo.host }, "commit status dropped: its code host is not configured");
       return;
     }
     try {
       const deadline = AbortSignal.timeout(this.callTimeoutMs);
-      await raceAbort(AbortSignal.any([this.shutdown.signal, deadline]), host.setStatus(row.repo, row.sha, row.prNumber, row.status)).catch((err: unknown) => {
-        throw deadline.aborted ? new EventDeadlineError(this.callTimeoutMs) : err;
-      });
+      await raceAbort(AbortSignal.any([this.shutdown.signal, deadline]), host.setStatus(row.repo, row.sha, row.prNumber, row.status))
+        .catch((err: unknown) => {
+          throw deadline.aborted ? new EventDeadlineError(this.callTimeoutMs) : err;
+        })
+        .finally(() => this.pacer.done(group, this.writer(group)));
     } catch (err) {
       if (this.stopped) return;
       await this.failed(group, row, err, meta);

@@ -616,6 +616,11 @@ export class PostgresStore implements Store {
     return pullsOf(rows).filter((p) => p.preview);
   }
 
+  async openPulls(): Promise<PullRecord[]> {
+    const { rows } = await this.pool.query<{ record_json: string }>("SELECT record_json FROM pulls ORDER BY seq");
+    return pullsOf(rows).filter((p) => p.state === "open");
+  }
+
   async openPullsAt(repoKey: string, sha: string): Promise<PullRecord[]> {
     const { rows } = await this.pool.query<{ record_json: string }>("SELECT record_json FROM pulls WHERE starts_with(pr_key, $1) ORDER BY seq", [`${repoKey}#`]);
     return pullsOf(rows).filter((p) => p.state === "open" && p.headSha === sha);

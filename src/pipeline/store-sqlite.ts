@@ -523,6 +523,11 @@ export class SqliteStore implements Store {
     return rows.map((r) => JSON.parse(r.record_json) as PullRecord).filter((p) => p.preview);
   }
 
+  async openPulls(): Promise<PullRecord[]> {
+    const rows = this.db.prepare("SELECT record_json FROM pulls ORDER BY rowid").all() as Array<{ record_json: string }>;
+    return rows.map((r) => JSON.parse(r.record_json) as PullRecord).filter((p) => p.state === "open");
+  }
+
   async openPullsAt(repoKey: string, sha: string): Promise<PullRecord[]> {
     const rows = this.db.prepare("SELECT record_json FROM pulls").all() as Array<{ record_json: string }>;
     return rows

@@ -159,6 +159,8 @@ export interface Store {
   knowsRepo(repoKey: string): Promise<boolean>;
   /** Pulls that still have a preview. */
   pullsWithPreview(): Promise<PullRecord[]>;
+  /** Open pulls, first saved first (a start redraws their comments: an edit lost to a crash is made again). */
+  openPulls(): Promise<PullRecord[]>;
   /** Open pulls whose head is `sha` (their comments show environments of that commit). */
   openPullsAt(repoKey: string, sha: string): Promise<PullRecord[]>;
 

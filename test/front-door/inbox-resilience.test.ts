@@ -39,7 +39,7 @@ const never = <T>(): Promise<T> => new Promise<T>(() => undefined);
 /** A code host in memory; tests replace `readFile` and `getPull` to make it slow, down or hanging. */
 class MemoryHost implements CodeHost {
   readonly kind = "github" as const;
-  readonly statusScope = "commit" as const;
+  readonly capabilities = { statusScope: "commit" as const };
   readonly comments: Array<{ pr: number; id: string; body: string }> = [];
   readFileCalls = 0;
   readFileImpl: (repo: RepoRef) => Promise<string | null> = async () => CONFIG;

@@ -30,7 +30,7 @@ interface Written {
 /** A code host whose `setStatus` answers through `answer` (default: at once, success). */
 class RecordingHost {
   readonly kind = "github" as const;
-  readonly statusScope = "commit" as const;
+  readonly capabilities = { statusScope: "commit" as const };
   readonly written: Written[] = [];
   readonly started: Written[] = [];
   inFlight = 0;

@@ -13,7 +13,7 @@
  */
 import type { Logger } from "pino";
 import { z } from "zod";
-import type { CodeHost, CommitStatus, SourceArchive } from "../../domain/ports.js";
+import type { CodeHost, CommitStatus, HostCapabilities, SourceArchive } from "../../domain/ports.js";
 import type { BotEvent, Permission, PullRef, RepoRef } from "../../domain/types.js";
 import { filePath, seg, type GiteeClient } from "./gitee-client.js";
 import { giteePullRef, giteePullSchema, type GiteePull } from "./gitee-pull.js";
@@ -120,7 +120,7 @@ export function mapGiteePermission(value: string | null | undefined): Permission
 export class GiteeHost implements CodeHost {
   readonly kind = "gitee" as const;
   /** Labels belong to the PR, not to a commit. */
-  readonly statusScope = "pull-request" as const;
+  readonly capabilities: HostCapabilities = { statusScope: "pull-request" };
   private readonly client: GiteeClient;
   private readonly log: Logger;
   private readonly source: GiteeSourceArchiveOptions;

@@ -4,7 +4,7 @@
  */
 import type { BotEvent } from "../../domain/types.js";
 import type { ProbotOctokit } from "probot";
-import type { CodeHost, CommitStatus, SourceArchive } from "../../domain/ports.js";
+import type { CodeHost, CommitStatus, HostCapabilities, SourceArchive } from "../../domain/ports.js";
 import type { Permission, PullRef, RepoRef } from "../../domain/types.js";
 import { pullRefFromGitHub } from "./github-pull.js";
 
@@ -52,7 +52,13 @@ export const MAX_SOURCE_ARCHIVE_BYTES = 512 * 1024 * 1024;
 
 export class GitHubHost implements CodeHost {
   readonly kind = "github" as const;
-  readonly statusScope = "commit" as const;
+  readonly capabilities: HostCapabilities = {
+    statusScope: "commit",
+    deployments: {
+      start: (repo, deployment) => this.startDeployment(repo, deployment),
+      finish: (repo, id, result) => this.finishDeployment(repo, id, result),
+    },
+  };
 
   /** GitHub signs the whole body (X-Hub-Signature-256): what the payload says is what GitHub sent. */
   async confirmEvent(event: BotEvent): Promise<BotEvent> {
