@@ -155,7 +155,7 @@ export class Engine {
     });
     this.reconciler = new Reconciler({
       store: options.store,
-      hosts: options.hosts,
+      hosts: this.hostRouter,
       targets: options.targets,
       scheduler: this.scheduler,
       publish: (prKey) => this.publisher.request(prKey),

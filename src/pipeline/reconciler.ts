@@ -7,11 +7,12 @@
  */
 import type { Logger } from "pino";
 import type { RepoConfig } from "../config/repo-config.js";
-import type { CodeHost, PreviewKey, PreviewTarget } from "../domain/ports.js";
+import type { PreviewKey, PreviewTarget } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
-import type { HostKind, PullRef } from "../domain/types.js";
+import type { PullRef } from "../domain/types.js";
 import { raceAbort } from "./inbox-abort.js";
 import { prKeyOf, type PrKey, type RunRecord } from "../domain/records.js";
+import type { HostRouter } from "./host-router.js";
 import type { Scheduler } from "./scheduler.js";
 import type { Store } from "./store.js";
 import { EventDeadlineError } from "./transient-error.js";
@@ -21,7 +22,7 @@ const RECONCILE_LEASE_MS = 10 * 60_000;
 
 export interface ReconcilerOptions {
   store: Store;
-  hosts: Partial<Record<HostKind, CodeHost>>;
+  hosts: HostRouter;
   targets: Partial<Record<RepoConfig["preview"]["target"], PreviewTarget>>;
   scheduler: Pick<Scheduler, "stopActive" | "kick">;
   /** Redraw a PR's status comment soon. */
@@ -88,7 +89,7 @@ export class Reconciler {
     for (const pull of await this.options.store.pullsWithPreview()) {
       if (this.options.stopped()) return;
       if (pull.state === "open") {
-        const host = this.options.hosts[pull.repo.host];
+        const host = this.options.hosts.find(pull.repo);
         if (!host) continue;
         let state: PullRef["state"];
         try {
@@ -149,7 +150,7 @@ export class Reconciler {
   /** A preview without a record: remove it once its PR is known to be closed; never guess. */
   private async reconcileUnknown(target: PreviewTarget, key: PreviewKey): Promise<void> {
     const log = this.options.log;
-    const host = this.options.hosts[key.host];
+    const host = this.options.hosts.find(key);
     if (key.environment !== undefined || key.pr <= 0 || !host) {
       log.warn({ key, target: target.kind }, "preview without a berth record left in place; remove it by hand");
       return;
