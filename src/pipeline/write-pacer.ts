@@ -6,15 +6,17 @@
  * - Usually nothing is paced: a write starts at once.
  * - The host asked to wait (Retry-After, the rate-limit reset, a pause after a limit without either):
  *   no write of the group starts before then.
- * - After a secondary rate limit (too many writes too fast: GitHub asks for a second between
- *   writes), writes of the group start one at a time, `paceMs` apart, in turns that alternate
- *   between lanes (statuses, comments) and go in the order asked within a lane. Pacing lasts
- *   `paceWindowMs` after the last limit, and as long as writers keep queueing for turns: a backlog
- *   drains at the allowed rate instead of hammering the host into more refusals.
+ * - After a secondary rate limit (too many writes too fast: GitHub asks integrators for a second
+ *   between writes), writes of the group go one at a time, each `paceMs` after the previous one's
+ *   answer, in turns that alternate between lanes (statuses, comments) and go in the order asked
+ *   within a lane. Pacing lasts `paceWindowMs` after the last limit, and as long as writers keep
+ *   queueing for turns: a backlog drains at the allowed rate instead of hammering the host into
+ *   more refusals.
  *
- * Writers never wait on the pacer: `take` says whether a write may start now; when it may not,
- * `wait` calls back when the writer's turn has come (the turn is held for it `grantMs`; `pass` gives
- * it up). A paced write therefore waits like a backoff, on a timer, not as work in flight.
+ * Writers never wait on the pacer: `take` says whether a write may start now (and `done` says it
+ * ended); when it may not, `wait` calls back when the writer's turn has come (the turn is held for
+ * it `grantMs`; `pass` gives it up). A paced write therefore waits like a backoff, on a timer, not
+ * as work in flight.
  */
 import type { ErrorClass } from "./transient-error.js";
 
@@ -23,21 +25,24 @@ export type WriteLane = "status" | "comment";
 
 export interface WritePacerOptions {
   /**
-   * Least time between two write starts of a paced group (ms). GitHub asks integrators for at least
-   * a second between writes; the extra tenth absorbs network and event-loop jitter, so a write does
-   * not reach the host inside the previous one's second.
+   * Time between one write's answer and the next write's start in a paced group (ms). Counted from
+   * the answer, so the next write cannot reach the host within `paceMs` of the previous one however
+   * long that one took on the way. Default 1000: GitHub's "at least one second between writes".
    */
   paceMs?: number;
   /** Pacing ends this long after the last rate limit once nobody queues for turns any more (ms). */
   paceWindowMs?: number;
   /** A turn given to a writer is held for it this long (ms); unused by then, it goes to the next one. */
   grantMs?: number;
+  /** A write not `done` after this long no longer holds a paced group back (ms; its caller's deadline). */
+  writeTimeoutMs?: number;
   now?: () => number;
 }
 
-export const DEFAULT_PACE_MS = 1100;
+export const DEFAULT_PACE_MS = 1000;
 const DEFAULT_PACE_WINDOW_MS = 60_000;
 const DEFAULT_GRANT_MS = 5_000;
+const DEFAULT_WRITE_TIMEOUT_MS = 60_000;
 
 interface Waiter {
   who: string;
@@ -50,8 +55,10 @@ interface GroupPace {
   notBefore: number;
   /** Writes are spaced until this time. */
   pacedUntil: number;
-  /** Start of the last write. */
-  lastStartAt: number;
+  /** When the last write ended (its answer, or its failure). */
+  lastEndAt: number;
+  /** Writes started and not yet done, by writer, each until it no longer counts. */
+  inFlight: Map<string, number>;
   /** Lane of the last turn given. */
   lastLane?: WriteLane;
   waiters: Waiter[];
@@ -66,12 +73,14 @@ export class WritePacer {
   private readonly paceMs: number;
   private readonly paceWindowMs: number;
   private readonly grantMs: number;
+  private readonly writeTimeoutMs: number;
 
   constructor(options: WritePacerOptions = {}) {
     this.now = options.now ?? Date.now;
     this.paceMs = options.paceMs ?? DEFAULT_PACE_MS;
     this.paceWindowMs = options.paceWindowMs ?? DEFAULT_PACE_WINDOW_MS;
     this.grantMs = options.grantMs ?? DEFAULT_GRANT_MS;
+    this.writeTimeoutMs = options.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS;
   }
 
   /** Whether `who` may start a write of `group` now (nothing is recorded). */
@@ -79,26 +88,32 @@ export class WritePacer {
     const g = this.groups.get(group);
     if (!g) return true;
     const now = this.now();
-    this.expireGrant(g, now);
+    this.expire(g, now);
     if (g.grant) return g.grant.who === who;
-    if (now < g.notBefore) return false;
-    if (!this.paced(g, now)) return true;
-    return now >= g.lastStartAt + this.paceMs && g.waiters.every((w) => w.who === who);
+    if (now < this.readyAt(g, now)) return false;
+    return !this.paced(g, now) || g.waiters.every((w) => w.who === who);
   }
 
-  /** Start a write of `group` for `who` if it may start now (see `mayWrite`); true when it may. */
+  /** Start a write of `group` for `who` if it may start now (see `mayWrite`); true when it may. Call `done` when it ends. */
   take(group: string, who: string): boolean {
     if (!this.mayWrite(group, who)) return false;
-    const g = this.groups.get(group);
-    if (!g) return true;
+    const g = this.group(group);
     const now = this.now();
     // A writer that had to queue for its turn keeps the group paced: the backlog is not drained yet.
     if (g.grant) g.pacedUntil = Math.max(g.pacedUntil, now + this.paceWindowMs);
     g.grant = undefined;
-    g.lastStartAt = now;
+    g.inFlight.set(who, now + this.writeTimeoutMs);
     g.waiters = g.waiters.filter((w) => w.who !== who);
     this.arm(group, g);
     return true;
+  }
+
+  /** The write `who` started with `take` ended (answered or failed): the next one is spaced from now. */
+  done(group: string, who: string): void {
+    const g = this.groups.get(group);
+    if (!g || !g.inFlight.delete(who)) return;
+    g.lastEndAt = this.now();
+    this.arm(group, g);
   }
 
   /** Call `wake` once `who` may write `group` (a writer waits once: asking again keeps its place). */
@@ -139,7 +154,7 @@ export class WritePacer {
   private group(key: string): GroupPace {
     let g = this.groups.get(key);
     if (!g) {
-      g = { notBefore: 0, pacedUntil: 0, lastStartAt: Number.NEGATIVE_INFINITY, waiters: [] };
+      g = { notBefore: 0, pacedUntil: 0, lastEndAt: Number.NEGATIVE_INFINITY, inFlight: new Map(), waiters: [] };
       this.groups.set(key, g);
     }
     return g;
@@ -149,17 +164,26 @@ export class WritePacer {
     return now < g.pacedUntil;
   }
 
-  private expireGrant(g: GroupPace, now: number): void {
+  /** Earliest start of the next write, leaving held turns aside: after the host's pause and, when paced, a pace after the last write ended. */
+  private readyAt(g: GroupPace, now: number): number {
+    if (!this.paced(g, now)) return g.notBefore;
+    const inFlightUntil = g.inFlight.size > 0 ? Math.min(...g.inFlight.values()) : undefined;
+    return Math.max(g.notBefore, inFlightUntil ?? g.lastEndAt + this.paceMs);
+  }
+
+  /** Forget a held turn and writes in flight that lapsed. */
+  private expire(g: GroupPace, now: number): void {
     if (g.grant && g.grant.until <= now) g.grant = undefined;
+    for (const [who, until] of g.inFlight) if (until <= now) g.inFlight.delete(who);
   }
 
   /** Set the group's timer for its next turn (or for its held turn to lapse). */
   private arm(key: string, g: GroupPace): void {
     if (g.timer) clearTimeout(g.timer);
     g.timer = undefined;
-    if (g.waiters.length === 0 && !g.grant) return;
+    if (g.waiters.length === 0) return;
     const now = this.now();
-    const at = g.grant ? g.grant.until : Math.max(g.notBefore, this.paced(g, now) ? g.lastStartAt + this.paceMs : 0);
+    const at = g.grant ? g.grant.until : this.readyAt(g, now);
     g.timer = setTimeout(() => {
       g.timer = undefined;
       this.pump(key, g);
@@ -170,8 +194,8 @@ export class WritePacer {
   /** Give the next turn: to one writer when paced (alternating lanes), to every waiter when not. */
   private pump(key: string, g: GroupPace): void {
     const now = this.now();
-    this.expireGrant(g, now);
-    if (g.grant || now < g.notBefore || (this.paced(g, now) && now < g.lastStartAt + this.paceMs)) {
+    this.expire(g, now);
+    if (g.grant || now < this.readyAt(g, now)) {
       this.arm(key, g);
       return;
     }

@@ -145,6 +145,10 @@ describe("five PRs of one installation against a write-limited GitHub", () => {
     const all = github.acceptedWriteTimes;
     for (const start of all) expect(all.filter((t) => t >= start && t < start + 1000).length).toBeLessThanOrEqual(PER_SECOND);
 
+    // Paced after the first refusals, berth drained its backlog at the allowed rate instead of
+    // hammering: refusals are about the first burst (one per writer), far from one per write.
+    expect(github.refusedWrites).toBeLessThan(github.acceptedWrites / 2);
+
     // (c) Drained: one status comment per PR showing exactly what the store says now…
     for (const pr of PRS) {
       const bodies = github.commentsOf(REPO, pr).filter((b) => b.includes(STATUS_MARKER));

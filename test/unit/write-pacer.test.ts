@@ -42,7 +42,9 @@ describe("WritePacer", () => {
     const started = Date.now();
     const ask = (who: string, lane: "status" | "comment") =>
       pacer.wait("g", who, lane, () => {
-        if (pacer.take("g", who)) turns.push({ who, at: Date.now() - started });
+        if (!pacer.take("g", who)) return;
+        turns.push({ who, at: Date.now() - started });
+        pacer.done("g", who);
       });
     ask("pr-1", "comment");
     ask("pr-2", "comment");
@@ -55,6 +57,21 @@ describe("WritePacer", () => {
     expect(turns[0]!.at).toBeGreaterThanOrEqual(35);
     for (let i = 1; i < turns.length; i++) expect(turns[i]!.at - turns[i - 1]!.at).toBeGreaterThanOrEqual(55);
     expect(pacer.waiting()).toBe(0);
+  });
+
+  it("spaces a paced write from the end of the one in flight, however long that one takes", async () => {
+    const pacer = new WritePacer({ paceMs: 50 });
+    pacer.limited("g", 0, true);
+    expect(pacer.take("g", "slow")).toBe(true);
+    let wokenAt: number | undefined;
+    pacer.wait("g", "next", "status", () => (wokenAt = Date.now()));
+    await sleep(120);
+    expect(wokenAt).toBeUndefined();
+    const endedAt = Date.now();
+    pacer.done("g", "slow");
+    await sleep(100);
+    expect(wokenAt! - endedAt).toBeGreaterThanOrEqual(45);
+    expect(pacer.take("g", "next")).toBe(true);
   });
 
   it("gives a passed turn to the next writer at once, and a turn nobody takes after grantMs", async () => {
