@@ -25,7 +25,7 @@ import { withRenewedLease } from "./renewed-lease.js";
 import { buildStatusView } from "./status-view.js";
 import type { Store } from "./store.js";
 import { classifyError } from "./transient-error.js";
-import { isSecondaryRateLimit, jitteredWait, sharedWritePacer, type WritePacer } from "./write-pacer.js";
+import { isSecondaryRateLimit, jitteredWait, WritePacer } from "./write-pacer.js";
 
 export interface CommentPublisherOptions {
   store: Store;
@@ -42,7 +42,7 @@ export interface CommentPublisherOptions {
   leaseMs?: number;
   /** Jitter source (tests). */
   random?: () => number;
-  /** Paces writes per group after rate limits; default: the one shared by every writer through `hosts`. */
+  /** Paces writes per group after rate limits; share one between the publisher and the reporter (the engine does); default: a pacer of its own. */
   pacer?: WritePacer;
 }
 
@@ -120,7 +120,7 @@ export class CommentPublisher {
     this.now = options.now ?? Date.now;
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
     this.random = options.random ?? Math.random;
-    this.pacer = options.pacer ?? sharedWritePacer(options.hosts, this.now);
+    this.pacer = options.pacer ?? new WritePacer({ now: this.now });
   }
 
   /** Ask for the PR's comment to reflect the store; `force` edits even when the text is unchanged. */

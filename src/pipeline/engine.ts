@@ -28,6 +28,7 @@ import { HostRouter } from "./host-router.js";
 import { Reconciler } from "./reconciler.js";
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_RUN_LEASE_MS, Scheduler } from "./scheduler.js";
 import { StatusReporter, type StatusRetryPolicy } from "./status-outbox.js";
+import { WritePacer } from "./write-pacer.js";
 import type { InboxItem, RunFence, Store } from "./store.js";
 
 export interface EngineOptions {
@@ -118,7 +119,10 @@ export class Engine {
     this.replicaId = options.replicaId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`;
     this.now = options.now ?? Date.now;
     this.newId = options.newId ?? (() => randomBytes(8).toString("hex"));
+    // One pacer for the comment publisher and the status reporter: after a rate limit they take turns.
+    const pacer = new WritePacer({ now: this.now });
     this.publisher = new CommentPublisher({
+      pacer,
       store: options.store,
       hosts: options.hosts,
       reportBaseUrl: this.reportBaseUrl,
@@ -131,6 +135,7 @@ export class Engine {
     this.background = new BackgroundTasks(options.log);
     this.journal = new RunJournal(options.store, (prKey) => this.publisher.request(prKey), this.now);
     this.reporter = new StatusReporter({
+      pacer,
       store: options.store,
       hosts: options.hosts,
       log: options.log,

@@ -27,7 +27,7 @@ import { backoffMs } from "./inbox-retry.js";
 import { withRenewedLease } from "./renewed-lease.js";
 import type { OutboxStatus, Store } from "./store.js";
 import { classifyError, EventDeadlineError } from "./transient-error.js";
-import { isSecondaryRateLimit, jitteredWait, sharedWritePacer, type WritePacer } from "./write-pacer.js";
+import { isSecondaryRateLimit, jitteredWait, WritePacer } from "./write-pacer.js";
 
 /**
  * Which statuses share one write queue: the code host and the repository owner, lower-cased. A
@@ -68,7 +68,7 @@ export interface StatusReporterOptions {
   owner?: string;
   /** How long that lease holds without a renewal (ms; renewed while the group drains; default 15 000). */
   leaseMs?: number;
-  /** Paces writes per group after rate limits; default: the one shared by every writer through `hosts`. */
+  /** Paces writes per group after rate limits; share one between the publisher and the reporter (the engine does); default: a pacer of its own. */
   pacer?: WritePacer;
 }
 
@@ -93,7 +93,7 @@ export class StatusReporter {
     this.random = options.random ?? Math.random;
     this.retry = { ...DEFAULT_STATUS_RETRY, ...options.retry };
     this.callTimeoutMs = options.callTimeoutMs ?? 60_000;
-    this.pacer = options.pacer ?? sharedWritePacer(options.hosts, this.now);
+    this.pacer = options.pacer ?? new WritePacer({ now: this.now });
   }
 
   /** Want `status` shown on `sha`: recorded at once, written in the background. Never throws for the host. */

@@ -215,22 +215,6 @@ export class WritePacer {
   }
 }
 
-/** One pacer per set of code hosts: the publisher and the reporter of one engine share it. */
-const shared = new WeakMap<object, WritePacer>();
-
-/**
- * The pacer of writes through `hosts` (created on first use). An engine's publisher and reporter
- * are given the same `hosts` record, so they pace each other without being wired together.
- */
-export function sharedWritePacer(hosts: object, now?: () => number): WritePacer {
-  let pacer = shared.get(hosts);
-  if (!pacer) {
-    pacer = new WritePacer(now ? { now } : {});
-    shared.set(hosts, pacer);
-  }
-  return pacer;
-}
-
 /**
  * A secondary rate limit (writing too fast), as opposed to a spent quota: the host said so
  * ("secondary rate limit", "abuse"), or asked to wait with Retry-After.

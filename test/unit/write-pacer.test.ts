@@ -208,9 +208,9 @@ describe("comment publisher and status reporter sharing a pacer", () => {
     expect(fake.writes.at(-1)!.at).toBeGreaterThanOrEqual(reset * 1000 - 10);
   });
 
-  it("shares one pacer through the hosts record when none is given", async () => {
+  it("paces the status reporter after the comment publisher's rate limit when they share one pacer (as the engine wires them)", async () => {
     const fake = host((op, n) => (op === "create" && n === 0 ? httpError(403, SECONDARY, { "retry-after": "1" }) : undefined));
-    const { publisher, reporter } = wire(fake.codeHost);
+    const { publisher, reporter } = wire(fake.codeHost, new WritePacer());
     await reporter.start();
     publisher.request(prKey);
     await until(() => fake.writes.length === 1);
