@@ -22,7 +22,9 @@ import { EngineContainers } from "../adapters/docker/engine-containers.js";
 import { swarmResources } from "../adapters/docker/engine-limits.js";
 import type { ContainerLimits } from "../config/container-limits.js";
 import type { RegistryCredentials } from "../adapters/docker/registry-credentials.js";
+import { swarmRollbackSpec, swarmServiceSpec, type SwarmServiceSpec } from "../adapters/docker/swarm-service-spec.js";
 import { SwarmServices, type SwarmService, type SwarmTask } from "../adapters/docker/swarm-services.js";
+import { isEndedTask, isRunningTask, TASK_POLL_MS, waitForTask } from "../adapters/docker/swarm-tasks.js";
 import type { PreviewConfig } from "../config/repo-config.js";
 import { formatDuration } from "../domain/duration.js";
 import { DEFAULT_INSTANCE, dnsLabel, sha7, shortHash } from "../domain/naming.js";
@@ -84,11 +86,6 @@ export interface SwarmTargetOptions {
 }
 
 const DEFAULT_TIMEOUTS: SwarmTargetTimeouts = { callMs: 30_000, startMs: 10 * 60_000, stopGraceMs: 10_000, removeMs: 60_000 };
-/** Pause between looks at a service's tasks. */
-const POLL_MS = 500;
-/** Task states after which a task never runs again (Swarm starts a new task instead). */
-const ENDED_STATES = new Set(["complete", "shutdown", "failed", "rejected", "remove", "orphaned"]);
-const NANOS_PER_MS = 1_000_000;
 
 /** The tasks of one deploy: those created from the spec carrying this `ForceUpdate` value and run. */
 interface DeployMark {
@@ -214,7 +211,7 @@ export class SwarmTarget implements PreviewTarget {
         await this.services.update(existing, spec, image, signal);
       }
 
-      const task = await this.waitForTask(serviceId, mark, preview.timeout, signal, emit);
+      const task = await this.deployTask(serviceId, mark, preview.timeout, signal, emit);
       const hostPort = await this.publishedPort(serviceId, task, preview, signal);
       const watched = { id: serviceId, mark };
       url = await awaitPreviewHealth({
@@ -296,49 +293,23 @@ export class SwarmTarget implements PreviewTarget {
 
   // ---- service spec -----------------------------------------------------------------------------
 
-  private serviceSpec(
-    req: DeployRequest,
-    image: string,
-    network: string,
-    forceUpdate: number,
-    publishedPort: number | undefined,
-  ): Docker.ServiceSpec & { TaskTemplate: Docker.ContainerTaskSpec } {
+  private serviceSpec(req: DeployRequest, image: string, network: string, forceUpdate: number, publishedPort: number | undefined): SwarmServiceSpec {
     const { key, preview } = req;
-    const labels = runLabels(this.scope, key, "preview", req.sha, req.runId);
-    const host = preview.publishMode === "host";
-    const port: Docker.PortConfig = { Protocol: "tcp", TargetPort: preview.port, PublishMode: preview.publishMode };
-    if (publishedPort !== undefined) port.PublishedPort = publishedPort;
-    return {
-      Name: swarmServiceName(key, this.scope.instance),
-      Labels: labels,
-      TaskTemplate: {
-        ContainerSpec: {
-          Image: image,
-          Env: Object.entries(preview.env).map(([k, v]) => `${k}=${v}`),
-          // On the containers too: the run label makes every deploy a new task spec.
-          Labels: labels,
-          StopGracePeriod: this.timeouts.stopGraceMs * NANOS_PER_MS,
-        },
-        // A preview that crashes later is restarted; while deciding health a crash ends the deploy.
-        RestartPolicy: { Condition: "any", Delay: 5_000 * NANOS_PER_MS, MaxAttempts: 0 },
-        Networks: [{ Target: network }],
-        LogDriver: { Name: "json-file", Options: { ...PREVIEW_LOG_OPTIONS } },
-        ...(this.resources ? { Resources: this.resources } : {}),
-        ...(this.constraints.length ? { Placement: { Constraints: this.constraints } } : {}),
-        // Marks the tasks of this deploy (and forces a new task even for an unchanged spec).
-        ForceUpdate: forceUpdate,
-      },
-      Mode: { Replicated: { Replicas: 1 } },
-      UpdateConfig: {
-        Parallelism: 1,
-        // A host port kept across updates cannot be bound twice on one node.
-        Order: host ? "stop-first" : "start-first",
-        // berth decides health and rolls back itself; Swarm only stops on a crashing task.
-        FailureAction: "pause",
-        Monitor: 5_000 * NANOS_PER_MS,
-      },
-      EndpointSpec: { Mode: host ? "dnsrr" : "vip", Ports: [port] },
-    };
+    return swarmServiceSpec({
+      name: swarmServiceName(key, this.scope.instance),
+      labels: runLabels(this.scope, key, "preview", req.sha, req.runId),
+      image,
+      env: preview.env,
+      network,
+      targetPort: preview.port,
+      publishMode: preview.publishMode,
+      publishedPort,
+      forceUpdate,
+      stopGraceMs: this.timeouts.stopGraceMs,
+      logOptions: PREVIEW_LOG_OPTIONS,
+      resources: this.resources,
+      constraints: this.constraints,
+    });
   }
 
   /** The published port of the current service that its update keeps (same mode and target port). */
@@ -349,7 +320,7 @@ export class SwarmTarget implements PreviewTarget {
     if (preview.publishMode === "ingress") return existing.Endpoint?.Ports?.find(matches)?.PublishedPort || undefined;
     // Host mode, chosen by Docker at the first deploy: read it from the running task.
     const tasks = await this.services.tasks(existing.ID).catch(() => [] as SwarmTask[]);
-    const running = tasks.find((t) => t.Status?.State === "running" && t.DesiredState === "running");
+    const running = tasks.find(isRunningTask);
     return running?.Status?.PortStatus?.Ports?.find(matches)?.PublishedPort || undefined;
   }
 
@@ -381,41 +352,32 @@ export class SwarmTarget implements PreviewTarget {
    * (the scheduler reports "host-mode port already in use" for a moment while the old task of a
    * stop-first update releases the port; a port held by something else never frees).
    */
-  private async waitForTask(
+  private async deployTask(
     serviceId: string,
     mark: DeployMark,
     unschedulableMs: number,
     signal: AbortSignal,
     emit: (line: string) => void,
   ): Promise<SwarmTask> {
-    const deadline = Date.now() + this.timeouts.startMs;
-    let lastState = "not created yet";
-    let unschedulableSince: number | undefined;
-    for (;;) {
-      if (signal.aborted) throw new CancelledError("deploy cancelled");
-      const tasks = (await this.services.tasks(serviceId, signal)).filter((t) => isDeployTask(t, mark));
-      const running = tasks.find((t) => t.Status?.State === "running" && t.DesiredState === "running");
-      if (running) return running;
-      const ended = tasks.find((t) => ENDED_STATES.has(t.Status?.State ?? ""));
-      if (ended) throw new DeployFailure(`preview ${endedReason(ended)}`);
-      const schedulerError = tasks.find((t) => t.Status?.State === "pending" && t.Status.Err)?.Status?.Err;
-      if (schedulerError) {
-        unschedulableSince ??= Date.now();
-        if (Date.now() - unschedulableSince >= unschedulableMs) {
-          throw new DeployFailure(`preview task could not be scheduled for ${formatDuration(unschedulableMs)}: ${schedulerError}`);
-        }
-      } else {
-        unschedulableSince = undefined;
-      }
-      const state = tasks[0]?.Status?.State;
-      if (state && state !== lastState) {
-        lastState = state;
-        emit(`task ${state}${schedulerError ? ` (${schedulerError})` : ""}`);
-      }
-      if (Date.now() >= deadline) {
-        throw new DeployFailure(`preview task did not start within ${formatDuration(this.timeouts.startMs)} (last state: ${lastState})`);
-      }
-      await sleep(POLL_MS);
+    const { startMs } = this.timeouts;
+    const wait = await waitForTask(this.services, serviceId, {
+      select: (t) => isDeployTask(t, mark),
+      startMs,
+      unschedulableMs,
+      signal,
+      onState: (state, schedulerError) => emit(`task ${state}${schedulerError ? ` (${schedulerError})` : ""}`),
+    });
+    switch (wait.outcome) {
+      case "running":
+        return wait.task;
+      case "cancelled":
+        throw new CancelledError("deploy cancelled");
+      case "ended":
+        throw new DeployFailure(`preview ${endedReason(wait.task)}`);
+      case "unschedulable":
+        throw new DeployFailure(`preview task could not be scheduled for ${formatDuration(unschedulableMs)}: ${wait.error}`);
+      case "timeout":
+        throw new DeployFailure(`preview task did not start within ${formatDuration(startMs)} (last state: ${wait.lastState})`);
     }
   }
 
@@ -423,7 +385,7 @@ export class SwarmTarget implements PreviewTarget {
   private async taskEnded(serviceId: string, mark: DeployMark): Promise<string | undefined> {
     try {
       const tasks = (await this.services.tasks(serviceId)).filter((t) => isDeployTask(t, mark));
-      const ended = tasks.find((t) => ENDED_STATES.has(t.Status?.State ?? ""));
+      const ended = tasks.find(isEndedTask);
       return ended ? endedReason(ended) : undefined;
     } catch {
       // An engine hiccup must not fail the deploy: the HTTP probe still decides.
@@ -451,7 +413,7 @@ export class SwarmTarget implements PreviewTarget {
         .filter((t) => isDeployTask(t, mark))
         .sort((a, b) => (a.CreatedAt ?? "").localeCompare(b.CreatedAt ?? ""));
       // The task that ended, not the replacement Swarm's restart policy may have started already.
-      const newest = byAge.filter((t) => ENDED_STATES.has(t.Status?.State ?? "")).at(-1) ?? byAge.at(-1);
+      const newest = byAge.filter(isEndedTask).at(-1) ?? byAge.at(-1);
       if (!newest) return [];
       return await this.services.taskLogs(newest.ID, DEPLOY_LOG_LINES, this.redact);
     } catch (err) {
@@ -472,20 +434,12 @@ export class SwarmTarget implements PreviewTarget {
     try {
       const current = await this.services.inspect(previous.ID);
       if (!current) return "; the service is gone";
-      const spec = structuredClone(previous.Spec);
-      const template = spec.TaskTemplate ?? {};
-      spec.TaskTemplate = template;
-      const mark = { forceUpdate: (current.Spec.TaskTemplate?.ForceUpdate ?? 0) + 1, runId: labels[DOCKER_LABELS.run] ?? "" };
-      template.ForceUpdate = mark.forceUpdate;
-      // Keep the port the service has now: the URL of the previous deploy must keep working.
-      const currentPorts = current.Spec.EndpointSpec?.Ports ?? [];
-      for (const port of spec.EndpointSpec?.Ports ?? []) {
-        const same = currentPorts.find((p) => p.TargetPort === port.TargetPort && p.PublishMode === port.PublishMode && p.PublishedPort);
-        if (!port.PublishedPort && same?.PublishedPort) port.PublishedPort = same.PublishedPort;
-      }
+      // Keeps the port the service has now: the URL of the previous deploy must keep working.
+      const { spec, forceUpdate, image } = swarmRollbackSpec(previous.Spec, current);
+      const mark = { forceUpdate, runId: labels[DOCKER_LABELS.run] ?? "" };
       emit(`rolling back to ${what}`);
-      await this.services.update(current, spec, template.ContainerSpec?.Image ?? "");
-      await this.waitForTask(previous.ID, mark, unschedulableMs, new AbortController().signal, () => undefined);
+      await this.services.update(current, spec, image);
+      await this.deployTask(previous.ID, mark, unschedulableMs, new AbortController().signal, () => undefined);
       emit(`rolled back to ${what}`);
       this.log.info({ service: previous.Spec.Name, to: what }, "preview rolled back");
       return `; rolled back to ${what}`;
@@ -546,7 +500,7 @@ export class SwarmTarget implements PreviewTarget {
         this.log.warn({ key, left }, "preview objects still shutting down");
         return;
       }
-      await sleep(POLL_MS);
+      await sleep(TASK_POLL_MS);
     }
   }
 }
