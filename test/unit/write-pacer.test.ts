@@ -12,7 +12,7 @@ import type { CodeHost, CommitStatus } from "../../src/domain/ports.js";
 import { createRedactor } from "../../src/domain/redact.js";
 import type { RepoRef } from "../../src/domain/types.js";
 import { CommentPublisher } from "../../src/pipeline/comment-publisher.js";
-import { StatusReporter } from "../../src/pipeline/status-outbox.js";
+import { StatusReporter, statusGroupKey } from "../../src/pipeline/status-outbox.js";
 import { SqliteStore } from "../../src/pipeline/store-sqlite.js";
 import type { Store } from "../../src/pipeline/store.js";
 import { classifyError } from "../../src/pipeline/transient-error.js";
@@ -210,11 +210,14 @@ describe("comment publisher and status reporter sharing a pacer", () => {
 
   it("paces the status reporter after the comment publisher's rate limit when they share one pacer (as the engine wires them)", async () => {
     const fake = host((op, n) => (op === "create" && n === 0 ? httpError(403, SECONDARY, { "retry-after": "1" }) : undefined));
-    const { publisher, reporter } = wire(fake.codeHost, new WritePacer());
+    const pacer = new WritePacer();
+    const { publisher, reporter } = wire(fake.codeHost, pacer);
     await reporter.start();
     publisher.request(prKey);
     await until(() => fake.writes.length === 1);
     const limitedAt = fake.writes[0]!.at;
+    // The publisher has read the refusal and told the pacer (on a loaded machine that can come after the write is recorded).
+    await until(() => !pacer.mayWrite(statusGroupKey(REPO), "probe"));
     await reporter.enqueue(REPO, SHA, 1, { context: "berth/build", state: "success", description: "ok" });
     await until(() => fake.writes.some((w) => w.op === "status"));
     expect(fake.writes.find((w) => w.op === "status")!.at - limitedAt).toBeGreaterThanOrEqual(990);
