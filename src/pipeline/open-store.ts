@@ -14,13 +14,4 @@ export async function openStore(where: { dataDir: string; databaseUrl?: string |
   return SqliteStore.open(where.dataDir);
 }
 
-/** A database URL fit for logs and error messages: its password replaced. */
-export function redactDatabaseUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return "(unparseable database URL)";
-  }
-}
+export { redactDatabaseUrl } from "./database-url.js";

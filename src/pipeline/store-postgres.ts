@@ -11,9 +11,9 @@
 import pg from "pg";
 import type { Logger } from "pino";
 import type { CommitStatus } from "../domain/ports.js";
-import type { BotEvent, RepoRef, RunStatus, RunStageName, StageState } from "../domain/types.js";
+import type { BotEvent, RepoRef, RunStatus, RunStageName } from "../domain/types.js";
 import type { TestSuiteReport } from "../reports/junit.js";
-import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, StageDetail, StageRecord } from "../domain/records.js";
+import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, StageRecord } from "../domain/records.js";
 import type { StopReason } from "./run-state.js";
 import {
   RunFencedError,
@@ -28,6 +28,8 @@ import {
   type StoredLog,
   type StoredReport,
 } from "./store.js";
+import { redactDatabaseUrl } from "./database-url.js";
+import { INBOX_COLUMNS, inboxItem, LEASED_STATUSES, OUTBOX_COLUMNS, outboxStatus, pullsOf, runsOf, stageRecord, type InboxRow, type OutboxRow, type StageRow } from "./store-rows.js";
 
 /** Key of the advisory lock that serialises migrations of replicas starting at once ("berth" in ASCII). */
 const MIGRATION_LOCK = 0x6265727468;
@@ -164,16 +166,6 @@ function pgText(text: string): string {
   return text.includes("\u0000") ? text.replaceAll("\u0000", "\uFFFD") : text;
 }
 
-/** A database URL fit for logs and errors: its password replaced. */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return "(unparseable database URL)";
-  }
-}
 
 /** `message` with the URL's password (as written and decoded) replaced. */
 function redactMessage(message: string, url: string): string {
@@ -187,92 +179,22 @@ function redactMessage(message: string, url: string): string {
   } catch {
     // An unparseable URL: no message names a part of it but the whole.
   }
-  let out = message.replaceAll(url, redactUrl(url));
+  let out = message.replaceAll(url, redactDatabaseUrl(url));
   for (const secret of secrets) if (secret.length > 0) out = out.replaceAll(secret, "***");
   return out;
 }
 
 type Queryable = Pick<pg.PoolClient, "query">;
 
-type InboxRow = {
-  delivery_id: string;
-  event_json: string;
-  received_at: number;
-  processed_at: number | null;
-  attempts: number;
-  next_attempt_at: number | null;
-  last_error: string | null;
-};
 
-const INBOX_COLUMNS = "delivery_id, event_json, received_at, processed_at, attempts, next_attempt_at, last_error";
 
-function inboxItem(row: InboxRow): DeliveryRecord {
-  const item: DeliveryRecord = { deliveryId: row.delivery_id, event: JSON.parse(row.event_json) as BotEvent, receivedAt: row.received_at, attempts: row.attempts };
-  if (row.next_attempt_at !== null) item.nextAttemptAt = row.next_attempt_at;
-  if (row.last_error !== null) item.lastError = row.last_error;
-  if (row.processed_at !== null) item.processedAt = row.processed_at;
-  return item;
-}
 
-type OutboxRow = {
-  repo_json: string;
-  sha: string;
-  pr_number: number;
-  status_json: string;
-  group_key: string;
-  seq: number;
-  enqueued_at: number;
-  attempts: number;
-  next_attempt_at: number | null;
-  last_error: string | null;
-};
 
-const OUTBOX_COLUMNS = "repo_json, sha, pr_number, status_json, group_key, seq, enqueued_at, attempts, next_attempt_at, last_error";
-
-function outboxStatus(row: OutboxRow): OutboxStatus {
-  const item: OutboxStatus = {
-    repo: JSON.parse(row.repo_json) as RepoRef,
-    sha: row.sha,
-    prNumber: row.pr_number,
-    status: JSON.parse(row.status_json) as CommitStatus,
-    groupKey: row.group_key,
-    seq: row.seq,
-    enqueuedAt: row.enqueued_at,
-    attempts: row.attempts,
-  };
-  if (row.next_attempt_at !== null) item.nextAttemptAt = row.next_attempt_at;
-  if (row.last_error !== null) item.lastError = row.last_error;
-  return item;
-}
-
-type StageRow = { run_id: string; name: RunStageName; state: StageState; started_at: number | null; finished_at: number | null; detail_json: string };
-
-function stageRecord(r: StageRow): StageRecord {
-  return {
-    runId: r.run_id,
-    name: r.name,
-    state: r.state,
-    startedAt: r.started_at ?? undefined,
-    finishedAt: r.finished_at ?? undefined,
-    detail: JSON.parse(r.detail_json) as StageDetail,
-  };
-}
-
-function runsOf(rows: Array<{ record_json: string }>): RunRecord[] {
-  return rows.map((r) => JSON.parse(r.record_json) as RunRecord);
-}
-
-function pullsOf(rows: Array<{ record_json: string }>): PullRecord[] {
-  return rows.map((r) => JSON.parse(r.record_json) as PullRecord);
-}
 
 /** `owner/name` of the outbox key. */
 function repoPath(repo: RepoRef): string {
   return `${repo.owner}/${repo.name}`;
 }
-
-/** Statuses after which a run has no lease any more (its owner stays, for history). */
-const LEASED = new Set<RunStatus>(["queued", "running"]);
 
 /** PostgreSQL-backed state: one pool per process, any number of processes per database. */
 export class PostgresStore implements Store {
@@ -302,7 +224,7 @@ export class PostgresStore implements Store {
       const e = err as { message?: unknown; code?: unknown };
       const message = typeof e?.message === "string" ? e.message : String(err);
       // A new error: the original (or its cause) may hold the URL with its password.
-      const failure = new Error(`cannot open the PostgreSQL store at ${redactUrl(url)}: ${redactMessage(message, url)}`);
+      const failure = new Error(`cannot open the PostgreSQL store at ${redactDatabaseUrl(url)}: ${redactMessage(message, url)}`);
       if (typeof e?.code === "string") Object.assign(failure, { code: e.code });
       throw failure;
     }
@@ -438,7 +360,7 @@ export class PostgresStore implements Store {
       if (next.status === "queued") {
         // Re-queued: nobody holds it until it is claimed again.
         await c.query("UPDATE runs SET status = $2, record_json = $3, owner = NULL, lease_until = NULL, stop_json = NULL WHERE id = $1", [id, next.status, json]);
-      } else if (!LEASED.has(next.status)) {
+      } else if (!LEASED_STATUSES.has(next.status)) {
         await c.query("UPDATE runs SET status = $2, record_json = $3, lease_until = NULL WHERE id = $1", [id, next.status, json]);
       } else {
         await c.query("UPDATE runs SET status = $2, record_json = $3 WHERE id = $1", [id, next.status, json]);

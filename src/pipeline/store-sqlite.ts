@@ -7,11 +7,12 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { CommitStatus } from "../domain/ports.js";
-import type { BotEvent, RepoRef, RunStatus, RunStageName, StageState } from "../domain/types.js";
+import type { BotEvent, RepoRef, RunStatus, RunStageName } from "../domain/types.js";
 import type { TestSuiteReport } from "../reports/junit.js";
 import { lockDataDir, type DataDirLock } from "./data-dir-lock.js";
-import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, StageDetail, StageRecord } from "../domain/records.js";
+import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, StageRecord } from "../domain/records.js";
 import type { StopReason } from "./run-state.js";
+import { INBOX_COLUMNS, inboxItem, LEASED_STATUSES, OUTBOX_COLUMNS, outboxStatus, pullsOf, runsOf, stageRecord, type InboxRow, type OutboxRow, type StageRow } from "./store-rows.js";
 import {
   RunFencedError,
   type DeliveryRecord,
@@ -121,36 +122,6 @@ CREATE TABLE IF NOT EXISTS reports (
 `;
 
 
-type OutboxRow = {
-  repo_json: string;
-  sha: string;
-  pr_number: number;
-  status_json: string;
-  group_key: string;
-  seq: number;
-  enqueued_at: number;
-  attempts: number;
-  next_attempt_at: number | null;
-  last_error: string | null;
-};
-
-const OUTBOX_COLUMNS = "repo_json, sha, pr_number, status_json, group_key, seq, enqueued_at, attempts, next_attempt_at, last_error";
-
-function outboxStatus(row: OutboxRow): OutboxStatus {
-  const item: OutboxStatus = {
-    repo: JSON.parse(row.repo_json) as RepoRef,
-    sha: row.sha,
-    prNumber: row.pr_number,
-    status: JSON.parse(row.status_json) as CommitStatus,
-    groupKey: row.group_key,
-    seq: row.seq,
-    enqueuedAt: row.enqueued_at,
-    attempts: row.attempts,
-  };
-  if (row.next_attempt_at !== null) item.nextAttemptAt = row.next_attempt_at;
-  if (row.last_error !== null) item.lastError = row.last_error;
-  return item;
-}
 
 
 /** Columns added to tables after their first release, with their definitions (see `migrate`). */
@@ -178,27 +149,6 @@ CREATE UNIQUE INDEX IF NOT EXISTS inbox_replay ON inbox (replay_key) WHERE repla
 CREATE UNIQUE INDEX IF NOT EXISTS runs_one_running_per_pr ON runs (pr_key) WHERE status = 'running';
 `;
 
-type InboxRow = {
-  delivery_id: string;
-  event_json: string;
-  received_at: number;
-  processed_at: number | null;
-  attempts: number;
-  next_attempt_at: number | null;
-  last_error: string | null;
-};
-
-const INBOX_COLUMNS = "delivery_id, event_json, received_at, processed_at, attempts, next_attempt_at, last_error";
-
-function inboxItem(row: InboxRow): DeliveryRecord {
-  const item: DeliveryRecord = { deliveryId: row.delivery_id, event: JSON.parse(row.event_json) as BotEvent, receivedAt: row.received_at, attempts: row.attempts };
-  if (row.next_attempt_at !== null) item.nextAttemptAt = row.next_attempt_at;
-  if (row.last_error !== null) item.lastError = row.last_error;
-  if (row.processed_at !== null) item.processedAt = row.processed_at;
-  return item;
-}
-
-const TERMINAL_FREE = new Set<RunStatus>(["queued", "running"]);
 
 /**
  * SQLite-backed state. One instance per process; better-sqlite3 is synchronous, so each method is
@@ -360,7 +310,7 @@ export class SqliteStore implements Store {
       const next: RunRecord = { ...current, ...patch };
       if (next.status === "queued") {
         this.db.prepare("UPDATE runs SET status = ?, record_json = ?, owner = NULL, lease_until = NULL, stop_json = NULL WHERE id = ?").run(next.status, JSON.stringify(next), id);
-      } else if (!TERMINAL_FREE.has(next.status)) {
+      } else if (!LEASED_STATUSES.has(next.status)) {
         this.db.prepare("UPDATE runs SET status = ?, record_json = ?, lease_until = NULL WHERE id = ?").run(next.status, JSON.stringify(next), id);
       } else {
         this.db.prepare("UPDATE runs SET status = ?, record_json = ? WHERE id = ?").run(next.status, JSON.stringify(next), id);
@@ -375,21 +325,21 @@ export class SqliteStore implements Store {
     const rows = this.db
       .prepare(`SELECT record_json FROM runs WHERE status IN (${marks}) ORDER BY seq`)
       .all(...statuses) as Array<{ record_json: string }>;
-    return rows.map((r) => JSON.parse(r.record_json) as RunRecord);
+    return runsOf(rows);
   }
 
   async activeRunsOf(prKey: PrKey): Promise<RunRecord[]> {
     const rows = this.db
       .prepare("SELECT record_json FROM runs WHERE pr_key = ? AND status IN ('queued','running') ORDER BY seq")
       .all(prKey) as Array<{ record_json: string }>;
-    return rows.map((r) => JSON.parse(r.record_json) as RunRecord);
+    return runsOf(rows);
   }
 
   async latestPipelineRuns(prKey: PrKey, count: number): Promise<RunRecord[]> {
     const rows = this.db
       .prepare("SELECT record_json FROM runs WHERE pr_key = ? AND json_extract(record_json, '$.kind') = 'pipeline' ORDER BY seq DESC LIMIT ?")
       .all(prKey, count) as Array<{ record_json: string }>;
-    return rows.map((r) => JSON.parse(r.record_json) as RunRecord);
+    return runsOf(rows);
   }
 
   async claimRun(runId: string, owner: string, until: number, patch: RunPatch): Promise<RunRecord | undefined> {
@@ -435,7 +385,7 @@ export class SqliteStore implements Store {
     const rows = this.db
       .prepare("SELECT record_json FROM runs WHERE status = 'running' AND (lease_until IS NULL OR lease_until < ?) ORDER BY seq")
       .all(now) as Array<{ record_json: string }>;
-    return rows.map((r) => JSON.parse(r.record_json) as RunRecord);
+    return runsOf(rows);
   }
 
   async takeOverRun(runId: string, owner: string, now: number, until: number): Promise<boolean> {
@@ -455,15 +405,8 @@ export class SqliteStore implements Store {
   private stages(runId: string): StageRecord[] {
     const rows = this.db
       .prepare("SELECT run_id, name, state, started_at, finished_at, detail_json FROM stages WHERE run_id = ?")
-      .all(runId) as Array<{ run_id: string; name: RunStageName; state: StageState; started_at: number | null; finished_at: number | null; detail_json: string }>;
-    return rows.map((r) => ({
-      runId: r.run_id,
-      name: r.name,
-      state: r.state,
-      startedAt: r.started_at ?? undefined,
-      finishedAt: r.finished_at ?? undefined,
-      detail: JSON.parse(r.detail_json) as StageDetail,
-    }));
+      .all(runId) as StageRow[];
+    return rows.map(stageRecord);
   }
 
   async updateStage(runId: string, name: RunStageName, patch: StagePatch, fence?: RunFence): Promise<void> {
@@ -520,19 +463,17 @@ export class SqliteStore implements Store {
 
   async pullsWithPreview(): Promise<PullRecord[]> {
     const rows = this.db.prepare("SELECT record_json FROM pulls").all() as Array<{ record_json: string }>;
-    return rows.map((r) => JSON.parse(r.record_json) as PullRecord).filter((p) => p.preview);
+    return pullsOf(rows).filter((p) => p.preview);
   }
 
   async openPulls(): Promise<PullRecord[]> {
     const rows = this.db.prepare("SELECT record_json FROM pulls ORDER BY rowid").all() as Array<{ record_json: string }>;
-    return rows.map((r) => JSON.parse(r.record_json) as PullRecord).filter((p) => p.state === "open");
+    return pullsOf(rows).filter((p) => p.state === "open");
   }
 
   async openPullsAt(repoKey: string, sha: string): Promise<PullRecord[]> {
     const rows = this.db.prepare("SELECT record_json FROM pulls").all() as Array<{ record_json: string }>;
-    return rows
-      .map((r) => JSON.parse(r.record_json) as PullRecord)
-      .filter((p) => p.prKey.startsWith(`${repoKey}#`) && p.state === "open" && p.headSha === sha);
+    return pullsOf(rows).filter((p) => p.prKey.startsWith(`${repoKey}#`) && p.state === "open" && p.headSha === sha);
   }
 
   // ---- images and environments ---------------------------------------------------------------
