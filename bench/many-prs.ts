@@ -24,6 +24,7 @@ import { pullRequestPayload } from "../test/helpers/github-payloads.js";
 import { createHarness, type Harness } from "../test/helpers/probot-harness.js";
 import { sampleRepoConfig, sampleSource } from "../test/helpers/sample-app.js";
 import { requireServices, type TestServices } from "../test/helpers/services.js";
+import { median, secs } from "./stats.js";
 
 const MANY = 20;
 const PER_SECOND = 1;
@@ -129,13 +130,6 @@ async function close(prs: number[]): Promise<void> {
   for (const pr of prs) opened.splice(opened.indexOf(pr), 1);
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-const secs = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
 
 async function cleanup(): Promise<void> {
   if (harness && opened.length) {

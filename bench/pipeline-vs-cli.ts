@@ -29,6 +29,7 @@ import { pullRequestPayload } from "../test/helpers/github-payloads.js";
 import { createHarness, type Harness } from "../test/helpers/probot-harness.js";
 import { SAMPLE_REPORT_PATH, sampleRepoConfig, sampleSource } from "../test/helpers/sample-app.js";
 import { requireServices, type TestServices } from "../test/helpers/services.js";
+import { median, secs } from "./stats.js";
 
 const execFileAsync = promisify(execFileCallback);
 const ROUNDS = 3;
@@ -214,13 +215,6 @@ async function berthPipeline(n: number, archive: Buffer): Promise<BerthRun> {
 
 // ---------------------------------------------------------------- run
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-const secs = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
 
 async function cleanup(): Promise<void> {
   await harness?.close().catch((err: unknown) => console.error(`cleanup: harness: ${(err as Error).message}`));

@@ -11,7 +11,6 @@ import { pino } from "pino";
 import { renderStatusComment, type StatusView } from "../src/render/status-comment.js";
 import { CommentPublisher } from "../src/pipeline/comment-publisher.js";
 import { SqliteStore } from "../src/pipeline/store-sqlite.js";
-import type { Store } from "../src/pipeline/store.js";
 import type { CodeHost } from "../src/domain/ports.js";
 import type { RepoRef } from "../src/domain/types.js";
 

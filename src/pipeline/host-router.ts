@@ -4,7 +4,7 @@
  * `undefined` each caller checks in its own way; what a host can do beyond the common port is
  * read from its declared capabilities.
  */
-import type { CodeHost, HostCapabilities } from "../domain/ports.js";
+import type { CodeHost } from "../domain/ports.js";
 import type { HostKind } from "../domain/types.js";
 import { guardMethods } from "./inbox-abort.js";
 
@@ -33,10 +33,6 @@ export class HostRouter {
   /** The host serving `of`, or undefined when berth is not configured for it. */
   find(of: { host: HostKind }): CodeHost | undefined {
     return this.hosts[of.host];
-  }
-
-  capabilitiesOf(of: { host: HostKind }): HostCapabilities {
-    return this.hostOf(of).capabilities;
   }
 
   /** Configured host kinds. */

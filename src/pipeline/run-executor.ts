@@ -14,7 +14,7 @@ import { deployStage } from "../stages/deploy-stage.js";
 import type { StageContext, StageDeps, StageOutcome } from "../stages/stage-context.js";
 import { testStage } from "../stages/test-stage.js";
 import { releaseBuildStage, releaseDeployStage, type ReleaseContext } from "../stages/release-stages.js";
-import type { RunRecord, StageDetail } from "../domain/records.js";
+import type { PullRecord, RunRecord, StageDetail } from "../domain/records.js";
 import type { RunJournal } from "./run-journal.js";
 import type { StopReason } from "./run-state.js";
 import { StageLog } from "./stage-log.js";
@@ -196,6 +196,7 @@ function pipelineShape(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps):
   const config = run.config!;
   const stageDeps = stageDepsOf(deps);
   const onPullRequest = deps.host.capabilities.statusScope === "pull-request";
+  let pull: PullRecord | undefined;
   return {
     context: (name) => `berth/${name}`,
     resultStatus: (name, outcome) => commitStatusOf(name, outcome.ok, outcome.detail, deps),
@@ -204,9 +205,12 @@ function pipelineShape(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps):
       if (!onPullRequest) return;
       for (const name of run.plan) await reportStatus(run, { context: `berth/${name}`, state: "pending", description: `${name} queued for ${run.sha.slice(0, 7)}` }, deps);
     },
-    shouldEnd: async () => (await deps.journal.pullOf(run.prKey)) === undefined,
+    // The PR as berth knows it before each stage (read once per stage; its preview and image change).
+    async shouldEnd() {
+      pull = await deps.journal.pullOf(run.prKey);
+      return pull === undefined;
+    },
     async stage(name, earlier, onLog) {
-      const pull = await deps.journal.pullOf(run.prKey);
       if (!pull) return { ok: false, detail: { reason: "berth no longer knows this PR" } };
       if (name === "delete") return { ok: false, detail: { reason: "delete is not a pipeline stage" } };
       return PIPELINE_STAGES[name]({ run, config, pull, earlier, signal, deps: stageDeps, onLog });

@@ -135,13 +135,6 @@ export class RunJournal implements StageLookup {
     this.changed(run);
   }
 
-  /** A delete run could not remove the preview: the run fails and the comment says why. */
-  async deleteFailed(run: RunRecord, reason: string, fence: RunFence): Promise<void> {
-    await this.assertHeld(run, fence);
-    await this.store.patchPull(run.prKey, (p) => ({ ...p, notice: { kind: "deleted", text: `Removing the preview failed: ${reason.split("\n")[0]}` } }));
-    this.changed(run);
-  }
-
   async saveLog(log: StoredLog): Promise<void> {
     await this.store.saveLog(log);
   }
