@@ -24,6 +24,7 @@ import { InboxWorker, type EventFailure } from "./inbox-worker.js";
 import { prKeyOf, repoKeyOf, type PrKey, type PullRecord, type RunRecord } from "../domain/records.js";
 import { executeRun, type ExecutorDeps } from "./run-executor.js";
 import { RunJournal } from "./run-journal.js";
+import { RunEvents } from "./run-events.js";
 import { HostRouter } from "./host-router.js";
 import { Reconciler } from "./reconciler.js";
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_RUN_LEASE_MS, Scheduler } from "./scheduler.js";
@@ -94,6 +95,8 @@ export class Engine {
   readonly store: Store;
   /** This replica's name in leases and claims. */
   readonly replicaId: string;
+  /** What happens to this replica's runs, as it is recorded (metrics, dashboard, notifications listen). */
+  readonly events: RunEvents;
   private readonly scheduler: Scheduler;
   private readonly publisher: CommentPublisher;
   private readonly reporter: StatusReporter;
@@ -133,7 +136,8 @@ export class Engine {
       leaseMs: options.runLeaseMs ?? DEFAULT_RUN_LEASE_MS,
     });
     this.background = new BackgroundTasks(options.log);
-    this.journal = new RunJournal(options.store, (prKey) => this.publisher.request(prKey), this.now);
+    this.events = new RunEvents(options.log);
+    this.journal = new RunJournal(options.store, (prKey) => this.publisher.request(prKey), this.now, this.events);
     this.reporter = new StatusReporter({
       pacer,
       store: options.store,

@@ -80,7 +80,11 @@ function commitStatusOf(name: RunStageName, ok: boolean, detail: StageDetail, de
 /** Run one stage with its whole output collected (redacted); the stored log's id goes into the detail. */
 async function withStageLog(run: RunRecord, name: RunStageName, deps: ExecutorDeps, stage: (onLog: LogSink) => Promise<StageOutcome>): Promise<StageOutcome> {
   const output = new StageLog();
-  const outcome = await stage((line) => output.push(deps.redact(line)));
+  const outcome = await stage((line) => {
+    const redacted = deps.redact(line);
+    output.push(redacted);
+    deps.journal.stageLogLine(run, name, redacted);
+  });
   if (!output.empty) {
     const id = deps.newId();
     await deps.journal.saveLog({ id, runId: run.id, stage: name, createdAt: deps.now(), text: output.text() });

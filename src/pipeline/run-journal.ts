@@ -10,6 +10,7 @@ import type { RunStageName } from "../domain/types.js";
 import type { TestSuiteReport } from "../reports/junit.js";
 import { repoKeyOf, type EnvironmentRecord, type ImageRecord, type Notice, type PrKey, type PreviewRecord, type PullRecord, type RunRecord, type StageDetail } from "../domain/records.js";
 import { markStopped, requeueRun, type StopReason } from "./run-state.js";
+import type { RunEnd, RunEvents } from "./run-events.js";
 import { RunFencedError, type RunFence, type Store, type StoredLog } from "./store.js";
 
 /** What a stage learned that outlives it. Written by the journal, never by the stage. */
@@ -39,11 +40,16 @@ export interface StageLookup {
 }
 
 export class RunJournal implements StageLookup {
+  /** When each running stage started (for the duration in `stage-finished`). */
+  private readonly stageStarts = new Map<string, number>();
+
   constructor(
     private readonly store: Store,
     /** Redraw a PR's status comment soon. */
     private readonly publish: (prKey: PrKey) => void,
     private readonly now: () => number,
+    /** Told of every recorded change (metrics, dashboard, notifications). */
+    readonly events: RunEvents,
   ) {}
 
   // ---- look-ups for stages ----
@@ -66,11 +72,20 @@ export class RunJournal implements StageLookup {
   /** A claimed run begins: its comment shows it running. */
   runStarted(run: RunRecord): void {
     this.changed(run);
+    this.events.emit({ type: "run-started", run, at: this.now() });
   }
 
   async stageStarted(run: RunRecord, name: RunStageName, fence: RunFence): Promise<void> {
-    await this.store.updateStage(run.id, name, { state: "running", startedAt: this.now(), finishedAt: null }, fence);
+    const at = this.now();
+    await this.store.updateStage(run.id, name, { state: "running", startedAt: at, finishedAt: null }, fence);
+    this.stageStarts.set(`${run.id}:${name}`, at);
     this.changed(run);
+    this.events.emit({ type: "stage-started", run, stage: name, at });
+  }
+
+  /** A line of a running stage's output (already redacted). */
+  stageLogLine(run: RunRecord, name: RunStageName, line: string): void {
+    this.events.emit({ type: "log-line", run, stage: name, line, at: this.now() });
   }
 
   /** Record a stage's end: its facts first (the detail links the report), then its row. */
@@ -98,6 +113,9 @@ export class RunJournal implements StageLookup {
       });
     }
     this.changed(run);
+    const startedAt = this.stageStarts.get(`${run.id}:${name}`);
+    this.stageStarts.delete(`${run.id}:${name}`);
+    this.events.emit({ type: "stage-finished", run, stage: name, ok: outcome.ok, detail: outcome.detail, facts, ...(startedAt !== undefined ? { startedAt } : {}), at });
     if (facts.environment) {
       // Open PRs whose head is this commit show the environment in their status comment.
       for (const pull of await this.store.openPullsAt(repoKeyOf(run.repo), run.sha)) this.publish(pull.prKey);
@@ -108,6 +126,7 @@ export class RunJournal implements StageLookup {
   async runPassed(run: RunRecord, fence: RunFence, reason?: string): Promise<void> {
     await this.store.updateRun(run.id, { status: "passed", finishedAt: this.now(), ...(reason ? { reason } : {}) }, fence);
     this.changed(run);
+    this.finished(run, "passed", reason);
   }
 
   /** A stage failed: the later ones are marked not run, the run failed with `reason`. */
@@ -115,24 +134,29 @@ export class RunJournal implements StageLookup {
     await markStopped(this.store, run, { kind: "cancelled", text: `not run: ${name} failed` }, this.now(), "failed", fence);
     await this.store.updateRun(run.id, { reason: `${name} failed` }, fence);
     this.changed(run);
+    this.finished(run, "failed", `${name} failed`);
   }
 
   /** The run cannot start (no config, no tag): failed with `reason`. */
   async unrunnable(run: RunRecord, reason: string, fence: RunFence): Promise<void> {
     await markStopped(this.store, run, { kind: "cancelled", text: reason }, this.now(), "failed", fence);
     this.changed(run);
+    this.finished(run, "failed", reason);
   }
 
   /** Stopped (superseded or cancelled): unfinished stages say why. */
   async stopped(run: RunRecord, reason: StopReason, fence: RunFence): Promise<void> {
     await markStopped(this.store, run, reason, this.now(), undefined, fence);
     this.changed(run);
+    this.finished(run, reason.kind === "superseded" ? "superseded" : "cancelled", reason.text);
   }
 
   /** Interrupted by a shutdown: back in the queue, from its first stage. */
   async requeued(run: RunRecord, fence: RunFence): Promise<void> {
     await requeueRun(this.store, run, fence);
     this.changed(run);
+    this.forgetStages(run);
+    this.events.emit({ type: "run-requeued", run, at: this.now() });
   }
 
   async saveLog(log: StoredLog): Promise<void> {
@@ -161,6 +185,15 @@ export class RunJournal implements StageLookup {
       if (Date.now() > deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  }
+
+  private finished(run: RunRecord, status: RunEnd, reason?: string): void {
+    this.forgetStages(run);
+    this.events.emit({ type: "run-finished", run, status, ...(reason ? { reason } : {}), at: this.now() });
+  }
+
+  private forgetStages(run: RunRecord): void {
+    for (const key of this.stageStarts.keys()) if (key.startsWith(`${run.id}:`)) this.stageStarts.delete(key);
   }
 
   private changed(run: RunRecord): void {

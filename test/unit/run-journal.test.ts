@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { PullRecord, RunRecord } from "../../src/domain/records.js";
 import { RunJournal } from "../../src/pipeline/run-journal.js";
+import { RunEvents, type RunEvent } from "../../src/pipeline/run-events.js";
 import { SqliteStore } from "../../src/pipeline/store-sqlite.js";
 import { RunFencedError } from "../../src/pipeline/store.js";
 
@@ -21,6 +22,8 @@ let store: SqliteStore;
 let published: string[];
 let journal: RunJournal;
 let clock: number;
+let events: RunEvents;
+let told: RunEvent[];
 
 function pipelineRun(id: string, extra: Partial<RunRecord> = {}): RunRecord {
   return { id, prKey: "github:acme/shop#3", repo: REPO, prNumber: 3, sha: SHA, kind: "pipeline", plan: ["build", "deploy", "test"], trigger: "push", status: "queued", reuseImage: false, attempts: 0, createdAt: 1, ...extra };
@@ -40,7 +43,10 @@ beforeEach(async () => {
   store = SqliteStore.open(dir);
   published = [];
   clock = 1_000;
-  journal = new RunJournal(store, (prKey) => published.push(prKey), () => clock);
+  events = new RunEvents();
+  told = [];
+  events.on((event) => told.push(event));
+  journal = new RunJournal(store, (prKey) => published.push(prKey), () => clock, events);
   await store.savePull({ ...PULL, notice: { kind: "deleted", text: "The PR's preview was deleted by `/delete`." } });
 });
 afterEach(async () => {
@@ -49,6 +55,38 @@ afterEach(async () => {
 });
 
 describe("run journal", () => {
+  it("tells listeners what it recorded, after recording it: starts, log lines, ends with their durations", async () => {
+    const run = await claimed(pipelineRun("r-events"));
+    journal.runStarted(run);
+    await journal.stageStarted(run, "build", OWNER);
+    journal.stageLogLine(run, "build", "step 1/2");
+    clock = 1_750;
+    await journal.stageFinished(run, "build", { ok: true, detail: { image: IMAGE }, facts: { images: [IMAGE] } }, OWNER);
+    await journal.stageStarted(run, "deploy", OWNER);
+    clock = 2_000;
+    await journal.stageFinished(run, "deploy", { ok: false, detail: { reason: "unhealthy" } }, OWNER);
+    await journal.stageFailed(run, "deploy", OWNER);
+    expect(told.map((e) => e.type)).toEqual(["run-started", "stage-started", "log-line", "stage-finished", "stage-started", "stage-finished", "run-finished"]);
+    expect(told[2]).toMatchObject({ stage: "build", line: "step 1/2" });
+    expect(told[3]).toMatchObject({ stage: "build", ok: true, startedAt: 1_000, at: 1_750, facts: { images: [IMAGE] } });
+    expect(told[5]).toMatchObject({ stage: "deploy", ok: false, startedAt: 1_750, at: 2_000 });
+    expect(told[6]).toMatchObject({ type: "run-finished", status: "failed", reason: "deploy failed" });
+    // What a listener is told is already in the store.
+    expect((await store.getRun(run.id))?.status).toBe("failed");
+  });
+
+  it("a listener that throws disturbs neither the run nor the other listeners", async () => {
+    const run = await claimed(pipelineRun("r-throws"));
+    events.on(() => {
+      throw new Error("listener bug");
+    });
+    const later: string[] = [];
+    events.on((e) => later.push(e.type));
+    await journal.stageStarted(run, "build", OWNER);
+    expect(later).toEqual(["stage-started"]);
+    expect((await store.stagesOf(run.id)).find((s) => s.name === "build")?.state).toBe("running");
+  });
+
   it("writes a stage's facts (report, images, the PR's image and preview) with its row, and asks for a redraw", async () => {
     const run = await claimed(pipelineRun("r1"));
     await journal.stageStarted(run, "build", OWNER);
