@@ -22,6 +22,8 @@ need_packages() {
   command -v docker-registry >/dev/null || missing+=(docker-registry)
   [ -x /bin/busybox ] || missing+=(busybox-static)
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
+  # The dashboard's browser test drives Debian's chromium (playwright-core, no browser download).
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
   if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
       echo "services: missing ${missing[*]}; install them: sudo apt-get install -y ${missing[*]}" >&2
