@@ -34,6 +34,7 @@ export function createBerth(options: BerthOptions): { app: ApplicationFunction; 
       return (await app.rest.apps.getRepoInstallation({ owner, repo })).data.id;
     },
     {
+      log: options.log,
       identity: {
         // The App JWT carries the App id: no request needed.
         appId: async () => {

@@ -27,10 +27,13 @@ export function parseComment(body: string): ParsedComment {
   if (!command) {
     return { type: "reply", text: `Unknown command \`/${truncate(name, 40)}\`. Comment \`/help\` to see what berth understands.` };
   }
+  const spec = command.argument;
+  if (rest === "" && spec?.required) {
+    return { type: "reply", text: `\`/${command.name} <${spec.name}>\` needs ${spec.description}. Comment \`/help\` to see what berth understands.` };
+  }
   if (rest !== "") {
-    const spec = command.argument;
     if (!spec) return { type: "reply", text: `\`/${command.name}\` takes no arguments. Comment \`/help\` to see what berth understands.` };
-    const argument = rest.toLowerCase();
+    const argument = spec.text ? rest : rest.toLowerCase();
     if (!spec.pattern.test(argument)) {
       return { type: "reply", text: `\`/${command.name} <${spec.name}>\` takes ${spec.description}. Comment \`/help\` to see what berth understands.` };
     }
@@ -41,7 +44,9 @@ export function parseComment(body: string): ParsedComment {
 
 /** The `/help` reply: a table generated from the command table. */
 export function renderHelp(): string {
-  const rows = COMMANDS.map((c) => `| \`/${c.name}${c.argument ? ` [${c.argument.name}]` : ""}\` | ${c.summary} | ${c.permission === "none" ? "anyone" : `${c.permission} or higher`} |`);
+  const who = (c: (typeof COMMANDS)[number]) => (c.permission === "none" ? "anyone" : c.permission === "acceptance" ? "`acceptance.by` in berth.yml" : `${c.permission} or higher`);
+  const usage = (c: (typeof COMMANDS)[number]) => (c.argument ? (c.argument.required ? ` <${c.argument.name}>` : ` [${c.argument.name}]`) : "");
+  const rows = COMMANDS.map((c) => `| \`/${c.name}${usage(c)}\` | ${c.summary} | ${who(c)} |`);
   return ["**berth commands**", "", "| Command | What it does | Who |", "| --- | --- | --- |", ...rows].join("\n");
 }
 

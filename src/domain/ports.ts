@@ -45,6 +45,14 @@ export interface HostCapabilities {
   statusScope: "commit" | "pull-request";
   /** Deployments of the tag flow; hosts without such an API have none and commit statuses carry the result alone. */
   deployments?: DeploymentRecorder;
+  /** Team membership (`acceptance.by.teams`); hosts without a teams API have none. */
+  teams?: TeamDirectory;
+}
+
+/** Answers whether a user is an active member of a team of the repository's organisation. */
+export interface TeamDirectory {
+  /** `team` is `org/team-slug`; false when the team or the membership does not exist. */
+  isMember(repo: RepoRef, team: string, user: string): Promise<boolean>;
 }
 
 export interface CodeHost {

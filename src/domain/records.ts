@@ -1,6 +1,7 @@
 /**
  * Shapes of what berth keeps durable: runs, stages, pull requests, previews, reports.
  */
+import type { AcceptanceRecord } from "./acceptance.js";
 import type { RepoConfig } from "./repo-config.js";
 import type { VulnerabilitySummary } from "./ports.js";
 import type { RepoRef, RunStatus, RunStageName, StageState } from "./types.js";
@@ -138,4 +139,6 @@ export interface PullRecord {
   preview?: PreviewRecord;
   /** Last image built per commit of this PR (only the newest is kept). */
   image?: ImageRecord & { sha: string };
+  /** Testers' verdict on the preview, for one commit; absent when the repo does not use acceptance. */
+  acceptance?: AcceptanceRecord;
 }

@@ -125,6 +125,23 @@ const tagRuleSchema = z
   })
   .strict();
 
+/** A login as GitHub and Gitee allow them (letters, digits, `-`, `_`, `.`). */
+const login = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, "must be a user login");
+
+/** Who may `/accept` or `/reject` the preview: a permission level, listed users, listed teams (`org/team`). */
+const acceptanceSchema = z
+  .object({
+    by: z
+      .object({
+        permission: z.enum(["admin", "maintain", "write", "triage", "read"]).optional(),
+        users: list(login).default([]),
+        teams: list(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\/[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, "must be org/team-slug")).default([]),
+      })
+      .strict()
+      .default({ permission: "write", users: [], teams: [] }),
+  })
+  .strict();
+
 export const repoConfigSchema = z
   .object({
     build: buildSchema.default(buildSchema.parse({})),
@@ -133,6 +150,8 @@ export const repoConfigSchema = z
     tags: list(tagRuleSchema).default([]),
     environments: boundedRecord(environmentName, environmentSchema).default({}),
     cleanup: z.object({ registry: z.boolean().default(true) }).strict().default({ registry: true }),
+    /** Testers' and PMs' acceptance of the preview (`/accept`, `/reject`); absent = not used. */
+    acceptance: acceptanceSchema.optional(),
   })
   .strict();
 

@@ -7,7 +7,8 @@ import type { Logger } from "pino";
 import { parseComment, renderHelp } from "../commands/parse-command.js";
 import type { CommandSpec } from "../commands/command-table.js";
 import type { RepoConfig } from "../config/repo-config.js";
-import type { CodeHost, PreviewTarget } from "../domain/ports.js";
+import type { CodeHost, CommitStatus, PreviewTarget } from "../domain/ports.js";
+import { acceptanceStatus, MAX_REASON, mayAccept, type AcceptanceRecord } from "../domain/acceptance.js";
 import { sha7 } from "../domain/naming.js";
 import { decideApproval } from "../domain/approval.js";
 import { previewKeyOf, repoPathOf } from "../domain/preview-key.js";
@@ -32,6 +33,8 @@ export interface DispatcherDeps {
   /** Preview targets this server can drive. */
   enabledTargets: ReadonlyArray<RepoConfig["preview"]["target"]>;
   targets: Partial<Record<RepoConfig["preview"]["target"], PreviewTarget>>;
+  /** Queue a commit status (or Gitee label) in the outbox; returns once it is recorded. */
+  reportStatus: (repo: PullRef["repo"], sha: string, prNumber: number, status: CommitStatus) => Promise<void>;
   log: Logger;
   now: () => number;
   newId: () => string;
@@ -203,7 +206,74 @@ async function onPullUpdated(pr: PullRef, action: string, host: CodeHost, deps: 
     await showConfigError(pull, lookup, deps);
     return;
   }
+  await resetAcceptance(pull, lookup.config, deps);
   await startAutomatic(pull, lookup.config, action === "synchronize" ? "push" : action, deps);
+}
+
+/**
+ * A new head (or a repo that starts or stops using acceptance): what was accepted is not what the
+ * PR now holds, so its acceptance is pending again, on the new head's status too.
+ */
+async function resetAcceptance(pull: PullRecord, config: RepoConfig, deps: DispatcherDeps): Promise<void> {
+  if (!config.acceptance) {
+    if (pull.acceptance) await deps.store.patchPull(pull.prKey, (p) => ({ ...p, acceptance: undefined }));
+    return;
+  }
+  if (pull.acceptance?.sha === pull.headSha) return;
+  const pending: AcceptanceRecord = { sha: pull.headSha, state: "pending" };
+  await deps.store.patchPull(pull.prKey, (p) => ({ ...p, acceptance: pending }));
+  await deps.reportStatus(pull.repo, pull.headSha, pull.prNumber, acceptanceStatus(pending));
+}
+
+/** `/accept` or `/reject <reason>`: recorded for the head commit the commenter saw, if they are allowed. */
+async function recordVerdict(
+  verdict: "accepted" | "rejected",
+  reason: string | undefined,
+  pull: PullRecord,
+  before: PullRecord | undefined,
+  config: RepoConfig,
+  event: Extract<BotEvent, { kind: "pr-comment" }>,
+  host: CodeHost,
+  deps: DispatcherDeps,
+): Promise<void> {
+  const command = verdict === "accepted" ? "/accept" : "/reject";
+  const policy = config.acceptance?.by;
+  if (!policy) {
+    await reply(host, event, `This repository does not use acceptance: add an \`acceptance\` section to berth.yml to use \`${command}\`.`);
+    return;
+  }
+  const permission = await host.getPermission(event.repo, event.author);
+  const teams = host.capabilities.teams;
+  let memberOf: string[] | undefined;
+  if (policy.teams.length && teams) {
+    memberOf = [];
+    for (const team of policy.teams) if (await teams.isMember(event.repo, team, event.author)) memberOf.push(team);
+  }
+  const decision = mayAccept(policy, event.author, { permission, ...(memberOf ? { memberOf } : {}) });
+  if (!decision.allowed) {
+    await reply(host, event, `@${event.author} may not \`${command}\` this preview: ${decision.why}. Nothing was recorded.`);
+    deps.log.info({ user: event.author, command, permission }, "acceptance refused: not allowed");
+    return;
+  }
+  // The verdict is on what the commenter saw: a head pushed after the comment was written is not it.
+  const seenAt = before?.headSha === pull.headSha ? before.headSeenAt : undefined;
+  if (event.createdAt !== undefined && (seenAt === undefined || event.createdAt < seenAt)) {
+    await reply(host, event, `The head of this PR moved to ${sha7(pull.headSha)} after this comment was written, so nothing was recorded. Look at its preview, then comment \`${command}\` again.`);
+    return;
+  }
+  if (verdict === "accepted" && (await deps.store.getPull(pull.prKey))?.preview?.sha !== pull.headSha) {
+    await reply(host, event, `No preview of the head commit ${sha7(pull.headSha)} is running, so there is nothing to accept yet.`);
+    return;
+  }
+  const at = deps.now();
+  const record: AcceptanceRecord =
+    verdict === "accepted"
+      ? { sha: pull.headSha, state: "accepted", by: event.author, at }
+      : { sha: pull.headSha, state: "rejected", by: event.author, at, reason: (reason ?? "").slice(0, MAX_REASON) };
+  await deps.store.patchPull(pull.prKey, (p) => ({ ...p, acceptance: record }));
+  await deps.reportStatus(pull.repo, pull.headSha, pull.prNumber, acceptanceStatus(record));
+  deps.publisher.request(pull.prKey);
+  deps.log.info({ prKey: pull.prKey, sha: pull.headSha, user: event.author, verdict, as: decision.as }, "acceptance recorded");
 }
 
 async function onPullClosed(pr: PullRef, merged: boolean, deps: DispatcherDeps): Promise<void> {
@@ -230,8 +300,9 @@ async function onComment(event: Extract<BotEvent, { kind: "pr-comment" }>, host:
     await reply(host, event, renderHelp());
     return;
   }
-  const permission = await host.getPermission(event.repo, event.author);
-  if (!hasPermission(permission, command.permission)) {
+  // Acceptance commands are allowed by the repository's config, checked once it is read.
+  const permission = command.permission === "acceptance" ? undefined : await host.getPermission(event.repo, event.author);
+  if (permission !== undefined && command.permission !== "acceptance" && !hasPermission(permission, command.permission)) {
     await reply(host, event, `\`/${command.name}\` needs ${command.permission} permission on this repository; @${event.author} has ${permission}. Nothing was run.`);
     deps.log.info({ user: event.author, command: command.name, permission }, "command refused: permission");
     return;
@@ -332,6 +403,10 @@ async function runCommand(
       await queueRun(pull, "pipeline", ["test"], "/test", config, deps);
       return;
     }
+    case "accept":
+    case "reject":
+      await recordVerdict(command.name === "accept" ? "accepted" : "rejected", argument, pull, before, config, event, host, deps);
+      return;
     case "help":
       return;
   }

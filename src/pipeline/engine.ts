@@ -331,6 +331,7 @@ export class Engine {
       loadConfig: this.loadConfig,
       enabledTargets: Object.keys(this.options.targets) as Array<RepoConfig["preview"]["target"]>,
       targets,
+      reportStatus: (repo, sha, prNumber, status) => this.reporter.enqueue(repo, sha, prNumber, status),
       log: this.options.log,
       now: this.now,
       newId: () => runIdOfDelivery(event.deliveryId, queued++),

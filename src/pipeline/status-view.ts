@@ -3,6 +3,7 @@
  */
 import type { StatusView, StageView } from "../render/status-comment.js";
 import { repoKeyOf, type PrKey } from "../domain/records.js";
+import { acceptanceOf } from "../domain/acceptance.js";
 import type { Store } from "./store.js";
 
 /** The view of a PR's status, or undefined when berth does not know the PR. */
@@ -12,6 +13,8 @@ export async function buildStatusView(store: Store, prKey: PrKey, reportBaseUrl:
   const view: StatusView = { headSha: pull.headSha, reportBaseUrl, testsConfigured: true };
   if (pull.notice) view.notice = pull.notice;
   if (pull.preview) view.preview = { url: pull.preview.url, sha: pull.preview.sha };
+  const acceptance = acceptanceOf(pull.acceptance, pull.headSha);
+  if (acceptance) view.acceptance = acceptance;
   const environments = await store.environmentsAt(repoKeyOf(pull.repo), pull.headSha);
   if (environments.length) view.environments = environments.map((e) => ({ name: e.environment, tag: e.tag, url: e.url }));
   const [run, previous] = await store.latestPipelineRuns(prKey, 2);

@@ -6,6 +6,7 @@ import { formatDuration } from "../domain/duration.js";
 import { sha7 } from "../domain/naming.js";
 import { STAGES, type RunStatus, type StageName, type StageState } from "../domain/types.js";
 import type { Notice, StageDetail } from "../domain/records.js";
+import type { AcceptanceRecord } from "../domain/acceptance.js";
 import { clip, codeBlock, htmlText, inlineCode, MAX_LOG_LINE, plainText, quotedMarkdown, safeUrl } from "./markdown.js";
 
 /** Hidden marker by which berth finds its comment again. */
@@ -64,6 +65,25 @@ export interface StatusView {
   superseded?: { sha: string; reason: string };
   /** Test stage configured in the repo (otherwise the row says so). */
   testsConfigured: boolean;
+  /** Testers' verdict on the head commit, when the repo uses acceptance. */
+  acceptance?: AcceptanceRecord;
+}
+
+/** `2026-12-02 17:04 UTC`. */
+function utcMinute(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+function acceptanceLine(record: AcceptanceRecord): string {
+  const commit = `commit ${inlineCode(sha7(record.sha))}`;
+  switch (record.state) {
+    case "pending":
+      return `**Acceptance:** ⏳ waiting for ${commit}: testers comment \`/accept\` or \`/reject <reason>\``;
+    case "accepted":
+      return `**Acceptance:** ✅ accepted by ${plainText(record.by, 100)} (${commit}, ${utcMinute(record.at)})`;
+    case "rejected":
+      return `**Acceptance:** ❌ rejected by ${plainText(record.by, 100)} (${commit}, ${utcMinute(record.at)}): ${plainText(record.reason, 500)}`;
+  }
 }
 
 const STATE_LABEL: Record<StageState, string> = {
@@ -183,6 +203,7 @@ function render(view: StatusView, limits: Limits): string {
   } else {
     lines.push("**Preview:** none running");
   }
+  if (view.acceptance) lines.push("", acceptanceLine(view.acceptance));
   const environments = view.environments ?? [];
   if (environments.length) {
     const shown = environments.slice(0, MAX_ENVIRONMENTS).map((e) => `${plainText(e.name, 40)} (${inlineCode(e.tag, { max: 100 })}) ${safeUrl(clip(e.url, 300))}`);

@@ -50,6 +50,8 @@ describe("renderHelp", () => {
         "| `/keep` | Keep the preview 7 more days before it expires (Kubernetes) | write or higher |",
         "| `/status` | Redraw the status comment | write or higher |",
         "| `/ok-to-test [sha]` | Approve building the head commit of a fork PR as it was when you commented (or the commit you name) | write or higher |",
+        "| `/accept` | Accept the preview of the head commit (testers, PMs: see `acceptance.by`) | `acceptance.by` in berth.yml |",
+        "| `/reject <reason>` | Reject the preview of the head commit, saying why | `acceptance.by` in berth.yml |",
         "| `/help` | Show this list | anyone |",
       ].join("\n"),
     );
@@ -63,5 +65,13 @@ describe("command arguments", () => {
     expect(parseComment("/ok-to-test main")).toEqual({ type: "reply", text: "`/ok-to-test <sha>` takes a commit id (7 to 40 hex digits). Comment `/help` to see what berth understands." });
     expect(parseComment("/ok-to-test 123456")).toMatchObject({ type: "reply" });
     expect(parseComment("/deploy 1a2b3c4")).toEqual({ type: "reply", text: "`/deploy` takes no arguments. Comment `/help` to see what berth understands." });
+  });
+
+  it("keeps a rejection reason as written, and needs one", () => {
+    expect(parseComment("/reject Login button DOES nothing on Safari\nmore details below")).toMatchObject({ type: "command", command: { name: "reject" }, argument: "Login button DOES nothing on Safari" });
+    expect(parseComment("/reject")).toEqual({ type: "reply", text: "`/reject <reason>` needs a reason (up to 500 characters). Comment `/help` to see what berth understands." });
+    expect(parseComment(`/reject ${"x".repeat(501)}`)).toMatchObject({ type: "reply" });
+    expect(parseComment("/accept")).toEqual({ type: "command", command: findCommand("accept") });
+    expect(parseComment("/accept looks good")).toMatchObject({ type: "reply", text: expect.stringContaining("takes no arguments") });
   });
 });

@@ -2,6 +2,7 @@
  * CodeHost for GitHub (and GitHub Enterprise through GHE_HOST), over installation-authenticated
  * Octokit clients. Probot's Octokit retries 5xx and rate-limit answers with backoff.
  */
+import type { Logger } from "pino";
 import type { BotEvent } from "../../domain/types.js";
 import type { ProbotOctokit } from "probot";
 import type { CodeHost, CommitStatus, HostCapabilities, SourceArchive } from "../../domain/ports.js";
@@ -31,6 +32,8 @@ export interface GitHubAppIdentity {
 export interface GitHubHostOptions {
   /** Without it any Bot's comment with the marker is adopted (never a person's). */
   identity?: GitHubAppIdentity;
+  /** Where what the host cannot read (a team membership without permission) is said. */
+  log?: Pick<Logger, "warn">;
 }
 
 /** One comment as `issues.listComments` lists it (the fields adoption looks at). */
@@ -58,6 +61,7 @@ export class GitHubHost implements CodeHost {
       start: (repo, deployment) => this.startDeployment(repo, deployment),
       finish: (repo, id, result) => this.finishDeployment(repo, id, result),
     },
+    teams: { isMember: (repo, team, user) => this.isTeamMember(repo, team, user) },
   };
 
   /** GitHub signs the whole body (X-Hub-Signature-256): what the payload says is what GitHub sent. */
@@ -117,6 +121,28 @@ export class GitHubHost implements CodeHost {
       this.installations.set(key, pending);
     }
     return this.octokitFor(await pending);
+  }
+
+  /**
+   * Whether `user` is an active member of `org/team` (`acceptance.by.teams`). Needs the App's
+   * organisation permission "members: read"; without it GitHub answers 403, read as "not a member"
+   * (and logged), so a missing permission never lets anyone in.
+   */
+  private async isTeamMember(repo: RepoRef, team: string, user: string): Promise<boolean> {
+    const [org = "", slug = ""] = team.split("/");
+    const octokit = await this.client(repo);
+    try {
+      const { data } = await octokit.rest.teams.getMembershipForUserInOrg({ org, team_slug: slug, username: user });
+      return data.state === "active";
+    } catch (err) {
+      const status = statusOf(err);
+      if (status === 404) return false;
+      if (status === 403) {
+        this.options.log?.warn({ team, status }, "team membership unreadable (the App needs the organisation permission members: read)");
+        return false;
+      }
+      throw err;
+    }
   }
 
   async readFile(repo: RepoRef, path: string, ref: string): Promise<string | null> {
