@@ -29,6 +29,9 @@ import { BodyGate } from "./web/bounded-body.js";
 import { openStore, redactDatabaseUrl } from "./pipeline/open-store.js";
 import type { Store } from "./pipeline/store.js";
 import { DockerTarget } from "./targets/docker-target.js";
+import { PreviewGateway } from "./gateway/preview-gateway.js";
+import { StoreRouteTable } from "./gateway/route-table.js";
+import { GatewayTraffic } from "./gateway/gateway-traffic.js";
 
 // Probot reads .env only inside run(); berth's own settings are needed before that.
 if (existsSync(".env")) process.loadEnvFile(".env");
@@ -171,6 +174,9 @@ const { app, engine } = createBerth({
   retentionMs: settings.retentionMs,
   registry: settings.registry,
   instance: settings.instance,
+  ...(settings.gateway
+    ? { gateway: { domain: settings.gateway.domain, scheme: settings.gateway.publicScheme, port: settings.gateway.publicPort, instance: settings.instance } }
+    : {}),
   publicUrl: settings.publicUrl,
   concurrency: settings.concurrency,
   commentIntervalMs: settings.commentIntervalMs,
@@ -186,9 +192,38 @@ const Octokit = ProbotOctokit.defaults({ request: { fetch: createTimeoutFetch(GI
 // Probot's development proxy (WEBHOOK_PROXY_URL) still posts there.
 const server = await run(app, { log, Octokit, env: { ...process.env, WEBHOOK_PATH: `/api/github/probot-webhooks-${randomBytes(16).toString("hex")}` } });
 
+// The preview gateway: Docker and Swarm previews under `<repo-slug>-pr-<n>.<domain>` on a port of their own.
+let gateway: PreviewGateway | undefined;
+let traffic: GatewayTraffic | undefined;
+if (settings.gateway) {
+  const gatewayLog = log.child({ name: "gateway" });
+  const routes = new StoreRouteTable(store, settings.instance);
+  // A deploy or removal here is routed at once (other replicas' within the table's second).
+  engine.events.on((event) => {
+    if (event.type === "stage-finished" && (event.stage === "deploy" || event.stage === "delete")) routes.invalidate();
+  });
+  const seen = new GatewayTraffic(store, gatewayLog);
+  traffic = seen;
+  gateway = new PreviewGateway({
+    routes,
+    domain: settings.gateway.domain,
+    log: gatewayLog,
+    onRequest: (outcome) => outcome.route && seen.seen(outcome.route, Date.now()),
+  });
+  try {
+    const port = await gateway.listen(settings.gateway.port, settings.gateway.host);
+    seen.start();
+    gatewayLog.info({ port, example: `${settings.gateway.publicScheme}://<repo-slug>-pr-<n>.${settings.gateway.domain}:${settings.gateway.publicPort}/` }, "preview gateway listening");
+  } catch (err) {
+    fail(`the preview gateway cannot listen on ${settings.gateway.host}:${settings.gateway.port}: ${err instanceof Error ? err.message : String(err)} (BERTH_GATEWAY_PORT, or off)`);
+  }
+}
+
 async function shutdown(signal: string): Promise<void> {
   log.info({ signal }, "shutting down: running runs go back to the queue");
   await server.stop().catch(() => undefined);
+  await gateway?.close().catch(() => undefined);
+  await traffic?.stop().catch(() => undefined);
   await engine.stop();
   await store.close();
   process.exit(0);

@@ -49,7 +49,19 @@ const settingsSchema = z.object({
   ),
   BERTH_KUBE_CONTEXT: optionalString,
   BERTH_HELM_BIN: optionalString,
-  BERTH_PREVIEW_DOMAIN: optionalString,
+  BERTH_PREVIEW_DOMAIN: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, "must be a DNS domain, e.g. preview.example.com")
+      .optional(),
+  ),
+  /** Port of berth's preview gateway, or `off` (previews keep the URLs their target publishes). */
+  BERTH_GATEWAY_PORT: optionalString.pipe(z.union([z.literal("off"), z.string().regex(/^\d{1,5}$/, "a port number, or off").transform(Number).pipe(z.number().int().min(1).max(65535))]).optional()),
+  /** Address the gateway listens on. */
+  BERTH_GATEWAY_HOST: optionalString,
+  /** How people reach the gateway, when a proxy in front serves it (TLS, port 443): `https://:443`-style `scheme` and `port`. */
+  BERTH_GATEWAY_PUBLIC_SCHEME: optionalString.pipe(z.enum(["http", "https"]).optional()),
+  BERTH_GATEWAY_PUBLIC_PORT: intFromEnv(0, 0, 65535),
   BERTH_CONTAINER_LIMITS: optionalString,
   BERTH_BUILD_LIMITS: optionalString,
   BERTH_KUBE_DEPLOYER: optionalString.pipe(
@@ -118,6 +130,8 @@ export interface Settings {
   kubeContext?: string;
   helmBin: string;
   previewDomain?: string;
+  /** berth's preview gateway (Docker and Swarm previews under stable host names); undefined = off. */
+  gateway?: { port: number; host: string; domain: string; publicScheme: "http" | "https"; publicPort: number };
   /** Limits of preview and test containers on Docker and Swarm; undefined = none. */
   containerLimits: ContainerLimits | undefined;
   /** Memory and CPU limits of image build steps; undefined = none. */
@@ -224,6 +238,17 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
       kubeContext: e.BERTH_KUBE_CONTEXT,
       helmBin: e.BERTH_HELM_BIN ?? "helm",
       previewDomain: e.BERTH_PREVIEW_DOMAIN,
+      gateway:
+        e.BERTH_GATEWAY_PORT === "off"
+          ? undefined
+          : {
+              port: e.BERTH_GATEWAY_PORT ?? 3001,
+              host: e.BERTH_GATEWAY_HOST ?? "0.0.0.0",
+              // Browsers resolve every *.localhost name to the loopback: previews work with no DNS at all.
+              domain: e.BERTH_PREVIEW_DOMAIN ?? "localhost",
+              publicScheme: e.BERTH_GATEWAY_PUBLIC_SCHEME ?? "http",
+              publicPort: e.BERTH_GATEWAY_PUBLIC_PORT || (e.BERTH_GATEWAY_PUBLIC_SCHEME === "https" ? 443 : (e.BERTH_GATEWAY_PORT ?? 3001)),
+            },
       containerLimits: containerLimits.value ?? undefined,
       buildLimits: buildLimits.value ?? undefined,
       kubeDeployer:

@@ -214,6 +214,8 @@ export interface DeployResult {
   url: string;
   /** URL the test stage uses to reach the preview from where tests run. */
   internalUrl: string;
+  /** Where berth itself reaches the preview (its gateway's upstream), when it can. */
+  upstream?: string;
 }
 
 export interface TestRequest {

@@ -95,10 +95,17 @@ export interface ImageRecord {
 export interface PreviewRecord {
   target: "docker" | "kubernetes" | "swarm";
   sha: string;
+  /** What people open: the gateway's stable URL, or what the target published. */
   url: string;
   internalUrl: string;
+  /** Where berth's gateway reaches the preview (absent: the preview is not behind the gateway). */
+  upstream?: string;
   runId: string;
   deployedAt: number;
+  /** Last request through the gateway (ms), written in batches. */
+  lastRequestAt?: number;
+  /** Requests through the gateway since this preview was deployed. */
+  requests?: number;
 }
 
 /** What runs in an environment. */
@@ -110,6 +117,8 @@ export interface EnvironmentRecord {
   sha: string;
   image: ImageRecord;
   url: string;
+  /** Where berth's gateway reaches the environment (absent: not behind the gateway). */
+  upstream?: string;
   target: PreviewRecord["target"];
   deployedAt: number;
 }

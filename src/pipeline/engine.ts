@@ -30,6 +30,7 @@ import { Reconciler } from "./reconciler.js";
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_RUN_LEASE_MS, Scheduler } from "./scheduler.js";
 import { StatusReporter, type StatusRetryPolicy } from "./status-outbox.js";
 import { WritePacer } from "./write-pacer.js";
+import type { GatewayAddressing } from "../gateway/preview-host-names.js";
 import type { InboxItem, RunFence, Store } from "./store.js";
 
 export interface EngineOptions {
@@ -40,6 +41,8 @@ export interface EngineOptions {
   registry?: string;
   /** This berth installation (BERTH_INSTANCE, default `default`): part of image repository names. */
   instance?: string;
+  /** berth's preview gateway, when it serves Docker and Swarm previews (their URLs are its host names). */
+  gateway?: GatewayAddressing;
   /** Registry API beyond pushes (Harbor). */
   artifacts?: ArtifactRegistry;
   /** Registry clean-up of closed PRs; default: `artifacts` (Harbor), if any. */
@@ -371,6 +374,7 @@ export class Engine {
       builder: this.options.builder,
       targets: this.options.targets,
       registry: this.options.registry,
+      gateway: this.options.gateway,
       instance: this.options.instance ?? DEFAULT_INSTANCE,
       artifacts: this.options.artifacts,
       registryCleaner: this.options.registryCleaner ?? this.options.artifacts,

@@ -578,6 +578,11 @@ export class PostgresStore implements Store {
     return rows[0] ? (JSON.parse(rows[0].record_json) as EnvironmentRecord) : undefined;
   }
 
+  async listEnvironments(): Promise<EnvironmentRecord[]> {
+    const { rows } = await this.pool.query<{ record_json: string }>(`SELECT record_json FROM environments ORDER BY env_key COLLATE "C"`);
+    return rows.map((r) => JSON.parse(r.record_json) as EnvironmentRecord);
+  }
+
   async environmentsAt(repoKey: string, sha: string): Promise<EnvironmentRecord[]> {
     const { rows } = await this.pool.query<{ record_json: string }>(
       `SELECT record_json FROM environments WHERE repo_key = $1 AND sha = $2 ORDER BY env_key COLLATE "C"`,

@@ -504,6 +504,11 @@ export class SqliteStore implements Store {
     return row ? (JSON.parse(row.record_json) as EnvironmentRecord) : undefined;
   }
 
+  async listEnvironments(): Promise<EnvironmentRecord[]> {
+    const rows = this.db.prepare("SELECT record_json FROM environments ORDER BY env_key").all() as Array<{ record_json: string }>;
+    return rows.map((r) => JSON.parse(r.record_json) as EnvironmentRecord);
+  }
+
   async environmentsAt(repoKey: string, sha: string): Promise<EnvironmentRecord[]> {
     const rows = this.db.prepare("SELECT record_json FROM environments WHERE repo_key = ? AND sha = ? ORDER BY env_key").all(repoKey, sha) as Array<{ record_json: string }>;
     return rows.map((r) => JSON.parse(r.record_json) as EnvironmentRecord);

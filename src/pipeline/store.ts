@@ -170,6 +170,8 @@ export interface Store {
   imagesOf(repoKey: string, sha: string): Promise<ImageRecord[]>;
   saveEnvironment(record: EnvironmentRecord, repoKey: string): Promise<void>;
   getEnvironment(key: PrKey): Promise<EnvironmentRecord | undefined>;
+  /** Every environment's current deployment (the gateway's routes). */
+  listEnvironments(): Promise<EnvironmentRecord[]>;
   /** Environments currently running this commit. */
   environmentsAt(repoKey: string, sha: string): Promise<EnvironmentRecord[]>;
 

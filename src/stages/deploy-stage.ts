@@ -3,7 +3,7 @@
  */
 import type { SourceCheckout } from "../domain/ports.js";
 import { previewKeyOf } from "../domain/preview-key.js";
-import { failureFrom, targetFor, type StageContext, type StageOutcome } from "./stage-context.js";
+import { failureFrom, previewAddress, targetFor, type StageContext, type StageOutcome } from "./stage-context.js";
 
 export async function deployStage(ctx: StageContext): Promise<StageOutcome> {
   const { run, config, deps, signal } = ctx;
@@ -14,9 +14,10 @@ export async function deployStage(ctx: StageContext): Promise<StageOutcome> {
   let checkout: SourceCheckout | undefined;
   try {
     const target = targetFor(ctx);
+    const key = previewKeyOf(run.repo, run.prNumber);
     if (needsSource) checkout = await deps.checkoutSource(await deps.host.downloadSource(run.repo, run.sha));
     const result = await target.deploy({
-      key: previewKeyOf(run.repo, run.prNumber),
+      key,
       sha: run.sha,
       runId: run.id,
       image: image.ref,
@@ -26,10 +27,11 @@ export async function deployStage(ctx: StageContext): Promise<StageOutcome> {
       ...(checkout ? { sourceDir: checkout.dir } : {}),
       ...(ctx.onLog ? { onLog: ctx.onLog } : {}),
     });
+    const { url, upstream } = previewAddress(deps, target, key, result);
     return {
       ok: true,
-      detail: { preview: { url: result.url, internalUrl: result.internalUrl } },
-      facts: { preview: { target: target.kind, url: result.url, internalUrl: result.internalUrl } },
+      detail: { preview: { url, internalUrl: result.internalUrl } },
+      facts: { preview: { target: target.kind, url, internalUrl: result.internalUrl, ...(upstream ? { upstream } : {}) } },
     };
   } catch (err) {
     return failureFrom(err, deps.redact);

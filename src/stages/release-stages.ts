@@ -8,7 +8,7 @@ import { imageTagOfGitTag } from "../domain/tag-rules.js";
 import { repoKeyOf, type ImageRecord, type ReleaseSpec } from "../domain/records.js";
 import type { StageFacts } from "../pipeline/run-journal.js";
 import { buildCommit, failedBuild, imageRepositoryOf, inspectArtifact, publishImage, unscannedGateFailure } from "./build-stage.js";
-import { failureFrom, tailLines, type StageContext, type StageOutcome } from "./stage-context.js";
+import { failureFrom, previewAddress, tailLines, type StageContext, type StageOutcome } from "./stage-context.js";
 
 /** What release stages get: a stage context without a pull request. */
 export type ReleaseContext = Omit<StageContext, "pull"> & { release: ReleaseSpec };
@@ -104,10 +104,11 @@ export async function releaseDeployStage(ctx: ReleaseContext): Promise<StageOutc
   const key = environmentPreviewKeyOf(run.repo, release.environment, envConfig?.namespace);
   try {
     const result = await target.deploy({ key, sha: run.sha, runId: run.id, image: image.ref, preview, signal, ...(ctx.onLog ? { onLog: ctx.onLog } : {}) });
+    const { url, upstream } = previewAddress(deps, target, key, result);
     return {
       ok: true,
-      detail: { preview: result },
-      facts: { environment: { key: run.prKey, repo: run.repo, environment: release.environment, tag: release.tag, sha: run.sha, image, url: result.url, target: target.kind } },
+      detail: { preview: { url, internalUrl: result.internalUrl } },
+      facts: { environment: { key: run.prKey, repo: run.repo, environment: release.environment, tag: release.tag, sha: run.sha, image, url, ...(upstream ? { upstream } : {}), target: target.kind } },
     };
   } catch (err) {
     return failureFrom(err, deps.redact);

@@ -4,7 +4,8 @@
  */
 import type { Logger } from "pino";
 import type { RepoConfig } from "../config/repo-config.js";
-import type { ArtifactRegistry, CodeHost, LogSink, RegistryCleaner, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
+import type { ArtifactRegistry, CodeHost, DeployResult, LogSink, PreviewKey, RegistryCleaner, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
+import { gatewayUrlOf, type GatewayAddressing } from "../gateway/preview-host-names.js";
 import type { Redactor } from "../domain/redact.js";
 import type { PullRecord, RunRecord, StageDetail } from "../domain/records.js";
 import type { StageFacts, StageLookup } from "../pipeline/run-journal.js";
@@ -18,6 +19,8 @@ export interface StageDeps {
   targets: Partial<Record<RepoConfig["preview"]["target"], PreviewTarget>>;
   /** Registry prefix; undefined = local images only. */
   registry?: string;
+  /** berth's preview gateway: Docker and Swarm previews get its stable URLs. Undefined = URLs as the target publishes them. */
+  gateway?: GatewayAddressing;
   /** This berth installation (BERTH_INSTANCE): part of image repository names. */
   instance: string;
   /** Registry API beyond pushes (Harbor), when configured. */
@@ -72,6 +75,16 @@ export function failureFrom(err: unknown, redact: Redactor): StageOutcome {
   const tail = rest.filter((l) => l.trim() !== "").slice(-30);
   if (tail.length) detail.logTail = tail;
   return { ok: false, detail };
+}
+
+/**
+ * What people open for a deployed preview and where the gateway reaches it: behind the gateway
+ * (Docker and Swarm, when berth reaches the preview), its stable host-name URL; otherwise the
+ * target's own URL (Kubernetes keeps its Ingress).
+ */
+export function previewAddress(deps: Pick<StageDeps, "gateway">, target: PreviewTarget, key: PreviewKey, result: DeployResult): { url: string; upstream?: string } {
+  if (!deps.gateway || target.kind === "kubernetes" || !result.upstream) return { url: result.url };
+  return { url: gatewayUrlOf(key, deps.gateway), upstream: result.upstream };
 }
 
 /** Resolve the preview target named by the config, or explain why it is unavailable. */

@@ -136,6 +136,7 @@ export class DockerTarget implements PreviewTarget {
     let container: Docker.Container | undefined;
     let network: { name: string; created: boolean } | undefined;
     let url: string;
+    let upstream: string;
 
     try {
       network = await this.ensureNetwork(key, signal);
@@ -163,7 +164,7 @@ export class DockerTarget implements PreviewTarget {
       const created = container;
       await engineCall("container start", this.call(signal), (s) => created.start({ abortSignal: s }));
       const hostPort = await this.publishedPort(created, portKey, signal);
-      url = await awaitPreviewHealth({
+      ({ url, upstream } = await awaitPreviewHealth({
         previewHost: this.previewHost,
         probeHost: this.probeHost,
         hostPort,
@@ -171,7 +172,7 @@ export class DockerTarget implements PreviewTarget {
         signal,
         emit,
         giveUpIf: () => this.stoppedReason(created),
-      });
+      }));
     } catch (err) {
       const cancelled = signal.aborted || err instanceof CancelledError;
       const logs = container && !cancelled ? await this.containers.logTail(container.id, DEPLOY_LOG_LINES) : [];
@@ -202,7 +203,7 @@ export class DockerTarget implements PreviewTarget {
       this.log.warn({ key, error: this.redact(engineMessage(err)) }, "could not remove the previous preview");
     }
     this.log.info({ container: name, key, url, durationMs: Date.now() - started }, "preview deployed");
-    return { url, internalUrl: `http://${name}:${preview.port}` };
+    return { url, internalUrl: `http://${name}:${preview.port}`, upstream };
   }
 
   /**

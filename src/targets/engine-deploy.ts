@@ -24,10 +24,11 @@ export function previewUrls(
   probeHost: string,
   hostPort: number | string,
   healthPath: string,
-): { url: string; probeUrl: string } {
+): { url: string; probeUrl: string; upstream: string } {
   return {
     url: `http://${urlHost(previewHost)}:${hostPort}/`,
     probeUrl: `http://${urlHost(probeHost)}:${hostPort}${healthPath}`,
+    upstream: `http://${urlHost(probeHost)}:${hostPort}`,
   };
 }
 
@@ -58,9 +59,10 @@ export interface PreviewHealthWait {
  * the preview's URL when it does, a {@link DeployFailure} when it does not. Aborting `signal`
  * throws the health check's CancelledError.
  */
-export async function awaitPreviewHealth(wait: PreviewHealthWait): Promise<string> {
+/** Wait until the published preview is healthy; returns its public URL and where berth reaches it. */
+export async function awaitPreviewHealth(wait: PreviewHealthWait): Promise<{ url: string; upstream: string }> {
   const { preview, emit } = wait;
-  const { url, probeUrl } = previewUrls(wait.previewHost, wait.probeHost, wait.hostPort, preview.healthPath);
+  const { url, probeUrl, upstream } = previewUrls(wait.previewHost, wait.probeHost, wait.hostPort, preview.healthPath);
   emit(`waiting up to ${formatDuration(preview.timeout)} for ${probeUrl} to answer below 500`);
   const health = await waitUntilHealthy(probeUrl, {
     timeoutMs: preview.timeout,
@@ -70,7 +72,7 @@ export async function awaitPreviewHealth(wait: PreviewHealthWait): Promise<strin
   });
   if (!health.healthy) throw new DeployFailure(unhealthyReason(health, preview));
   emit(`healthy after ${formatDuration(health.elapsedMs)} (HTTP ${health.status})`);
-  return url;
+  return { url, upstream };
 }
 
 /**

@@ -189,6 +189,7 @@ export class SwarmTarget implements PreviewTarget {
     let serviceId: string | undefined;
     let mark: DeployMark | undefined;
     let url: string;
+    let upstream: string;
 
     try {
       network = await this.ensureNetwork(key, signal);
@@ -214,7 +215,7 @@ export class SwarmTarget implements PreviewTarget {
       const task = await this.deployTask(serviceId, mark, preview.timeout, signal, emit);
       const hostPort = await this.publishedPort(serviceId, task, preview, signal);
       const watched = { id: serviceId, mark };
-      url = await awaitPreviewHealth({
+      ({ url, upstream } = await awaitPreviewHealth({
         previewHost: this.previewHost,
         probeHost: this.probeHost,
         hostPort,
@@ -222,7 +223,7 @@ export class SwarmTarget implements PreviewTarget {
         signal,
         emit,
         giveUpIf: () => this.taskEnded(watched.id, watched.mark),
-      });
+      }));
     } catch (err) {
       const cancelled = (): boolean => signal.aborted || err instanceof CancelledError;
       const logs = serviceId && mark && !cancelled() ? await this.deployLogs(serviceId, mark) : [];
@@ -248,7 +249,7 @@ export class SwarmTarget implements PreviewTarget {
     }
 
     this.log.info({ service: name, key, url, durationMs: Date.now() - started }, "preview deployed");
-    return { url, internalUrl: `http://${name}:${preview.port}` };
+    return { url, internalUrl: `http://${name}:${preview.port}`, upstream };
   }
 
   /**

@@ -14,15 +14,16 @@ function frame(stream: 1 | 2, text: string): Buffer {
 const preview = { timeout: 90_000, healthPath: "/healthz" };
 
 describe("previewUrls", () => {
-  it("puts the preview host into the URL people open and the probe host into the health probe", () => {
+  it("puts the preview host into the URL people open and the probe host into the health probe and the gateway's upstream", () => {
     expect(previewUrls("preview.example.com", "127.0.0.1", 32768, "/healthz")).toEqual({
       url: "http://preview.example.com:32768/",
       probeUrl: "http://127.0.0.1:32768/healthz",
+      upstream: "http://127.0.0.1:32768",
     });
   });
 
   it("brackets IPv6 literals", () => {
-    expect(previewUrls("::1", "fd00::2", "8080", "/")).toEqual({ url: "http://[::1]:8080/", probeUrl: "http://[fd00::2]:8080/" });
+    expect(previewUrls("::1", "fd00::2", "8080", "/")).toEqual({ url: "http://[::1]:8080/", probeUrl: "http://[fd00::2]:8080/", upstream: "http://[fd00::2]:8080" });
   });
 });
 
