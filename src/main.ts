@@ -161,7 +161,10 @@ for (const kind of settings.targets) {
   }
 }
 
+// Where the gateway routes each host name; a deploy, removal, sleep or wake here is routed at once (other replicas' within a second).
+const gatewayRoutes = new StoreRouteTable(store, settings.instance);
 const { app, engine } = createBerth({
+  onPreviewChange: () => gatewayRoutes.invalidate(),
   extraHosts,
   bodyGate,
   webhookSecret: process.env.WEBHOOK_SECRET,
@@ -197,11 +200,7 @@ let gateway: PreviewGateway | undefined;
 let traffic: GatewayTraffic | undefined;
 if (settings.gateway) {
   const gatewayLog = log.child({ name: "gateway" });
-  const routes = new StoreRouteTable(store, settings.instance);
-  // A deploy or removal here is routed at once (other replicas' within the table's second).
-  engine.events.on((event) => {
-    if (event.type === "stage-finished" && (event.stage === "deploy" || event.stage === "delete")) routes.invalidate();
-  });
+  const routes = gatewayRoutes;
   const seen = new GatewayTraffic(store, gatewayLog);
   traffic = seen;
   gateway = new PreviewGateway({
@@ -209,6 +208,7 @@ if (settings.gateway) {
     domain: settings.gateway.domain,
     log: gatewayLog,
     onRequest: (outcome) => outcome.route && seen.seen(outcome.route, Date.now()),
+    wake: (route) => engine.wakePreview(route.prKey, "a request through the gateway"),
   });
   try {
     const port = await gateway.listen(settings.gateway.port, settings.gateway.host);

@@ -3,7 +3,7 @@
  */
 import type { Permission } from "../domain/types.js";
 
-export type CommandName = "deploy" | "test" | "delete" | "status" | "help" | "ok-to-test" | "keep" | "accept" | "reject";
+export type CommandName = "deploy" | "test" | "delete" | "status" | "help" | "ok-to-test" | "keep" | "wake" | "accept" | "reject";
 
 export interface CommandSpec {
   name: CommandName;
@@ -25,7 +25,8 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: "deploy", summary: "Build the head commit if needed, then deploy the preview and run the tests", permission: "write" },
   { name: "test", summary: "Run the tests again against the current preview", permission: "write" },
   { name: "delete", summary: "Tear the preview down", permission: "write" },
-  { name: "keep", summary: "Keep the preview 7 more days before it expires (Kubernetes)", permission: "write" },
+  { name: "keep", summary: "Keep the preview 7 more days before it expires", permission: "write" },
+  { name: "wake", summary: "Start a preview that went to sleep for lack of visits", permission: "read" },
   { name: "status", summary: "Redraw the status comment", permission: "write" },
   {
     name: "ok-to-test",

@@ -4,11 +4,11 @@
  */
 export function parseDuration(value: string | number): number | null {
   if (typeof value === "number") return Number.isFinite(value) && value > 0 ? Math.round(value * 1000) : null;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(value);
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(value);
   if (!match) return null;
   const amount = Number(match[1]);
   const unit = match[2] ?? "s";
-  const factor = unit === "ms" ? 1 : unit === "s" ? 1000 : unit === "m" ? 60_000 : 3_600_000;
+  const factor = unit === "ms" ? 1 : unit === "s" ? 1000 : unit === "m" ? 60_000 : unit === "h" ? 3_600_000 : 86_400_000;
   const ms = Math.round(amount * factor);
   return ms > 0 ? ms : null;
 }

@@ -255,6 +255,17 @@ export interface PreviewTarget {
   remove(key: PreviewKey): Promise<{ removed: number }>;
   /** All previews this target holds (for reconciling with open PRs). */
   list(): Promise<PreviewKey[]>;
+  /**
+   * Stop a preview for lack of traffic, keeping everything needed to start it again (Docker:
+   * containers stopped; Swarm: services at 0 replicas; Kubernetes: Deployments and StatefulSets at
+   * 0, their replica counts remembered). Not found is success.
+   */
+  sleep(key: PreviewKey): Promise<{ stopped: number }>;
+  /**
+   * Start a sleeping preview again and wait until it is healthy, like a deploy does; returns where
+   * berth now reaches it (published ports may change). Throws when it cannot be started.
+   */
+  wake(key: PreviewKey, preview: PreviewConfig, signal: AbortSignal): Promise<{ upstream?: string; url?: string }>;
   /** Previews with an expiry (Kubernetes `expires-at`); the reconciler removes expired ones. */
   listExpiring?(): Promise<Array<{ key: PreviewKey; expiresAt?: Date }>>;
   /** Push a preview's expiry forward (`/keep`). */

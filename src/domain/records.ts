@@ -106,6 +106,8 @@ export interface PreviewRecord {
   lastRequestAt?: number;
   /** Requests through the gateway since this preview was deployed. */
   requests?: number;
+  /** Stopped for lack of traffic (`preview.sleepAfter`); the gateway or `/wake` starts it again. */
+  sleeping?: { since: number };
 }
 
 /** What runs in an environment. */
@@ -126,7 +128,7 @@ export interface EnvironmentRecord {
 /** A sentence the status comment shows above the stages. */
 export interface Notice {
   /** `event-failed`: a webhook of this PR could not be processed (the host kept failing, or refused). */
-  kind: "config-error" | "needs-approval" | "deleted" | "manual-deploy" | "interrupted" | "event-failed";
+  kind: "config-error" | "needs-approval" | "deleted" | "manual-deploy" | "interrupted" | "event-failed" | "wake-failed";
   text: string;
 }
 
@@ -148,6 +150,8 @@ export interface PullRecord {
   preview?: PreviewRecord;
   /** Last image built per commit of this PR (only the newest is kept). */
   image?: ImageRecord & { sha: string };
+  /** `/keep` keeps the preview until at least this time (ms), whatever `preview.expiresAfter` says. */
+  keepUntil?: number;
   /** Testers' verdict on the preview, for one commit; absent when the repo does not use acceptance. */
   acceptance?: AcceptanceRecord;
 }

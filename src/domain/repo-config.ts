@@ -38,7 +38,7 @@ const repoPath = boundedText()
 const duration = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const ms = parseDuration(v);
   if (ms === null) {
-    ctx.addIssue({ code: "custom", message: `'${v}' is not a duration like 90s, 10m or 1h` });
+    ctx.addIssue({ code: "custom", message: `'${v}' is not a duration like 90s, 10m, 2h or 7d` });
     return z.NEVER;
   }
   return ms;
@@ -72,6 +72,9 @@ const buildSchema = z
   })
   .strict();
 
+/** A duration, or `never`. */
+const durationOrNever = z.union([z.literal("never"), duration]);
+
 const previewSchema = z
   .object({
     target: z.enum(["docker", "kubernetes", "swarm"]).default("docker"),
@@ -89,6 +92,10 @@ const previewSchema = z
     domain: boundedText(253).regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a DNS domain").optional(),
     // Swarm target
     publishMode: z.enum(["host", "ingress"]).default("host"),
+    /** Stop the preview after this long without a request through the gateway (Kubernetes: since its deploy); `never` keeps it running. */
+    sleepAfter: durationOrNever.default(2 * 3_600_000),
+    /** Remove the preview this long after the PR's last push (`/keep` extends it); `never` keeps it until the PR closes. */
+    expiresAfter: durationOrNever.default(7 * 24 * 3_600_000),
   })
   .strict();
 

@@ -35,6 +35,8 @@ export interface PreviewGatewayOptions {
   responseTimeoutMs?: number;
   /** No connection to the preview within this long: 502. Default 10 s. */
   connectTimeoutMs?: number;
+  /** Wake a sleeping preview (the request that found it asleep gets a "waking up" page meanwhile). */
+  wake?: (route: GatewayRoute) => Promise<unknown>;
   /** Told of every request (after its response started or failed). */
   onRequest?: (outcome: GatewayRequestOutcome) => void;
 }
@@ -122,6 +124,13 @@ export class PreviewGateway {
       return;
     }
     const target = route.route;
+    if (target.sleeping) {
+      this.wakeUp(target);
+      res.setHeader("retry-after", "2");
+      this.page(res, { status: 503, title: "Waking the preview up", message: "It went to sleep after a while without visits and is starting again. This page reloads by itself until it answers (usually a few seconds).", preview: target.title, refreshSeconds: 2 });
+      this.told({ route: target, status: 503, durationMs: Date.now() - started, upgrade: false });
+      return;
+    }
     res.once("finish", () => this.told({ route: target, status: res.statusCode, durationMs: Date.now() - started, upgrade: false }));
     this.proxy.web(req, res, { target: target.upstream }, (err) => {
       const code = errorCode(err);
@@ -148,6 +157,12 @@ export class PreviewGateway {
       return;
     }
     const target = route.route;
+    if (target.sleeping) {
+      this.wakeUp(target);
+      socket.end("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      this.told({ route: target, status: 503, durationMs: Date.now() - started, upgrade: true });
+      return;
+    }
     this.proxy.ws(req, socket as Socket, head, { target: target.upstream }, (err) => {
       this.options.log.info({ preview: target.title, code: errorCode(err), err: err.message }, "gateway: websocket to the preview failed");
       if (socket.writable) socket.end("HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
@@ -173,6 +188,12 @@ export class PreviewGateway {
       return { ok: false, page: { status: 404, title: "No preview at this address", message: "No preview runs here: the PR may be closed, its preview deleted, or not deployed yet. Its status comment says which." } };
     }
     return { ok: true, route };
+  }
+
+  /** Start waking the preview (the lifecycle shares one wake per PR among callers). */
+  private wakeUp(route: GatewayRoute): void {
+    if (!this.options.wake) return;
+    this.options.wake(route).catch((err: unknown) => this.options.log.warn({ preview: route.title, err: err instanceof Error ? err.message : String(err) }, "gateway: waking the preview failed"));
   }
 
   private page(res: ServerResponse, page: GatewayPage): void {

@@ -22,6 +22,8 @@ export interface GatewayRoute {
   target: PreviewRecord["target"];
   /** Commit the preview runs. */
   sha: string;
+  /** Stopped for lack of traffic: a request wakes it. */
+  sleeping?: true;
 }
 
 export interface RouteLookup {
@@ -68,7 +70,9 @@ export class StoreRouteTable implements RouteLookup {
       const preview = pull.preview;
       if (!preview?.upstream || pull.state !== "open") continue;
       const key = previewKeyOf(pull.repo, pull.prNumber);
-      routes.set(gatewayLabelOf(key, this.instance), { key, prKey: pull.prKey, title: previewKeyText(key), upstream: preview.upstream, target: preview.target, sha: preview.sha });
+      const route: GatewayRoute = { key, prKey: pull.prKey, title: previewKeyText(key), upstream: preview.upstream, target: preview.target, sha: preview.sha };
+      if (preview.sleeping) route.sleeping = true;
+      routes.set(gatewayLabelOf(key, this.instance), route);
     }
     for (const env of await this.store.listEnvironments()) {
       if (!env.upstream) continue;

@@ -16,7 +16,7 @@ import { hasPermission } from "../domain/permission.js";
 import type { BotEvent, Permission, PullRef, RunStageName, StageName } from "../domain/types.js";
 import type { CommentPublisher } from "./comment-publisher.js";
 import type { ConfigLookup } from "./config-loader.js";
-import { environmentKeyOf, prKeyOf, type Notice, type PullRecord, type ReleaseSpec, type RunKind, type RunRecord } from "../domain/records.js";
+import { environmentKeyOf, prKeyOf, type Notice, type PrKey, type PullRecord, type ReleaseSpec, type RunKind, type RunRecord } from "../domain/records.js";
 import { matchTagRule, requiredPermission } from "../domain/tag-rules.js";
 import { environmentPreview } from "../stages/release-stages.js";
 import type { HostRouter } from "./host-router.js";
@@ -33,6 +33,8 @@ export interface DispatcherDeps {
   /** Preview targets this server can drive. */
   enabledTargets: ReadonlyArray<RepoConfig["preview"]["target"]>;
   targets: Partial<Record<RepoConfig["preview"]["target"], PreviewTarget>>;
+  /** Start waking a PR's sleeping preview in the background (`/wake`); a failure shows on its comment. */
+  wake: (prKey: PrKey, why: string) => void;
   /** Queue a commit status (or Gitee label) in the outbox; returns once it is recorded. */
   reportStatus: (repo: PullRef["repo"], sha: string, prNumber: number, status: CommitStatus) => Promise<void>;
   log: Logger;
@@ -351,18 +353,29 @@ async function runCommand(
       return;
     case "keep": {
       const preview = (await deps.store.getPull(prKey))?.preview;
-      const target = preview ? deps.targets[preview.target] : undefined;
-      if (!preview || !target) {
+      if (!preview) {
         await reply(host, event, "There is no preview of this PR to keep.");
         return;
       }
-      if (!target.extendExpiry) {
-        await reply(host, event, `Previews on the ${preview.target} target do not expire; nothing to do.`);
+      const until = deps.now() + KEEP_MS;
+      await deps.store.patchPull(prKey, (p) => ({ ...p, keepUntil: Math.max(p.keepUntil ?? 0, until) }));
+      // Kubernetes previews carry their expiry on the namespace too (removed even if berth's state is lost).
+      await deps.targets[preview.target]?.extendExpiry?.(previewKeyOf(pull.repo, pull.prNumber), new Date(until));
+      await reply(host, event, `The preview is kept until ${new Date(until).toISOString().slice(0, 16).replace("T", " ")} UTC.`);
+      deps.publisher.request(prKey);
+      return;
+    }
+    case "wake": {
+      const preview = (await deps.store.getPull(prKey))?.preview;
+      if (!preview) {
+        await reply(host, event, "There is no preview of this PR to wake; comment `/deploy` to start one.");
         return;
       }
-      const until = new Date(deps.now() + KEEP_MS);
-      await target.extendExpiry(previewKeyOf(pull.repo, pull.prNumber), until);
-      await reply(host, event, `The preview is kept until ${until.toISOString().slice(0, 16).replace("T", " ")} UTC.`);
+      if (!preview.sleeping) {
+        await reply(host, event, "The preview is awake.");
+        return;
+      }
+      deps.wake(prKey, "/wake");
       return;
     }
     case "ok-to-test": {

@@ -27,6 +27,7 @@ import { RunJournal } from "./run-journal.js";
 import { RunEvents } from "./run-events.js";
 import { HostRouter } from "./host-router.js";
 import { Reconciler } from "./reconciler.js";
+import { PreviewLifecycle, type WakeResult } from "./preview-lifecycle.js";
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_RUN_LEASE_MS, Scheduler } from "./scheduler.js";
 import { StatusReporter, type StatusRetryPolicy } from "./status-outbox.js";
 import { WritePacer } from "./write-pacer.js";
@@ -53,6 +54,10 @@ export interface EngineOptions {
   concurrency: number;
   /** Reconcile previews with open PRs and expiry this often (ms; 0 or unset = only at start). */
   reconcileIntervalMs?: number;
+  /** Put idle previews to sleep and remove expired ones this often (ms; default 60 000; 0 = never). */
+  lifecycleIntervalMs?: number;
+  /** A preview's address changed (deployed elsewhere, asleep, awake): e.g. the gateway's routes are stale. */
+  onPreviewChange?: (prKey: PrKey) => void;
   /** Forget finished runs, reports and deliveries older than this at each reconcile (ms; unset = keep all). */
   retentionMs?: number;
   commentIntervalMs: number;
@@ -107,6 +112,9 @@ export class Engine {
   private readonly journal: RunJournal;
   private readonly hostRouter: HostRouter;
   private readonly reconciler: Reconciler;
+  /** Sleep, wake and expiry of running previews. */
+  readonly lifecycle: PreviewLifecycle;
+  private lifecycleTimer?: NodeJS.Timeout;
   private sharedExecutorDeps?: Omit<ExecutorDeps, "host" | "log">;
   private readonly loadConfig: ReturnType<typeof createConfigLoader>;
   private readonly now: () => number;
@@ -181,6 +189,24 @@ export class Engine {
       now: this.now,
       newId: this.newId,
     });
+    this.lifecycle = new PreviewLifecycle({
+      store: options.store,
+      targets: options.targets,
+      scheduler: this.scheduler,
+      publish: (prKey) => this.publisher.request(prKey),
+      ...(options.onPreviewChange ? { onChange: options.onPreviewChange } : {}),
+      owner: this.replicaId,
+      redact: options.redact,
+      log: options.log,
+      now: this.now,
+      newId: this.newId,
+    });
+    if (options.onPreviewChange) {
+      const changed = options.onPreviewChange;
+      this.events.on((event) => {
+        if (event.type === "stage-finished" && (event.stage === "deploy" || event.stage === "delete")) changed(event.run.prKey);
+      });
+    }
     this.loadConfig = createConfigLoader({
       enabledTargets: Object.keys(options.targets) as Array<RepoConfig["preview"]["target"]>,
       log: options.log,
@@ -243,6 +269,19 @@ export class Engine {
       this.reconcileTimer = setInterval(() => void this.reconcileInBackground(), every);
       this.reconcileTimer.unref();
     }
+    const lifecycleEvery = this.options.lifecycleIntervalMs ?? 60_000;
+    if (lifecycleEvery > 0) {
+      let reviewing: Promise<void> | undefined;
+      this.lifecycleTimer = setInterval(() => {
+        if (!this.stopped) reviewing ??= this.lifecycle.tick().finally(() => (reviewing = undefined));
+      }, lifecycleEvery);
+      this.lifecycleTimer.unref();
+    }
+  }
+
+  /** Wake a PR's sleeping preview (a request through the gateway, `/wake`, the dashboard); resolves once it answers. */
+  wakePreview(prKey: PrKey, why: string): Promise<WakeResult> {
+    return this.lifecycle.wake(prKey, why);
   }
 
   /** Start a reconcile unless one is still running (a slow host must not pile them up). */
@@ -268,6 +307,7 @@ export class Engine {
     this.stopped = true;
     this.shutdown.abort(new Error("berth is shutting down"));
     if (this.reconcileTimer) clearInterval(this.reconcileTimer);
+    if (this.lifecycleTimer) clearInterval(this.lifecycleTimer);
     await this.inbox.stop();
     await this.scheduler.stop();
     // Background work of finished stages (deployment records, late scans) ends within its own deadlines.
@@ -335,6 +375,13 @@ export class Engine {
       enabledTargets: Object.keys(this.options.targets) as Array<RepoConfig["preview"]["target"]>,
       targets,
       reportStatus: (repo, sha, prNumber, status) => this.reporter.enqueue(repo, sha, prNumber, status),
+      wake: (prKey, why) => this.background.run(`wake ${prKey}`, async () => {
+        const woken = await this.lifecycle.wake(prKey, why);
+        if (!woken.ok) {
+          await this.store.patchPull(prKey, (p) => ({ ...p, notice: { kind: "wake-failed", text: `The preview could not be woken: ${woken.error}. Comment \`/deploy\` to start it again.` } }));
+          this.publisher.request(prKey);
+        }
+      }),
       log: this.options.log,
       now: this.now,
       newId: () => runIdOfDelivery(event.deliveryId, queued++),

@@ -4,6 +4,7 @@
 import type { StatusView, StageView } from "../render/status-comment.js";
 import { repoKeyOf, type PrKey } from "../domain/records.js";
 import { acceptanceOf } from "../domain/acceptance.js";
+import { expiresAt } from "./preview-lifecycle.js";
 import type { Store } from "./store.js";
 
 /** The view of a PR's status, or undefined when berth does not know the PR. */
@@ -12,7 +13,13 @@ export async function buildStatusView(store: Store, prKey: PrKey, reportBaseUrl:
   if (!pull) return undefined;
   const view: StatusView = { headSha: pull.headSha, reportBaseUrl, testsConfigured: true };
   if (pull.notice) view.notice = pull.notice;
-  if (pull.preview) view.preview = { url: pull.preview.url, sha: pull.preview.sha };
+  if (pull.preview) {
+    view.preview = { url: pull.preview.url, sha: pull.preview.sha };
+    if (pull.preview.sleeping) view.preview.sleepingSince = pull.preview.sleeping.since;
+    const config = (await store.getRun(pull.preview.runId))?.config?.preview;
+    const expiry = config ? expiresAt(pull, config) : undefined;
+    if (expiry !== undefined) view.preview.expiresAt = expiry;
+  }
   const acceptance = acceptanceOf(pull.acceptance, pull.headSha);
   if (acceptance) view.acceptance = acceptance;
   const environments = await store.environmentsAt(repoKeyOf(pull.repo), pull.headSha);

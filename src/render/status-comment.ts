@@ -56,7 +56,7 @@ export interface StatusView {
   headSha: string;
   notice?: Notice;
   run?: RunView;
-  preview?: { url: string; sha: string };
+  preview?: { url: string; sha: string; sleepingSince?: number; expiresAt?: number };
   /** Base of report links, e.g. `https://berth.example.com/reports`. */
   reportBaseUrl: string;
   /** Tag-flow environments running the head commit. */
@@ -200,6 +200,8 @@ function render(view: StatusView, limits: Limits): string {
   lines.push("");
   if (view.preview) {
     lines.push(`**Preview:** ${safeUrl(clip(view.preview.url, 500))} (commit ${inlineCode(sha7(view.preview.sha))})`);
+    if (view.preview.sleepingSince !== undefined) lines.push("", `💤 Asleep since ${utcMinute(view.preview.sleepingSince)} for lack of visits: opening it wakes it up, or comment \`/wake\`.`);
+    if (view.preview.expiresAt !== undefined) lines.push("", `<sub>The preview is removed at ${utcMinute(view.preview.expiresAt)} unless a new commit is pushed; \`/keep\` keeps it 7 more days.</sub>`);
   } else {
     lines.push("**Preview:** none running");
   }

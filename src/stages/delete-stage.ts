@@ -43,7 +43,8 @@ export async function deletePreview(run: RunRecord, deps: StageDeps): Promise<De
   }
   if (failures.length) throw new Error(`the preview could not be removed from ${failures.join("; ")}`);
   const outcome: DeleteOutcome = { removed, problems: [] };
-  if (run.trigger === "/delete") return outcome;
+  // The PR is still open: its images stay for a `/deploy` without a rebuild.
+  if (run.trigger === "/delete" || run.trigger === "expired") return outcome;
 
   const config = await deps.lookup.latestConfig(run.prKey);
   if (config?.cleanup.registry === false) return outcome;
@@ -80,7 +81,13 @@ export async function deleteStage(ctx: { run: RunRecord; deps: StageDeps }): Pro
   const { run, deps } = ctx;
   try {
     const { removed, images, problems } = await deletePreview(run, deps);
-    const lines = [run.trigger === "/delete" ? "The preview was deleted by `/delete`. Comment `/deploy` to start it again." : "The PR is closed: its preview is gone."];
+    const lines = [
+      run.trigger === "/delete"
+        ? "The preview was deleted by `/delete`. Comment `/deploy` to start it again."
+        : run.trigger === "expired"
+          ? "The preview expired (`preview.expiresAfter` after the last push) and was removed. Comment `/deploy` to start it again; `/keep` keeps a preview 7 more days."
+          : "The PR is closed: its preview is gone.",
+    ];
     if (images) lines.push(`Images: ${images}.`);
     lines.push(...problems.map((problem) => `Clean-up incomplete: ${problem}`));
     const notice: Notice = { kind: "deleted", text: lines.join("\n") };

@@ -26,6 +26,7 @@ import {
   type TestRunResult,
 } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
+import type { PreviewConfig } from "../domain/repo-config.js";
 import { awaitPreviewHealth, DEPLOY_LOG_LINES, DeployFailure, deployFailure, PREVIEW_LOG_OPTIONS } from "./engine-deploy.js";
 import { DOCKER_LABELS, keyFilters, prBase, previewKeysOf, runLabels, targetFilters, type EngineScope } from "./engine-labels.js";
 import { EngineNetworks } from "./engine-network.js";
@@ -230,6 +231,38 @@ export class DockerTarget implements PreviewTarget {
     }
     this.log.info({ key, removed }, "preview removed");
     return { removed };
+  }
+
+  /** Stop the PR's preview container; it stays, with its network, until `wake` (or a deploy) starts it. */
+  async sleep(key: PreviewKey): Promise<{ stopped: number }> {
+    let stopped = 0;
+    for (const container of await this.containers.list(keyFilters(this.scope, key, "preview"))) {
+      if (container.State !== "running") continue;
+      await engineCall("container stop", this.call(), (s) => this.docker.getContainer(container.Id).stop({ t: 10, abortSignal: s }));
+      stopped++;
+    }
+    this.log.info({ key, stopped }, "preview asleep");
+    return { stopped };
+  }
+
+  /** Start the PR's stopped preview container and wait until it is healthy; its published port may have changed. */
+  async wake(key: PreviewKey, preview: PreviewConfig, signal: AbortSignal): Promise<{ upstream: string; url: string }> {
+    const [current] = (await this.containers.list(keyFilters(this.scope, key, "preview"))).sort((a, b) => b.Created - a.Created);
+    if (!current) throw new Error("the preview's container is gone: comment /deploy to start it again");
+    const container = this.docker.getContainer(current.Id);
+    if (current.State !== "running") await engineCall("container start", this.call(signal), (s) => container.start({ abortSignal: s }));
+    const hostPort = await this.publishedPort(container, `${preview.port}/tcp`, signal);
+    const woken = await awaitPreviewHealth({
+      previewHost: this.previewHost,
+      probeHost: this.probeHost,
+      hostPort,
+      preview,
+      signal,
+      emit: (line) => this.log.debug({ key, line }, "waking preview"),
+      giveUpIf: () => this.stoppedReason(container),
+    });
+    this.log.info({ key, upstream: woken.upstream }, "preview awake");
+    return woken;
   }
 
   /** The PRs that have a preview container (or a left-over network) on this engine. */

@@ -20,6 +20,7 @@ import { DEFAULT_LIMIT_RANGE, DEFAULT_QUOTA } from "../config/kube-namespace-def
 import type { Logger } from "pino";
 import type { PreviewConfig } from "../config/repo-config.js";
 import { parseAllDocuments } from "yaml";
+import { formatDuration } from "../domain/duration.js";
 import { dnsLabel, environmentName, previewName, repoSlug } from "../domain/naming.js";
 import { CancelledError, type DeployRequest, type DeployResult, type PreviewKey, type PreviewTarget, type TestRequest, type TestRunResult } from "../domain/ports.js";
 import { parsePreviewKey, repoPathOf } from "../domain/preview-key.js";
@@ -47,6 +48,8 @@ export const ANNOTATIONS = {
   prUrl: "berth.dev/pr-url",
   runId: "berth.dev/run-id",
   expiresAt: "berth.dev/expires-at",
+  /** On a Deployment or StatefulSet put to sleep: its replica count before. */
+  replicasBeforeSleep: "berth.dev/replicas-before-sleep",
 } as const;
 const MANAGED_BY = "berth";
 
@@ -702,6 +705,46 @@ export class KubernetesTarget implements PreviewTarget {
 
   async listExpiring(): Promise<Array<{ key: PreviewKey; expiresAt?: Date }>> {
     return this.listPreviews();
+  }
+
+  /**
+   * Scale the preview's Deployments and StatefulSets to 0, remembering each one's replica count in
+   * an annotation; Services, Ingress, volumes and the Helm release stay.
+   */
+  async sleep(key: PreviewKey): Promise<{ stopped: number }> {
+    const namespace = this.namespaceFor(key);
+    if ((await this.ownNamespace(key, namespace)) === null) return { stopped: 0 };
+    let stopped = 0;
+    for (const workload of await this.options.kube.listWorkloads(namespace)) {
+      if (workload.replicas === 0) continue;
+      await this.options.kube.scaleWorkload(namespace, workload, 0, { [ANNOTATIONS.replicasBeforeSleep]: String(workload.replicas) });
+      stopped++;
+    }
+    this.options.log?.info({ key, namespace, stopped }, "preview asleep");
+    return { stopped };
+  }
+
+  /** Scale what `sleep` stopped back to its replica counts and wait (up to `preview.timeout`) until they are ready. */
+  async wake(key: PreviewKey, preview: PreviewConfig, signal: AbortSignal): Promise<Record<string, never>> {
+    const namespace = this.namespaceFor(key);
+    if ((await this.ownNamespace(key, namespace)) === null) throw new Error(`no preview namespace ${namespace}: comment /deploy to start it again`);
+    const woken: string[] = [];
+    for (const workload of await this.options.kube.listWorkloads(namespace)) {
+      const before = Number(workload.annotations[ANNOTATIONS.replicasBeforeSleep]);
+      if (!Number.isInteger(before) || before < 1) continue;
+      await this.options.kube.scaleWorkload(namespace, workload, before, { [ANNOTATIONS.replicasBeforeSleep]: null });
+      woken.push(workload.name);
+    }
+    const deadline = Date.now() + preview.timeout;
+    for (;;) {
+      const waiting = (await this.options.kube.listWorkloads(namespace)).filter((w) => woken.includes(w.name) && w.readyReplicas < w.replicas);
+      if (waiting.length === 0) break;
+      if (signal.aborted) throw new CancelledError("wake cancelled");
+      if (Date.now() > deadline) throw new Error(`not ready ${formatDuration(preview.timeout)} after waking: ${waiting.map((w) => `${w.kind} ${w.name} (${w.readyReplicas}/${w.replicas})`).join(", ")}`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    this.options.log?.info({ key, namespace, woken }, "preview awake");
+    return {};
   }
 
   /** Push `expires-at` forward (`/keep`). */

@@ -116,6 +116,11 @@ function isDeployTask(task: SwarmTask, mark: DeployMark): boolean {
   return (task.Spec?.ForceUpdate ?? 0) === mark.forceUpdate && task.Spec?.ContainerSpec?.Labels?.[DOCKER_LABELS.run] === mark.runId;
 }
 
+/** The image a service runs (for the registry credentials of an update). */
+function imageOf(service: SwarmService): string {
+  return service.Spec.TaskTemplate?.ContainerSpec?.Image ?? "";
+}
+
 /** Why a task ended, worded like the Docker target's container checks. */
 function endedReason(task: SwarmTask): string {
   const status = task.Status ?? {};
@@ -283,6 +288,49 @@ export class SwarmTarget implements PreviewTarget {
     await this.waitUntilGone(key, services.map((s) => s.ID), deadline);
     this.log.info({ key, removed }, "preview removed");
     return { removed };
+  }
+
+  /** Scale the PR's preview service to 0 replicas; its spec, network and volumes stay for `wake`. */
+  async sleep(key: PreviewKey): Promise<{ stopped: number }> {
+    let stopped = 0;
+    for (const service of await this.services.list(keyFilters(this.scope, key, "preview"))) {
+      if ((service.Spec.Mode?.Replicated?.Replicas ?? 1) === 0) continue;
+      await this.services.update(service, { ...service.Spec, Mode: { Replicated: { Replicas: 0 } } }, imageOf(service));
+      stopped++;
+    }
+    this.log.info({ key, stopped }, "preview asleep");
+    return { stopped };
+  }
+
+  /** Scale the PR's preview service back to one replica and wait until its task is running and healthy. */
+  async wake(key: PreviewKey, preview: PreviewConfig, signal: AbortSignal): Promise<{ upstream: string; url: string }> {
+    const [service] = await this.services.list(keyFilters(this.scope, key, "preview"));
+    if (!service) throw new Error("the preview's service is gone: comment /deploy to start it again");
+    const since = Date.now();
+    if ((service.Spec.Mode?.Replicated?.Replicas ?? 1) === 0) {
+      await this.services.update(service, { ...service.Spec, Mode: { Replicated: { Replicas: 1 } } }, imageOf(service), signal);
+    }
+    // A task created by this wake (or the one still running when the service was not asleep).
+    const isWakeTask = (t: SwarmTask): boolean => t.DesiredState === "running" && (Date.parse(t.CreatedAt ?? "") >= since - 1000 || isRunningTask(t));
+    const wait = await waitForTask(this.services, service.ID, { select: isWakeTask, startMs: this.timeouts.startMs, unschedulableMs: preview.timeout, signal, onState: () => undefined });
+    if (wait.outcome === "cancelled") throw new CancelledError("wake cancelled");
+    if (wait.outcome !== "running") throw new Error(`the preview did not start again (${wait.outcome === "ended" ? endedReason(wait.task) : wait.outcome === "unschedulable" ? wait.error : `last state: ${wait.lastState}`})`);
+    const hostPort = await this.publishedPort(service.ID, wait.task, preview, signal);
+    const woken = await awaitPreviewHealth({
+      previewHost: this.previewHost,
+      probeHost: this.probeHost,
+      hostPort,
+      preview,
+      signal,
+      emit: (line) => this.log.debug({ key, line }, "waking preview"),
+      giveUpIf: async () => {
+        const tasks = (await this.services.tasks(service.ID).catch(() => [])).filter((t) => t.ID === wait.task.ID);
+        const ended = tasks.find(isEndedTask);
+        return ended ? endedReason(ended) : undefined;
+      },
+    });
+    this.log.info({ key, upstream: woken.upstream }, "preview awake");
+    return woken;
   }
 
   /** The PRs that have a preview service (or a left-over network) on this Swarm. */

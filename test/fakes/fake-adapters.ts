@@ -77,7 +77,7 @@ export class FakeTarget implements PreviewTarget {
   async deploy(req: DeployRequest): Promise<DeployResult> {
     this.deploys.push(req);
     this.hold(req.key, req.sha);
-    return { url: `http://127.0.0.1:41000/`, internalUrl: `http://preview-${req.key.pr}:${req.preview.port}` };
+    return { url: `http://127.0.0.1:41000/`, internalUrl: `http://preview-${req.key.pr}:${req.preview.port}`, upstream: "http://127.0.0.1:41000" };
   }
 
   async runTests(req: TestRequest): Promise<TestRunResult> {
@@ -100,6 +100,26 @@ export class FakeTarget implements PreviewTarget {
 
   async list(): Promise<PreviewKey[]> {
     return [...this.live.values()].map((p) => p.key);
+  }
+
+  /** Previews put to sleep, and woken, in order. */
+  readonly slept: PreviewKey[] = [];
+  readonly woken: PreviewKey[] = [];
+  /** Waking fails with this message (a preview that cannot start again). */
+  wakeFailure?: string;
+  /** Port the "engine" publishes after a wake (it changes, as host ports do). */
+  private wakePort = 42000;
+
+  async sleep(key: PreviewKey): Promise<{ stopped: number }> {
+    this.slept.push(key);
+    return { stopped: this.live.has(prKeyOf(key, key.pr)) ? 1 : 0 };
+  }
+
+  async wake(key: PreviewKey): Promise<{ upstream: string; url: string }> {
+    this.woken.push(key);
+    if (this.wakeFailure) throw new Error(this.wakeFailure);
+    const port = this.wakePort++;
+    return { upstream: `http://127.0.0.1:${port}`, url: `http://127.0.0.1:${port}/` };
   }
 
   /** Make the "engine" run a preview of `key` at `sha` (a preview berth may have no record of). */

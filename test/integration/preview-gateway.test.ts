@@ -2,7 +2,8 @@
  * berth's preview gateway with the real Docker engine: a PR's preview is reached by its host name
  * (the `Host` header) through the gateway, its URL in the status comment does not change when a
  * new commit is pushed (the gateway then serves the new commit), traffic is recorded on the PR's
- * preview, and once the PR is closed the address answers 404.
+ * preview, an idle preview sleeps (its container stopped) and one request wakes it, and once the
+ * PR is closed the address answers 404.
  */
 import { request } from "node:http";
 import { pino } from "pino";
@@ -73,10 +74,16 @@ beforeAll(async () => {
     registry: `${services.registry}/berth-gateway-it`,
     builder: new DockerImageBuilder({ docker, log, redact }),
     target: new DockerTarget({ docker, previewHost: "127.0.0.1", log, redact }),
-    engine: { gateway: { domain: "localhost", scheme: "http", port: PUBLIC_PORT, instance: "default" } },
+    engine: { gateway: { domain: "localhost", scheme: "http", port: PUBLIC_PORT, instance: "default" }, lifecycleIntervalMs: 0 },
   });
   traffic = new GatewayTraffic(harness.store, log, 60_000);
-  gateway = new PreviewGateway({ routes: new StoreRouteTable(harness.store, "default", 0), domain: "localhost", log, onRequest: (o) => o.route && traffic.seen(o.route, Date.now()) });
+  gateway = new PreviewGateway({
+    routes: new StoreRouteTable(harness.store, "default", 0),
+    domain: "localhost",
+    log,
+    onRequest: (o) => o.route && traffic.seen(o.route, Date.now()),
+    wake: (route) => harness.engine.wakePreview(route.prKey, "gateway"),
+  });
   gatewayPort = await gateway.listen(0, "127.0.0.1");
 });
 
@@ -113,6 +120,23 @@ describe("preview gateway on the Docker engine", () => {
     expect(preview?.requests).toBe(2);
     expect(preview?.lastRequestAt).toBeGreaterThan(Date.now() - 60_000);
     expect(preview?.upstream).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+
+    // Idle past `sleepAfter`: the container stops, and the next request wakes it.
+    await harness.store.patchPull(PR_KEY, (p) => ({ ...p, preview: { ...p.preview!, lastRequestAt: Date.now() - 3 * 3_600_000, deployedAt: Date.now() - 3 * 3_600_000 } }));
+    await harness.engine.lifecycle.tick();
+    const [asleep] = await docker.listContainers({ all: true, filters: { label: [`berth.repo=${REPO}`, "berth.role=preview"] } });
+    expect(asleep?.State).toBe("exited");
+    const knocking = await viaGateway(second.host);
+    expect(knocking.status).toBe(503);
+    expect(knocking.text).toContain("Waking the preview up");
+    let awake = knocking;
+    for (let i = 0; i < 60 && awake.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      awake = await viaGateway(second.host);
+    }
+    expect(awake.status).toBe(200);
+    expect(awake.text).toContain("gateway-second");
+    expect((await harness.store.getPull(PR_KEY))?.preview?.sleeping).toBeUndefined();
 
     await harness.deliver("pull_request", pullRequestPayload({ action: "closed", repo: REPO, prNumber: PR, headSha: sha("d4") }));
     const gone = await viaGateway(second.host);

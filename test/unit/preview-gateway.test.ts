@@ -22,6 +22,7 @@ let gateway: PreviewGateway;
 let gatewayPort: number;
 let outcomes: GatewayRequestOutcome[];
 let routes: Map<string, GatewayRoute>;
+let wakes: GatewayRoute[];
 
 function route(upstreamUrl: string): GatewayRoute {
   return { key: KEY, prKey: "github:Acme/Shop#12", title: "Acme/Shop#12", upstream: upstreamUrl, target: "docker", sha: "a".repeat(40) };
@@ -59,7 +60,16 @@ beforeEach(async () => {
   routes = new Map([[LABEL, route(`http://127.0.0.1:${upstreamPort}`)]]);
   const lookup: RouteLookup = { resolve: async (label) => routes.get(label) };
   outcomes = [];
-  gateway = new PreviewGateway({ routes: lookup, domain: "localhost", log: pino({ level: "silent" }), responseTimeoutMs: 500, connectTimeoutMs: 500, onRequest: (o) => outcomes.push(o) });
+  wakes = [];
+  gateway = new PreviewGateway({
+    routes: lookup,
+    domain: "localhost",
+    log: pino({ level: "silent" }),
+    responseTimeoutMs: 500,
+    connectTimeoutMs: 500,
+    onRequest: (o) => outcomes.push(o),
+    wake: async (r) => void wakes.push(r),
+  });
   gatewayPort = await gateway.listen(0, "127.0.0.1");
 });
 
@@ -160,6 +170,20 @@ describe("preview gateway", () => {
     expect(bare.status).toBe(404);
     expect(bare.text).toContain("&lt;repo&gt;-pr-&lt;number&gt;.localhost");
     expect(seenHeaders).toEqual([]);
+  });
+
+  it("wakes a sleeping preview and answers with a page that reloads until it is awake", async () => {
+    routes.set(LABEL, { ...route(`http://127.0.0.1:${upstreamPort}`), sleeping: true });
+    const res = await get(`${LABEL}.localhost`, "/deep/link");
+    expect(res.status).toBe(503);
+    expect(res.headers["retry-after"]).toBe("2");
+    expect(res.text).toContain('<meta http-equiv="refresh" content="2">');
+    expect(res.text).toContain("Waking the preview up");
+    expect(wakes.map((w) => w.prKey)).toEqual(["github:Acme/Shop#12"]);
+    expect(seenHeaders).toEqual([]);
+    // Awake: the same address reaches it.
+    routes.set(LABEL, route(`http://127.0.0.1:${upstreamPort}`));
+    expect((await get(`${LABEL}.localhost`, "/deep/link")).status).toBe(200);
   });
 
   it("says which preview cannot be reached (502) and which is too slow (504)", async () => {

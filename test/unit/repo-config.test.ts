@@ -8,7 +8,7 @@ describe("parseRepoConfig", () => {
       ok: true,
       config: {
         build: { dockerfile: "Dockerfile", context: ".", args: {}, scan: {} },
-        preview: { target: "docker", port: 8080, healthPath: "/", auto: true, timeout: 120_000, env: {}, values: {}, valuesFiles: [], publishMode: "host" },
+        preview: { target: "docker", port: 8080, healthPath: "/", auto: true, timeout: 120_000, env: {}, values: {}, valuesFiles: [], publishMode: "host", sleepAfter: 7_200_000, expiresAfter: 604_800_000 },
         tags: [],
         environments: {},
         cleanup: { registry: true },
@@ -46,7 +46,7 @@ test:
     ["build:\n  context: ../outside\n", "`build.context`: must be a relative path inside the repository without '..'"],
     ["build:\n  dockerfile: /etc/passwd\n", "`build.dockerfile`"],
     ["test:\n  command: []\n", "`test.command`: needs at least the program to run"],
-    ["test:\n  command: [x]\n  timeout: soon\n", "`test.timeout`: 'soon' is not a duration like 90s, 10m or 1h"],
+    ["test:\n  command: [x]\n  timeout: soon\n", "`test.timeout`: 'soon' is not a duration like 90s, 10m, 2h or 7d"],
     ["preview:\n  healthPath: health\n", "`preview.healthPath`: must start with /"],
     ["preview:\n  target: nomad\n", "`preview.target`"],
     ["previwe:\n  port: 1\n", "`(root)`"],

@@ -5,6 +5,7 @@
  */
 import {
   ApiException,
+  AppsV1Api,
   BatchV1Api,
   CoreV1Api,
   KubeConfig,
@@ -116,6 +117,15 @@ export function apiErrorMessage(err: unknown): string {
 
 const MERGE_PATCH = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
+/** A Deployment or StatefulSet as sleep and wake see it. */
+export interface ScalableWorkload {
+  kind: "Deployment" | "StatefulSet";
+  name: string;
+  replicas: number;
+  readyReplicas: number;
+  annotations: Record<string, string>;
+}
+
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
@@ -138,6 +148,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export class KubeClient {
   readonly config: KubeConfig;
   private readonly core: CoreV1Api;
+  private readonly apps: AppsV1Api;
   private readonly batch: BatchV1Api;
   private readonly networking: NetworkingV1Api;
   private readonly rbac: RbacAuthorizationV1Api;
@@ -160,6 +171,7 @@ export class KubeClient {
     this.config = kc;
     this.core = kc.makeApiClient(CoreV1Api);
     this.batch = kc.makeApiClient(BatchV1Api);
+    this.apps = kc.makeApiClient(AppsV1Api);
     this.networking = kc.makeApiClient(NetworkingV1Api);
     this.rbac = kc.makeApiClient(RbacAuthorizationV1Api);
     this.pollMs = options.pollMs ?? 1000;
@@ -213,6 +225,21 @@ export class KubeClient {
         throw err;
       }
     }
+  }
+
+  /** The namespace's Deployments and StatefulSets with their replica counts (sleep and wake scale them). */
+  async listWorkloads(namespace: string): Promise<ScalableWorkload[]> {
+    const [deployments, statefulSets] = await Promise.all([this.apps.listNamespacedDeployment({ namespace }), this.apps.listNamespacedStatefulSet({ namespace })]);
+    const of = (kind: ScalableWorkload["kind"], items: Array<{ metadata?: { name?: string; annotations?: Record<string, string> }; spec?: { replicas?: number }; status?: { readyReplicas?: number } }>) =>
+      items.map((w) => ({ kind, name: w.metadata?.name ?? "", replicas: w.spec?.replicas ?? 1, readyReplicas: w.status?.readyReplicas ?? 0, annotations: w.metadata?.annotations ?? {} }));
+    return [...of("Deployment", deployments.items), ...of("StatefulSet", statefulSets.items)];
+  }
+
+  /** Set a workload's replicas and merge `annotations` (null removes one) in one merge patch. */
+  async scaleWorkload(namespace: string, workload: Pick<ScalableWorkload, "kind" | "name">, replicas: number, annotations: Record<string, string | null>): Promise<void> {
+    const body = { metadata: { annotations }, spec: { replicas } };
+    if (workload.kind === "Deployment") await this.apps.patchNamespacedDeployment({ name: workload.name, namespace, body }, MERGE_PATCH);
+    else await this.apps.patchNamespacedStatefulSet({ name: workload.name, namespace, body }, MERGE_PATCH);
   }
 
   /** Merge annotations into a namespace (e.g. push `expires-at` forward). */
