@@ -2,7 +2,7 @@
  * An in-process Kubernetes API server for tests, spoken to by both `@kubernetes/client-node` and the
  * real helm binary. It serves `/version` and discovery, generic CRUD (create, get, list with label and
  * field selectors, replace, merge / strategic-merge / server-side-apply patch, delete with owner
- * cascade) for the kinds berth and its chart use, `Status` bodies for errors, Namespace termination,
+ * cascade) for the kinds berth and its charts use, `Status` bodies for errors, Namespace termination,
  * pod logs, and a small controller that plays kube-controller-manager and kubelet: Deployments get
  * ReplicaSets and Pods, Services a cluster IP, Jobs a Pod and a final condition. Tests can make a
  * rollout or a Job fail. Request bodies are validated against the Kubernetes schemas and rejected
@@ -90,6 +90,8 @@ const RESOURCES: ResourceType[] = [
   { group: "autoscaling", version: "v2", kind: "HorizontalPodAutoscaler", plural: "horizontalpodautoscalers", singular: "horizontalpodautoscaler", namespaced: true, shortNames: ["hpa"], subresources: ["status"] },
   { group: "rbac.authorization.k8s.io", version: "v1", kind: "Role", plural: "roles", singular: "role", namespaced: true },
   { group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBinding", plural: "rolebindings", singular: "rolebinding", namespaced: true },
+  { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRole", plural: "clusterroles", singular: "clusterrole", namespaced: false },
+  { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBinding", plural: "clusterrolebindings", singular: "clusterrolebinding", namespaced: false },
 ];
 
 const VERBS_ALL = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
@@ -949,6 +951,13 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (rt.kind === "Service") {
       const spec = object.spec as Record<string, unknown>;
       spec.type ??= "ClusterIP";
+    }
+    if (rt.kind === "Secret" && object.stringData !== undefined) {
+      // stringData is write-only: merged into data (base64), winning over the same key there.
+      const data = { ...((object.data as Record<string, string> | undefined) ?? {}) };
+      for (const [name, value] of Object.entries(object.stringData as Record<string, string>)) data[name] = Buffer.from(value, "utf8").toString("base64");
+      object.data = data;
+      delete object.stringData;
     }
   }
 
