@@ -206,7 +206,7 @@ describe(`berth's own chart with helm ${helmMajor()}`, () => {
     const deployment = one(objects, "Deployment");
     expect(deployment.spec.replicas).toBe(3);
     expect(deployment.spec.strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } });
-    expect(deployment.spec.template.spec.volumes.map((v: any) => v.name)).toEqual(["tmp"]);
+    expect(deployment.spec.template.spec.volumes.map((v: any) => v.name)).toEqual(["tmp", "helm"]);
     const env = envOf(objects);
     expect(env.get("BERTH_DATABASE_URL")).toEqual({ name: "BERTH_DATABASE_URL", valueFrom: { secretKeyRef: { name: "berth-credentials", key: "BERTH_DATABASE_URL" } } });
     expect(env.has("BERTH_DATA_DIR")).toBe(false);
@@ -305,6 +305,7 @@ describe(`berth's own chart with helm ${helmMajor()}`, () => {
     expect(plain(defaults)).toEqual({
       BERTH_CONCURRENCY: "2",
       BERTH_DATA_DIR: "/data",
+      BERTH_HELM_BIN: "/opt/helm/helm",
       BERTH_KUBE_DEPLOYER: "berth-deployer",
       BERTH_KUBE_DEPLOYER_ROLE: "admin",
       BERTH_KUBE_NETWORK_POLICY: "on",
@@ -339,11 +340,32 @@ describe(`berth's own chart with helm ${helmMajor()}`, () => {
     expect(plain(envOf(await render({ ...CREDENTIALS, extraEnv: { BERTH_COMMENT_INTERVAL_MS: 5000, GHE_PROTOCOL: "https" } })))).toMatchObject({ BERTH_COMMENT_INTERVAL_MS: "5000", GHE_PROTOCOL: "https" });
   });
 
-  it("without the kubernetes target: no RBAC, no API token, no BERTH_KUBE_* settings", async () => {
+  it("gives berth a helm binary from an init container (its image has none), unless told its image has one", async () => {
+    const spec = one(await render(CREDENTIALS), "Deployment").spec.template.spec;
+    expect(spec.initContainers).toHaveLength(1);
+    const init = spec.initContainers[0];
+    expect(init).toMatchObject({ name: "helm", image: "alpine/helm:3.17.3", command: ["cp", "/usr/bin/helm", "/opt/helm/helm"], volumeMounts: [{ name: "helm", mountPath: "/opt/helm" }] });
+    expect(init.securityContext).toEqual({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } });
+    expect(spec.containers[0].volumeMounts).toContainEqual({ name: "helm", mountPath: "/opt/helm", readOnly: true });
+    expect(spec.volumes).toContainEqual({ name: "helm", emptyDir: { sizeLimit: "256Mi" } });
+
+    const pinned = one(await render({ ...CREDENTIALS, helmBinary: { image: { repository: "registry.example.com/helm", digest: `sha256:${"cd".repeat(32)}` }, path: "/bin/helm" } }), "Deployment");
+    expect(pinned.spec.template.spec.initContainers[0]).toMatchObject({ image: `registry.example.com/helm@sha256:${"cd".repeat(32)}`, command: ["cp", "/bin/helm", "/opt/helm/helm"] });
+
+    const own = await render({ ...CREDENTIALS, helmBinary: { enabled: false } });
+    expect(one(own, "Deployment").spec.template.spec.initContainers).toBeUndefined();
+    expect(envOf(own).has("BERTH_HELM_BIN")).toBe(false);
+    expect(one(own, "Deployment").spec.template.spec.volumes.map((v: any) => v.name)).toEqual(["tmp", "data"]);
+  });
+
+  it("without the kubernetes target: no RBAC, no API token, no helm, no BERTH_KUBE_* settings", async () => {
     const objects = await render({ ...CREDENTIALS, config: { targets: "docker", dockerHost: "tcp://dind:2375" } });
     expect(objects.map((o) => o.kind).sort()).toEqual(["Deployment", "PersistentVolumeClaim", "Service", "ServiceAccount"]);
-    expect(one(objects, "Deployment").spec.template.spec.automountServiceAccountToken).toBe(false);
-    expect([...envOf(objects).keys()].filter((k) => k.startsWith("BERTH_KUBE_"))).toEqual([]);
+    const spec = one(objects, "Deployment").spec.template.spec;
+    expect(spec.automountServiceAccountToken).toBe(false);
+    expect(spec.initContainers).toBeUndefined();
+    expect([...envOf(objects).keys()].filter((k) => k.startsWith("BERTH_KUBE_") || k === "BERTH_HELM_BIN")).toEqual([]);
+    expect(envOf(objects).get("DOCKER_HOST")?.value).toBe("tcp://dind:2375");
     expect(one(await render(CREDENTIALS), "Deployment").spec.template.spec.automountServiceAccountToken).toBe(true);
   });
 

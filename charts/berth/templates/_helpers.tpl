@@ -125,6 +125,9 @@ the deployer account go (helm then runs as berth; see clusterrolebinding.yaml).
 {{- $_ := set $env "BERTH_DATA_DIR" "/data" -}}
 {{- end -}}
 {{- if include "berth.kubernetesTarget" . -}}
+{{- if .Values.helmBinary.enabled -}}
+{{- $_ := set $env "BERTH_HELM_BIN" "/opt/helm/helm" -}}
+{{- end -}}
 {{- $_ := merge $env (dict
   "BERTH_KUBE_DEPLOYER" (include "berth.deployer" .)
   "BERTH_KUBE_DEPLOYER_ROLE" $c.kube.deployerRole
