@@ -4,7 +4,8 @@
  * field selectors, replace, merge / strategic-merge / server-side-apply patch, delete with owner
  * cascade) for the kinds berth and its charts use, `Status` bodies for errors, Namespace termination,
  * pod logs, and a small controller that plays kube-controller-manager and kubelet: Deployments get
- * ReplicaSets and Pods, Services a cluster IP, Jobs a Pod and a final condition. Tests can make a
+ * ReplicaSets and Pods, Services a cluster IP, Jobs a Pod and a final condition, PersistentVolumeClaims
+ * a volume (as a default StorageClass's dynamic provisioner binds them). Tests can make a
  * rollout or a Job fail. Request bodies are validated against the Kubernetes schemas and rejected
  * with 422 like a real server.
  *
@@ -779,6 +780,15 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         spec.clusterIPs = [spec.clusterIP];
         update(byKind.get("Service")!, service);
       }
+    }
+    // A default StorageClass with a dynamic provisioner (Immediate binding): every claim gets a volume.
+    for (const claim of listStored(byKind.get("PersistentVolumeClaim")!)) {
+      if ((claim.status as { phase?: string } | undefined)?.phase === "Bound") continue;
+      const spec = claim.spec as { accessModes?: string[]; resources?: { requests?: { storage?: string } }; volumeName?: string; storageClassName?: string };
+      spec.volumeName ??= `pvc-${claim.metadata.uid}`;
+      spec.storageClassName ??= "standard";
+      claim.status = { phase: "Bound", accessModes: spec.accessModes ?? [], capacity: { storage: spec.resources?.requests?.storage ?? "1Gi" } };
+      update(byKind.get("PersistentVolumeClaim")!, claim);
     }
     for (const deployment of listStored(byKind.get("Deployment")!)) reconcileDeployment(deployment);
     for (const job of listStored(byKind.get("Job")!)) reconcileJob(job);

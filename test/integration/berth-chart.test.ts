@@ -503,11 +503,14 @@ describe(`berth's chart installed with helm ${helmMajor()} into the Kubernetes A
 
   it("installs in SQLite mode with its data claim, which outlives an uninstall", async () => {
     const ns = "berth-lite";
-    // No --wait: the fake has no storage provisioner, so a claim never binds (helm would wait for it).
-    await helm(["install", "berth", chart, "--namespace", ns, "--create-namespace", ...kube(), "--values", await valuesFile(QUICK_START)]);
+    // helm waits for the claim to be bound too (the fake binds it as a default StorageClass would).
+    await helm(["install", "berth", chart, "--namespace", ns, "--create-namespace", ...kube(), "--values", await valuesFile(QUICK_START), "--wait", "--timeout", "60s"]);
     const claim = fake.get("PersistentVolumeClaim", ns, "berth-data")!;
     expect(claim.spec).toMatchObject({ accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } });
-    expect((fake.get("Deployment", ns, "berth")!.spec as { replicas: number }).replicas).toBe(1);
+    expect(claim.status).toMatchObject({ phase: "Bound" });
+    const deployment = fake.get("Deployment", ns, "berth")!;
+    expect((deployment.spec as { replicas: number }).replicas).toBe(1);
+    expect((deployment.status as { readyReplicas?: number }).readyReplicas).toBe(1);
 
     const refused = await helm(["upgrade", "berth", chart, "--namespace", ns, ...kube(), "--values", await valuesFile({ ...QUICK_START, replicaCount: 2 })]).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(CommandError);

@@ -139,6 +139,16 @@ describe("Kubernetes API fake", () => {
     expect(Object.keys((await core.readNamespacedSecret({ name: "creds", namespace: "t1" })).data!)).toEqual(["D"]);
   });
 
+  it("binds a PersistentVolumeClaim as a default StorageClass's provisioner does", async () => {
+    await core.createNamespacedPersistentVolumeClaim({ namespace: "t1", body: { metadata: { name: "data" }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "2Gi" } } } } });
+    await expect
+      .poll(async () => (await core.readNamespacedPersistentVolumeClaim({ name: "data", namespace: "t1" })).status?.phase, { timeout: 5000 })
+      .toBe("Bound");
+    const claim = await core.readNamespacedPersistentVolumeClaim({ name: "data", namespace: "t1" });
+    expect(claim.status).toEqual({ phase: "Bound", accessModes: ["ReadWriteOnce"], capacity: { storage: "2Gi" } });
+    expect(claim.spec).toMatchObject({ storageClassName: "standard", volumeName: `pvc-${claim.metadata!.uid}` });
+  });
+
   it("serves ClusterRoles and ClusterRoleBindings cluster-scoped, schema-checked", async () => {
     const kc = new KubeConfig();
     kc.loadFromFile(fake.kubeconfigPath);
