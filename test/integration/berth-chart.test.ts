@@ -17,6 +17,7 @@ import { CommandError, runCommand } from "../../src/adapters/exec.js";
 import { HelmCli } from "../../src/adapters/kubernetes/helm.js";
 import { KubeClient } from "../../src/adapters/kubernetes/kube-client.js";
 import { repoConfigSchema } from "../../src/config/repo-config.js";
+import { readSettings } from "../../src/config/settings.js";
 import type { PreviewKey } from "../../src/domain/ports.js";
 import { previewName } from "../../src/domain/naming.js";
 import { KubernetesDeployError, KubernetesTarget } from "../../src/targets/kubernetes-target.js";
@@ -30,6 +31,7 @@ const chart = fileURLToPath(new URL("../../charts/berth", import.meta.url));
 const previewChart = fileURLToPath(new URL("../../charts/berth-preview", import.meta.url));
 const rulesFile = join(chart, "files", "rbac-rules.yaml");
 const readmeFile = fileURLToPath(new URL("../../README.md", import.meta.url));
+const envExampleFile = fileURLToPath(new URL("../../.env.example", import.meta.url));
 
 /** Every credential berth reads; none may reach the pod as a plain value. */
 const SECRET_KEYS = [
@@ -358,6 +360,70 @@ describe(`berth's own chart with helm ${helmMajor()}`, () => {
     expect(one(own, "Deployment").spec.template.spec.volumes.map((v: any) => v.name)).toEqual(["tmp", "data"]);
   });
 
+  it("renders an environment berth's settings parser accepts, of documented names only", async () => {
+    // What the Secrets would hold (by key); the database Secret of its own uses the key `uri`.
+    const secretValues: Record<string, string> = {
+      APP_ID: "123456",
+      PRIVATE_KEY: privateKey,
+      WEBHOOK_SECRET: "hook",
+      GITHUB_CLIENT_ID: "Iv1.0123",
+      GITHUB_CLIENT_SECRET: "client-secret",
+      GITEE_TOKEN: "gitee-token",
+      GITEE_WEBHOOK_SECRET: "gitee-hook",
+      GITEE_WEBHOOK_SECRETS: "acme/shop=s1,acme=s2",
+      BERTH_REGISTRY_PASSWORD: "registry-pw",
+      BERTH_HARBOR_PASSWORD: "harbor-pw",
+      BERTH_DATABASE_URL: "postgres://berth:pw@db:5432/berth",
+      uri: "postgres://berth:pw@db-app:5432/app",
+    };
+    const processEnv = (objects: Rendered[]): Record<string, string> =>
+      Object.fromEntries([...envOf(objects).values()].map((e) => [e.name, e.value ?? secretValues[e.valueFrom!.secretKeyRef!.key]!]));
+    const documented = new Set([
+      ...[...(await readFile(envExampleFile, "utf8")).matchAll(/^#? ?([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!),
+      ...[...(await readFile(readmeFile, "utf8")).matchAll(/`([A-Z][A-Z0-9_]{2,})`/g)].map((m) => m[1]!),
+      // Probot's OAuth client, and the runtime's own.
+      "GITHUB_CLIENT_ID",
+      "GITHUB_CLIENT_SECRET",
+      "NODE_ENV",
+      "HOME",
+    ]);
+    const settingsOf = async (values: Record<string, unknown>) => {
+      const env = processEnv(await render(values));
+      for (const name of Object.keys(env)) expect(documented.has(name), `${name} is not a documented setting`).toBe(true);
+      const result = readSettings(env);
+      if (!result.ok) throw new Error(`berth refuses the chart's environment: ${result.error}`);
+      return result.settings;
+    };
+    for (const values of Object.values(VALUE_SETS)) await settingsOf(values);
+
+    expect(await settingsOf(CREDENTIALS)).toMatchObject({
+      targets: ["kubernetes"],
+      dataDir: "/data",
+      databaseUrl: undefined,
+      helmBin: "/opt/helm/helm",
+      kubeDeployer: { serviceAccount: "berth-deployer", clusterRole: "admin" },
+      kubePodSecurity: "restricted",
+      kubeNetwork: { internetEgress: true },
+      registryPassword: "registry-pw",
+    });
+    expect((await settingsOf(VALUE_SETS["PostgreSQL with 3 replicas"]!)).databaseUrl).toBe("postgres://berth:pw@db:5432/berth");
+    const full = await settingsOf(VALUE_SETS["existingSecret with a database Secret of its own, Gitee, Harbor and a Docker engine"]!);
+    expect(full).toMatchObject({
+      targets: ["kubernetes", "docker"],
+      databaseUrl: "postgres://berth:pw@db-app:5432/app",
+      previewDomain: "preview.example.com",
+      dockerHost: "tcp://dind.berth-system.svc:2375",
+      kubeDeployer: { serviceAccount: "ci-deployer", clusterRole: "edit" },
+      harbor: { url: "https://harbor.example.com", username: "robot$previews+berth", password: "harbor-pw" },
+      gitee: { token: "gitee-token", webhookSecret: "gitee-hook", apiUrl: "https://gitee.example.com/api/v5", botLogin: "berth-bot" },
+    });
+    // Unquoted off is YAML 1.1's false: still off.
+    const off = await settingsOf({ ...CREDENTIALS, config: { kube: { deployer: false, deployerRole: "admin", networkPolicy: false } } });
+    expect(off.kubeDeployer).toBeUndefined();
+    expect(off.kubeNetwork).toBe(false);
+    expect((await settingsOf(VALUE_SETS["ingress on, with TLS"]!)).publicUrl).toBe("https://berth.example.com");
+  });
+
   it("without the kubernetes target: no RBAC, no API token, no helm, no BERTH_KUBE_* settings", async () => {
     const objects = await render({ ...CREDENTIALS, config: { targets: "docker", dockerHost: "tcp://dind:2375" } });
     expect(objects.map((o) => o.kind).sort()).toEqual(["Deployment", "PersistentVolumeClaim", "Service", "ServiceAccount"]);
@@ -590,7 +656,7 @@ describe(`berth's ClusterRole against what the Kubernetes target does (helm ${he
       // RBAC escalation check: binding a role needs `bind` on it (or every permission it holds).
       if (attrs.resource === "rolebindings" && attrs.verb === "create") ask({ verb: "bind", apiGroup: "rbac.authorization.k8s.io", resource: "clusterroles", name: deployerRole }, what);
     }
-    return { forbidden, used };
+    return { forbidden: [...new Set(forbidden)], used };
   }
 
   it("allows every request of deploy, failed rollout, tests, cancelled tests, keep, reconcile and remove, and each permission is used", async () => {
