@@ -1,7 +1,7 @@
 import { defineConfig } from "vitest/config";
 
 /** Files that drive the real helm CLI: they run once with Helm 3 and once more with Helm 4. */
-const HELM_FILES = ["test/integration/helm-chart.test.ts", "test/integration/kubernetes-target.test.ts", "test/integration/kubernetes-pipeline.test.ts"];
+const HELM_FILES = ["test/integration/helm-chart.test.ts", "test/integration/kubernetes-target.test.ts", "test/integration/kubernetes-pipeline.test.ts", "test/integration/berth-chart.test.ts"];
 
 export default defineConfig({
   test: {

@@ -2,9 +2,10 @@
  * An in-process Kubernetes API server for tests, spoken to by both `@kubernetes/client-node` and the
  * real helm binary. It serves `/version` and discovery, generic CRUD (create, get, list with label and
  * field selectors, replace, merge / strategic-merge / server-side-apply patch, delete with owner
- * cascade) for the kinds berth and its chart use, `Status` bodies for errors, Namespace termination,
+ * cascade) for the kinds berth and its charts use, `Status` bodies for errors, Namespace termination,
  * pod logs, and a small controller that plays kube-controller-manager and kubelet: Deployments get
- * ReplicaSets and Pods, Services a cluster IP, Jobs a Pod and a final condition. Tests can make a
+ * ReplicaSets and Pods, Services a cluster IP, Jobs a Pod and a final condition, PersistentVolumeClaims
+ * a volume (as a default StorageClass's dynamic provisioner binds them). Tests can make a
  * rollout or a Job fail. Request bodies are validated against the Kubernetes schemas and rejected
  * with 422 like a real server.
  *
@@ -90,6 +91,8 @@ const RESOURCES: ResourceType[] = [
   { group: "autoscaling", version: "v2", kind: "HorizontalPodAutoscaler", plural: "horizontalpodautoscalers", singular: "horizontalpodautoscaler", namespaced: true, shortNames: ["hpa"], subresources: ["status"] },
   { group: "rbac.authorization.k8s.io", version: "v1", kind: "Role", plural: "roles", singular: "role", namespaced: true },
   { group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBinding", plural: "rolebindings", singular: "rolebinding", namespaced: true },
+  { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRole", plural: "clusterroles", singular: "clusterrole", namespaced: false },
+  { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBinding", plural: "clusterrolebindings", singular: "clusterrolebinding", namespaced: false },
 ];
 
 const VERBS_ALL = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
@@ -778,6 +781,15 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         update(byKind.get("Service")!, service);
       }
     }
+    // A default StorageClass with a dynamic provisioner (Immediate binding): every claim gets a volume.
+    for (const claim of listStored(byKind.get("PersistentVolumeClaim")!)) {
+      if ((claim.status as { phase?: string } | undefined)?.phase === "Bound") continue;
+      const spec = claim.spec as { accessModes?: string[]; resources?: { requests?: { storage?: string } }; volumeName?: string; storageClassName?: string };
+      spec.volumeName ??= `pvc-${claim.metadata.uid}`;
+      spec.storageClassName ??= "standard";
+      claim.status = { phase: "Bound", accessModes: spec.accessModes ?? [], capacity: { storage: spec.resources?.requests?.storage ?? "1Gi" } };
+      update(byKind.get("PersistentVolumeClaim")!, claim);
+    }
     for (const deployment of listStored(byKind.get("Deployment")!)) reconcileDeployment(deployment);
     for (const job of listStored(byKind.get("Job")!)) reconcileJob(job);
   }
@@ -949,6 +961,13 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (rt.kind === "Service") {
       const spec = object.spec as Record<string, unknown>;
       spec.type ??= "ClusterIP";
+    }
+    if (rt.kind === "Secret" && object.stringData !== undefined) {
+      // stringData is write-only: merged into data (base64), winning over the same key there.
+      const data = { ...((object.data as Record<string, string> | undefined) ?? {}) };
+      for (const [name, value] of Object.entries(object.stringData as Record<string, string>)) data[name] = Buffer.from(value, "utf8").toString("base64");
+      object.data = data;
+      delete object.stringData;
     }
   }
 

@@ -2,7 +2,7 @@
  * The API fake behaves like a real server where berth and helm depend on it: Status bodies, schema
  * rejections, selectors, patch semantics, namespace termination.
  */
-import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, Watch } from "@kubernetes/client-node";
+import { ApiException, AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions, Watch } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeKubeApi, type FakeKubeApi } from "../fakes/kube-api.js";
 import { mergePatch, strategicMergePatch } from "../fakes/kube-patch.js";
@@ -124,6 +124,45 @@ describe("Kubernetes API fake", () => {
     await new Promise((r) => setTimeout(r, 500));
     expect((await failure(core.readNamespace({ name: "gone" }))).code).toBe(404);
     expect(fake.list("Secret", "gone")).toEqual([]);
+  });
+
+  it("merges a Secret's write-only stringData into data (base64), over the same key there", async () => {
+    const created = await core.createNamespacedSecret({
+      namespace: "t1",
+      body: { metadata: { name: "creds" }, data: { A: Buffer.from("old").toString("base64"), B: Buffer.from("kept").toString("base64") }, stringData: { A: "new", C: "line 1\nline 2" } },
+    });
+    expect(created.stringData).toBeUndefined();
+    const read = await core.readNamespacedSecret({ name: "creds", namespace: "t1" });
+    const decoded = Object.fromEntries(Object.entries(read.data!).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]));
+    expect(decoded).toEqual({ A: "new", B: "kept", C: "line 1\nline 2" });
+    await core.replaceNamespacedSecret({ name: "creds", namespace: "t1", body: { metadata: { name: "creds" }, stringData: { D: "d" } } });
+    expect(Object.keys((await core.readNamespacedSecret({ name: "creds", namespace: "t1" })).data!)).toEqual(["D"]);
+  });
+
+  it("binds a PersistentVolumeClaim as a default StorageClass's provisioner does", async () => {
+    await core.createNamespacedPersistentVolumeClaim({ namespace: "t1", body: { metadata: { name: "data" }, spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "2Gi" } } } } });
+    await expect
+      .poll(async () => (await core.readNamespacedPersistentVolumeClaim({ name: "data", namespace: "t1" })).status?.phase, { timeout: 5000 })
+      .toBe("Bound");
+    const claim = await core.readNamespacedPersistentVolumeClaim({ name: "data", namespace: "t1" });
+    expect(claim.status).toEqual({ phase: "Bound", accessModes: ["ReadWriteOnce"], capacity: { storage: "2Gi" } });
+    expect(claim.spec).toMatchObject({ storageClassName: "standard", volumeName: `pvc-${claim.metadata!.uid}` });
+  });
+
+  it("serves ClusterRoles and ClusterRoleBindings cluster-scoped, schema-checked", async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(fake.kubeconfigPath);
+    kc.setCurrentContext("fake");
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    await rbac.createClusterRole({ body: { metadata: { name: "reader", namespace: "t1" }, rules: [{ apiGroups: [""], resources: ["pods"], verbs: ["list"] }] } });
+    expect((await rbac.readClusterRole({ name: "reader" })).metadata!.namespace).toBeUndefined();
+    await rbac.createClusterRoleBinding({
+      body: { metadata: { name: "reader" }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "reader" }, subjects: [{ kind: "ServiceAccount", name: "x", namespace: "t1" }] },
+    });
+    expect(fake.list("ClusterRoleBinding").map((b) => b.metadata.name)).toContain("reader");
+    const invalid = await failure(rbac.createClusterRoleBinding({ body: { metadata: { name: "no-role" } } as never }));
+    expect(invalid.code).toBe(422);
+    expect(invalid.body.message).toMatch(/roleRef/);
   });
 });
 
