@@ -61,7 +61,7 @@ export function linksOf(message: ChatMessage): Array<{ label: string; url: strin
   const links: Array<{ label: string; url: string }> = [];
   if (message.pr) links.push({ label: `PR #${message.pr.number}`, url: message.pr.url });
   if (message.previewUrl) links.push({ label: "Preview", url: message.previewUrl });
-  if (message.environment) links.push({ label: `Environment ${message.environment.name}`, url: message.environment.url });
+  if (message.environment?.url) links.push({ label: `Environment ${message.environment.name}`, url: message.environment.url });
   if (message.reportUrl) links.push({ label: "Test report", url: message.reportUrl });
   if (message.logUrl) links.push({ label: "Log", url: message.logUrl });
   return links;
