@@ -29,6 +29,7 @@ import { BodyGate } from "./web/bounded-body.js";
 import { openStore, redactDatabaseUrl } from "./pipeline/open-store.js";
 import type { Store } from "./pipeline/store.js";
 import { DockerTarget } from "./targets/docker-target.js";
+import { channelSecrets, WebhookChatSender } from "./notify/webhook-sender.js";
 
 // Probot reads .env only inside run(); berth's own settings are needed before that.
 if (existsSync(".env")) process.loadEnvFile(".env");
@@ -53,6 +54,8 @@ const redact = createRedactor([
   process.env.GITEE_TOKEN,
   process.env.GITEE_WEBHOOK_SECRET,
   ...Object.values(settings.gitee?.webhookSecrets ?? {}),
+  // Chat webhooks: the URL, the key or token in it, the signing secret.
+  ...settings.notifyChannels.flatMap(channelSecrets),
 ]);
 const log = pino({
   level: process.env.LOG_LEVEL ?? "info",
@@ -174,6 +177,7 @@ const { app, engine } = createBerth({
   publicUrl: settings.publicUrl,
   concurrency: settings.concurrency,
   commentIntervalMs: settings.commentIntervalMs,
+  ...(settings.notifyChannels.length ? { notify: { channels: settings.notifyChannels, sender: new WebhookChatSender({ log: log.child({ name: "notify" }) }) } } : {}),
   redact,
   log: log.child({ name: "berth" }),
 });
