@@ -53,7 +53,8 @@ export class WebhookChatSender implements ChatSender {
     } catch (err) {
       if (signal?.aborted) return { ok: false, transient: true, summary: "berth is shutting down" };
       const error = classifyError(err);
-      const summary = transport.redact(err instanceof HttpApiError ? err.message : error.summary);
+      // The transport's message names the (empty) path; the status or network code says it all.
+      const summary = transport.redact(err instanceof HttpApiError ? (err.status !== undefined ? `HTTP ${err.status}` : (err.code ?? err.message)) : error.summary);
       return { ok: false, transient: error.transient, summary };
     }
   }

@@ -175,11 +175,12 @@ export class NotificationOutbox {
     }
   }
 
+  /** Channels whose first waiting notification is due (the ones behind it wait for it). */
   private async dueChannels(): Promise<string[]> {
     const now = this.now();
-    const due = new Set<string>();
-    for (const row of await this.options.store.pendingNotifications()) if (row.nextAttemptAt === undefined || row.nextAttemptAt <= now) due.add(row.channel);
-    return [...due];
+    const heads = new Map<string, OutboxNotification>();
+    for (const row of await this.options.store.pendingNotifications()) if (!heads.has(row.channel)) heads.set(row.channel, row);
+    return [...heads.values()].filter((row) => row.nextAttemptAt === undefined || row.nextAttemptAt <= now).map((row) => row.channel);
   }
 
   private kick(channel: string): void {
