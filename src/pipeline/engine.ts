@@ -172,6 +172,7 @@ export class Engine {
         ...(options.notify.failureLogMs !== undefined ? { failureLogMs: options.notify.failureLogMs } : {}),
         owner: this.replicaId,
         leaseMs: options.runLeaseMs ?? DEFAULT_RUN_LEASE_MS,
+        ...(options.store.kind === "postgres" ? { pollMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS } : {}),
       });
       this.events.on(this.notifications.listener);
     }

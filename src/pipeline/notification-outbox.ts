@@ -14,7 +14,8 @@
  * - A channel that keeps failing is logged at most once per `failureLogMs` (with how many failures
  *   the quiet time hid) and counted: `stats()` and the `onDelivery` callback give sent, failed and
  *   given-up counts per channel.
- * - Rows outlive the process: `start()` says what an earlier process left.
+ * - Rows outlive the process: `start()` says what an earlier process left; with several replicas
+ *   (`pollMs`), what a replica that died left is found by looking.
  */
 import type { Logger } from "pino";
 import type { Redactor } from "../domain/redact.js";
@@ -74,6 +75,11 @@ export interface NotificationOutboxOptions {
   leaseMs?: number;
   /** A failing channel is logged at most this often (ms; default 60 000). */
   failureLogMs?: number;
+  /**
+   * Look for due notifications this often (ms; unset = only at start and on this replica's own
+   * enqueues). Several replicas: rows another one queued and could not say before it died.
+   */
+  pollMs?: number;
   /** Told of every try's outcome (metrics). */
   onDelivery?: (channel: string, vendor: ChatVendor, outcome: DeliveryOutcome) => void;
 }
@@ -94,6 +100,7 @@ export class NotificationOutbox {
   /** Per channel: when its failure was last logged, and failures since. */
   private readonly failureLog = new Map<string, { at: number; quiet: number }>();
   private readonly shutdown = new AbortController();
+  private poll?: NodeJS.Timeout;
   private started = false;
   private stopped = false;
 
@@ -128,12 +135,22 @@ export class NotificationOutbox {
     if (this.stopped) return;
     this.started = true;
     for (const channel of new Set((await this.options.store.pendingNotifications()).map((row) => row.channel))) this.kick(channel);
+    if (this.options.pollMs) {
+      this.poll = setInterval(() => {
+        this.dueChannels().then(
+          (channels) => channels.forEach((channel) => this.kick(channel)),
+          (err: unknown) => this.options.log.warn({ err: this.options.redact(String(err)) }, "notification outbox: cannot look for due notifications"),
+        );
+      }, this.options.pollMs);
+      this.poll.unref();
+    }
   }
 
   /** Stop: a send in flight is abandoned (its row stays for the next start). */
   async stop(): Promise<void> {
     this.stopped = true;
     this.shutdown.abort(new Error("berth is shutting down"));
+    if (this.poll) clearInterval(this.poll);
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     await Promise.allSettled([...this.enqueues, ...this.drains.values()]);
