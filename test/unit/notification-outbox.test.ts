@@ -4,10 +4,7 @@
  * and vendor rate limits are retried until sent; refusals and endless failures are given up and
  * logged (without the webhook's secrets); what one process queued, the next one says.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeEach, describe, expect, it as test } from "vitest";
 import { parseRepoConfig } from "../../src/config/repo-config.js";
 import { createRedactor } from "../../src/domain/redact.js";
 import type { PullRecord, RunRecord } from "../../src/domain/records.js";
@@ -15,33 +12,22 @@ import type { ChatChannel } from "../../src/notify/channel.js";
 import { channelSecrets, WebhookChatSender } from "../../src/notify/webhook-sender.js";
 import { NotificationOutbox, type NotifyRetryPolicy } from "../../src/pipeline/notification-outbox.js";
 import type { RunEvent } from "../../src/pipeline/run-events.js";
-import { SqliteStore } from "../../src/pipeline/store-sqlite.js";
+import type { Store } from "../../src/pipeline/store.js";
 import { FakeChatVendors } from "../fakes/chat-vendors.js";
 import { captureLogger, type CapturedLog } from "../helpers/capture-log.js";
+import { cleanupStoreBackends, storeBackends } from "../helpers/store-backends.js";
 
 const REPO = { host: "github" as const, owner: "acme", name: "shop", installationId: 1, defaultBranch: "main", htmlUrl: "https://github.com/acme/shop" };
 const SHA = "1234567890abcdef1234567890abcdef12345678";
 const FAST: Partial<NotifyRetryPolicy> = { baseMs: 5, maxMs: 20, rateLimitPauseMs: 10, maxRefusals: 3, maxAgeMs: 60_000 };
 
 let fake: FakeChatVendors;
-let store: SqliteStore;
-let dir: string;
+let store: Store;
 let captured: CapturedLog;
 const outboxes: NotificationOutbox[] = [];
 
-beforeEach(async () => {
-  fake = new FakeChatVendors();
-  await fake.start();
-  dir = mkdtempSync(join(tmpdir(), "berth-notify-"));
-  store = SqliteStore.open(dir);
-  captured = captureLogger();
-});
-
-afterEach(async () => {
-  for (const outbox of outboxes.splice(0)) await outbox.stop();
-  await store.close();
-  await fake.stop();
-  rmSync(dir, { recursive: true, force: true });
+afterAll(async () => {
+  await cleanupStoreBackends();
 });
 
 function config(yaml: string) {
@@ -113,7 +99,24 @@ async function drained(box: NotificationOutbox): Promise<void> {
   expect(await box.pending()).toBe(false);
 }
 
-describe("notification outbox", () => {
+describe.each(storeBackends)("notification outbox on $name", (backend) => {
+  const it = test.skipIf(backend.skip !== undefined);
+
+  beforeEach(async () => {
+    if (backend.skip) return;
+    fake = new FakeChatVendors();
+    await fake.start();
+    store = await backend.open();
+    captured = captureLogger();
+  });
+
+  afterEach(async () => {
+    if (backend.skip) return;
+    for (const outbox of outboxes.splice(0)) await outbox.stop();
+    await store.close();
+    await fake.stop();
+  });
+
   it("says a failed run once on every channel its berth.yml names for it, signed, with title, links and failing tests", async () => {
     const box = outbox(channels());
     await box.start();
@@ -197,6 +200,17 @@ describe("notification outbox", () => {
     expect(text).toContain("errcode 310000: sign not match");
     expect(text).not.toContain("dtoken-1234567890");
     expect(text).not.toContain("SECa-wrong-secret");
+  });
+
+  it("is refused (Feishu 19021) when the signing clock is more than an hour off, like a bad signature", async () => {
+    fake.now = () => Date.now() + 2 * 3_600_000;
+    const box = outbox(channels().filter((c) => c.name === "lark"));
+    await box.start();
+    box.listener(finished(await failedRun()));
+    await drained(box);
+    expect(fake.said.feishu).toEqual([]);
+    expect(box.stats()[0]).toMatchObject({ sent: 0, failed: 3, givenUp: 1 });
+    expect(captured.text()).toContain("code 19021: sign match fail or timestamp is not within one hour from current time");
   });
 
   it("gives up on a channel that keeps failing after maxAgeMs", async () => {
