@@ -67,10 +67,8 @@ function card(message: ChatMessage, tests: number): unknown {
 }
 
 export function feishuRequest(message: ChatMessage, options: { secret?: string; now: number }): VendorRequest {
-  const signed = options.secret ? (() => {
-    const timestamp = Math.floor(options.now / 1000);
-    return { timestamp: String(timestamp), sign: feishuSign(options.secret!, timestamp) };
-  })() : {};
+  const timestamp = Math.floor(options.now / 1000);
+  const signed = options.secret ? { timestamp: String(timestamp), sign: feishuSign(options.secret, timestamp) } : {};
   for (let tests = message.failingTests.length; ; tests--) {
     const body = { ...signed, msg_type: "interactive", card: card(message, Math.max(tests, 0)) };
     if (tests <= 0 || Buffer.byteLength(JSON.stringify(body)) <= FEISHU_MAX_BYTES) return { body };
