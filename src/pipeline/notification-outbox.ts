@@ -134,6 +134,7 @@ export class NotificationOutbox {
   async start(): Promise<void> {
     if (this.stopped) return;
     this.started = true;
+    this.options.log.info({ channels: this.options.channels.map((c) => `${c.name} (${c.vendor})`) }, "chat notifications: channels defined");
     for (const channel of new Set((await this.options.store.pendingNotifications()).map((row) => row.channel))) this.kick(channel);
     if (this.options.pollMs) {
       this.poll = setInterval(() => {
