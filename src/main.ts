@@ -32,6 +32,7 @@ import { DockerTarget } from "./targets/docker-target.js";
 import { PreviewGateway } from "./gateway/preview-gateway.js";
 import { StoreRouteTable } from "./gateway/route-table.js";
 import { GatewayTraffic } from "./gateway/gateway-traffic.js";
+import { channelSecrets, WebhookChatSender } from "./notify/webhook-sender.js";
 
 // Probot reads .env only inside run(); berth's own settings are needed before that.
 if (existsSync(".env")) process.loadEnvFile(".env");
@@ -56,6 +57,8 @@ const redact = createRedactor([
   process.env.GITEE_TOKEN,
   process.env.GITEE_WEBHOOK_SECRET,
   ...Object.values(settings.gitee?.webhookSecrets ?? {}),
+  // Chat webhooks: the URL, the key or token in it, the signing secret.
+  ...settings.notifyChannels.flatMap(channelSecrets),
 ]);
 const log = pino({
   level: process.env.LOG_LEVEL ?? "info",
@@ -183,6 +186,7 @@ const { app, engine } = createBerth({
   publicUrl: settings.publicUrl,
   concurrency: settings.concurrency,
   commentIntervalMs: settings.commentIntervalMs,
+  ...(settings.notifyChannels.length ? { notify: { channels: settings.notifyChannels, sender: new WebhookChatSender({ log: log.child({ name: "notify" }) }) } } : {}),
   redact,
   log: log.child({ name: "berth" }),
 });

@@ -6,6 +6,8 @@ import type { V1LimitRangeSpec, V1ResourceQuotaSpec } from "@kubernetes/client-n
 import { z } from "zod";
 import { DEFAULT_BUILD_LIMITS, parseContainerLimits, type ContainerLimits } from "./container-limits.js";
 import { DEFAULT_LIMIT_RANGE, DEFAULT_QUOTA, parseLimits, parseQuota } from "./kube-namespace-defaults.js";
+import { readNotifyChannels } from "./notify-channels.js";
+import type { ChatChannel } from "../notify/channel.js";
 
 const intFromEnv = (fallback: number, min: number, max: number) =>
   z
@@ -154,6 +156,8 @@ export interface Settings {
   kubePodSecurity: "restricted" | "baseline" | "privileged";
   /** NetworkPolicies of preview namespaces; false = none (the operator's own). */
   kubeNetwork: { ingressControllerNamespace?: Record<string, string>; internetEgress: boolean } | false;
+  /** Chat channels (BERTH_NOTIFY_<NAME>, _URL, _SECRET) repositories may name in `notify`; URLs and secrets are secrets. */
+  notifyChannels: ChatChannel[];
   /** Gitee is served when a token is set. */
   gitee?: {
     token: string;
@@ -213,6 +217,8 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
   if (!limits.ok) return { ok: false, error: `BERTH_KUBE_LIMITS: ${limits.error}` };
   const giteeSecrets = parseScopedSecrets(e.GITEE_WEBHOOK_SECRETS);
   if (!giteeSecrets.ok) return { ok: false, error: `GITEE_WEBHOOK_SECRETS: ${giteeSecrets.error}` };
+  const notify = readNotifyChannels(env);
+  if (!notify.ok) return { ok: false, error: notify.error };
   if (e.GITEE_TOKEN && !e.GITEE_WEBHOOK_SECRET && Object.keys(giteeSecrets.value).length === 0) {
     return { ok: false, error: "GITEE_WEBHOOK_SECRET or GITEE_WEBHOOK_SECRETS: required when GITEE_TOKEN is set (unsigned Gitee webhooks are refused)" };
   }
@@ -268,6 +274,7 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
                 ? { ingressControllerNamespace: Object.fromEntries(e.BERTH_KUBE_INGRESS_NAMESPACE.split(",").map((pair) => pair.split("=", 2) as [string, string])) }
                 : {}),
             },
+      notifyChannels: notify.channels,
       gitee: e.GITEE_TOKEN
         ? {
             token: e.GITEE_TOKEN,

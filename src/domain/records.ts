@@ -143,6 +143,9 @@ export interface PullRecord {
   state: "open" | "closed";
   fromFork: boolean;
   url: string;
+  /** The PR's title and head branch as last seen (chat notifications quote them). */
+  title?: string;
+  headRef?: string;
   commentId?: string;
   commentHash?: string;
   notice?: Notice;

@@ -149,6 +149,21 @@ const acceptanceSchema = z
   })
   .strict();
 
+/** Chat events a repository may be told of (see `notify/`). */
+export const NOTIFY_EVENTS = ["failed", "preview-ready", "environment-deployed", "preview-removed"] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
+
+/** A chat channel name as the server defines it (`BERTH_NOTIFY_<NAME>`, lower-cased here). */
+export const notifyChannelName = z.string().regex(/^[a-z0-9][a-z0-9_]{0,31}$/, "channel names are lowercase letters, digits and _, at most 32");
+
+/** Which server-defined chat channel hears of which events; URLs and secrets never come from here. */
+const notifySchema = z
+  .object({
+    channel: notifyChannelName,
+    on: z.array(z.enum(NOTIFY_EVENTS)).min(1, "needs at least one event").max(NOTIFY_EVENTS.length),
+  })
+  .strict();
+
 export const repoConfigSchema = z
   .object({
     build: buildSchema.default(buildSchema.parse({})),
@@ -159,6 +174,7 @@ export const repoConfigSchema = z
     cleanup: z.object({ registry: z.boolean().default(true) }).strict().default({ registry: true }),
     /** Testers' and PMs' acceptance of the preview (`/accept`, `/reject`); absent = not used. */
     acceptance: acceptanceSchema.optional(),
+    notify: z.array(notifySchema).max(20, "at most 20 items").default([]),
   })
   .strict();
 
@@ -167,4 +183,5 @@ export type PreviewConfig = RepoConfig["preview"];
 export type TestConfig = NonNullable<RepoConfig["test"]>;
 export type EnvironmentConfig = z.infer<typeof environmentSchema>;
 export type TagRule = z.infer<typeof tagRuleSchema>;
+export type NotifyRule = z.infer<typeof notifySchema>;
 

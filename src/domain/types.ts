@@ -30,6 +30,8 @@ export interface PullRef {
   url: string;
   author: string;
   state: "open" | "closed";
+  /** The PR's title as the host says it (repository-controlled text); absent when the host did not send it. */
+  title?: string;
 }
 
 /** Collaborator permission levels, highest first. */

@@ -20,6 +20,8 @@ const CONFIG_PATHS: Record<CodeHost["kind"], string[]> = {
 export interface ConfigLoaderOptions {
   /** Preview targets this server can drive; others are a config error. */
   enabledTargets: ReadonlyArray<RepoConfig["preview"]["target"]>;
+  /** Chat channels this server defines (`BERTH_NOTIFY_<NAME>`); a `notify` item naming another is a config error. */
+  notifyChannels?: ReadonlyArray<string>;
   log: Logger;
 }
 
@@ -37,6 +39,8 @@ export function createConfigLoader(options: ConfigLoaderOptions): (host: CodeHos
       if (!options.enabledTargets.includes(target)) {
         return { kind: "invalid", error: `\`preview.target\`: '${target}' is not enabled on this berth server (enabled: ${options.enabledTargets.join(", ")})`, path };
       }
+      const unknown = unknownChannels(parsed.config, options.notifyChannels ?? []);
+      if (unknown) return { kind: "invalid", error: unknown, path };
       return { kind: "ok", config: parsed.config, path };
     }
     const key = `${repo.host}:${repo.owner}/${repo.name}`;
@@ -46,4 +50,14 @@ export function createConfigLoader(options: ConfigLoaderOptions): (host: CodeHos
     }
     return { kind: "missing", path: paths[0] ?? REPO_CONFIG_PATH };
   };
+}
+
+/** The config error of `notify` items naming channels the server does not define; undefined when all are defined. */
+function unknownChannels(config: RepoConfig, defined: ReadonlyArray<string>): string | undefined {
+  const lines = config.notify.flatMap((rule, i) =>
+    defined.includes(rule.channel)
+      ? []
+      : [`\`notify.${i}.channel\`: '${rule.channel}' is not a chat channel of this berth server (${defined.length ? `defined: ${defined.join(", ")}` : "it defines none; an operator sets BERTH_NOTIFY_<NAME>"})`],
+  );
+  return lines.length ? lines.join("\n") : undefined;
 }

@@ -137,7 +137,9 @@ async function upsertPull(pr: PullRef, deps: DispatcherDeps): Promise<PullRecord
     state: pr.state,
     fromFork: pr.fromFork,
     url: pr.url,
+    headRef: pr.headRef,
   };
+  if (pr.title) next.title = pr.title;
   await deps.store.savePull(next);
   return next;
 }

@@ -30,6 +30,8 @@ import { Reconciler } from "./reconciler.js";
 import { PreviewLifecycle, type WakeResult } from "./preview-lifecycle.js";
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_RUN_LEASE_MS, Scheduler } from "./scheduler.js";
 import { StatusReporter, type StatusRetryPolicy } from "./status-outbox.js";
+import { NotificationOutbox, type NotificationOutboxOptions } from "./notification-outbox.js";
+import type { ChatChannel, ChatSender } from "../notify/channel.js";
 import { WritePacer } from "./write-pacer.js";
 import type { GatewayAddressing } from "../gateway/preview-host-names.js";
 import type { InboxItem, RunFence, Store } from "./store.js";
@@ -86,6 +88,8 @@ export interface EngineOptions {
   heartbeatMs?: number;
   /** A delivery's claim lasts the event deadline plus this (ms; default 30 000). */
   inboxClaimMarginMs?: number;
+  /** Chat channels the server defines (BERTH_NOTIFY_<NAME>) and what sends to them; unset = none (a berth.yml `notify` item is a config error). */
+  notify?: { channels: readonly ChatChannel[]; sender: ChatSender } & Pick<NotificationOutboxOptions, "retry" | "onDelivery" | "failureLogMs">;
 }
 
 /** The id of the `n`th run an event queues: the same when the event is processed again (a replica died before marking it done). */
@@ -108,6 +112,8 @@ export class Engine {
   private readonly scheduler: Scheduler;
   private readonly publisher: CommentPublisher;
   private readonly reporter: StatusReporter;
+  /** Chat notifications of this replica's runs (`stats()` gives delivery counts per channel); undefined without channels. */
+  readonly notifications?: NotificationOutbox;
   private readonly background: BackgroundTasks;
   private readonly journal: RunJournal;
   private readonly hostRouter: HostRouter;
@@ -162,6 +168,25 @@ export class Engine {
       owner: this.replicaId,
       leaseMs: options.runLeaseMs ?? DEFAULT_RUN_LEASE_MS,
     });
+    if (options.notify) {
+      this.notifications = new NotificationOutbox({
+        store: options.store,
+        channels: options.notify.channels,
+        sender: options.notify.sender,
+        reportBaseUrl: this.reportBaseUrl,
+        log: options.log,
+        redact: options.redact,
+        now: this.now,
+        ...(options.random ? { random: options.random } : {}),
+        ...(options.notify.retry ? { retry: options.notify.retry } : {}),
+        ...(options.notify.onDelivery ? { onDelivery: options.notify.onDelivery } : {}),
+        ...(options.notify.failureLogMs !== undefined ? { failureLogMs: options.notify.failureLogMs } : {}),
+        owner: this.replicaId,
+        leaseMs: options.runLeaseMs ?? DEFAULT_RUN_LEASE_MS,
+        ...(options.store.kind === "postgres" ? { pollMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS } : {}),
+      });
+      this.events.on(this.notifications.listener);
+    }
     this.scheduler = new Scheduler({
       store: options.store,
       owner: this.replicaId,
@@ -209,6 +234,7 @@ export class Engine {
     }
     this.loadConfig = createConfigLoader({
       enabledTargets: Object.keys(options.targets) as Array<RepoConfig["preview"]["target"]>,
+      notifyChannels: (options.notify?.channels ?? []).map((c) => c.name),
       log: options.log,
     });
     this.eventTimeoutMs = options.eventTimeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS;
@@ -260,6 +286,7 @@ export class Engine {
     // each open PR's comment is rendered again and written only where its text changed.
     for (const pull of await this.store.openPulls()) this.publisher.request(pull.prKey);
     await this.reporter.start();
+    await this.notifications?.start();
     this.inbox.kick();
     this.scheduler.kick();
     this.scheduler.startHeartbeat();
@@ -313,6 +340,7 @@ export class Engine {
     // Background work of finished stages (deployment records, late scans) ends within its own deadlines.
     await Promise.race([this.background.idle(), new Promise((resolve) => setTimeout(resolve, STOP_BACKGROUND_MS).unref())]);
     await this.reporter.stop();
+    await this.notifications?.stop();
     await this.publisher.settle();
     this.publisher.stop();
   }
@@ -331,8 +359,9 @@ export class Engine {
       await this.background.idle();
       await this.publisher.settle();
       await this.reporter.idle();
+      await this.notifications?.idle();
       const queued = (await this.store.runsWithStatus(["queued", "running"])).length;
-      if (!(await this.inbox.busy()) && !this.reconciling && queued === 0 && !(await this.reporter.busy()) && !this.background.busy()) return;
+      if (!(await this.inbox.busy()) && !this.reconciling && queued === 0 && !(await this.reporter.busy()) && !(await this.notifications?.busy()) && !this.background.busy()) return;
       if (queued > 0) this.scheduler.kick();
       await new Promise((r) => setTimeout(r, 20));
     }

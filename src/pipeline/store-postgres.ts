@@ -19,6 +19,7 @@ import {
   RunFencedError,
   type DeliveryRecord,
   type InboxItem,
+  type OutboxNotification,
   type OutboxStatus,
   type RunFence,
   type RunLease,
@@ -29,7 +30,23 @@ import {
   type StoredReport,
 } from "./store.js";
 import { redactDatabaseUrl } from "./database-url.js";
-import { INBOX_COLUMNS, inboxItem, LEASED_STATUSES, OUTBOX_COLUMNS, outboxStatus, pullsOf, runsOf, stageRecord, type InboxRow, type OutboxRow, type StageRow } from "./store-rows.js";
+import {
+  INBOX_COLUMNS,
+  inboxItem,
+  LEASED_STATUSES,
+  NOTIFICATION_COLUMNS,
+  OUTBOX_COLUMNS,
+  outboxNotification,
+  outboxStatus,
+  pullsOf,
+  runsOf,
+  stageRecord,
+  type InboxRow,
+  type NotificationRow,
+  type OutboxRow,
+  type StageRow,
+} from "./store-rows.js";
+import type { ChatMessage } from "../notify/channel.js";
 
 /** Key of the advisory lock that serialises migrations of replicas starting at once ("berth" in ASCII). */
 const MIGRATION_LOCK = 0x6265727468;
@@ -142,6 +159,23 @@ const MIGRATIONS: ReadonlyArray<{ version: number; statements: readonly string[]
         report_json TEXT NOT NULL
       )`,
       "CREATE INDEX reports_by_run ON reports (run_id)",
+    ],
+  },
+  {
+    version: 2,
+    statements: [
+      `CREATE TABLE notifications (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        channel TEXT NOT NULL,
+        message_json TEXT NOT NULL,
+        enqueued_at BIGINT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at BIGINT,
+        last_error TEXT,
+        done_at BIGINT
+      )`,
+      "CREATE INDEX notifications_pending ON notifications (channel, seq) WHERE done_at IS NULL",
     ],
   },
 ];
@@ -676,6 +710,41 @@ export class PostgresStore implements Store {
     );
   }
 
+  // ---- notification outbox -------------------------------------------------------------------
+
+  async enqueueNotification(item: { key: string; channel: string; message: ChatMessage }, now: number): Promise<boolean> {
+    const result = await this.pool.query(
+      "INSERT INTO notifications (key, channel, message_json, enqueued_at, attempts) VALUES ($1, $2, $3, $4, 0) ON CONFLICT (key) DO NOTHING",
+      [item.key, item.channel, pgText(JSON.stringify(item.message)), now],
+    );
+    return result.rowCount === 1;
+  }
+
+  async pendingNotifications(channel?: string): Promise<OutboxNotification[]> {
+    const { rows } =
+      channel === undefined
+        ? await this.pool.query<NotificationRow>(`SELECT ${NOTIFICATION_COLUMNS} FROM notifications WHERE done_at IS NULL ORDER BY seq`)
+        : await this.pool.query<NotificationRow>(`SELECT ${NOTIFICATION_COLUMNS} FROM notifications WHERE done_at IS NULL AND channel = $1 ORDER BY seq`, [channel]);
+    return rows.map(outboxNotification);
+  }
+
+  async deferNotification(key: string, retry: { attempts: number; nextAttemptAt: number; error: string }): Promise<void> {
+    await this.pool.query("UPDATE notifications SET attempts = $2, next_attempt_at = $3, last_error = $4 WHERE key = $1 AND done_at IS NULL", [
+      key,
+      retry.attempts,
+      retry.nextAttemptAt,
+      pgText(retry.error),
+    ]);
+  }
+
+  async finishNotification(key: string, now: number, error?: string): Promise<void> {
+    await this.pool.query("UPDATE notifications SET done_at = $2, next_attempt_at = NULL, last_error = COALESCE($3, last_error) WHERE key = $1 AND done_at IS NULL", [
+      key,
+      now,
+      error === undefined ? null : pgText(error),
+    ]);
+  }
+
   // ---- named leases --------------------------------------------------------------------------
 
   async acquireLease(name: string, owner: string, until: number, now: number): Promise<boolean> {
@@ -713,6 +782,7 @@ export class PostgresStore implements Store {
       }
       const reports = (await c.query("DELETE FROM reports WHERE created_at < $1 AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.id = reports.run_id)", [before])).rowCount ?? 0;
       const logs = (await c.query("DELETE FROM logs WHERE created_at < $1 AND NOT EXISTS (SELECT 1 FROM runs WHERE runs.id = logs.run_id)", [before])).rowCount ?? 0;
+      await c.query("DELETE FROM notifications WHERE done_at IS NOT NULL AND done_at < $1", [before]);
       return { deliveries, runs: stale.length, reports, logs };
     });
   }

@@ -5,7 +5,8 @@
 import type { CommitStatus } from "../domain/ports.js";
 import type { PullRecord, RunRecord, StageDetail, StageRecord } from "../domain/records.js";
 import type { BotEvent, RepoRef, RunStageName, RunStatus, StageState } from "../domain/types.js";
-import type { DeliveryRecord, OutboxStatus } from "./store.js";
+import type { ChatMessage } from "../notify/channel.js";
+import type { DeliveryRecord, OutboxNotification, OutboxStatus } from "./store.js";
 
 export type InboxRow = {
   delivery_id: string;
@@ -49,6 +50,33 @@ export function outboxStatus(row: OutboxRow): OutboxStatus {
     prNumber: row.pr_number,
     status: JSON.parse(row.status_json) as CommitStatus,
     groupKey: row.group_key,
+    seq: row.seq,
+    enqueuedAt: row.enqueued_at,
+    attempts: row.attempts,
+  };
+  if (row.next_attempt_at !== null) item.nextAttemptAt = row.next_attempt_at;
+  if (row.last_error !== null) item.lastError = row.last_error;
+  return item;
+}
+
+export type NotificationRow = {
+  key: string;
+  channel: string;
+  message_json: string;
+  seq: number;
+  enqueued_at: number;
+  attempts: number;
+  next_attempt_at: number | null;
+  last_error: string | null;
+};
+
+export const NOTIFICATION_COLUMNS = "key, channel, message_json, seq, enqueued_at, attempts, next_attempt_at, last_error";
+
+export function outboxNotification(row: NotificationRow): OutboxNotification {
+  const item: OutboxNotification = {
+    key: row.key,
+    channel: row.channel,
+    message: JSON.parse(row.message_json) as ChatMessage,
     seq: row.seq,
     enqueuedAt: row.enqueued_at,
     attempts: row.attempts,

@@ -12,11 +12,28 @@ import type { TestSuiteReport } from "../reports/junit.js";
 import { lockDataDir, type DataDirLock } from "./data-dir-lock.js";
 import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, StageRecord } from "../domain/records.js";
 import type { StopReason } from "./run-state.js";
-import { INBOX_COLUMNS, inboxItem, LEASED_STATUSES, OUTBOX_COLUMNS, outboxStatus, pullsOf, runsOf, stageRecord, type InboxRow, type OutboxRow, type StageRow } from "./store-rows.js";
+import {
+  INBOX_COLUMNS,
+  inboxItem,
+  LEASED_STATUSES,
+  NOTIFICATION_COLUMNS,
+  OUTBOX_COLUMNS,
+  outboxNotification,
+  outboxStatus,
+  pullsOf,
+  runsOf,
+  stageRecord,
+  type InboxRow,
+  type NotificationRow,
+  type OutboxRow,
+  type StageRow,
+} from "./store-rows.js";
+import type { ChatMessage } from "../notify/channel.js";
 import {
   RunFencedError,
   type DeliveryRecord,
   type InboxItem,
+  type OutboxNotification,
   type OutboxStatus,
   type RunFence,
   type RunLease,
@@ -119,6 +136,18 @@ CREATE TABLE IF NOT EXISTS reports (
   created_at INTEGER NOT NULL,
   report_json TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS notifications (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  key TEXT NOT NULL UNIQUE,
+  channel TEXT NOT NULL,
+  message_json TEXT NOT NULL,
+  enqueued_at INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER,
+  last_error TEXT,
+  done_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS notifications_pending ON notifications (done_at, channel, seq);
 `;
 
 
@@ -590,6 +619,37 @@ export class SqliteStore implements Store {
       .run(retry.attempts, retry.nextAttemptAt, retry.error, item.repo.host, `${item.repo.owner}/${item.repo.name}`, item.sha, item.status.context, item.seq);
   }
 
+  // ---- notification outbox -------------------------------------------------------------------
+
+  async enqueueNotification(item: { key: string; channel: string; message: ChatMessage }, now: number): Promise<boolean> {
+    return (
+      this.db
+        .prepare("INSERT OR IGNORE INTO notifications (key, channel, message_json, enqueued_at, attempts) VALUES (?, ?, ?, ?, 0)")
+        .run(item.key, item.channel, JSON.stringify(item.message), now).changes === 1
+    );
+  }
+
+  async pendingNotifications(channel?: string): Promise<OutboxNotification[]> {
+    const rows = (
+      channel === undefined
+        ? this.db.prepare(`SELECT ${NOTIFICATION_COLUMNS} FROM notifications WHERE done_at IS NULL ORDER BY seq`).all()
+        : this.db.prepare(`SELECT ${NOTIFICATION_COLUMNS} FROM notifications WHERE done_at IS NULL AND channel = ? ORDER BY seq`).all(channel)
+    ) as NotificationRow[];
+    return rows.map(outboxNotification);
+  }
+
+  async deferNotification(key: string, retry: { attempts: number; nextAttemptAt: number; error: string }): Promise<void> {
+    this.db
+      .prepare("UPDATE notifications SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE key = ? AND done_at IS NULL")
+      .run(retry.attempts, retry.nextAttemptAt, retry.error, key);
+  }
+
+  async finishNotification(key: string, now: number, error?: string): Promise<void> {
+    this.db
+      .prepare("UPDATE notifications SET done_at = ?, next_attempt_at = NULL, last_error = COALESCE(?, last_error) WHERE key = ? AND done_at IS NULL")
+      .run(now, error ?? null, key);
+  }
+
   // ---- named leases --------------------------------------------------------------------------
 
   async acquireLease(name: string, owner: string, until: number, now: number): Promise<boolean> {
@@ -629,6 +689,7 @@ export class SqliteStore implements Store {
       }
       const reports = this.db.prepare("DELETE FROM reports WHERE created_at < ? AND run_id NOT IN (SELECT id FROM runs)").run(before).changes;
       const logs = this.db.prepare("DELETE FROM logs WHERE created_at < ? AND run_id NOT IN (SELECT id FROM runs)").run(before).changes;
+      this.db.prepare("DELETE FROM notifications WHERE done_at IS NOT NULL AND done_at < ?").run(before);
       return { deliveries, runs: stale.length, reports, logs };
     });
     return tx();

@@ -11,6 +11,7 @@
  * run pass a fence (its owner): a replica that lost the run cannot overwrite what the new owner wrote.
  */
 import type { CommitStatus } from "../domain/ports.js";
+import type { ChatMessage } from "../notify/channel.js";
 import type { BotEvent, RepoRef, RunStatus, RunStageName, StageState } from "../domain/types.js";
 import type { TestSuiteReport } from "../reports/junit.js";
 import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, StageDetail, StageRecord } from "../domain/records.js";
@@ -46,6 +47,22 @@ export interface OutboxStatus {
   seq: number;
   enqueuedAt: number;
   /** Failed writes of this state so far. */
+  attempts: number;
+  /** Not before this time (ms) after a failure; undefined = now. */
+  nextAttemptAt?: number;
+  lastError?: string;
+}
+
+/** A chat notification waiting to be said on one channel (see `NotificationOutbox`). */
+export interface OutboxNotification {
+  /** `<runId>:<event>:<channel>`: one notification per run, event and channel, ever. */
+  key: string;
+  channel: string;
+  message: ChatMessage;
+  /** Enqueue order: one channel's notifications are said in this order. */
+  seq: number;
+  enqueuedAt: number;
+  /** Failed tries so far. */
   attempts: number;
   /** Not before this time (ms) after a failure; undefined = now. */
   nextAttemptAt?: number;
@@ -195,6 +212,19 @@ export interface Store {
   /** Leave version `seq` of a row to be tried again at `nextAttemptAt`; no-op when it was replaced meanwhile. */
   deferStatus(item: Pick<OutboxStatus, "repo" | "sha" | "status" | "seq">, retry: { attempts: number; nextAttemptAt: number; error: string }): Promise<void>;
 
+  // ---- notification outbox ----
+  /**
+   * Want `message` said on `channel`: false (nothing written) when `key` was enqueued before,
+   * whether it is still waiting, was sent or was given up on.
+   */
+  enqueueNotification(item: { key: string; channel: string; message: ChatMessage }, now: number): Promise<boolean>;
+  /** Notifications not sent nor given up on yet, in enqueue order (all, or one channel's). */
+  pendingNotifications(channel?: string): Promise<OutboxNotification[]>;
+  /** Leave a notification to be tried again at `nextAttemptAt`. */
+  deferNotification(key: string, retry: { attempts: number; nextAttemptAt: number; error: string }): Promise<void>;
+  /** Done with a notification: sent, or given up on with `error`; its key stays (a repeated event is not said twice) until `prune`. */
+  finishNotification(key: string, now: number, error?: string): Promise<void>;
+
   // ---- named leases (singleton work across replicas) ----
   /** Hold lease `name` until `until`: true when free, ended before `now`, or already `owner`'s. */
   acquireLease(name: string, owner: string, until: number, now: number): Promise<boolean>;
@@ -205,7 +235,8 @@ export interface Store {
    * Forget what finished before `before` and nothing shows any more: processed deliveries, runs
    * (with their stages) other than each PR's two newest pipeline runs and three newest runs of any
    * kind, and reports and stage logs of forgotten runs. Queued and running runs, PRs, images and
-   * environments are kept. A forgotten delivery takes its replay key with it.
+   * environments are kept. A forgotten delivery takes its replay key with it. Notifications
+   * finished before `before` are forgotten too (not counted).
    */
   prune(before: number): Promise<{ deliveries: number; runs: number; reports: number; logs: number }>;
 }

@@ -115,6 +115,7 @@ describe("getPull", () => {
       url: "https://gitee.com/acme/shop/pulls/3",
       author: "alice",
       state: "open",
+      title: "PR 3",
     });
   });
 

@@ -48,7 +48,7 @@ export interface HarnessOptions {
   /** A store opened elsewhere (PostgreSQL shared by replicas); default SQLite in `dataDir`. Closed by `close()`. */
   store?: Store;
   /** Further engine options (replica id, lease and heartbeat timings, concurrency). */
-  engine?: Partial<Pick<BerthOptions, "replicaId" | "runLeaseMs" | "heartbeatMs" | "inboxClaimMarginMs" | "concurrency" | "eventTimeoutMs" | "gateway" | "lifecycleIntervalMs">>;
+  engine?: Partial<Pick<BerthOptions, "replicaId" | "runLeaseMs" | "heartbeatMs" | "inboxClaimMarginMs" | "concurrency" | "eventTimeoutMs" | "gateway" | "lifecycleIntervalMs" | "notify">>;
 }
 
 export async function createHarness(options: HarnessOptions): Promise<Harness> {

@@ -47,6 +47,7 @@ describe("recorded Gitee payloads", () => {
         url: "https://gitee.com/kit101/drone-yml-test/pulls/9",
         author: "kit101",
         state: "open",
+        title: "feat-3",
       },
     });
   });
@@ -81,6 +82,7 @@ describe("recorded Gitee payloads", () => {
         url: "https://gitee.com/kit101/drone-yml-test/pulls/7",
         author: "kit101",
         state: "open",
+        title: "feat add 3",
       },
     });
   });

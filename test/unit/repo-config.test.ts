@@ -12,8 +12,19 @@ describe("parseRepoConfig", () => {
         tags: [],
         environments: {},
         cleanup: { registry: true },
+        notify: [],
       },
     });
+  });
+
+  it("reads notify rules and names the field of a bad one", () => {
+    const good = parseRepoConfig("notify:\n  - channel: team\n    on: [failed, preview-ready, environment-deployed, preview-removed]\n");
+    expect(good.ok && good.config.notify).toEqual([{ channel: "team", on: ["failed", "preview-ready", "environment-deployed", "preview-removed"] }]);
+    expect(parseRepoConfig("notify:\n  - channel: team\n    on: [merged]\n")).toMatchObject({ ok: false, error: expect.stringContaining("`notify.0.on.0`") });
+    expect(parseRepoConfig("notify:\n  - channel: team\n    on: []\n")).toEqual({ ok: false, error: "`notify.0.on`: needs at least one event" });
+    expect(parseRepoConfig("notify:\n  - channel: Team-Chat\n    on: [failed]\n")).toEqual({ ok: false, error: "`notify.0.channel`: channel names are lowercase letters, digits and _, at most 32" });
+    // A webhook never comes from the repository.
+    expect(parseRepoConfig("notify:\n  - channel: team\n    on: [failed]\n    url: https://evil.example/hook\n")).toMatchObject({ ok: false, error: expect.stringContaining("url") });
   });
 
   it("reads the documented example", () => {

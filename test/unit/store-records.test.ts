@@ -368,6 +368,45 @@ describe.each(storeBackends)("store records on $name", (backend) => {
     });
   });
 
+  describe("notification outbox", () => {
+    const message = (headline: string) => ({
+      event: "failed" as const,
+      repo: "acme/app",
+      repoUrl: "https://github.com/acme/app",
+      pr: { number: 1, url: "https://github.com/acme/app/pull/1", title: "Fix \u0000 it" },
+      sha: SHA,
+      headline,
+      failingTests: [{ name: "a › b", message: "boom" }],
+    });
+
+    test("enqueues once per key, lists pending ones in enqueue order, defers and finishes them", async () => {
+      expect(await store.enqueueNotification({ key: "r1:failed:team", channel: "team", message: message("one") }, 100)).toBe(true);
+      expect(await store.enqueueNotification({ key: "r1:failed:ops", channel: "ops", message: message("two") }, 101)).toBe(true);
+      expect(await store.enqueueNotification({ key: "r1:failed:team", channel: "team", message: message("again") }, 102)).toBe(false);
+      const all = await store.pendingNotifications();
+      expect(all.map((n) => [n.key, n.channel, n.message.headline, n.enqueuedAt, n.attempts])).toEqual([
+        ["r1:failed:team", "team", "one", 100, 0],
+        ["r1:failed:ops", "ops", "two", 101, 0],
+      ]);
+      expect(all[0]!.seq).toBeLessThan(all[1]!.seq);
+      expect(all[0]).not.toHaveProperty("nextAttemptAt");
+      expect(all[0]!.message).toStrictEqual(message("one"));
+      expect((await store.pendingNotifications("ops")).map((n) => n.key)).toEqual(["r1:failed:ops"]);
+
+      await store.deferNotification("r1:failed:team", { attempts: 1, nextAttemptAt: 5_000, error: "HTTP 502" });
+      expect((await store.pendingNotifications("team"))[0]).toMatchObject({ attempts: 1, nextAttemptAt: 5_000, lastError: "HTTP 502" });
+      await store.finishNotification("r1:failed:team", 6_000);
+      await store.finishNotification("r1:failed:ops", 6_000, "errcode 93000: invalid webhook url");
+      expect(await store.pendingNotifications()).toEqual([]);
+      // A finished key is remembered: the same event is not queued again.
+      expect(await store.enqueueNotification({ key: "r1:failed:team", channel: "team", message: message("late") }, 7_000)).toBe(false);
+      // Until retention forgets it.
+      await store.prune(7_000);
+      expect(await store.enqueueNotification({ key: "r1:failed:team", channel: "team", message: message("later") }, 8_000)).toBe(true);
+      expect((await store.pendingNotifications()).map((n) => n.message.headline)).toEqual(["later"]);
+    });
+  });
+
   describe("prune", () => {
     let ids = 0;
     async function run(pr: number, day: number, options: { kind?: RunKind; status?: RunStatus; report?: boolean; finished?: boolean } = {}): Promise<string> {

@@ -34,6 +34,7 @@ export const giteeBranchRepoSchema = z.looseObject({
 /** The fields of a pull request that `giteePullRef` reads. */
 const pullBaseSchema = z.looseObject({
   number: z.number().int(),
+  title: z.string().nullish(),
   state: z.string(),
   html_url: z.string(),
   user: giteeUserSchema.nullish(),
@@ -99,5 +100,6 @@ export function giteePullRef(repo: RepoRef, pull: GiteePull, fromFork: boolean =
     url: pull.html_url,
     author: giteeLogin(pull.user),
     state: pull.state === "open" ? "open" : "closed",
+    ...(pull.title ? { title: pull.title } : {}),
   };
 }

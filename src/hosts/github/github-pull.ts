@@ -24,6 +24,7 @@ export function repoRefFromGitHub(repository: Pick<RepositoryPayload, "owner" | 
 /** Minimal pull request fields berth reads (webhook payloads and `pulls.get` both have them). */
 export interface GitHubPullFields {
   number: number;
+  title?: string | null;
   state: string;
   html_url: string;
   user: { login: string } | null;
@@ -44,5 +45,6 @@ export function pullRefFromGitHub(pr: GitHubPullFields, repo: RepoRef): PullRef 
     url: pr.html_url,
     author: pr.user?.login ?? "ghost",
     state: pr.state === "open" ? "open" : "closed",
+    ...(pr.title ? { title: pr.title } : {}),
   };
 }
