@@ -659,7 +659,7 @@ describe(`berth's ClusterRole against what the Kubernetes target does (helm ${he
     return { forbidden: [...new Set(forbidden)], used };
   }
 
-  it("allows every request of deploy, failed rollout, tests, cancelled tests, keep, reconcile and remove, and each permission is used", async () => {
+  it("allows every request of deploy, failed rollout, tests, cancelled tests, keep, sleep, wake, reconcile and remove, and each permission is used", async () => {
     const key: PreviewKey = { host: "github", owner: "Acme", name: "Rbac", pr: 1 };
     const namespace = previewName({ host: "github", owner: "Acme", name: "Rbac" }, 1, "rbac-check");
     const previewFor = (timeout: string) => repoConfigSchema.parse({ preview: { target: "kubernetes", port: 3000, healthPath: "/healthz", timeout } }).preview;
@@ -688,6 +688,11 @@ describe(`berth's ClusterRole against what the Kubernetes target does (helm ${he
     expect(String(await cancelled)).toMatch(/cancelled/);
     release();
     await target.extendExpiry(key, new Date("2031-01-01T00:00:00Z"));
+    // An idle preview sleeps (its workloads at 0) and wakes again.
+    expect((await target.sleep(key)).stopped).toBeGreaterThan(0);
+    expect(fake.list("Deployment", namespace).every((d) => (d as { spec?: { replicas?: number } }).spec?.replicas === 0)).toBe(true);
+    await target.wake(key, previewFor("20s"), new AbortController().signal);
+    expect(fake.list("Deployment", namespace).every((d) => ((d as { spec?: { replicas?: number } }).spec?.replicas ?? 0) > 0)).toBe(true);
     expect((await target.listPreviews()).map((p) => p.namespace)).toEqual([namespace]);
     const adminRequests = fake.requests.slice(first);
 
