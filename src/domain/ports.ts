@@ -4,6 +4,7 @@
  */
 import type { BotEvent, Permission, PullRef, RepoRef } from "./types.js";
 import type { PreviewConfig } from "./repo-config.js";
+import type { ComposePlan } from "../compose/compose-plan.js";
 
 /** A line sink for progress output of a long-running step (build log, helm output, ...). */
 export type LogSink = (line: string) => void;
@@ -195,6 +196,17 @@ export interface PreviewKey {
   namespace?: string;
 }
 
+/** A multi-service preview from the repository's Compose file, resolved for one commit. */
+export interface ComposeDeploy {
+  plan: ComposePlan;
+  /** Image each service runs (built ones tagged per PR, like the single image). */
+  images: Record<string, string>;
+  /** Environment of each service: its env_files, then its `environment`, then berth.yml's `preview.env`. */
+  env: Record<string, Record<string, string>>;
+  /** The service people open (`preview.service`), on `preview.port`. */
+  routed: string;
+}
+
 export interface DeployRequest {
   key: PreviewKey;
   sha: string;
@@ -207,6 +219,8 @@ export interface DeployRequest {
   sourceDir?: string;
   /** Web URL of the pull request (Kubernetes annotations). */
   prUrl?: string;
+  /** Several services instead of the one image (Docker target). */
+  compose?: ComposeDeploy;
 }
 
 export interface DeployResult {

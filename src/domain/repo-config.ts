@@ -92,6 +92,18 @@ const previewSchema = z
     domain: boundedText(253).regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a DNS domain").optional(),
     // Swarm target
     publishMode: z.enum(["host", "ingress"]).default("host"),
+    /** Several services from a Compose file in the repository (Docker target); `service` is the one people open. */
+    compose: repoPath.optional(),
+    service: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, "must be a Compose service name").optional(),
+    /** A command run in the preview once it is healthy (migrations, fixtures). */
+    seed: z
+      .object({
+        service: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, "must be a Compose service name").optional(),
+        command: list(boundedText(REPO_CONFIG_LIMITS.value)).min(1, "needs at least the program to run"),
+        when: z.enum(["created", "every-deploy"]).default("created"),
+      })
+      .strict()
+      .optional(),
     /** Stop the preview after this long without a request through the gateway (Kubernetes: since its deploy); `never` keeps it running. */
     sleepAfter: durationOrNever.default(2 * 3_600_000),
     /** Remove the preview this long after the PR's last push (`/keep` extends it); `never` keeps it until the PR closes. */
@@ -164,6 +176,15 @@ const notifySchema = z
   })
   .strict();
 
+/** A Compose preview names the service people open; a seed in a Compose preview names its service. */
+function checkCompose(config: { preview: { compose?: string | undefined; service?: string | undefined; target: string; seed?: { service?: string | undefined } | undefined } }, ctx: z.RefinementCtx): void {
+  const { preview } = config;
+  if (preview.compose && !preview.service) ctx.addIssue({ code: "custom", path: ["preview", "service"], message: "names the Compose service people open (required with preview.compose)" });
+  if (preview.compose && preview.target !== "docker") ctx.addIssue({ code: "custom", path: ["preview", "compose"], message: "Compose previews run on the docker target (swarm and kubernetes: not yet)" });
+  if (!preview.compose && preview.service) ctx.addIssue({ code: "custom", path: ["preview", "service"], message: "only with preview.compose" });
+  if (!preview.compose && preview.seed?.service) ctx.addIssue({ code: "custom", path: ["preview", "seed", "service"], message: "only with preview.compose (a single-container preview seeds its one container)" });
+}
+
 export const repoConfigSchema = z
   .object({
     build: buildSchema.default(buildSchema.parse({})),
@@ -176,7 +197,8 @@ export const repoConfigSchema = z
     acceptance: acceptanceSchema.optional(),
     notify: z.array(notifySchema).max(20, "at most 20 items").default([]),
   })
-  .strict();
+  .strict()
+  .superRefine(checkCompose);
 
 export type RepoConfig = z.infer<typeof repoConfigSchema>;
 export type PreviewConfig = RepoConfig["preview"];

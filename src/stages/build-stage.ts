@@ -7,6 +7,7 @@ import { repoPathOf } from "../domain/preview-key.js";
 import type { Redactor } from "../domain/redact.js";
 import type { RepoRef } from "../domain/types.js";
 import type { ImageRecord, StageDetail } from "../domain/records.js";
+import { composeBuildStage } from "./compose-stages.js";
 import { failureFrom, tailLines, type StageContext, type StageDeps, type StageOutcome } from "./stage-context.js";
 
 /** Where images live when no registry is configured: the local engine only. */
@@ -158,6 +159,7 @@ export async function publishImage(ctx: Pick<StageContext, "run" | "config" | "d
 
 export async function buildStage(ctx: StageContext): Promise<StageOutcome> {
   const { run, deps, pull } = ctx;
+  if (ctx.config.preview.compose) return composeBuildStage(ctx);
   const ref = prImageRef(deps, run.repo, run.prNumber, run.sha);
 
   if (run.reuseImage && pull.image?.sha === run.sha && pull.image.ref === ref && (await deps.builder.hasImage(ref))) {

@@ -17,6 +17,7 @@ import type { RegistryCredentials } from "../adapters/docker/registry-credential
 import { DEFAULT_INSTANCE, dnsLabel, sha7, shortHash } from "../domain/naming.js";
 import {
   CancelledError,
+  type ComposeDeploy,
   type DeployRequest,
   type DeployResult,
   type LogSink,
@@ -31,6 +32,7 @@ import { awaitPreviewHealth, DEPLOY_LOG_LINES, DeployFailure, deployFailure, PRE
 import { DOCKER_LABELS, keyFilters, prBase, previewKeysOf, runLabels, targetFilters, type EngineScope } from "./engine-labels.js";
 import { EngineNetworks } from "./engine-network.js";
 import { engineTestRun } from "./engine-test-run.js";
+import { ComposeDeployer, runSeed, SERVICE_LABEL } from "./docker-compose-deployer.js";
 
 export { DOCKER_LABELS } from "./engine-labels.js";
 
@@ -96,6 +98,7 @@ export class DockerTarget implements PreviewTarget {
   private readonly networks: EngineNetworks;
   private readonly tests: ContainerTestRunner;
   private readonly limits: ContainerLimits | undefined;
+  private readonly compose: ComposeDeployer;
 
   constructor(options: DockerTargetOptions) {
     this.scope = { target: this.kind, instance: options.instance ?? DEFAULT_INSTANCE };
@@ -117,6 +120,34 @@ export class DockerTarget implements PreviewTarget {
     // A bridge network per PR on this one engine.
     this.networks = new EngineNetworks({ docker: this.docker, scope: this.scope, kind: { driver: "bridge" }, log: this.log, callMs: this.timeouts.callMs });
     this.tests = new ContainerTestRunner({ containers: this.containers, log: this.log, redact: this.redact, callMs: this.timeouts.callMs, limits: options.limits });
+    this.compose = new ComposeDeployer({
+      docker: this.docker,
+      containers: this.containers,
+      scope: this.scope,
+      limits: this.limits,
+      bindAddress: this.bindAddress,
+      previewHost: this.previewHost,
+      probeHost: this.probeHost,
+      callMs: this.timeouts.callMs,
+      log: this.log,
+      ensureNetwork: (key, signal) => this.ensureNetwork(key, signal),
+      publishedPort: (container, portKey, signal) => this.publishedPort(container, portKey, signal),
+    });
+  }
+
+  /** A Compose preview (see `docker-compose-deployer.ts`): errors redacted and logged like a single container's. */
+  private async deployCompose(req: DeployRequest, compose: ComposeDeploy): Promise<DeployResult> {
+    const started = Date.now();
+    try {
+      const result = await this.compose.deploy(req, compose, this.emitter(req.onLog));
+      this.log.info({ key: req.key, services: compose.plan.services.length, url: result.url, durationMs: Date.now() - started }, "compose preview deployed");
+      return result;
+    } catch (err) {
+      if (err instanceof CancelledError) throw err;
+      const { reason, message } = deployFailure(err, []);
+      this.log.warn({ key: req.key, reason: this.redact(reason) }, "compose preview deploy failed");
+      throw new Error(this.redact(message));
+    }
   }
 
   /**
@@ -131,6 +162,8 @@ export class DockerTarget implements PreviewTarget {
     const { key, preview, signal } = req;
     const started = Date.now();
     if (signal.aborted) throw new CancelledError("deploy cancelled");
+    if (req.compose) return this.deployCompose(req, req.compose);
+    const seedNeeded = preview.seed !== undefined && (preview.seed.when === "every-deploy" || (await this.containers.list(keyFilters(this.scope, key, "preview"))).length === 0);
     const emit = this.emitter(req.onLog);
     const name = previewContainerName(key, req.sha, req.runId, this.scope.instance);
     const portKey = `${preview.port}/tcp`;
@@ -174,6 +207,7 @@ export class DockerTarget implements PreviewTarget {
         emit,
         giveUpIf: () => this.stoppedReason(created),
       }));
+      if (seedNeeded && preview.seed) await runSeed(this.docker, created.id, preview.seed, preview.timeout, signal, emit);
     } catch (err) {
       const cancelled = signal.aborted || err instanceof CancelledError;
       const logs = container && !cancelled ? await this.containers.logTail(container.id, DEPLOY_LOG_LINES) : [];
@@ -229,6 +263,7 @@ export class DockerTarget implements PreviewTarget {
     for (const network of await this.networks.list(keyFilters(this.scope, key))) {
       if (await this.networks.remove(network.Id)) removed++;
     }
+    removed += await this.compose.removeVolumes(key);
     this.log.info({ key, removed }, "preview removed");
     return { removed };
   }
@@ -247,10 +282,14 @@ export class DockerTarget implements PreviewTarget {
 
   /** Start the PR's stopped preview container and wait until it is healthy; its published port may have changed. */
   async wake(key: PreviewKey, preview: PreviewConfig, signal: AbortSignal): Promise<{ upstream: string; url: string }> {
-    const [current] = (await this.containers.list(keyFilters(this.scope, key, "preview"))).sort((a, b) => b.Created - a.Created);
-    if (!current) throw new Error("the preview's container is gone: comment /deploy to start it again");
-    const container = this.docker.getContainer(current.Id);
-    if (current.State !== "running") await engineCall("container start", this.call(signal), (s) => container.start({ abortSignal: s }));
+    const all = (await this.containers.list(keyFilters(this.scope, key, "preview"))).sort((a, b) => a.Created - b.Created);
+    if (all.length === 0) throw new Error("the preview's container is gone: comment /deploy to start it again");
+    // Compose previews: every service again, in the order they were made (dependencies first).
+    for (const info of all) {
+      if (info.State !== "running") await engineCall("container start", this.call(signal), (s) => this.docker.getContainer(info.Id).start({ abortSignal: s }));
+    }
+    const routed = all.find((c) => c.Labels[SERVICE_LABEL] === undefined || c.Labels[SERVICE_LABEL] === preview.service) ?? all[all.length - 1]!;
+    const container = this.docker.getContainer(routed.Id);
     const hostPort = await this.publishedPort(container, `${preview.port}/tcp`, signal);
     const woken = await awaitPreviewHealth({
       previewHost: this.previewHost,

@@ -62,6 +62,8 @@ export interface FakeRepo {
   /** gzip'd tarballs by commit sha. */
   tarballs: Map<string, Buffer>;
   permissions: Map<string, string>;
+  /** Files of commits served by `repos.getContent` at `ref=<sha>`: sha → path → text. */
+  files?: Map<string, Map<string, string>>;
 }
 
 export class FakeGitHubApi {
@@ -211,6 +213,12 @@ export class FakeGitHubApi {
     if (method === "GET" && rest === "contents/.github/berth.yml") {
       if (repo.config === null) return json(404, { message: "Not Found" });
       return json(200, { type: "file", encoding: "base64", path: ".github/berth.yml", content: Buffer.from(repo.config).toString("base64") });
+    }
+    if (method === "GET" && (match = /^contents\/(.+)$/.exec(rest))) {
+      const path = decodeURIComponent(match[1]!);
+      const text = repo.files?.get(url.searchParams.get("ref") ?? "")?.get(path);
+      if (text === undefined) return json(404, { message: "Not Found" });
+      return json(200, { type: "file", encoding: "base64", path, content: Buffer.from(text).toString("base64") });
     }
     if (method === "GET" && (match = /^tarball\/([0-9a-f]{40})$/.exec(rest))) {
       const tarball = repo.tarballs.get(match[1]!);
