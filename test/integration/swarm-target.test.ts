@@ -217,6 +217,20 @@ describe("SwarmTarget (integration)", () => {
     expect(lines).toContain(`updating service ${swarmServiceName(key, "default")} to ${images.b} (stop-first)`);
   }, 90_000);
 
+  it("puts an idle preview to sleep (0 replicas, no task running) and wakes it (a running, healthy task again)", async () => {
+    expect(await target.sleep(key)).toEqual({ stopped: 1 });
+    const asleep = await onlyService(key);
+    expect(asleep.Spec.Mode?.Replicated?.Replicas).toBe(0);
+    await expect.poll(async () => (await tasksOf(asleep.ID)).filter((t) => t.Status.State === "running").length, { timeout: 30_000 }).toBe(0);
+    // Asleep is asleep: nothing to stop twice.
+    expect(await target.sleep(key)).toEqual({ stopped: 0 });
+
+    const woken = await target.wake(key, preview, never);
+    expect((await onlyService(key)).Spec.Mode?.Replicated?.Replicas).toBe(1);
+    expect((await get(woken.url)).body).toContain(markerB);
+    expect(woken.upstream).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  }, 90_000);
+
   it("fails an unhealthy update with the reason and the task's logs, and rolls back", async () => {
     const unhealthy = { ...config("unhealthy").preview, target: "swarm" as const, publishMode: "host" as const };
     const lines: string[] = [];
