@@ -100,6 +100,8 @@ export interface PreviewRecord {
   internalUrl: string;
   /** Where berth's gateway reaches the preview (absent: the preview is not behind the gateway). */
   upstream?: string;
+  /** Behind the gateway: whether it asks who the visitor is (`preview.access`). */
+  access?: "public" | "private";
   runId: string;
   deployedAt: number;
   /** Last request through the gateway (ms), written in batches. */

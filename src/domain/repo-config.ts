@@ -92,6 +92,8 @@ const previewSchema = z
     domain: boundedText(253).regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a DNS domain").optional(),
     // Swarm target
     publishMode: z.enum(["host", "ingress"]).default("host"),
+    /** Who may open the preview behind berth's gateway; unset: the server's BERTH_PREVIEW_ACCESS. */
+    access: z.enum(["public", "private"]).optional(),
     /** Several services from a Compose file in the repository (Docker target); `service` is the one people open. */
     compose: repoPath.optional(),
     service: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/, "must be a Compose service name").optional(),

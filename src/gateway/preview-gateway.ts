@@ -12,6 +12,7 @@ import { createProxyServer, type ProxyServer } from "http-proxy-3";
 import type { Logger } from "pino";
 import { renderGatewayPage, type GatewayPage } from "../render/gateway-page.js";
 import { labelOfHost } from "./preview-host-names.js";
+import type { PreviewAccess } from "./preview-access.js";
 import type { GatewayRoute, RouteLookup } from "./route-table.js";
 
 /** Cookies whose name starts with this are berth's (sessions of private previews): never forwarded. */
@@ -35,6 +36,8 @@ export interface PreviewGatewayOptions {
   responseTimeoutMs?: number;
   /** No connection to the preview within this long: 502. Default 10 s. */
   connectTimeoutMs?: number;
+  /** Who may open private previews; without it a private preview is refused to everyone. */
+  access?: PreviewAccess;
   /** Wake a sleeping preview (the request that found it asleep gets a "waking up" page meanwhile). */
   wake?: (route: GatewayRoute) => Promise<unknown>;
   /** Told of every request (after its response started or failed). */
@@ -42,6 +45,18 @@ export interface PreviewGatewayOptions {
 }
 
 /** `Cookie` without berth's own cookies; undefined when nothing is left. */
+/** A request's cookies by name (the first of each name). */
+export function requestCookies(header: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (header ?? "").split(";")) {
+    const eq = part.indexOf("=");
+    if (eq <= 0) continue;
+    const name = part.slice(0, eq).trim();
+    if (!(name in out)) out[name] = part.slice(eq + 1).trim();
+  }
+  return out;
+}
+
 export function withoutBerthCookies(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const kept = header
@@ -124,6 +139,10 @@ export class PreviewGateway {
       return;
     }
     const target = route.route;
+    if (target.private && !this.admitted(req, res, target)) {
+      this.told({ route: target, status: res.statusCode, durationMs: Date.now() - started, upgrade: false });
+      return;
+    }
     if (target.sleeping) {
       this.wakeUp(target);
       res.setHeader("retry-after", "2");
@@ -157,6 +176,11 @@ export class PreviewGateway {
       return;
     }
     const target = route.route;
+    if (target.private && this.options.access?.decide(this.accessRequest(req), labelOfHost(req.headers.host, this.options.domain)!).kind !== "allow") {
+      socket.end("HTTP/1.1 401 Unauthorized\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      this.told({ route: target, status: 401, durationMs: Date.now() - started, upgrade: true });
+      return;
+    }
     if (target.sleeping) {
       this.wakeUp(target);
       socket.end("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 2\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
@@ -188,6 +212,28 @@ export class PreviewGateway {
       return { ok: false, page: { status: 404, title: "No preview at this address", message: "No preview runs here: the PR may be closed, its preview deleted, or not deployed yet. Its status comment says which." } };
     }
     return { ok: true, route };
+  }
+
+  private accessRequest(req: IncomingMessage): { host: string; pathAndQuery: string; cookies: Record<string, string> } {
+    return { host: req.headers.host ?? "", pathAndQuery: req.url ?? "/", cookies: requestCookies(req.headers.cookie) };
+  }
+
+  /** A private preview: let the request through, or answer it (a redirect to sign in, a cookie set, a refusal). */
+  private admitted(req: IncomingMessage, res: ServerResponse, route: GatewayRoute): boolean {
+    const access = this.options.access;
+    if (!access) {
+      this.page(res, { status: 403, title: "This preview is private", message: "This berth server has no way to let visitors in (no key for signed links is configured).", preview: route.title });
+      return false;
+    }
+    const decision = access.decide(this.accessRequest(req), labelOfHost(req.headers.host, this.options.domain)!);
+    if (decision.kind === "allow") return true;
+    if (decision.kind === "redirect") {
+      res.writeHead(302, { location: decision.location, "cache-control": "no-store", ...(decision.setCookie ? { "set-cookie": decision.setCookie } : {}) });
+      res.end();
+      return false;
+    }
+    this.page(res, { status: 401, title: "This preview is private", message: decision.reason, preview: route.title });
+    return false;
   }
 
   /** Start waking the preview (the lifecycle shares one wake per PR among callers). */

@@ -16,6 +16,8 @@ export interface GatewayAddressing {
   port: number;
   /** `BERTH_INSTANCE`: part of every repository slug. */
   instance: string;
+  /** `BERTH_PREVIEW_ACCESS`: previews whose berth.yml does not say (default public). */
+  defaultAccess?: "public" | "private";
 }
 
 /** The label of a preview (PR or environment) under the preview domain. */

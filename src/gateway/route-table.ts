@@ -24,6 +24,8 @@ export interface GatewayRoute {
   sha: string;
   /** Stopped for lack of traffic: a request wakes it. */
   sleeping?: true;
+  /** Visitors must sign in or bring a signed link. */
+  private?: true;
 }
 
 export interface RouteLookup {
@@ -72,6 +74,7 @@ export class StoreRouteTable implements RouteLookup {
       const key = previewKeyOf(pull.repo, pull.prNumber);
       const route: GatewayRoute = { key, prKey: pull.prKey, title: previewKeyText(key), upstream: preview.upstream, target: preview.target, sha: preview.sha };
       if (preview.sleeping) route.sleeping = true;
+      if (preview.access === "private") route.private = true;
       routes.set(gatewayLabelOf(key, this.instance), route);
     }
     for (const env of await this.store.listEnvironments()) {

@@ -22,7 +22,7 @@ import { renderStatusComment, STATUS_MARKER } from "../render/status-comment.js"
 import type { PrKey } from "../domain/records.js";
 import { statusGroupKey } from "./status-outbox.js";
 import { withRenewedLease } from "./renewed-lease.js";
-import { buildStatusView } from "./status-view.js";
+import { buildStatusView, type PreviewLinkSigner } from "./status-view.js";
 import type { Store } from "./store.js";
 import { classifyError } from "./transient-error.js";
 import { isSecondaryRateLimit, jitteredWait, WritePacer } from "./write-pacer.js";
@@ -31,6 +31,8 @@ export interface CommentPublisherOptions {
   store: Store;
   hosts: Partial<Record<HostKind, CodeHost>>;
   reportBaseUrl: string;
+  /** The signed link of a private preview shown in its comment (see `gateway/preview-access.ts`). */
+  previewLink?: PreviewLinkSigner;
   intervalMs: number;
   log: Logger;
   now?: () => number;
@@ -270,7 +272,7 @@ export class CommentPublisher {
 
   private async writeHeld(prKey: PrKey, state: PrState, force: boolean): Promise<boolean> {
     const { store } = this.options;
-    const view = await buildStatusView(store, prKey, this.options.reportBaseUrl);
+    const view = await buildStatusView(store, prKey, this.options.reportBaseUrl, this.options.previewLink);
     const pull = await store.getPull(prKey);
     if (!view || !pull) return false;
     const host = this.options.hosts[pull.repo.host];

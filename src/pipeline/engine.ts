@@ -34,6 +34,7 @@ import { NotificationOutbox, type NotificationOutboxOptions } from "./notificati
 import type { ChatChannel, ChatSender } from "../notify/channel.js";
 import { WritePacer } from "./write-pacer.js";
 import type { GatewayAddressing } from "../gateway/preview-host-names.js";
+import type { PreviewLinkSigner } from "./status-view.js";
 import type { InboxItem, RunFence, Store } from "./store.js";
 
 export interface EngineOptions {
@@ -46,6 +47,8 @@ export interface EngineOptions {
   instance?: string;
   /** berth's preview gateway, when it serves Docker and Swarm previews (their URLs are its host names). */
   gateway?: GatewayAddressing;
+  /** Signs the link of a private preview shown in its status comment. */
+  previewLink?: PreviewLinkSigner;
   /** Registry API beyond pushes (Harbor). */
   artifacts?: ArtifactRegistry;
   /** Registry clean-up of closed PRs; default: `artifacts` (Harbor), if any. */
@@ -146,6 +149,7 @@ export class Engine {
       store: options.store,
       hosts: options.hosts,
       reportBaseUrl: this.reportBaseUrl,
+      ...(options.previewLink ? { previewLink: options.previewLink } : {}),
       intervalMs: options.commentIntervalMs,
       log: options.log,
       now: this.now,

@@ -20,7 +20,7 @@ export interface StageFacts {
   /** The PR's newest image (a `/deploy` may reuse it). */
   pullImage?: ImageRecord;
   /** The PR's preview now runs this. */
-  preview?: Pick<PreviewRecord, "target" | "url" | "internalUrl">;
+  preview?: Pick<PreviewRecord, "target" | "url" | "internalUrl" | "upstream" | "access">;
   /** The PR's preview is gone from every target. */
   previewRemoved?: true;
   /** The notice the status comment shows above the stages (delete runs say what went). */

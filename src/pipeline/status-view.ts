@@ -2,13 +2,16 @@
  * Gather what the status comment shows for one PR from the store.
  */
 import type { StatusView, StageView } from "../render/status-comment.js";
-import { repoKeyOf, type PrKey } from "../domain/records.js";
+import { repoKeyOf, type PrKey, type PullRecord } from "../domain/records.js";
 import { acceptanceOf } from "../domain/acceptance.js";
 import { expiresAt } from "./preview-lifecycle.js";
 import type { Store } from "./store.js";
 
+/** A private preview's signed link (and until when it works), or undefined when it has none. */
+export type PreviewLinkSigner = (pull: PullRecord) => { url: string; expiresAt: number } | undefined;
+
 /** The view of a PR's status, or undefined when berth does not know the PR. */
-export async function buildStatusView(store: Store, prKey: PrKey, reportBaseUrl: string): Promise<StatusView | undefined> {
+export async function buildStatusView(store: Store, prKey: PrKey, reportBaseUrl: string, previewLink?: PreviewLinkSigner): Promise<StatusView | undefined> {
   const pull = await store.getPull(prKey);
   if (!pull) return undefined;
   const view: StatusView = { headSha: pull.headSha, reportBaseUrl, testsConfigured: true };
@@ -16,6 +19,11 @@ export async function buildStatusView(store: Store, prKey: PrKey, reportBaseUrl:
   if (pull.preview) {
     view.preview = { url: pull.preview.url, sha: pull.preview.sha };
     if (pull.preview.sleeping) view.preview.sleepingSince = pull.preview.sleeping.since;
+    if (pull.preview.access === "private") {
+      view.preview.private = true;
+      const link = previewLink?.(pull);
+      if (link) view.preview.signedLink = link;
+    }
     const config = (await store.getRun(pull.preview.runId))?.config?.preview;
     const expiry = config ? expiresAt(pull, config) : undefined;
     if (expiry !== undefined) view.preview.expiresAt = expiry;

@@ -56,7 +56,15 @@ export interface StatusView {
   headSha: string;
   notice?: Notice;
   run?: RunView;
-  preview?: { url: string; sha: string; sleepingSince?: number; expiresAt?: number };
+  preview?: {
+    url: string;
+    sha: string;
+    sleepingSince?: number;
+    expiresAt?: number;
+    /** Only signed-in readers of the repository, or holders of the signed link, get in. */
+    private?: boolean;
+    signedLink?: { url: string; expiresAt: number };
+  };
   /** Base of report links, e.g. `https://berth.example.com/reports`. */
   reportBaseUrl: string;
   /** Tag-flow environments running the head commit. */
@@ -200,6 +208,12 @@ function render(view: StatusView, limits: Limits): string {
   lines.push("");
   if (view.preview) {
     lines.push(`**Preview:** ${safeUrl(clip(view.preview.url, 500))} (commit ${inlineCode(sha7(view.preview.sha))})`);
+    if (view.preview.private) {
+      const link = view.preview.signedLink;
+      lines.push("", link
+        ? `🔒 Private preview: sign in with the code host to open it, or share the [signed link](${safeUrl(clip(link.url, 2000))}) (works until ${utcMinute(link.expiresAt)}, for anyone who has it).`
+        : "🔒 Private preview: sign in with the code host to open it.");
+    }
     if (view.preview.sleepingSince !== undefined) lines.push("", `💤 Asleep since ${utcMinute(view.preview.sleepingSince)} for lack of visits: opening it wakes it up, or comment \`/wake\`.`);
     if (view.preview.expiresAt !== undefined) lines.push("", `<sub>The preview is removed at ${utcMinute(view.preview.expiresAt)} unless a new commit is pushed; \`/keep\` keeps it 7 more days.</sub>`);
   } else {

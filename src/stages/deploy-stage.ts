@@ -35,11 +35,11 @@ export async function deployStage(ctx: StageContext): Promise<StageOutcome> {
       ...(checkout ? { sourceDir: checkout.dir } : {}),
       ...(ctx.onLog ? { onLog: ctx.onLog } : {}),
     });
-    const { url, upstream } = previewAddress(deps, target, key, result);
+    const { url, upstream, access } = previewAddress(deps, target, key, result, config.preview.access);
     return {
       ok: true,
       detail: { preview: { url, internalUrl: result.internalUrl } },
-      facts: { preview: { target: target.kind, url, internalUrl: result.internalUrl, ...(upstream ? { upstream } : {}) } },
+      facts: { preview: { target: target.kind, url, internalUrl: result.internalUrl, ...(upstream ? { upstream } : {}), ...(access ? { access } : {}) } },
     };
   } catch (err) {
     return failureFrom(err, deps.redact);

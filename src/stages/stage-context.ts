@@ -82,9 +82,15 @@ export function failureFrom(err: unknown, redact: Redactor): StageOutcome {
  * (Docker and Swarm, when berth reaches the preview), its stable host-name URL; otherwise the
  * target's own URL (Kubernetes keeps its Ingress).
  */
-export function previewAddress(deps: Pick<StageDeps, "gateway">, target: PreviewTarget, key: PreviewKey, result: DeployResult): { url: string; upstream?: string } {
+export function previewAddress(
+  deps: Pick<StageDeps, "gateway">,
+  target: PreviewTarget,
+  key: PreviewKey,
+  result: DeployResult,
+  access?: "public" | "private",
+): { url: string; upstream?: string; access?: "public" | "private" } {
   if (!deps.gateway || target.kind === "kubernetes" || !result.upstream) return { url: result.url };
-  return { url: gatewayUrlOf(key, deps.gateway), upstream: result.upstream };
+  return { url: gatewayUrlOf(key, deps.gateway), upstream: result.upstream, access: access ?? deps.gateway.defaultAccess ?? "public" };
 }
 
 /** Resolve the preview target named by the config, or explain why it is unavailable. */

@@ -11,6 +11,7 @@ import { PreviewGateway, withoutBerthCookies, type GatewayRequestOutcome } from 
 import { gatewayLabelOf, gatewayUrlOf, labelOfHost } from "../../src/gateway/preview-host-names.js";
 import type { GatewayRoute, RouteLookup } from "../../src/gateway/route-table.js";
 import type { PreviewKey } from "../../src/domain/ports.js";
+import { PreviewAccess } from "../../src/gateway/preview-access.js";
 
 const KEY: PreviewKey = { host: "github", owner: "Acme", name: "Shop", pr: 12 };
 const LABEL = gatewayLabelOf(KEY, "default");
@@ -69,6 +70,7 @@ beforeEach(async () => {
     connectTimeoutMs: 500,
     onRequest: (o) => outcomes.push(o),
     wake: async (r) => void wakes.push(r),
+    access: new PreviewAccess({ secret: "s".repeat(32), scheme: "http", signInBaseUrl: "http://berth.localhost:3000" }),
   });
   gatewayPort = await gateway.listen(0, "127.0.0.1");
 });
@@ -170,6 +172,27 @@ describe("preview gateway", () => {
     expect(bare.status).toBe(404);
     expect(bare.text).toContain("&lt;repo&gt;-pr-&lt;number&gt;.localhost");
     expect(seenHeaders).toEqual([]);
+  });
+
+  it("keeps a private preview from anonymous visitors and lets in the holder of its signed link", async () => {
+    routes.set(LABEL, { ...route(`http://127.0.0.1:${upstreamPort}`), private: true });
+    const anonymous = await get(`${LABEL}.localhost`, "/secret");
+    expect(anonymous.status).toBe(302);
+    expect(anonymous.headers.location).toMatch(/^http:\/\/berth\.localhost:3000\/auth\/preview\?host=/);
+    expect(seenHeaders).toEqual([]);
+    const access = new PreviewAccess({ secret: "s".repeat(32), scheme: "http" });
+    const link = new URL(access.signedLink(`http://${LABEL}.localhost/secret`, LABEL, Date.now() + 60_000));
+    const traded = await get(`${LABEL}.localhost`, `${link.pathname}${link.search}`);
+    expect(traded.status).toBe(302);
+    expect(traded.headers.location).toBe("/secret");
+    const cookie = String(traded.headers["set-cookie"]).split(";")[0]!;
+    const inside = await get(`${LABEL}.localhost`, "/secret", { cookie: `${cookie}; app=1` });
+    expect(inside.status).toBe(200);
+    // The session cookie is berth's: the preview never sees it.
+    expect(seenHeaders[0]?.cookie).toBe("app=1");
+    const forged = await get(`${LABEL}.localhost`, "/secret?berth_link=x.y");
+    expect(forged.status).toBe(401);
+    expect(forged.text).toContain("This preview is private");
   });
 
   it("wakes a sleeping preview and answers with a page that reloads until it is awake", async () => {
