@@ -181,7 +181,7 @@ const { app, engine } = createBerth({
   registry: settings.registry,
   instance: settings.instance,
   ...(settings.gateway
-    ? { gateway: { domain: settings.gateway.domain, scheme: settings.gateway.publicScheme, port: settings.gateway.publicPort, instance: settings.instance } }
+    ? { gateway: { domain: settings.gateway.domain, scheme: settings.gateway.publicScheme, port: settings.gateway.publicPort, instance: settings.instance, defaultAccess: settings.gateway.defaultAccess } }
     : {}),
   publicUrl: settings.publicUrl,
   concurrency: settings.concurrency,

@@ -59,6 +59,8 @@ const settingsSchema = z.object({
   ),
   /** Port of berth's preview gateway, or `off` (previews keep the URLs their target publishes). */
   BERTH_GATEWAY_PORT: optionalString.pipe(z.union([z.literal("off"), z.string().regex(/^\d{1,5}$/, "a port number, or off").transform(Number).pipe(z.number().int().min(1).max(65535))]).optional()),
+  /** Who may open previews behind the gateway whose berth.yml does not say (`preview.access`). */
+  BERTH_PREVIEW_ACCESS: optionalString.pipe(z.enum(["public", "private"]).optional()),
   /** Address the gateway listens on. */
   BERTH_GATEWAY_HOST: optionalString,
   /** How people reach the gateway, when a proxy in front serves it (TLS, port 443): `https://:443`-style `scheme` and `port`. */
@@ -133,7 +135,7 @@ export interface Settings {
   helmBin: string;
   previewDomain?: string;
   /** berth's preview gateway (Docker and Swarm previews under stable host names); undefined = off. */
-  gateway?: { port: number; host: string; domain: string; publicScheme: "http" | "https"; publicPort: number };
+  gateway?: { port: number; host: string; domain: string; publicScheme: "http" | "https"; publicPort: number; defaultAccess: "public" | "private" };
   /** Limits of preview and test containers on Docker and Swarm; undefined = none. */
   containerLimits: ContainerLimits | undefined;
   /** Memory and CPU limits of image build steps; undefined = none. */
@@ -254,6 +256,8 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
               domain: e.BERTH_PREVIEW_DOMAIN ?? "localhost",
               publicScheme: e.BERTH_GATEWAY_PUBLIC_SCHEME ?? "http",
               publicPort: e.BERTH_GATEWAY_PUBLIC_PORT || (e.BERTH_GATEWAY_PUBLIC_SCHEME === "https" ? 443 : (e.BERTH_GATEWAY_PORT ?? 3001)),
+              // On a real domain previews are private unless said otherwise; on localhost only this machine reaches them.
+              defaultAccess: e.BERTH_PREVIEW_ACCESS ?? ((e.BERTH_PREVIEW_DOMAIN ?? "localhost") === "localhost" ? "public" : "private"),
             },
       containerLimits: containerLimits.value ?? undefined,
       buildLimits: buildLimits.value ?? undefined,
