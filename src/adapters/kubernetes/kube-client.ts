@@ -11,6 +11,7 @@ import {
   NetworkingV1Api,
   PatchStrategy,
   RbacAuthorizationV1Api,
+  VersionApi,
   setHeaderOptions,
   type CoreV1Event,
   type V1Ingress,
@@ -141,6 +142,7 @@ export class KubeClient {
   private readonly batch: BatchV1Api;
   private readonly networking: NetworkingV1Api;
   private readonly rbac: RbacAuthorizationV1Api;
+  private readonly versionApi: VersionApi;
   private readonly pollMs: number;
 
   constructor(private readonly options: KubeClientOptions = {}) {
@@ -162,7 +164,13 @@ export class KubeClient {
     this.batch = kc.makeApiClient(BatchV1Api);
     this.networking = kc.makeApiClient(NetworkingV1Api);
     this.rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    this.versionApi = kc.makeApiClient(VersionApi);
     this.pollMs = options.pollMs ?? 1000;
+  }
+
+  /** The API server's version (`GET /version`): the cheapest call that proves the server answers (readiness). */
+  async serverVersion(): Promise<string> {
+    return (await this.versionApi.getCode()).gitVersion;
   }
 
   /** The namespace, or null when it does not exist. */
