@@ -135,7 +135,7 @@ async function importImage(dockerEnv: Record<string, string>, tag: string, stage
     if (withBuildTools && extraCa()) changes.push(`ENV NODE_EXTRA_CA_CERTS=${extraCa()}`);
     await runCommand("docker", ["import", ...changes.flatMap((change) => ["--change", change]), tarFile, tag], { timeoutMs: 300_000, env: dockerEnv });
   } finally {
-    if (!process.env.KEEP_TAR) rmSync(tarFile, { force: true });
+    rmSync(tarFile, { force: true });
   }
 }
 
