@@ -41,10 +41,10 @@ afterAll(async () => {
   nock.enableNetConnect();
 });
 
-async function deliver(body: string, id: string, signature = `sha256=${createHmac("sha256", SECRET).update(body).digest("hex")}`): Promise<number> {
+async function deliver(body: string, id: string, signature = `sha256=${createHmac("sha256", SECRET).update(body).digest("hex")}`, event = "pull_request"): Promise<number> {
   const res = await fetch(`${berth.origin}/api/github/webhooks`, {
     method: "POST",
-    headers: { "content-type": "application/json", "x-github-event": "pull_request", "x-github-delivery": id, "x-hub-signature-256": signature },
+    headers: { "content-type": "application/json", "x-github-event": event, "x-github-delivery": id, "x-hub-signature-256": signature },
     body,
   });
   await res.text();
@@ -82,10 +82,14 @@ it("counts deliveries by result, GitHub API calls by route, the run, its stages 
   expect(await deliver(body, "ops-1")).toBe(200);
   await berth.engine.drained(60_000);
   expect(await deliver(body, "ops-1")).toBe(200);
+  // An event berth subscribes to no handler for is answered and counted as ignored.
+  const ping = JSON.stringify({ zen: "Keep it logically awesome.", hook_id: 1 });
+  expect(await deliver(ping, "ops-ping", `sha256=${createHmac("sha256", SECRET).update(ping).digest("hex")}`, "ping")).toBe(200);
 
   const s = await scrape();
   const delivered = (result: string) => s.value("berth_webhook_deliveries_total", { host: "github", event: "pull_request", result });
   expect([delivered("accepted"), delivered("refused"), delivered("ignored")]).toEqual([1, 1, 1]);
+  expect(s.value("berth_webhook_deliveries_total", { host: "github", event: "ping", result: "ignored" })).toBe(1);
 
   // The fake target's tests fail: the run failed, after build, deploy and test ran on docker.
   expect(s.value("berth_runs_finished_total", { status: "failed", trigger: "opened" })).toBe(1);
