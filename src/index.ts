@@ -9,6 +9,10 @@ import { Engine, type EngineOptions } from "./pipeline/engine.js";
 import { createWebRoutes, type RouteHandler } from "./web/routes.js";
 import { createGitHubWebhookRoute } from "./ingress/github-webhook.js";
 import { BodyGate } from "./web/bounded-body.js";
+import { DeliveryVerdicts } from "./ingress/delivery-verdicts.js";
+import type { BerthMetrics } from "./metrics/berth-metrics.js";
+import { createOpsRoutes } from "./web/ops-routes.js";
+import type { ReadinessCheck } from "./web/readiness.js";
 
 /** Everything the engine takes except the hosts, which are built here (GitHub) or passed in. */
 export interface BerthOptions extends Omit<EngineOptions, "hosts"> {
@@ -18,6 +22,12 @@ export interface BerthOptions extends Omit<EngineOptions, "hosts"> {
   bodyGate?: BodyGate;
   /** The GitHub App's webhook secret: forged bodies are refused before Probot logs them. */
   webhookSecret?: string;
+  /** Served at `/metrics`, moved by the webhook routes and the run events. */
+  metrics?: BerthMetrics;
+  /** `BERTH_METRICS_TOKEN`: `/metrics` then answers only this Bearer token. */
+  metricsToken?: string;
+  /** What `/readyz` checks besides the store (the Docker engine, the Kubernetes API). */
+  readiness?: ReadinessCheck[];
 }
 
 /** Build the engine and the Probot app function that feeds it. */
@@ -55,27 +65,39 @@ export function createBerth(options: BerthOptions): { app: ApplicationFunction; 
   for (const extra of options.extraHosts ?? []) hosts[extra.host.kind] = extra.host;
 
   const engine = new Engine({ ...options, hosts });
+  options.metrics?.listen(engine.events);
+  const verdicts = new DeliveryVerdicts();
 
   const app: ApplicationFunction = async (app, { addHandler }) => {
     probot = app;
     app.on("pull_request", async (context) => {
       const event = fromPullRequestEvent(context.id, context.payload);
-      if (event) await engine.accept(event);
+      if (event) verdicts.record(context.id, await engine.accept(event));
     });
     app.on("push", async (context) => {
       const event = fromPushEvent(context.id, context.payload);
-      if (event) await engine.accept(event);
+      if (event) verdicts.record(context.id, await engine.accept(event));
     });
     app.on("issue_comment.created", async (context) => {
       const event = fromIssueCommentEvent(context.id, context.payload);
-      if (event) await engine.accept(event);
+      if (event) verdicts.record(context.id, await engine.accept(event));
     });
     addHandler(
       createGitHubWebhookRoute({
-        webhooks: app.webhooks,
+        webhooks: verdicts.receiver(app.webhooks),
         gate: options.bodyGate ?? new BodyGate(16),
         log: options.log,
         ...(options.webhookSecret !== undefined ? { secret: options.webhookSecret } : {}),
+        ...(options.metrics ? { onResult: options.metrics.webhookDelivery.bind(options.metrics, "github") } : {}),
+      }),
+    );
+    addHandler(
+      createOpsRoutes({
+        ...(options.metrics ? { metrics: options.metrics } : {}),
+        ...(options.metricsToken ? { metricsToken: options.metricsToken } : {}),
+        readiness: [{ name: "store", check: () => options.store.ping() }, ...(options.readiness ?? [])],
+        redact: options.redact,
+        log: options.log,
       }),
     );
     addHandler(createWebRoutes(options.store, engine.reportBaseUrl));

@@ -4,7 +4,6 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { pino } from "pino";
 import { ProbotOctokit, run } from "probot";
 import { readSettings } from "./config/settings.js";
 import { createDockerClient } from "./adapters/docker/docker-client.js";
@@ -33,6 +32,10 @@ import { PreviewGateway } from "./gateway/preview-gateway.js";
 import { StoreRouteTable } from "./gateway/route-table.js";
 import { GatewayTraffic } from "./gateway/gateway-traffic.js";
 import { channelSecrets, WebhookChatSender } from "./notify/webhook-sender.js";
+import { createBerthLogger } from "./logging/berth-logger.js";
+import { BerthMetrics } from "./metrics/berth-metrics.js";
+import { octokitMetrics } from "./hosts/github/octokit-metrics.js";
+import type { ReadinessCheck } from "./web/readiness.js";
 
 // Probot reads .env only inside run(); berth's own settings are needed before that.
 if (existsSync(".env")) process.loadEnvFile(".env");
@@ -59,15 +62,9 @@ const redact = createRedactor([
   ...Object.values(settings.gitee?.webhookSecrets ?? {}),
   // Chat webhooks: the URL, the key or token in it, the signing secret.
   ...settings.notifyChannels.flatMap(channelSecrets),
+  settings.metricsToken,
 ]);
-const log = pino({
-  level: process.env.LOG_LEVEL ?? "info",
-  // Probot's HTTP log prints request headers: Gitee's password-mode token is the webhook secret.
-  redact: {
-    paths: ["*.password", "*.token", "*.access_token", 'req.headers["x-gitee-token"]', "req.headers.authorization", "req.headers.cookie"],
-    censor: "***",
-  },
-});
+const log = createBerthLogger({ level: process.env.LOG_LEVEL ?? "info", ...(settings.logFormat ? { format: settings.logFormat } : {}) });
 
 const docker = createDockerClient(settings.dockerHost);
 // The engine may come up after berth: say so once, clearly, instead of failing every run silently.
@@ -92,6 +89,9 @@ try {
   const message = redact(err instanceof Error ? err.message : String(err));
   fail(settings.databaseUrl ? `PostgreSQL at ${redactDatabaseUrl(settings.databaseUrl)}: ${message}` : message);
 }
+const metrics = new BerthMetrics({ store, log: log.child({ name: "metrics" }) });
+// /readyz checks the store (always) and what the enabled targets need.
+const readiness: ReadinessCheck[] = settings.targets.some((kind) => kind === "docker" || kind === "swarm") ? [{ name: "docker", check: () => docker.ping() }] : [];
 
 const gitee = settings.gitee;
 const giteeLog = log.child({ name: "gitee" });
@@ -100,14 +100,15 @@ const bodyGate = new BodyGate(16);
 const extraHosts = gitee
   ? [
       {
-        host: new GiteeHost({ client: new GiteeClient({ token: gitee.token, baseUrl: gitee.apiUrl, log: giteeLog }), log: giteeLog, botLogin: gitee.botLogin }),
+        host: new GiteeHost({ client: new GiteeClient({ token: gitee.token, baseUrl: gitee.apiUrl, log: giteeLog, observe: metrics.apiCall }), log: giteeLog, botLogin: gitee.botLogin }),
         route: (engine: { accept: (event: BotEvent) => Promise<boolean> }) =>
           createGiteeWebhookHandler({
             secrets: { fallback: gitee.webhookSecret, byScope: gitee.webhookSecrets },
             gate: bodyGate,
             log: giteeLog,
             botLogin: gitee.botLogin,
-            onEvent: async (event) => void (await engine.accept(event)),
+            onEvent: (event) => engine.accept(event),
+            onResult: (event, result) => metrics.webhookDelivery("gitee", event, result),
           }),
       },
     ]
@@ -148,6 +149,7 @@ for (const kind of settings.targets) {
     } catch (err) {
       fail(`BERTH_TARGETS includes kubernetes, but ${redact(err instanceof Error ? err.message : String(err))} (KUBECONFIG, BERTH_KUBE_CONTEXT, BERTH_HELM_BIN=${settings.helmBin})`);
     }
+    readiness.push({ name: "kubernetes", check: () => kube.serverVersion() });
     targets.kubernetes = new KubernetesTarget({
       helm,
       kube,
@@ -171,6 +173,9 @@ const { app, engine } = createBerth({
   extraHosts,
   bodyGate,
   webhookSecret: process.env.WEBHOOK_SECRET,
+  metrics,
+  metricsToken: settings.metricsToken,
+  readiness,
   artifacts,
   registryCleaner: plainRegistryCleaner(),
   store,
@@ -193,7 +198,7 @@ const { app, engine } = createBerth({
 
 /** Deadline of one GitHub API request (tarballs of big repositories included). */
 const GITHUB_REQUEST_TIMEOUT_MS = 120_000;
-const Octokit = ProbotOctokit.defaults({ request: { fetch: createTimeoutFetch(GITHUB_REQUEST_TIMEOUT_MS) } });
+const Octokit = ProbotOctokit.plugin(octokitMetrics(metrics.apiCall)).defaults({ request: { fetch: createTimeoutFetch(GITHUB_REQUEST_TIMEOUT_MS) } });
 // berth serves /api/github/webhooks itself with bounded bodies (ingress/github-webhook.ts). Probot's
 // own middleware, which buffers any body before checking it, moves to a path nobody can guess; only
 // Probot's development proxy (WEBHOOK_PROXY_URL) still posts there.

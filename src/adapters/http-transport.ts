@@ -85,6 +85,19 @@ export interface HttpTransportOptions {
   createError?: (message: string, details: HttpErrorDetails) => HttpApiError;
   /** Waits between retries; injected in tests. Must reject when `signal` aborts. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Told of every attempt that got an answer or failed on the network (metrics); not of the caller's aborts. */
+  observe?: (attempt: ObservedAttempt) => void;
+}
+
+/** One attempt, as `observe` is told of it. */
+export interface ObservedAttempt {
+  method: HttpMethod;
+  /** The request's path as the client gave it (below the base URL, query not included). */
+  path: string;
+  /** The answer's status, or the network code (`ETIMEDOUT`, `ECONNRESET`) when none came. */
+  status: number | string;
+  /** A header of the answer (none when no answer came). */
+  header(name: string): string | undefined;
 }
 
 /** One call. */
@@ -295,19 +308,18 @@ export class HttpTransport {
       this.options.log.debug({ method: req.method, path: req.path, status: response.status, ms: Date.now() - started, attempt, requestId }, `${this.options.name} request`);
       const text = typeof response.data === "string" ? response.data : "";
       const headers = response.headers;
-      return {
-        status: response.status,
-        text,
-        header: (name) => {
-          const value: unknown = headers[name.toLowerCase()];
-          return typeof value === "string" ? value : undefined;
-        },
+      const header = (name: string): string | undefined => {
+        const value: unknown = headers[name.toLowerCase()];
+        return typeof value === "string" ? value : undefined;
       };
+      this.options.observe?.({ method: req.method, path: req.path, status: response.status, header });
+      return { status: response.status, text, header };
     } catch (error: unknown) {
       // The caller gave up: not a failure of the server, not retried.
       if (req.signal?.aborted) throw req.signal.reason;
-      if (deadline.aborted) throw new NetworkFailure("ETIMEDOUT");
-      throw new NetworkFailure(networkCode(error));
+      const code = deadline.aborted ? "ETIMEDOUT" : networkCode(error);
+      this.options.observe?.({ method: req.method, path: req.path, status: code, header: () => undefined });
+      throw new NetworkFailure(code);
     }
   }
 }

@@ -38,6 +38,10 @@ const settingsSchema = z.object({
   BERTH_REGISTRY_USERNAME: optionalString,
   BERTH_REGISTRY_PASSWORD: optionalString,
   BERTH_PUBLIC_URL: optionalString.pipe(z.url().optional()),
+  /** Bearer token `/metrics` asks for; unset = open. */
+  BERTH_METRICS_TOKEN: optionalString.pipe(z.string().min(16, "must be at least 16 characters").optional()),
+  /** Probot's convention: `json` for JSON lines; `pretty` for readable ones (default when stdout is a terminal). */
+  LOG_FORMAT: optionalString.pipe(z.enum(["json", "pretty"]).optional()),
   BERTH_PREVIEW_HOST: optionalString.transform((v) => v ?? "127.0.0.1"),
   BERTH_CONCURRENCY: intFromEnv(2, 1, 64),
   /** Least time between two edits of one status comment (ms); the final state is always written. */
@@ -125,6 +129,10 @@ export interface Settings {
   registryUsername?: string;
   registryPassword?: string;
   publicUrl: string;
+  /** BERTH_METRICS_TOKEN; undefined = `/metrics` is open. */
+  metricsToken?: string;
+  /** LOG_FORMAT; undefined = readable lines on a terminal, JSON otherwise. */
+  logFormat?: "json" | "pretty";
   previewHost: string;
   concurrency: number;
   commentIntervalMs: number;
@@ -238,6 +246,8 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
           ? { url: e.BERTH_HARBOR_URL, username: e.BERTH_HARBOR_USERNAME, password: e.BERTH_HARBOR_PASSWORD }
           : undefined,
       publicUrl: (e.BERTH_PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ""),
+      metricsToken: e.BERTH_METRICS_TOKEN,
+      logFormat: e.LOG_FORMAT,
       previewHost: e.BERTH_PREVIEW_HOST,
       concurrency: e.BERTH_CONCURRENCY,
       commentIntervalMs: e.BERTH_COMMENT_INTERVAL_MS,

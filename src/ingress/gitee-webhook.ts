@@ -13,6 +13,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { BotEvent } from "../domain/types.js";
+import type { WebhookResult } from "../metrics/berth-metrics.js";
 import { BodyRefusedError, refusalStatus, type BodyGate } from "../web/bounded-body.js";
 import { giteeHookRepository, parseGiteeEvent } from "./gitee-event.js";
 import { GITEE_MAX_CLOCK_SKEW_MS, verifyGiteeSignature } from "./gitee-signature.js";
@@ -48,8 +49,10 @@ export interface GiteeWebhookOptions {
   botLogin?: string;
   /** Largest accepted body; default 1 MiB. */
   maxBodyBytes?: number;
-  /** Record the delivery and enqueue the work; must be quick (the answer waits for it). */
-  onEvent: (event: BotEvent) => Promise<void>;
+  /** Record the delivery and enqueue the work; must be quick (the answer waits for it). False: seen before, nothing to do. */
+  onEvent: (event: BotEvent) => Promise<void | boolean>;
+  /** Told what became of each delivery to this route (metrics); `event` is the sender's `X-Gitee-Event`. */
+  onResult?: (event: string | undefined, result: WebhookResult) => void;
 }
 
 /** A Node request handler that returns false for requests that are not its own (Probot `addHandler`). */
@@ -105,9 +108,7 @@ export function createGiteeWebhookHandler(options: GiteeWebhookOptions): GiteeWe
   const seen = new SeenSignatures();
   const { log } = options;
 
-  return async (req, res) => {
-    const pathname = (req.url ?? "").split("?")[0];
-    if (pathname !== route || req.method !== "POST") return false;
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<WebhookResult> => {
 
     let raw: Buffer;
     try {
@@ -115,12 +116,14 @@ export function createGiteeWebhookHandler(options: GiteeWebhookOptions): GiteeWe
     } catch (error) {
       if (error instanceof BodyRefusedError) {
         log.warn({ reason: error.reason, limit }, "gitee webhook body refused");
-        send(res, refusalStatus(error.reason), { error: error.reason === "too-large" ? "payload too large" : error.reason === "busy" ? "busy, retry later" : "unreadable body" });
+        const status = refusalStatus(error.reason);
+        send(res, status, { error: error.reason === "too-large" ? "payload too large" : error.reason === "busy" ? "busy, retry later" : "unreadable body" });
+        return status >= 500 ? "error" : "refused";
       } else {
         log.warn({ err: error instanceof Error ? error.message : String(error) }, "gitee webhook body unreadable");
         send(res, 400, { error: "unreadable body" });
       }
-      return true;
+      return "refused";
     }
 
     let body: unknown;
@@ -129,7 +132,7 @@ export function createGiteeWebhookHandler(options: GiteeWebhookOptions): GiteeWe
     } catch {
       log.warn({ bytes: raw.length }, "gitee webhook body is not JSON");
       send(res, 400, { error: "body is not valid JSON" });
-      return true;
+      return "refused";
     }
 
     // The body is not signed: its repository only says which secret must verify the delivery.
@@ -142,7 +145,7 @@ export function createGiteeWebhookHandler(options: GiteeWebhookOptions): GiteeWe
     if (!verdict.ok) {
       log.warn({ reason: verdict.reason, repo: scope, event: header(req, "x-gitee-event") }, "gitee webhook refused");
       send(res, 401, { error: "invalid token" });
-      return true;
+      return "refused";
     }
 
     // Signature mode: what was signed identifies the delivery. Password mode signs nothing, so the
@@ -151,32 +154,41 @@ export function createGiteeWebhookHandler(options: GiteeWebhookOptions): GiteeWe
     if (signedKey && !seen.add(signedKey, now())) {
       log.warn({ repo: scope, event: header(req, "x-gitee-event") }, "gitee webhook signature used before");
       send(res, 200, { ok: true, ignored: "signature already used" });
-      return true;
+      return "ignored";
     }
 
     const result = parseGiteeEvent(header(req, "x-gitee-event"), body, { botLogin: options.botLogin });
     if (result.type === "ignore") {
       log.debug({ reason: result.reason }, "gitee webhook ignored");
       send(res, 200, { ok: true, ignored: result.reason });
-      return true;
+      return "ignored";
     }
 
     // Every event is built from `repository`, the one whose secret verified; keep it that way.
     if (!repository || !sameRepo(eventRepo(result.event), repository)) {
       log.warn({ repo: scope, kind: result.event.kind }, "gitee webhook event names another repository than its secret");
       send(res, 401, { error: "invalid token" });
-      return true;
+      return "refused";
     }
     const event: BotEvent = { ...result.event, replayKey: signedKey ?? `gitee-payload:${result.event.deliveryId}` };
+    let fresh: void | boolean;
     try {
-      await options.onEvent(event);
+      fresh = await options.onEvent(event);
     } catch (error) {
       log.error({ deliveryId: event.deliveryId, kind: event.kind, err: error instanceof Error ? error.message : String(error) }, "gitee webhook not queued");
       send(res, 500, { error: "event could not be queued" });
-      return true;
+      return "error";
     }
     log.info({ deliveryId: event.deliveryId, kind: event.kind, mode: verdict.mode }, "gitee webhook accepted");
     send(res, 200, { ok: true, deliveryId: event.deliveryId, kind: event.kind });
+    return fresh === false ? "ignored" : "accepted";
+  };
+
+  return async (req, res) => {
+    const pathname = (req.url ?? "").split("?")[0];
+    if (pathname !== route || req.method !== "POST") return false;
+    const result = await handle(req, res);
+    options.onResult?.(header(req, "x-gitee-event"), result);
     return true;
   };
 }

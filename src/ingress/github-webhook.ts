@@ -7,14 +7,18 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
+import type { WebhookResult } from "../metrics/berth-metrics.js";
 import { BodyRefusedError, refusalStatus, WEBHOOK_MAX_BODY_BYTES, type BodyGate } from "../web/bounded-body.js";
 
 /** The route GitHub Apps post to (Probot's default). */
 export const GITHUB_WEBHOOK_PATH = "/api/github/webhooks";
 
-/** What the route needs of `@octokit/webhooks` (Probot's `app.webhooks`). */
+/**
+ * What the route needs of `@octokit/webhooks` (Probot's `app.webhooks`). It may say whether berth
+ * took the event on (`accepted`) or had nothing to do with it (`ignored`); nothing said is `accepted`.
+ */
 export interface WebhookReceiver {
-  verifyAndReceive(options: { id: string; name: string; payload: string; signature: string }): Promise<void>;
+  verifyAndReceive(options: { id: string; name: string; payload: string; signature: string }): Promise<void | "accepted" | "ignored">;
 }
 
 export interface GitHubWebhookRouteOptions {
@@ -29,6 +33,8 @@ export interface GitHubWebhookRouteOptions {
   log: Pick<Logger, "warn" | "info" | "debug">;
   path?: string;
   maxBodyBytes?: number;
+  /** Told what became of each delivery to this route (metrics); `event` is the sender's `X-GitHub-Event`. */
+  onResult?: (event: string | undefined, result: WebhookResult) => void;
 }
 
 const JSON_TYPE = /^\s*application\/json\s*(?:;|$)/i;
@@ -66,18 +72,20 @@ export function createGitHubWebhookRoute(options: GitHubWebhookRouteOptions): (r
   const path = options.path ?? GITHUB_WEBHOOK_PATH;
   const limit = options.maxBodyBytes ?? WEBHOOK_MAX_BODY_BYTES;
   const { log } = options;
-  return async (req, res) => {
-    const pathname = (req.url ?? "").split("?")[0]?.replace(/\/+$/, "");
-    if (pathname !== path) return false;
-    if (req.method !== "POST") return send(res, 404, { error: `Unknown route: ${req.method} ${path}` });
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<WebhookResult> => {
+    const refuse = (status: number, body: Record<string, unknown>, extra: Record<string, string> = {}): WebhookResult => {
+      send(res, status, body, extra);
+      return status >= 500 ? "error" : "refused";
+    };
+    if (req.method !== "POST") return refuse(404, { error: `Unknown route: ${req.method} ${path}` });
     if (!JSON_TYPE.test(header(req, "content-type") ?? "")) {
       req.resume();
-      return send(res, 415, { error: 'Unsupported "Content-Type" header value. Must be "application/json"' });
+      return refuse(415, { error: 'Unsupported "Content-Type" header value. Must be "application/json"' });
     }
     const missing = REQUIRED_HEADERS.filter((name) => header(req, name) === undefined);
     if (missing.length) {
       req.resume();
-      return send(res, 400, { error: `Required headers missing: ${missing.join(", ")}` });
+      return refuse(400, { error: `Required headers missing: ${missing.join(", ")}` });
     }
     let body: Buffer;
     try {
@@ -88,16 +96,17 @@ export function createGitHubWebhookRoute(options: GitHubWebhookRouteOptions): (r
       const status = refusalStatus(reason);
       // Answer at once; the connection closes instead of reading the rest of a huge body.
       res.shouldKeepAlive = false;
-      return send(res, status, { error: reason === "too-large" ? `payload over ${limit} bytes` : reason }, status === 503 ? { "retry-after": "1" } : {});
+      return refuse(status, { error: reason === "too-large" ? `payload over ${limit} bytes` : reason }, status === 503 ? { "retry-after": "1" } : {});
     }
     const id = header(req, "x-github-delivery") ?? "";
     const signature = header(req, "x-hub-signature-256") ?? "";
     if (options.secret !== undefined && !signatureMatches(options.secret, body, signature)) {
       log.warn({ deliveryId: id, bytes: body.length }, "github webhook refused: signature does not match");
-      return send(res, 400, { error: "signature does not match event payload and secret" });
+      return refuse(400, { error: "signature does not match event payload and secret" });
     }
+    let verdict: void | "accepted" | "ignored";
     try {
-      await options.webhooks.verifyAndReceive({
+      verdict = await options.webhooks.verifyAndReceive({
         id,
         name: header(req, "x-github-event") ?? "",
         payload: body.toString("utf8"),
@@ -106,10 +115,17 @@ export function createGitHubWebhookRoute(options: GitHubWebhookRouteOptions): (r
     } catch (error) {
       const { status, message } = statusOf(error);
       log.warn({ deliveryId: id, status, error: message }, "github webhook refused");
-      return send(res, status, { error: message });
+      return refuse(status, { error: message });
     }
     res.writeHead(200, { "content-type": "text/plain" });
     res.end("ok\n");
+    return verdict ?? "accepted";
+  };
+  return async (req, res) => {
+    const pathname = (req.url ?? "").split("?")[0]?.replace(/\/+$/, "");
+    if (pathname !== path) return false;
+    const result = await handle(req, res);
+    options.onResult?.(header(req, "x-github-event"), result);
     return true;
   };
 }

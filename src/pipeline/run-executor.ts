@@ -5,7 +5,9 @@
  * the way waits for a code-host write: the status outbox and the comment publisher write in the
  * background. Reacts to the abort signal of the scheduler.
  */
+import type { Logger } from "pino";
 import { reportUrl, stageLogUrl } from "../domain/report-links.js";
+import { withRunLogContext } from "../logging/run-log-context.js";
 import type { CommitStatus, LogSink } from "../domain/ports.js";
 import type { RunStageName, StageName } from "../domain/types.js";
 import { buildStage } from "../stages/build-stage.js";
@@ -39,8 +41,8 @@ export interface ExecutorDeps extends Omit<StageDeps, "lookup" | "scanFinished">
 interface RunShape {
   /** The commit-status context of a stage, or undefined when this run reports none for it. */
   context(name: RunStageName): string | undefined;
-  /** Run one stage. */
-  stage(name: RunStageName, earlier: StageContext["earlier"], onLog: LogSink): Promise<StageOutcome>;
+  /** Run one stage; `log` is the stage's logger (its lines carry `runId`, `prKey` and `stage`). */
+  stage(name: RunStageName, earlier: StageContext["earlier"], onLog: LogSink, log: Logger): Promise<StageOutcome>;
   /** The commit status of a finished stage. */
   resultStatus(name: RunStageName, outcome: StageOutcome): CommitStatus;
   /** Before the first stage. */
@@ -122,15 +124,21 @@ function stageDepsOf(deps: ExecutorDeps): StageDeps {
  * Run a claimed run (status running, held by `fence.owner`) to its end. Never throws for stage
  * failures; they are recorded. Every write of the run and its stages is fenced: when this replica
  * lost the run, the write is refused and the run ends here without touching what the new owner wrote.
+ * `deps.log` is the run's logger; every line logged meanwhile, by any logger, carries `runId` and
+ * `prKey`, and `stage` while a stage runs.
  */
-export async function executeRun(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps, fence: RunFence): Promise<void> {
+export function executeRun(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps, fence: RunFence): Promise<void> {
+  return withRunLogContext({ runId: run.id, prKey: run.prKey }, () => executeInContext(run, signal, deps, fence));
+}
+
+async function executeInContext(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps, fence: RunFence): Promise<void> {
   try {
     deps.journal.runStarted(run);
     const shape = await shapeOf(run, signal, deps, fence);
     if (shape) await runStages(run, shape, signal, deps, fence);
   } catch (err) {
     if (!(err instanceof RunFencedError)) throw err;
-    deps.log.warn({ runId: run.id, owner: fence.owner }, "run lost to another replica; stopped here without further writes");
+    deps.log.warn({ owner: fence.owner }, "run lost to another replica; stopped here without further writes");
   }
 }
 
@@ -145,8 +153,11 @@ async function runStages(run: RunRecord, shape: RunShape, signal: AbortSignal, d
     await journal.stageStarted(run, name, fence);
     const context = shape.context(name);
     if (context) await reportStatus(run, runningStatus(context, name), deps);
-    shape.stageStarted?.(name);
-    const outcome = await withStageLog(run, name, deps, (onLog) => shape.stage(name, earlier, onLog));
+    const stageLog = log.child({ stage: name });
+    const outcome = await withRunLogContext({ runId: run.id, prKey: run.prKey, stage: name }, () => {
+      shape.stageStarted?.(name);
+      return withStageLog(run, name, deps, (onLog) => shape.stage(name, earlier, onLog, stageLog));
+    });
     if (signal.aborted) {
       if (context) await reportStopped(run, context, signal, deps);
       shape.stageEnded?.(name, undefined, signal);
@@ -154,7 +165,7 @@ async function runStages(run: RunRecord, shape: RunShape, signal: AbortSignal, d
     }
     if (name !== "delete") earlier[name] = outcome.detail;
     await journal.stageFinished(run, name, outcome, fence);
-    log.info({ runId: run.id, prKey: run.prKey, stage: name, ok: outcome.ok }, "stage finished");
+    stageLog.info({ ok: outcome.ok }, "stage finished");
     if (context) await reportStatus(run, shape.resultStatus(name, outcome), deps);
     shape.stageEnded?.(name, outcome, signal);
     if (!outcome.ok) {
@@ -168,7 +179,7 @@ async function runStages(run: RunRecord, shape: RunShape, signal: AbortSignal, d
     if (reason.kind === "lost") return;
     if (reason.kind === "shutdown") {
       await journal.requeued(run, fence);
-      log.info({ runId: run.id }, "run interrupted by shutdown; re-queued");
+      log.info("run interrupted by shutdown; re-queued");
     } else {
       await journal.stopped(run, reason, fence);
     }
@@ -214,10 +225,10 @@ function pipelineShape(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps):
       pull = await deps.journal.pullOf(run.prKey);
       return pull === undefined;
     },
-    async stage(name, earlier, onLog) {
+    async stage(name, earlier, onLog, log) {
       if (!pull) return { ok: false, detail: { reason: "berth no longer knows this PR" } };
       if (name === "delete") return { ok: false, detail: { reason: "delete is not a pipeline stage" } };
-      return PIPELINE_STAGES[name]({ run, config, pull, earlier, signal, deps: stageDeps, onLog });
+      return PIPELINE_STAGES[name]({ run, config, pull, earlier, signal, deps: { ...stageDeps, log }, onLog });
     },
     async onFailure(name) {
       if (!onPullRequest) return;
@@ -234,7 +245,7 @@ function deleteShape(run: RunRecord, deps: ExecutorDeps): RunShape {
   return {
     context: () => undefined,
     resultStatus: (name, outcome) => commitStatusOf(name, outcome.ok, outcome.detail, deps),
-    stage: () => deleteStage({ run, deps: stageDeps }),
+    stage: (_name, _earlier, _onLog, log) => deleteStage({ run, deps: { ...stageDeps, log } }),
   };
 }
 
@@ -259,7 +270,7 @@ function releaseShape(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps): 
     if (!started || !finish) return;
     deps.background("deployment status", async () => {
       const id = await started;
-      if (id) await finish(run.repo, id, result).catch((err: unknown) => log.warn({ runId: run.id, err: deps.redact(String(err)) }, "deployment status not recorded"));
+      if (id) await finish(run.repo, id, result).catch((err: unknown) => log.warn({ err: deps.redact(String(err)) }, "deployment status not recorded"));
     });
   };
   const describe = (name: RunStageName, outcome: StageOutcome): string => outcome.detail.reason ?? `${name} ${outcome.ok ? "passed" : "failed"} for ${release.tag}`;
@@ -275,9 +286,9 @@ function releaseShape(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps): 
       if (url) status.targetUrl = url;
       return status;
     },
-    stage(name, earlier, onLog) {
+    stage(name, earlier, onLog, stageLog) {
       if (name !== "build" && name !== "deploy") return Promise.resolve({ ok: false, detail: { reason: `${name} is not a release stage` } });
-      const ctx: ReleaseContext = { run, config, earlier, signal, deps: stageDeps, release, onLog };
+      const ctx: ReleaseContext = { run, config, earlier, signal, deps: { ...stageDeps, log: stageLog }, release, onLog };
       return stages[name](ctx);
     },
     stageStarted(name) {
@@ -290,7 +301,7 @@ function releaseShape(run: RunRecord, signal: AbortSignal, deps: ExecutorDeps): 
           resolveId((await start(run.repo, { environment: env, sha: run.sha, tag: release.tag, production: env === "production" })).id);
         } catch (err) {
           resolveId(undefined);
-          log.warn({ runId: run.id, err: deps.redact(String(err)) }, "deployment not recorded on the code host");
+          log.warn({ err: deps.redact(String(err)) }, "deployment not recorded on the code host");
         }
       });
     },

@@ -215,6 +215,10 @@ export class SqliteStore implements Store {
     }
   }
 
+  async ping(): Promise<void> {
+    this.db.prepare("SELECT 1").get();
+  }
+
   async close(): Promise<void> {
     this.db.close();
     this.lock?.release();

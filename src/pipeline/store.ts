@@ -113,6 +113,8 @@ export type StagePatch = { state: StageState; startedAt?: number | null; finishe
 export interface Store {
   readonly kind: "sqlite" | "postgres";
   close(): Promise<void>;
+  /** One trivial query (readiness): resolves when the database answers, rejects with why not. */
+  ping(): Promise<void>;
 
   // ---- inbox ----
   /**

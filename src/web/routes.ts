@@ -1,5 +1,6 @@
 /**
- * berth's own HTTP routes, mounted on Probot's server: report pages and a health check.
+ * berth's own HTTP routes, mounted on Probot's server: report pages and stage logs (health, readiness
+ * and metrics are in `ops-routes.ts`).
  */
 import { stageLogUrl } from "../domain/report-links.js";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -50,13 +51,12 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
 
 /**
  * `GET /reports/<id>` → the HTML report; `GET /reports/logs/<id>[?page=n]` → one page of a stage's
- * log (the last by default); `GET /healthz` → 200.
+ * log (the last by default).
  */
 export function createWebRoutes(store: Store, reportBaseUrl: string, logPageLimits: { lines: number; chars: number } = LOG_PAGE_LIMITS): RouteHandler {
   return async (req, res) => {
     const url = new URL(req.url ?? "/", "http://berth.local");
     if (req.method !== "GET" && req.method !== "HEAD") return false;
-    if (url.pathname === "/healthz") return send(res, 200, "application/json", JSON.stringify({ ok: true }));
     const logMatch = /^\/reports\/logs\/([0-9a-f]{8,64})\/?$/.exec(url.pathname);
     if (logMatch?.[1]) {
       const stored = await store.getLog(logMatch[1]);

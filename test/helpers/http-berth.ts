@@ -28,17 +28,24 @@ export interface HttpBerth {
 
 const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs8", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } });
 
-/** Start berth with `secret` as the webhook secret; options override the test defaults. */
-export async function startHttpBerth(secret: string, options: Pick<BerthOptions, "builder"> & Partial<BerthOptions>): Promise<HttpBerth> {
+/** Octokit plugins added to Probot's (as main.ts adds the metrics plugin). */
+type OctokitPlugins = Array<Parameters<typeof ProbotOctokit.plugin>[0]>;
+
+/**
+ * Start berth with `secret` as the webhook secret; options override the test defaults. A `store`
+ * given is used (and closed by `close()`); default SQLite in a temp dir.
+ */
+export async function startHttpBerth(secret: string, berthOptions: Pick<BerthOptions, "builder"> & Partial<BerthOptions> & { octokitPlugins?: OctokitPlugins }): Promise<HttpBerth> {
+  const { octokitPlugins = [], ...options } = berthOptions;
   const dataDir = mkdtempSync(join(tmpdir(), "berth-http-"));
-  const store = SqliteStore.open(dataDir);
+  const store = options.store ?? SqliteStore.open(dataDir);
   const log = pino({ level: "silent" });
   const probot = new Probot({
     appId: 1,
     privateKey,
     secret,
     log,
-    Octokit: ProbotOctokit.defaults((o: Record<string, unknown>) => ({ ...o, retry: { enabled: false }, throttle: { enabled: false } })),
+    Octokit: ProbotOctokit.plugin(...octokitPlugins).defaults((o: Record<string, unknown>) => ({ ...o, retry: { enabled: false }, throttle: { enabled: false } })),
   });
   const berth = createBerth({
     store,

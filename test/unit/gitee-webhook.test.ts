@@ -17,6 +17,9 @@ let server: Server;
 let base: string;
 let received: BotEvent[];
 let failQueue: boolean;
+/** What onEvent answers: false says "seen before". */
+let seenBefore: boolean;
+let results: Array<[string | undefined, string]>;
 let capture: CapturedLog;
 let gate: BodyGate;
 
@@ -35,7 +38,9 @@ async function serve(secrets: GiteeWebhookSecrets = { fallback: SECRET, byScope:
     onEvent: async (event) => {
       if (failQueue) throw new Error("database is locked");
       received.push(event);
+      return !seenBefore;
     },
+    onResult: (event, result) => results.push([event, result]),
   });
   server = createServer((req, res) => {
     void handler(req, res).then((handled) => {
@@ -48,7 +53,9 @@ async function serve(secrets: GiteeWebhookSecrets = { fallback: SECRET, byScope:
 
 beforeEach(async () => {
   received = [];
+  results = [];
   failQueue = false;
+  seenBefore = false;
   capture = captureLogger();
   await serve();
 });
@@ -102,6 +109,25 @@ async function post(event: string, body: string, headers: Record<string, string>
 }
 
 describe("POST /api/gitee/webhooks", () => {
+  it("reports what became of each delivery: accepted, ignored (seen before, signature reused), refused, error", async () => {
+    const body = giteeFixtureText("pr_open.json");
+    expect((await post("Merge Request Hook", body, signed(String(NOW)))).status).toBe(200);
+    expect((await post("Merge Request Hook", body, signed(String(NOW)))).status).toBe(200);
+    seenBefore = true;
+    expect((await post("Merge Request Hook", body, signed(String(NOW - 1000)))).status).toBe(200);
+    seenBefore = false;
+    expect((await post("Merge Request Hook", body, signed(String(NOW - 2000), "not-the-secret"))).status).toBe(401);
+    failQueue = true;
+    expect((await post("Merge Request Hook", body, signed(String(NOW - 3000)))).status).toBe(500);
+    expect(results).toEqual([
+      ["Merge Request Hook", "accepted"],
+      ["Merge Request Hook", "ignored"],
+      ["Merge Request Hook", "ignored"],
+      ["Merge Request Hook", "refused"],
+      ["Merge Request Hook", "error"],
+    ]);
+  });
+
   it("accepts a signed PR open, queues one event and answers with its delivery id", async () => {
     const res = await post("Merge Request Hook", giteeFixtureText("pr_open.json"), signed());
     expect(res.status).toBe(200);

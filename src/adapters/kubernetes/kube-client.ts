@@ -12,6 +12,7 @@ import {
   NetworkingV1Api,
   PatchStrategy,
   RbacAuthorizationV1Api,
+  VersionApi,
   setHeaderOptions,
   type CoreV1Event,
   type V1Ingress,
@@ -152,6 +153,7 @@ export class KubeClient {
   private readonly batch: BatchV1Api;
   private readonly networking: NetworkingV1Api;
   private readonly rbac: RbacAuthorizationV1Api;
+  private readonly versionApi: VersionApi;
   private readonly pollMs: number;
 
   constructor(private readonly options: KubeClientOptions = {}) {
@@ -174,7 +176,13 @@ export class KubeClient {
     this.apps = kc.makeApiClient(AppsV1Api);
     this.networking = kc.makeApiClient(NetworkingV1Api);
     this.rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    this.versionApi = kc.makeApiClient(VersionApi);
     this.pollMs = options.pollMs ?? 1000;
+  }
+
+  /** The API server's version (`GET /version`): the cheapest call that proves the server answers (readiness). */
+  async serverVersion(): Promise<string> {
+    return (await this.versionApi.getCode()).gitVersion;
   }
 
   /** The namespace, or null when it does not exist. */

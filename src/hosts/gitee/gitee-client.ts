@@ -8,8 +8,10 @@
  */
 import type { Logger } from "pino";
 import type { z } from "zod";
-import { HttpApiError, HttpTransport, oneLine, type TransportRequest } from "../../adapters/http-transport.js";
+import { HttpApiError, HttpTransport, oneLine, type HttpTransportOptions, type TransportRequest } from "../../adapters/http-transport.js";
 import type { Redactor } from "../../domain/redact.js";
+import type { ApiCallObserver } from "../../metrics/berth-metrics.js";
+import { routeTemplate } from "../../metrics/route-template.js";
 
 /** Default `GITEE_API_URL`. */
 export const GITEE_DEFAULT_API_URL = "https://gitee.com/api/v5";
@@ -34,6 +36,8 @@ export interface GiteeClientOptions {
   maxResponseBytes?: number;
   /** Injected in tests. */
   sleep?: (ms: number) => Promise<void>;
+  /** Told of every API call (route template, status, rate limit left): the metrics. */
+  observe?: ApiCallObserver;
 }
 
 /** One Gitee API call and the schema its successful answer must match. */
@@ -71,6 +75,14 @@ function describeBody(text: string): { message: string } {
   return { message: oneLine(message, 200) };
 }
 
+/** Reports one transport attempt as a Gitee API call (with `X-RateLimit-Remaining` when Gitee sends it). */
+function observeWith(observe: ApiCallObserver): NonNullable<HttpTransportOptions["observe"]> {
+  return (attempt) => {
+    const remaining = Number(attempt.header("x-ratelimit-remaining") ?? Number.NaN);
+    observe({ host: "gitee", method: attempt.method, route: routeTemplate(attempt.path), status: attempt.status, ...(Number.isFinite(remaining) ? { rateLimitRemaining: remaining } : {}) });
+  };
+}
+
 /** Small Gitee API v5 client. */
 export class GiteeClient {
   /** Removes the token (raw, URL-encoded, base64) from any text. */
@@ -97,6 +109,7 @@ export class GiteeClient {
       formatDetail: (message) => `: ${message}`,
       createError: (message, details) => new GiteeApiError(message, { ...details, method: details.method as GiteeMethod, path: details.path ?? "" }),
       ...(sleep ? { sleep: (ms: number) => sleep(ms) } : {}),
+      ...(options.observe ? { observe: observeWith(options.observe) } : {}),
     });
     this.redact = this.http.redact;
   }
