@@ -191,7 +191,7 @@ const { app, engine } = createBerth({
   publicUrl: settings.publicUrl,
   concurrency: settings.concurrency,
   commentIntervalMs: settings.commentIntervalMs,
-  ...(settings.notifyChannels.length ? { notify: { channels: settings.notifyChannels, sender: new WebhookChatSender({ log: log.child({ name: "notify" }) }) } } : {}),
+  ...(settings.notifyChannels.length ? { notify: { channels: settings.notifyChannels, sender: new WebhookChatSender({ log: log.child({ name: "notify" }) }), onDelivery: (channel, vendor, outcome) => metrics.chatDelivery(channel, vendor, outcome) } } : {}),
   redact,
   log: log.child({ name: "berth" }),
 });
@@ -216,7 +216,10 @@ if (settings.gateway) {
     routes,
     domain: settings.gateway.domain,
     log: gatewayLog,
-    onRequest: (outcome) => outcome.route && seen.seen(outcome.route, Date.now()),
+    onRequest: (outcome) => {
+      metrics.gatewayRequest(outcome);
+      if (outcome.route) seen.seen(outcome.route, Date.now());
+    },
     wake: (route) => engine.wakePreview(route.prKey, "a request through the gateway"),
   });
   try {

@@ -91,6 +91,9 @@ export class BerthMetrics {
   private readonly apiCalls: Counter<"host" | "method" | "route" | "status">;
   private readonly rateLimit: Gauge<"host" | "resource">;
   private readonly outbox: Gauge;
+  private readonly gatewayRequests: Counter<"status" | "kind">;
+  private readonly gatewaySeconds: Histogram<"kind">;
+  private readonly chatDeliveries: Counter<"channel" | "vendor" | "outcome">;
   private readonly storeRead: Gauge;
   private readonly store: MetricsStore;
   private readonly log: Pick<Logger, "warn"> | undefined;
@@ -107,10 +110,13 @@ export class BerthMetrics {
     this.stageSeconds = new Histogram({ name: "berth_stage_duration_seconds", help: "Duration of finished stages on this replica, by stage, preview target and outcome", labelNames: ["stage", "target", "outcome"], buckets: STAGE_BUCKETS, registers });
     this.queueDepth = new Gauge({ name: "berth_queue_depth", help: "Runs waiting in the queue", registers });
     this.queueOldest = new Gauge({ name: "berth_queue_oldest_age_seconds", help: "Age of the oldest queued run (0 when none waits)", registers });
-    this.previews = new Gauge({ name: "berth_previews", help: "Previews by state and target (only awake previews exist so far)", labelNames: ["state", "target"], registers });
+    this.previews = new Gauge({ name: "berth_previews", help: "Previews by state (awake, sleeping) and target", labelNames: ["state", "target"], registers });
     this.apiCalls = new Counter({ name: "berth_code_host_api_calls_total", help: "Code-host API calls by host, method, route template and status (or network error code)", labelNames: ["host", "method", "route", "status"], registers });
     this.rateLimit = new Gauge({ name: "berth_code_host_rate_limit_remaining", help: "Requests left in the code host's rate-limit window, as its last answer said", labelNames: ["host", "resource"], registers });
     this.outbox = new Gauge({ name: "berth_status_outbox_backlog", help: "Commit statuses waiting to be written to the code hosts", registers });
+    this.gatewayRequests = new Counter({ name: "berth_gateway_requests_total", help: "Requests through the preview gateway by status class (2xx, 3xx, 4xx, 5xx) and kind (http, websocket)", labelNames: ["status", "kind"], registers });
+    this.gatewaySeconds = new Histogram({ name: "berth_gateway_request_duration_seconds", help: "Time until the gateway's answer started (proxied or its own page)", labelNames: ["kind"], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers });
+    this.chatDeliveries = new Counter({ name: "berth_chat_notifications_total", help: "Chat notifications by channel, vendor and outcome (sent, failed: will retry, given-up)", labelNames: ["channel", "vendor", "outcome"], registers });
     this.storeRead = new Gauge({ name: "berth_metrics_store_read_ok", help: "1 when the store answered this scrape's reads; 0 when it did not (queue and outbox gauges are NaN, runs and previews absent)", registers });
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
@@ -133,6 +139,18 @@ export class BerthMetrics {
       this.rateLimit.set({ host: call.host, resource }, call.rateLimitRemaining);
     }
   };
+
+  /** A request through the preview gateway was answered (or its upgrade settled). */
+  gatewayRequest(outcome: { status: number; durationMs: number; upgrade: boolean }): void {
+    const kind = outcome.upgrade ? "websocket" : "http";
+    this.gatewayRequests.inc({ status: `${Math.floor(outcome.status / 100)}xx`, kind });
+    this.gatewaySeconds.observe({ kind }, Math.max(0, outcome.durationMs) / 1000);
+  }
+
+  /** A chat channel's delivery attempt ended (channel names are the server's own, a bounded set). */
+  chatDelivery(channel: string, vendor: string, outcome: string): void {
+    this.chatDeliveries.inc({ channel: channel.slice(0, 32), vendor: vendor.slice(0, 16), outcome: outcome.slice(0, 16) });
+  }
 
   /** Count runs and time stages from the run events; returns the function that stops listening. */
   listen(events: Pick<RunEvents, "on">): () => void {
@@ -168,8 +186,8 @@ export class BerthMetrics {
       this.queueDepth.set(queued.length);
       const oldest = queued.reduce((min, run) => Math.min(min, run.createdAt), Number.POSITIVE_INFINITY);
       this.queueOldest.set(queued.length ? Math.max(0, this.now() - oldest) / 1000 : 0);
-      for (const target of ["docker", "swarm", "kubernetes"] as const) this.previews.set({ state: "awake", target }, 0);
-      for (const pull of previews) if (pull.preview) this.previews.inc({ state: "awake", target: pull.preview.target });
+      for (const target of ["docker", "swarm", "kubernetes"] as const) for (const state of ["awake", "sleeping"]) this.previews.set({ state, target }, 0);
+      for (const pull of previews) if (pull.preview) this.previews.inc({ state: pull.preview.sleeping ? "sleeping" : "awake", target: pull.preview.target });
       this.outbox.set(outbox.length);
       this.storeRead.set(1);
     } catch (error) {

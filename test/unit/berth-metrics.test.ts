@@ -169,7 +169,11 @@ describe("BerthMetrics", () => {
     expect(scrape.value("berth_previews", { state: "awake", target: "docker" })).toBe(2);
     expect(scrape.value("berth_previews", { state: "awake", target: "kubernetes" })).toBe(1);
     expect(scrape.value("berth_previews", { state: "awake", target: "swarm" })).toBe(0);
-    expect(scrape.all("berth_previews").map((s) => s.labels.state)).toEqual(["awake", "awake", "awake"]);
+    expect(scrape.value("berth_previews", { state: "sleeping", target: "docker" })).toBe(0);
+    await store.patchPull("github:acme/app#2", (p) => ({ ...p, preview: { ...p.preview!, sleeping: { since: now } } }));
+    scrape = parsePrometheusText(await m.render());
+    expect(scrape.value("berth_previews", { state: "awake", target: "docker" })).toBe(1);
+    expect(scrape.value("berth_previews", { state: "sleeping", target: "docker" })).toBe(1);
     expect(scrape.value("berth_status_outbox_backlog")).toBe(1);
 
     now += 30_000;
@@ -207,6 +211,23 @@ describe("BerthMetrics", () => {
     expect(scrape.value("berth_code_host_api_calls_total", { route: "/x", status: "network" })).toBe(1);
     expect(scrape.value("berth_code_host_rate_limit_remaining", { host: "github", resource: "core" })).toBe(4998);
     expect(scrape.all("berth_code_host_rate_limit_remaining", { host: "gitee" })).toEqual([]);
+  });
+});
+
+describe("gateway and chat series", () => {
+  it("counts gateway requests by status class and kind, with their durations, and chat deliveries by channel, vendor and outcome", async () => {
+    const m = metrics();
+    m.gatewayRequest({ status: 200, durationMs: 12, upgrade: false });
+    m.gatewayRequest({ status: 502, durationMs: 3, upgrade: false });
+    m.gatewayRequest({ status: 101, durationMs: 1, upgrade: true });
+    m.chatDelivery("team", "dingtalk", "failed");
+    m.chatDelivery("team", "dingtalk", "sent");
+    const scrape = parsePrometheusText(await m.render());
+    expect(scrape.value("berth_gateway_requests_total", { status: "2xx", kind: "http" })).toBe(1);
+    expect(scrape.value("berth_gateway_requests_total", { status: "5xx", kind: "http" })).toBe(1);
+    expect(scrape.value("berth_gateway_requests_total", { status: "1xx", kind: "websocket" })).toBe(1);
+    expect(scrape.value("berth_gateway_request_duration_seconds_count", { kind: "http" })).toBe(2);
+    expect(scrape.value("berth_chat_notifications_total", { channel: "team", vendor: "dingtalk", outcome: "failed" })).toBe(1);
   });
 });
 
