@@ -137,7 +137,7 @@ for (const kind of settings.targets) {
   const targetLog = log.child({ name: `${kind}-target` });
   const limits = settings.containerLimits;
   const instance = settings.instance;
-  if (kind === "docker") targets.docker = new DockerTarget({ docker, previewHost: settings.previewHost, log: targetLog, redact, registryAuth, limits, instance });
+  if (kind === "docker") targets.docker = new DockerTarget({ docker, previewHost: settings.previewHost, reach: settings.previewReach, log: targetLog, redact, registryAuth, limits, instance });
   if (kind === "swarm") targets.swarm = new SwarmTarget({ docker, previewHost: settings.previewHost, log: targetLog, redact, registryAuth, limits, instance });
   if (kind === "kubernetes") {
     const helm = new HelmCli({ bin: settings.helmBin, kubeContext: settings.kubeContext, redact, log: targetLog, serviceAccount: settings.kubeDeployer?.serviceAccount });

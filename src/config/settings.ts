@@ -65,6 +65,8 @@ const settingsSchema = z.object({
   BERTH_GATEWAY_PORT: optionalString.pipe(z.union([z.literal("off"), z.string().regex(/^\d{1,5}$/, "a port number, or off").transform(Number).pipe(z.number().int().min(1).max(65535))]).optional()),
   /** Who may open previews behind the gateway whose berth.yml does not say (`preview.access`). */
   BERTH_PREVIEW_ACCESS: optionalString.pipe(z.enum(["public", "private"]).optional()),
+  /** How berth reaches Docker previews: their published port, or their address on the PR's network (no host port; needs the gateway). */
+  BERTH_PREVIEW_REACH: optionalString.pipe(z.enum(["publish", "network"]).optional()),
   /** Address the gateway listens on. */
   BERTH_GATEWAY_HOST: optionalString,
   /** How people reach the gateway, when a proxy in front serves it (TLS, port 443): `https://:443`-style `scheme` and `port`. */
@@ -142,6 +144,8 @@ export interface Settings {
   kubeContext?: string;
   helmBin: string;
   previewDomain?: string;
+  /** How Docker previews are reached (`network` only with the gateway). */
+  previewReach: "publish" | "network";
   /** berth's preview gateway (Docker and Swarm previews under stable host names); undefined = off. */
   gateway?: { port: number; host: string; domain: string; publicScheme: "http" | "https"; publicPort: number; defaultAccess: "public" | "private" };
   /** Limits of preview and test containers on Docker and Swarm; undefined = none. */
@@ -225,6 +229,9 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
   if (!quota.ok) return { ok: false, error: `BERTH_KUBE_QUOTA: ${quota.error}` };
   const limits = parseLimits(e.BERTH_KUBE_LIMITS, DEFAULT_LIMIT_RANGE);
   if (!limits.ok) return { ok: false, error: `BERTH_KUBE_LIMITS: ${limits.error}` };
+  if (e.BERTH_PREVIEW_REACH === "network" && e.BERTH_GATEWAY_PORT === "off") {
+    return { ok: false, error: "BERTH_PREVIEW_REACH=network: needs the preview gateway (BERTH_GATEWAY_PORT is off), previews would have no way in" };
+  }
   const giteeSecrets = parseScopedSecrets(e.GITEE_WEBHOOK_SECRETS);
   if (!giteeSecrets.ok) return { ok: false, error: `GITEE_WEBHOOK_SECRETS: ${giteeSecrets.error}` };
   const notify = readNotifyChannels(env);
@@ -256,6 +263,7 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
       kubeContext: e.BERTH_KUBE_CONTEXT,
       helmBin: e.BERTH_HELM_BIN ?? "helm",
       previewDomain: e.BERTH_PREVIEW_DOMAIN,
+      previewReach: e.BERTH_PREVIEW_REACH ?? "publish",
       gateway:
         e.BERTH_GATEWAY_PORT === "off"
           ? undefined

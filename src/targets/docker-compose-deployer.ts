@@ -32,15 +32,14 @@ export interface ComposeDeployerOptions {
   containers: EngineContainers;
   scope: EngineScope;
   limits: ContainerLimits | undefined;
-  bindAddress: string;
-  previewHost: string;
-  probeHost: string;
   callMs: number;
   log: Pick<Logger, "info" | "warn">;
   /** The PR's network, created when missing. */
   ensureNetwork: (key: PreviewKey, signal: AbortSignal) => Promise<{ name: string; created: boolean }>;
-  /** The published host port of `portKey` on a started container. */
-  publishedPort: (container: Docker.Container, portKey: string, signal: AbortSignal) => Promise<string>;
+  /** Host-port bindings of the routed service's port (none when previews are reached over their network). */
+  portBindings: (portKey: string) => { PortBindings?: Record<string, Array<{ HostIp: string; HostPort: string }>> };
+  /** Where berth reaches a started container's port (published, or on the PR's network). */
+  reachAt: (container: Docker.Container, port: number, signal: AbortSignal) => Promise<{ previewHost: string; probeHost: string; hostPort: string | number }>;
 }
 
 /** The PR's Docker volume for a Compose volume name. */
@@ -95,11 +94,8 @@ export class ComposeDeployer {
       }
       const routed = started.get(compose.routed);
       if (!routed) throw new DeployFailure(`preview.service '${compose.routed}' is not a service of the Compose file`);
-      const hostPort = await this.options.publishedPort(routed, `${preview.port}/tcp`, signal);
       const { url, upstream } = await awaitPreviewHealth({
-        previewHost: this.options.previewHost,
-        probeHost: this.options.probeHost,
-        hostPort,
+        ...(await this.options.reachAt(routed, preview.port, signal)),
         preview,
         signal,
         emit,
@@ -148,7 +144,7 @@ export class ComposeDeployer {
       ...(routed ? { ExposedPorts: { [portKey]: {} } } : {}),
       HostConfig: {
         NetworkMode: network,
-        ...(routed ? { PortBindings: { [portKey]: [{ HostIp: this.options.bindAddress, HostPort: "" }] } } : {}),
+        ...(routed ? this.options.portBindings(portKey) : {}),
         RestartPolicy: { Name: "no" },
         LogConfig: { Type: "json-file", Config: { ...PREVIEW_LOG_OPTIONS } },
         Mounts: service.volumes.map((v) => ({ Type: "volume" as const, Source: composeVolumeName(key, v.volume, scope.instance), Target: v.target, ReadOnly: v.readOnly })),

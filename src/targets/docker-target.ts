@@ -55,6 +55,13 @@ export interface DockerTargetOptions {
    * (whatever people can open, berth can usually open too).
    */
   probeHost?: string;
+  /**
+   * `publish` (default): each preview's port is published on the engine's host and reached there.
+   * `network`: nothing is published; berth reaches the preview at its address on the PR's bridge
+   * network (berth must run on the engine's host, or be attached to the PR networks). Only with
+   * berth's gateway, which is then the one way in.
+   */
+  reach?: "publish" | "network";
   log: Pick<Logger, "debug" | "info" | "warn" | "error">;
   redact: Redactor;
   /** Used when an image (e.g. a test image like `node:20`) must be pulled. */
@@ -91,6 +98,7 @@ export class DockerTarget implements PreviewTarget {
   private readonly previewHost: string;
   private readonly bindAddress: string;
   private readonly probeHost: string;
+  private readonly reach: "publish" | "network";
   private readonly log: DockerTargetOptions["log"];
   private readonly redact: Redactor;
   private readonly timeouts: DockerTargetTimeouts;
@@ -107,6 +115,7 @@ export class DockerTarget implements PreviewTarget {
     this.previewHost = options.previewHost ?? "127.0.0.1";
     this.bindAddress = options.bindAddress ?? "0.0.0.0";
     this.probeHost = options.probeHost ?? this.previewHost;
+    this.reach = options.reach ?? "publish";
     this.log = options.log;
     this.redact = options.redact;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
@@ -125,13 +134,11 @@ export class DockerTarget implements PreviewTarget {
       containers: this.containers,
       scope: this.scope,
       limits: this.limits,
-      bindAddress: this.bindAddress,
-      previewHost: this.previewHost,
-      probeHost: this.probeHost,
       callMs: this.timeouts.callMs,
       log: this.log,
       ensureNetwork: (key, signal) => this.ensureNetwork(key, signal),
-      publishedPort: (container, portKey, signal) => this.publishedPort(container, portKey, signal),
+      portBindings: (portKey) => this.portBindings(portKey),
+      reachAt: (container, port, signal) => this.reachAt(container, port, signal),
     });
   }
 
@@ -185,7 +192,7 @@ export class DockerTarget implements PreviewTarget {
           ExposedPorts: { [portKey]: {} },
           HostConfig: {
             NetworkMode: network.name,
-            PortBindings: { [portKey]: [{ HostIp: this.bindAddress, HostPort: "" }] },
+            ...this.portBindings(portKey),
             // No restarts while deciding health: a crash must show as a crash. Set after promotion.
             RestartPolicy: { Name: "no" },
             LogConfig: { Type: "json-file", Config: { ...PREVIEW_LOG_OPTIONS } },
@@ -197,11 +204,8 @@ export class DockerTarget implements PreviewTarget {
       );
       const created = container;
       await engineCall("container start", this.call(signal), (s) => created.start({ abortSignal: s }));
-      const hostPort = await this.publishedPort(created, portKey, signal);
       ({ url, upstream } = await awaitPreviewHealth({
-        previewHost: this.previewHost,
-        probeHost: this.probeHost,
-        hostPort,
+        ...(await this.reachAt(created, preview.port, signal)),
         preview,
         signal,
         emit,
@@ -290,11 +294,8 @@ export class DockerTarget implements PreviewTarget {
     }
     const routed = all.find((c) => c.Labels[SERVICE_LABEL] === undefined || c.Labels[SERVICE_LABEL] === preview.service) ?? all[all.length - 1]!;
     const container = this.docker.getContainer(routed.Id);
-    const hostPort = await this.publishedPort(container, `${preview.port}/tcp`, signal);
     const woken = await awaitPreviewHealth({
-      previewHost: this.previewHost,
-      probeHost: this.probeHost,
-      hostPort,
+      ...(await this.reachAt(container, preview.port, signal)),
       preview,
       signal,
       emit: (line) => this.log.debug({ key, line }, "waking preview"),
@@ -324,6 +325,23 @@ export class DockerTarget implements PreviewTarget {
   /** The PR's bridge network, created when missing; `created` tells whether this call made it. */
   private ensureNetwork(key: PreviewKey, signal: AbortSignal): Promise<{ name: string; created: boolean }> {
     return this.networks.ensure(dockerNetworkName(key, this.scope.instance), key, signal);
+  }
+
+  /** Host-port bindings of a preview's port (none when previews are reached over their network). */
+  private portBindings(portKey: string): { PortBindings?: Record<string, Array<{ HostIp: string; HostPort: string }>> } {
+    return this.reach === "publish" ? { PortBindings: { [portKey]: [{ HostIp: this.bindAddress, HostPort: "" }] } } : {};
+  }
+
+  /** Where a started preview container is reached: its published port, or its address on the PR's network. */
+  private async reachAt(container: Docker.Container, port: number, signal: AbortSignal): Promise<{ previewHost: string; probeHost: string; hostPort: string | number }> {
+    if (this.reach === "publish") return { previewHost: this.previewHost, probeHost: this.probeHost, hostPort: await this.publishedPort(container, `${port}/tcp`, signal) };
+    const info = await engineCall("container inspect", this.call(signal), (s) => container.inspect({ abortSignal: s }));
+    const address = Object.values(info.NetworkSettings.Networks ?? {}).find((n) => n.IPAddress)?.IPAddress;
+    if (!address) {
+      const stopped = await this.stoppedReason(container);
+      throw new DeployFailure(stopped ? `preview ${stopped}` : "the preview has no address on its network");
+    }
+    return { previewHost: address, probeHost: address, hostPort: port };
   }
 
   private async publishedPort(container: Docker.Container, portKey: string, signal: AbortSignal): Promise<string> {

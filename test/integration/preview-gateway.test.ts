@@ -18,6 +18,8 @@ import { DockerTarget } from "../../src/targets/docker-target.js";
 import { FakeGitHubApi } from "../fakes/github-api.js";
 import { pullRequestPayload } from "../helpers/github-payloads.js";
 import { createHarness, type Harness } from "../helpers/probot-harness.js";
+import { parseRepoConfig } from "../../src/config/repo-config.js";
+import { gatewayLabelOf } from "../../src/gateway/preview-host-names.js";
 import { sampleRepoConfig, sampleSource } from "../helpers/sample-app.js";
 import { requireServices } from "../helpers/services.js";
 
@@ -142,5 +144,49 @@ describe("preview gateway on the Docker engine", () => {
     const gone = await viaGateway(second.host);
     expect(gone.status).toBe(404);
     expect(gone.text).toContain("No preview at this address");
+  });
+
+  it("reaches a preview over its PR network with no host port published (BERTH_PREVIEW_REACH=network)", { timeout: 120_000 }, async () => {
+    const target = new DockerTarget({ docker, previewHost: "127.0.0.1", reach: "network", log, redact });
+    const builder = new DockerImageBuilder({ docker, log, redact });
+    const tag = `${services.registry}/berth-gateway-it/network:${Date.now()}`;
+    const built = await builder.build({ source: await sampleSource({ variant: "ok", marker: "over-the-network", busybox: services.busybox }), context: ".", dockerfile: "Dockerfile", buildArgs: {}, labels: {}, tag, signal: new AbortController().signal });
+    expect(built.ok).toBe(true);
+    const parsed = parseRepoConfig(sampleRepoConfig("ok"));
+    if (!parsed.ok) throw new Error(parsed.error);
+    const key = { host: "github" as const, owner: "gateway-it", name: "network", pr: 9 };
+    try {
+      const result = await target.deploy({ key, sha: sha("9a"), runId: "run-network", image: tag, preview: parsed.config.preview, signal: new AbortController().signal });
+      expect(result.upstream).toMatch(/^http:\/\/\d+\.\d+\.\d+\.\d+:8080$/);
+      const [container] = await docker.listContainers({ filters: { label: ["berth.repo=gateway-it/network", "berth.role=preview"] } });
+      expect(container?.Ports.filter((p) => p.PublicPort)).toEqual([]);
+      const label = gatewayLabelOf(key, "default");
+      const direct = new PreviewGateway({
+        routes: { resolve: async (l) => (l === label ? { key, prKey: "github:gateway-it/network#9", title: "gateway-it/network#9", upstream: result.upstream!, target: "docker", sha: sha("9a") } : undefined) },
+        domain: "localhost",
+        log,
+      });
+      const port = await direct.listen(0, "127.0.0.1");
+      try {
+        const page = await new Promise<string>((resolve, reject) => {
+          const req = request({ host: "127.0.0.1", port, path: "/", headers: { host: `${label}.localhost` } }, (res) => {
+            let text = "";
+            res.on("data", (c: Buffer) => (text += c.toString()));
+            res.on("end", () => resolve(text));
+          });
+          req.on("error", reject);
+          req.end();
+        });
+        expect(page).toContain("over-the-network");
+      } finally {
+        await direct.close();
+      }
+      // Asleep and awake again, at its (possibly new) network address.
+      await target.sleep(key);
+      const woken = await target.wake(key, parsed.config.preview, new AbortController().signal);
+      expect(woken.upstream).toMatch(/^http:\/\/\d+\.\d+\.\d+\.\d+:8080$/);
+    } finally {
+      await target.remove(key);
+    }
   });
 });
