@@ -5,7 +5,8 @@ import { z } from "zod";
 import { createBuildContext } from "../../src/adapters/docker/source-context.js";
 import type { BotEvent, RepoRef } from "../../src/domain/types.js";
 import { GiteeApiError, GiteeClient } from "../../src/hosts/gitee/gitee-client.js";
-import { GiteeHost, mapGiteePermission } from "../../src/hosts/gitee/gitee-host.js";
+import { GiteeHost } from "../../src/hosts/gitee/gitee-host.js";
+import { permissionFromWord } from "../../src/domain/permission.js";
 import { giteeStatusLabel } from "../../src/hosts/gitee/gitee-status-labels.js";
 import { FakeGiteeApi } from "../fakes/gitee-api.js";
 import { captureLogger, type CapturedLog } from "../helpers/capture-log.js";
@@ -382,7 +383,7 @@ describe("getPermission", () => {
   });
 
   it("knows Gitee's role words and refuses anything else", () => {
-    expect(["developer", "push", "master", "reporter", "viewer", "owner", "", "superuser"].map(mapGiteePermission)).toEqual([
+    expect(["developer", "push", "master", "reporter", "viewer", "owner", "", "superuser"].map(permissionFromWord)).toEqual([
       "write", "write", "maintain", "triage", "read", "admin", "none", "none",
     ]);
   });

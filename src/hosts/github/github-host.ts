@@ -7,6 +7,7 @@ import type { ProbotOctokit } from "probot";
 import type { CodeHost, CommitStatus, HostCapabilities, SourceArchive } from "../../domain/ports.js";
 import type { Permission, PullRef, RepoRef } from "../../domain/types.js";
 import { pullRefFromGitHub } from "./github-pull.js";
+import { findMarkedComment, retryingOnce } from "../marked-comment.js";
 
 type Octokit = InstanceType<typeof ProbotOctokit>;
 
@@ -41,6 +42,11 @@ interface ListedComment {
   performed_via_github_app?: { id: number } | null;
 }
 
+/** The comments of each page Octokit's paginator reads. */
+async function* pagesOf(iterator: AsyncIterable<{ data: unknown }>): AsyncGenerator<readonly ListedComment[]> {
+  for await (const page of iterator) yield page.data as ListedComment[];
+}
+
 const PERMISSIONS: readonly Permission[] = ["admin", "maintain", "write", "triage", "read", "none"];
 
 function statusOf(err: unknown): number | undefined {
@@ -67,31 +73,18 @@ export class GitHubHost implements CodeHost {
 
   private readonly installations = new Map<string, Promise<number>>();
 
-  private appId?: Promise<number>;
-  private botLogin?: Promise<string>;
+  private readonly ourAppId: () => Promise<number>;
+  private readonly ourBotLogin: () => Promise<string>;
 
   constructor(
     private readonly octokitFor: InstallationOctokit,
     /** For repositories berth has no record of (the reconciler after state loss). */
     private readonly lookupInstallation?: InstallationLookup,
     private readonly options: GitHubHostOptions = {},
-  ) {}
-
-  /** Memoised; a failed look-up is asked again next time. */
-  private ourAppId(identity: GitHubAppIdentity): Promise<number> {
-    if (!this.appId) {
-      this.appId = identity.appId();
-      this.appId.catch(() => (this.appId = undefined));
-    }
-    return this.appId;
-  }
-
-  private ourBotLogin(ask: () => Promise<string>): Promise<string> {
-    if (!this.botLogin) {
-      this.botLogin = ask();
-      this.botLogin.catch(() => (this.botLogin = undefined));
-    }
-    return this.botLogin;
+  ) {
+    const identity = options.identity;
+    this.ourAppId = retryingOnce(() => (identity ? identity.appId() : Promise.reject(new Error("no GitHub App identity"))));
+    this.ourBotLogin = retryingOnce(() => (identity?.botLogin ? identity.botLogin() : Promise.reject(new Error("no GitHub App bot login"))));
   }
 
   /** Whether berth wrote the comment: never a person's (even one quoting berth's marker), only the App's bot. */
@@ -100,9 +93,9 @@ export class GitHubHost implements CodeHost {
     const identity = this.options.identity;
     if (!identity) return true;
     const app = comment.performed_via_github_app;
-    if (app) return app.id === (await this.ourAppId(identity));
+    if (app) return app.id === (await this.ourAppId());
     if (!identity.botLogin) return false;
-    return comment.user.login.toLowerCase() === (await this.ourBotLogin(identity.botLogin)).toLowerCase();
+    return comment.user.login.toLowerCase() === (await this.ourBotLogin()).toLowerCase();
   }
 
   private async client(repo: RepoRef): Promise<Octokit> {
@@ -184,12 +177,7 @@ export class GitHubHost implements CodeHost {
   async findComment(repo: RepoRef, prNumber: number, marker: string): Promise<{ id: string; body: string } | null> {
     const octokit = await this.client(repo);
     const iterator = octokit.paginate.iterator(octokit.rest.issues.listComments, { owner: repo.owner, repo: repo.name, issue_number: prNumber, per_page: 100 });
-    for await (const page of iterator) {
-      for (const comment of page.data as ListedComment[]) {
-        if (comment.body?.includes(marker) && (await this.isOurs(comment))) return { id: String(comment.id), body: comment.body };
-      }
-    }
-    return null;
+    return findMarkedComment(pagesOf(iterator), marker, (comment) => comment, (comment) => this.isOurs(comment));
   }
 
   async createComment(repo: RepoRef, prNumber: number, body: string): Promise<{ id: string }> {
