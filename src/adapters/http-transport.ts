@@ -107,6 +107,12 @@ export interface TransportRequest {
   idempotent?: boolean;
   /** Overrides the transport's retries for this call. */
   retries?: number;
+  /** Overrides the transport's per-attempt deadline for this call (large downloads). */
+  timeoutMs?: number;
+  /** Read the answer as bytes (`TransportResponse.bytes`), e.g. an archive; error bodies still become `text`. */
+  binary?: boolean;
+  /** Largest answer of this call, below the transport's own limit; a larger one fails with code `TOO_LARGE` (not retried). */
+  maxResponseBytes?: number;
   /**
    * Wraps one attempt, e.g. to answer an auth challenge: `send(headers)` performs one exchange with
    * extra headers. Errors it throws that are `HttpApiError`s end the call.
@@ -118,6 +124,8 @@ export interface TransportRequest {
 export interface TransportResponse {
   status: number;
   text: string;
+  /** The body as bytes, for `binary` requests. */
+  bytes?: Buffer;
   /** A response header (lower or any case), when it is a single string. */
   header(name: string): string | undefined;
 }
@@ -165,6 +173,18 @@ function networkCode(error: unknown): string {
   const cause = error.cause as { code?: unknown } | undefined;
   const causeCode = typeof cause?.code === "string" ? cause.code : undefined;
   return causeCode && TRANSIENT_NETWORK_CODES.has(causeCode) ? causeCode : (error.code ?? "ERR_NETWORK");
+}
+
+/** A `{"message": "..."}` error body (Gitee, Gitea, Forgejo, Gogs), else the raw text, on one line. */
+export function describeMessageBody(text: string): { message: string } {
+  let message = text;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed && typeof parsed === "object" && "message" in parsed && typeof parsed.message === "string") message = parsed.message;
+  } catch {
+    // not JSON: the raw text
+  }
+  return { message: oneLine(message, 200) };
 }
 
 /** JSON over HTTP with deadline, retries, redacted typed errors and zod parsing. */
@@ -216,6 +236,7 @@ export class HttpTransport {
           : await this.exchange(req, requestId, attempt);
       } catch (error: unknown) {
         if (!(error instanceof NetworkFailure)) throw error;
+        if (error.code === "TOO_LARGE") throw this.fail(req, `answered with a body over ${req.maxResponseBytes ?? this.options.maxResponseBytes} bytes`, { code: error.code });
         const retryable = TRANSIENT_NETWORK_CODES.has(error.code) && !(req.idempotent === false && MAYBE_PROCESSED_CODES.has(error.code));
         if (!retryable || last) throw this.fail(req, `failed: ${error.code}${after}`, { code: error.code });
         await this.backoff(req, attempt, { code: error.code });
@@ -271,14 +292,17 @@ export class HttpTransport {
 
   /** One exchange; network failures become `NetworkFailure` (only the code is kept). */
   private async exchange(req: TransportRequest, requestId: string, attempt: number, extraHeaders: Record<string, string> = {}): Promise<TransportResponse> {
-    const { timeoutMs, requestIdHeader } = this.options;
+    const { requestIdHeader } = this.options;
+    const timeoutMs = req.timeoutMs ?? this.options.timeoutMs;
     const query: Record<string, string> = {};
     for (const [key, value] of Object.entries(req.query ?? {})) if (value !== undefined) query[key] = String(value);
     const deadline = AbortSignal.timeout(timeoutMs);
     const signal = req.signal ? AbortSignal.any([deadline, req.signal]) : deadline;
     const started = Date.now();
     try {
-      const response = await this.http.request<string>({
+      const response = await this.http.request<string | ArrayBuffer>({
+        ...(req.binary ? { responseType: "arraybuffer" as const } : {}),
+        ...(req.maxResponseBytes !== undefined ? { maxContentLength: req.maxResponseBytes } : {}),
         method: req.method,
         url: req.path,
         params: query,
@@ -293,11 +317,14 @@ export class HttpTransport {
         signal,
       });
       this.options.log.debug({ method: req.method, path: req.path, status: response.status, ms: Date.now() - started, attempt, requestId }, `${this.options.name} request`);
-      const text = typeof response.data === "string" ? response.data : "";
+      const bytes = response.data instanceof ArrayBuffer ? Buffer.from(response.data) : Buffer.isBuffer(response.data) ? response.data : undefined;
+      const ok = response.status >= 200 && response.status < 300;
+      const text = typeof response.data === "string" ? response.data : bytes && !ok ? bytes.toString("utf8") : "";
       const headers = response.headers;
       return {
         status: response.status,
         text,
+        ...(bytes ? { bytes } : {}),
         header: (name) => {
           const value: unknown = headers[name.toLowerCase()];
           return typeof value === "string" ? value : undefined;
@@ -307,6 +334,8 @@ export class HttpTransport {
       // The caller gave up: not a failure of the server, not retried.
       if (req.signal?.aborted) throw req.signal.reason;
       if (deadline.aborted) throw new NetworkFailure("ETIMEDOUT");
+      // axios stops reading at maxContentLength ("maxContentLength size of N exceeded").
+      if (axios.isAxiosError(error) && /maxContentLength/.test(error.message)) throw new NetworkFailure("TOO_LARGE");
       throw new NetworkFailure(networkCode(error));
     }
   }

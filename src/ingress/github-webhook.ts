@@ -7,7 +7,8 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
-import { BodyRefusedError, refusalStatus, WEBHOOK_MAX_BODY_BYTES, type BodyGate } from "../web/bounded-body.js";
+import { WEBHOOK_MAX_BODY_BYTES, type BodyGate } from "../web/bounded-body.js";
+import { header, readWebhookBody, sendJson } from "./webhook-http.js";
 
 /** The route GitHub Apps post to (Probot's default). */
 export const GITHUB_WEBHOOK_PATH = "/api/github/webhooks";
@@ -34,17 +35,6 @@ export interface GitHubWebhookRouteOptions {
 const JSON_TYPE = /^\s*application\/json\s*(?:;|$)/i;
 const REQUIRED_HEADERS = ["x-github-event", "x-hub-signature-256", "x-github-delivery"] as const;
 
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function send(res: ServerResponse, status: number, body: Record<string, unknown>, extra: Record<string, string> = {}): true {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(text)), ...extra });
-  res.end(text);
-  return true;
-}
 
 /** Errors `verifyAndReceive` rejects with carry a status (400 for a bad signature) inside an AggregateError. */
 function statusOf(error: unknown): { status: number; message: string } {
@@ -69,32 +59,23 @@ export function createGitHubWebhookRoute(options: GitHubWebhookRouteOptions): (r
   return async (req, res) => {
     const pathname = (req.url ?? "").split("?")[0]?.replace(/\/+$/, "");
     if (pathname !== path) return false;
-    if (req.method !== "POST") return send(res, 404, { error: `Unknown route: ${req.method} ${path}` });
+    if (req.method !== "POST") return sendJson(res, 404, { error: `Unknown route: ${req.method} ${path}` });
     if (!JSON_TYPE.test(header(req, "content-type") ?? "")) {
       req.resume();
-      return send(res, 415, { error: 'Unsupported "Content-Type" header value. Must be "application/json"' });
+      return sendJson(res, 415, { error: 'Unsupported "Content-Type" header value. Must be "application/json"' });
     }
     const missing = REQUIRED_HEADERS.filter((name) => header(req, name) === undefined);
     if (missing.length) {
       req.resume();
-      return send(res, 400, { error: `Required headers missing: ${missing.join(", ")}` });
+      return sendJson(res, 400, { error: `Required headers missing: ${missing.join(", ")}` });
     }
-    let body: Buffer;
-    try {
-      body = await options.gate.read(req, limit);
-    } catch (error) {
-      const reason = error instanceof BodyRefusedError ? error.reason : "unreadable";
-      log.warn({ reason, limit, declared: header(req, "content-length") }, "github webhook body refused");
-      const status = refusalStatus(reason);
-      // Answer at once; the connection closes instead of reading the rest of a huge body.
-      res.shouldKeepAlive = false;
-      return send(res, status, { error: reason === "too-large" ? `payload over ${limit} bytes` : reason }, status === 503 ? { "retry-after": "1" } : {});
-    }
+    const body = await readWebhookBody(req, res, { gate: options.gate, limit, log, route: "github" });
+    if (!body) return true;
     const id = header(req, "x-github-delivery") ?? "";
     const signature = header(req, "x-hub-signature-256") ?? "";
     if (options.secret !== undefined && !signatureMatches(options.secret, body, signature)) {
       log.warn({ deliveryId: id, bytes: body.length }, "github webhook refused: signature does not match");
-      return send(res, 400, { error: "signature does not match event payload and secret" });
+      return sendJson(res, 400, { error: "signature does not match event payload and secret" });
     }
     try {
       await options.webhooks.verifyAndReceive({
@@ -106,7 +87,7 @@ export function createGitHubWebhookRoute(options: GitHubWebhookRouteOptions): (r
     } catch (error) {
       const { status, message } = statusOf(error);
       log.warn({ deliveryId: id, status, error: message }, "github webhook refused");
-      return send(res, status, { error: message });
+      return sendJson(res, status, { error: message });
     }
     res.writeHead(200, { "content-type": "text/plain" });
     res.end("ok\n");

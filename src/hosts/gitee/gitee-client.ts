@@ -8,7 +8,7 @@
  */
 import type { Logger } from "pino";
 import type { z } from "zod";
-import { HttpApiError, HttpTransport, oneLine, type TransportRequest } from "../../adapters/http-transport.js";
+import { describeMessageBody, HttpApiError, HttpTransport, type TransportRequest } from "../../adapters/http-transport.js";
 import type { Redactor } from "../../domain/redact.js";
 
 /** Default `GITEE_API_URL`. */
@@ -59,18 +59,6 @@ export class GiteeApiError extends HttpApiError {
   }
 }
 
-/** Gitee's `{"message": "..."}` error body, else the raw text, on one line. */
-function describeBody(text: string): { message: string } {
-  let message = text;
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (parsed && typeof parsed === "object" && "message" in parsed && typeof parsed.message === "string") message = parsed.message;
-  } catch {
-    // not JSON: the raw text
-  }
-  return { message: oneLine(message, 200) };
-}
-
 /** Small Gitee API v5 client. */
 export class GiteeClient {
   /** Removes the token (raw, URL-encoded, base64) from any text. */
@@ -93,7 +81,7 @@ export class GiteeClient {
       retries: options.retries ?? 3,
       backoffMs: options.backoffMs ?? 300,
       maxResponseBytes: options.maxResponseBytes ?? 64 * 1024 * 1024,
-      describeError: describeBody,
+      describeError: describeMessageBody,
       formatDetail: (message) => `: ${message}`,
       createError: (message, details) => new GiteeApiError(message, { ...details, method: details.method as GiteeMethod, path: details.path ?? "" }),
       ...(sleep ? { sleep: (ms: number) => sleep(ms) } : {}),
@@ -130,16 +118,4 @@ export class GiteeClient {
   }
 }
 
-/** Encode one path segment (owner, repo, label name, user). */
-export function seg(value: string | number): string {
-  return encodeURIComponent(String(value));
-}
-
-/** Encode a file path inside a repository, keeping its slashes. */
-export function filePath(path: string): string {
-  return path
-    .replace(/^\/+/, "")
-    .split("/")
-    .map((part) => encodeURIComponent(part))
-    .join("/");
-}
+export { filePath, seg } from "../api-path.js";

@@ -8,6 +8,7 @@ import type { CodeHost, CommitStatus, HostCapabilities, SourceArchive } from "..
 import type { Permission, PullRef, RepoRef } from "../../domain/types.js";
 import { pullRefFromGitHub } from "./github-pull.js";
 import { findMarkedComment, retryingOnce } from "../marked-comment.js";
+import { archiveTooLargeError, gzipSourceArchive, MAX_SOURCE_ARCHIVE_BYTES } from "../source-archive-limits.js";
 
 type Octokit = InstanceType<typeof ProbotOctokit>;
 
@@ -53,8 +54,7 @@ function statusOf(err: unknown): number | undefined {
   return typeof err === "object" && err !== null && "status" in err ? Number((err as { status: unknown }).status) : undefined;
 }
 
-/** Largest source archive (gzip'd, as downloaded) berth fetches from GitHub; unpacking has its own limits. */
-export const MAX_SOURCE_ARCHIVE_BYTES = 512 * 1024 * 1024;
+export { MAX_SOURCE_ARCHIVE_BYTES } from "../source-archive-limits.js";
 
 export class GitHubHost implements CodeHost {
   readonly kind = "github" as const;
@@ -138,7 +138,7 @@ export class GitHubHost implements CodeHost {
    */
   async downloadSource(repo: RepoRef, sha: string): Promise<SourceArchive> {
     const octokit = await this.client(repo);
-    const tooLarge = () => new Error(`the source archive of ${sha.slice(0, 7)} is larger than ${MAX_SOURCE_ARCHIVE_BYTES / (1024 * 1024)} MiB; berth does not build it`);
+    const tooLarge = () => archiveTooLargeError(sha);
     const res = await octokit.rest.repos.downloadTarballArchive({ owner: repo.owner, repo: repo.name, ref: sha, request: { parseSuccessResponseBody: false } });
     const data = res.data as unknown;
     const stream = typeof data === "object" && data !== null && "getReader" in data ? (data as ReadableStream<Uint8Array>) : undefined;
@@ -168,10 +168,7 @@ export class GitHubHost implements CodeHost {
       buffer = data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.isBuffer(data) ? data : Buffer.from(data as Uint8Array);
       if (buffer.length > MAX_SOURCE_ARCHIVE_BYTES) throw tooLarge();
     }
-    if (buffer.length < 2 || buffer[0] !== 0x1f || buffer[1] !== 0x8b) {
-      throw new Error(`the source archive of ${sha.slice(0, 7)} is not a gzip'd tarball`);
-    }
-    return { format: "tar.gz", data: buffer };
+    return gzipSourceArchive(buffer, sha);
   }
 
   async findComment(repo: RepoRef, prNumber: number, marker: string): Promise<{ id: string; body: string } | null> {
