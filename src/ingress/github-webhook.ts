@@ -4,11 +4,11 @@
  * `content-length` and while streaming), and only as many bodies at once as the shared gate
  * allows, then hands the raw body to `verifyAndReceive` (signature check, then Probot's handlers).
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import { WEBHOOK_MAX_BODY_BYTES, type BodyGate } from "../web/bounded-body.js";
 import { header, readWebhookBody, sendJson } from "./webhook-http.js";
+import { bodySignatureMatches } from "./body-signature.js";
 
 /** The route GitHub Apps post to (Probot's default). */
 export const GITHUB_WEBHOOK_PATH = "/api/github/webhooks";
@@ -46,9 +46,7 @@ function statusOf(error: unknown): { status: number; message: string } {
 
 /** `sha256=<hex HMAC of the body>`, compared in constant time. */
 export function signatureMatches(secret: string, body: Buffer, signature: string): boolean {
-  const expected = Buffer.from(`sha256=${createHmac("sha256", secret).update(body).digest("hex")}`);
-  const given = Buffer.from(signature);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return bodySignatureMatches(secret, body, signature, "sha256=");
 }
 
 /** A Probot `addHandler` route for GitHub webhooks with bounded bodies. */
