@@ -37,6 +37,8 @@ const serverSchema = z.object({
     .trim()
     .pipe(z.url({ protocol: /^https?$/, error: "must be an http(s) URL, e.g. https://git.example.com" }))
     .refine((v) => {
+      // Zod runs refinements after a failed check too: a text that is no URL was reported already.
+      if (!URL.canParse(v)) return true;
       const url = new URL(v);
       return url.search === "" && url.hash === "" && url.username === "" && url.password === "";
     }, "must be the web base URL without query, fragment or credentials")
