@@ -87,6 +87,32 @@ export interface HttpTransportOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
+/** How a code-host API client over this transport may be tuned (its defaults: 15 s, 3 retries, 300 ms, 64 MiB). */
+export interface ClientTuning {
+  /** Per-attempt deadline for the whole exchange. Default 15 s. */
+  timeoutMs?: number;
+  /** Retries after the first attempt on 5xx, 429, resets and timeouts. Default 3. */
+  retries?: number;
+  /** First backoff delay; doubled per retry, plus jitter. Default 300 ms. */
+  backoffMs?: number;
+  /** Largest accepted response body. Default 64 MiB. */
+  maxResponseBytes?: number;
+  /** Injected in tests. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** The transport settings of a code-host client from its tuning, with the defaults above. */
+export function tunedTransport(tuning: ClientTuning): Pick<HttpTransportOptions, "timeoutMs" | "retries" | "backoffMs" | "maxResponseBytes" | "sleep"> {
+  const sleep = tuning.sleep;
+  return {
+    timeoutMs: tuning.timeoutMs ?? 15_000,
+    retries: tuning.retries ?? 3,
+    backoffMs: tuning.backoffMs ?? 300,
+    maxResponseBytes: tuning.maxResponseBytes ?? 64 * 1024 * 1024,
+    ...(sleep ? { sleep: (ms: number) => sleep(ms) } : {}),
+  };
+}
+
 /** One call. */
 export interface TransportRequest {
   method: HttpMethod;

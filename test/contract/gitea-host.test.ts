@@ -4,8 +4,6 @@
  * Gogs 0.13 subset (labels instead of statuses, no reactions, no pull request API).
  */
 import axios from "axios";
-import { gunzipSync } from "node:zlib";
-import { extract as createExtract } from "tar-stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { GiteaFlavor } from "../../src/config/gitea-servers.js";
 import type { BotEvent, RepoRef } from "../../src/domain/types.js";
@@ -13,6 +11,7 @@ import { GiteaClient } from "../../src/hosts/gitea/gitea-client.js";
 import { GiteaHost } from "../../src/hosts/gitea/gitea-host.js";
 import { FakeGiteaApi } from "../fakes/gitea-api.js";
 import { captureLogger, type CapturedLog } from "../helpers/capture-log.js";
+import { tarEntries } from "../helpers/tar-entries.js";
 
 const TOKEN = "3c9a51e0d7b24f68a1c0e5d2b7f49a30c6e1d8b2";
 const MARKER = "<!-- berth:status -->";
@@ -24,18 +23,7 @@ let headSha: string;
 let repo: RepoRef;
 
 async function entries(data: Buffer): Promise<Array<{ name: string; mode: number; content: string }>> {
-  const found: Array<{ name: string; mode: number; content: string }> = [];
-  const extract = createExtract();
-  const done = (async () => {
-    for await (const entry of extract) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of entry) chunks.push(chunk as Buffer);
-      found.push({ name: entry.header.name, mode: entry.header.mode ?? 0, content: Buffer.concat(chunks).toString("utf8") });
-    }
-  })();
-  extract.end(gunzipSync(data));
-  await done;
-  return found;
+  return (await tarEntries(data)).map((entry) => ({ name: entry.name, mode: entry.mode, content: entry.content.toString("utf8") }));
 }
 
 function setUp(flavor: GiteaFlavor): void {

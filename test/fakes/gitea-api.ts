@@ -18,6 +18,7 @@ import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { pack as createPack } from "tar-stream";
+import { readRequestBody, writeAnswer } from "./fake-http.js";
 import { assertNoContractViolations, SwaggerContract } from "./swagger-contract.js";
 
 export type FakeGiteaFlavor = "gitea" | "forgejo" | "gogs";
@@ -91,14 +92,6 @@ export interface RecordedGiteaCall {
 
 const NOW = "2026-11-30T09:15:42Z";
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
-}
 
 /** A tar.gz of `files` under `top/`, as `git archive --prefix=<repo>/` makes it. */
 async function tarGz(top: string, files: Map<string, { content: Buffer; mode: string }>): Promise<Buffer> {
@@ -269,7 +262,7 @@ export class FakeGiteaApi {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = (req.method ?? "GET").toUpperCase();
     const url = new URL(req.url ?? "/", "http://fake");
-    const raw = await readBody(req);
+    const raw = await readRequestBody(req);
     let body: unknown;
     if (raw.length > 0) {
       try {
@@ -286,14 +279,7 @@ export class FakeGiteaApi {
       if (check && payload !== undefined && !Buffer.isBuffer(payload)) {
         for (const v of this.contract.checkResponse({ method, path: url.pathname }, status, payload)) this.violations.push(`response: ${v}`);
       }
-      if (payload === undefined) {
-        res.writeHead(status).end();
-      } else if (Buffer.isBuffer(payload)) {
-        res.writeHead(status, { "content-type": "application/octet-stream", "content-length": payload.length }).end(payload);
-      } else {
-        const text = JSON.stringify(payload);
-        res.writeHead(status, { "content-type": "application/json;charset=utf-8", "content-length": Buffer.byteLength(text) }).end(text);
-      }
+      writeAnswer(res, status, payload, { contentType: "application/json;charset=utf-8" });
     };
     const error = (status: number, message: string): void => answer(status, { message, url: `${this.url}/api/swagger` }, false);
 

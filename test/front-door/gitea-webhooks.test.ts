@@ -5,8 +5,6 @@
  * PR's branch; two servers behind one route never mix.
  */
 import { createHmac } from "node:crypto";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import type { GiteaFlavor } from "../../src/config/gitea-servers.js";
@@ -19,6 +17,7 @@ import { FakeBuilder, FakeTarget } from "../fakes/fake-adapters.js";
 import { FakeGiteaApi } from "../fakes/gitea-api.js";
 import { giteaFixtureEvent, loadGiteaFixture } from "../fixtures/gitea/gitea-fixtures.js";
 import { createHarness, type Harness } from "../helpers/probot-harness.js";
+import { serveRoutes, type RouteServer } from "../helpers/route-server.js";
 
 const TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c";
 const MARKER = "<!-- berth:status -->";
@@ -32,14 +31,14 @@ interface Site {
 }
 
 let harness: Harness | undefined;
-let httpServer: Server | undefined;
+let httpServer: RouteServer | undefined;
 let baseUrl = "";
 const sites: Site[] = [];
 
 afterEach(async () => {
   await harness?.close();
   harness = undefined;
-  if (httpServer) await new Promise<void>((resolve) => httpServer!.close(() => resolve()));
+  await httpServer?.close();
   httpServer = undefined;
   for (const site of sites.splice(0)) {
     await site.fake.close();
@@ -73,15 +72,8 @@ async function start(targetExit = 0): Promise<void> {
           : undefined,
     })),
   });
-  const h = harness;
-  httpServer = createServer((req, res) => {
-    void (async () => {
-      for (const route of h.routes) if (await route(req, res)) return;
-      res.writeHead(404).end();
-    })();
-  });
-  await new Promise<void>((resolve) => httpServer!.listen(0, "127.0.0.1", resolve));
-  baseUrl = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
+  httpServer = await serveRoutes(harness.routes);
+  baseUrl = httpServer.url;
 }
 
 /** POST a fixture as the site's server sends it (Forgejo: its headers and Gitea's; Gogs: only its own). */

@@ -7,17 +7,12 @@
  * nothing → a `release-*` tag deploys the production environment → merge removes the preview.
  */
 import { createHmac } from "node:crypto";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { gunzipSync } from "node:zlib";
 import axios from "axios";
 import { pino } from "pino";
-import { extract as createExtract } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDockerClient } from "../../src/adapters/docker/docker-client.js";
 import { DockerImageBuilder } from "../../src/adapters/docker/image-builder.js";
 import { repoSlug } from "../../src/domain/naming.js";
-import type { SourceArchive } from "../../src/domain/ports.js";
 import { createRedactor } from "../../src/domain/redact.js";
 import type { RunStatus } from "../../src/domain/types.js";
 import { GiteaClient } from "../../src/hosts/gitea/gitea-client.js";
@@ -30,6 +25,8 @@ import { giteaFixtureEvent, loadGiteaFixture } from "../fixtures/gitea/gitea-fix
 import { createHarness, type Harness } from "../helpers/probot-harness.js";
 import { sampleRepoConfig, sampleSource } from "../helpers/sample-app.js";
 import { requireServices } from "../helpers/services.js";
+import { serveRoutes, type RouteServer } from "../helpers/route-server.js";
+import { commitFilesOf } from "../helpers/tar-entries.js";
 
 const services = requireServices();
 const docker = createDockerClient(services.dockerHost);
@@ -54,27 +51,11 @@ const RELEASE_CONFIG = `${sampleRepoConfig("ok")}tags:\n  - match: "release-*"\n
 
 let fake: FakeGiteaApi;
 let harness: Harness;
-let server: Server;
+let server: RouteServer | undefined;
 let serverUrl: string;
 let headSha: string;
 let deliveries = 0;
 const state: { previewUrl?: string; containerId?: string; reportId?: string } = {};
-
-async function filesOf(archive: SourceArchive): Promise<Record<string, { content: Buffer; mode: "100644" | "100755" }>> {
-  const files: Record<string, { content: Buffer; mode: "100644" | "100755" }> = {};
-  const extract = createExtract();
-  const done = (async () => {
-    for await (const entry of extract) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of entry) chunks.push(chunk as Buffer);
-      if (entry.header.type !== "file") continue;
-      files[entry.header.name.split("/").slice(1).join("/")] = { content: Buffer.concat(chunks), mode: ((entry.header.mode ?? 0o644) & 0o111) !== 0 ? "100755" : "100644" };
-    }
-  })();
-  extract.end(gunzipSync(archive.data));
-  await done;
-  return files;
-}
 
 /** A fixture pointed at the fake server and the head commit. */
 function payload(fixture: string, edit: (body: Record<string, any>) => void = () => undefined): Record<string, any> {
@@ -138,7 +119,7 @@ beforeAll(async () => {
   fake.addRepo({ owner: OWNER, name: NAME, defaultBranch: "main" });
   fake.addCommit(OWNER, NAME, { ".gitea/berth.yml": RELEASE_CONFIG, "README.md": "# gitea shop\n" }, "main");
   const source = await sampleSource({ variant: "ok", marker: "gitea-head-commit", busybox: services.busybox });
-  headSha = fake.addCommit(OWNER, NAME, await filesOf(source), HEAD_REF);
+  headSha = fake.addCommit(OWNER, NAME, await commitFilesOf(source.data), HEAD_REF);
   fake.addPull(OWNER, NAME, { number: PR, headSha, headRef: HEAD_REF, author: "alice" });
   fake.setCollaborator(OWNER, NAME, COLLABORATOR, "admin");
 
@@ -163,21 +144,13 @@ beforeAll(async () => {
       },
     ],
   });
-  server = createServer((req, res) => {
-    void (async () => {
-      for (const route of harness.routes) if (await route(req, res)) return;
-      res.writeHead(404).end();
-    })().catch(() => {
-      if (!res.headersSent) res.writeHead(500).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  serverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await serveRoutes(harness.routes);
+  serverUrl = server.url;
 }, 120_000);
 
 afterAll(async () => {
   await harness?.close();
-  if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  await server?.close();
   await fake?.close();
   const left = await docker.listContainers({ all: true, filters: { label: ["berth.managed=true", `berth.host=${HOST}`] } });
   await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));

@@ -6,10 +6,10 @@
  */
 import type { Logger } from "pino";
 import type { z } from "zod";
-import { describeMessageBody, HttpApiError, HttpTransport, type HttpMethod } from "../../adapters/http-transport.js";
+import { describeMessageBody, HttpApiError, HttpTransport, tunedTransport, type ClientTuning, type HttpMethod } from "../../adapters/http-transport.js";
 
 /** Settings of one server's client. */
-export interface GiteaClientOptions {
+export interface GiteaClientOptions extends ClientTuning {
   /** Access token of berth's account (`BERTH_GITEA_<NAME>_TOKEN`). */
   token: string;
   /** `<url>/api/v1`. */
@@ -17,16 +17,6 @@ export interface GiteaClientOptions {
   /** Server name in error messages (`Gitea API (<name>)`). */
   name: string;
   log: Logger;
-  /** Per-attempt deadline. Default 15 s (archives: `downloadTimeoutMs`). */
-  timeoutMs?: number;
-  /** Retries after the first attempt on 5xx, 429, resets and timeouts. Default 3. */
-  retries?: number;
-  /** First backoff delay; doubled per retry, plus jitter. Default 300 ms. */
-  backoffMs?: number;
-  /** Largest accepted JSON answer. Default 64 MiB. */
-  maxResponseBytes?: number;
-  /** Injected in tests. */
-  sleep?: (ms: number) => Promise<void>;
 }
 
 /** One API call and the schema its successful answer must match. */
@@ -58,7 +48,6 @@ export class GiteaClient {
 
   constructor(options: GiteaClientOptions) {
     if (!options.token) throw new Error(`Gitea access token is missing (BERTH_GITEA_${options.name.toUpperCase()}_TOKEN)`);
-    const sleep = options.sleep;
     this.http = new HttpTransport({
       name: "gitea",
       label: `Gitea API (${options.name})`,
@@ -66,14 +55,10 @@ export class GiteaClient {
       headers: { "User-Agent": "berth", Accept: "application/json", Authorization: `token ${options.token}` },
       log: options.log,
       secrets: [options.token],
-      timeoutMs: options.timeoutMs ?? 15_000,
-      retries: options.retries ?? 3,
-      backoffMs: options.backoffMs ?? 300,
-      maxResponseBytes: options.maxResponseBytes ?? 64 * 1024 * 1024,
+      ...tunedTransport(options),
       describeError: describeMessageBody,
       formatDetail: (message) => `: ${message}`,
       createError: (message, details) => new GiteaApiError(message, details),
-      ...(sleep ? { sleep: (ms: number) => sleep(ms) } : {}),
     });
     this.redact = this.http.redact;
   }

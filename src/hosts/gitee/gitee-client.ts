@@ -8,7 +8,7 @@
  */
 import type { Logger } from "pino";
 import type { z } from "zod";
-import { describeMessageBody, HttpApiError, HttpTransport, type TransportRequest } from "../../adapters/http-transport.js";
+import { describeMessageBody, HttpApiError, HttpTransport, tunedTransport, type ClientTuning, type TransportRequest } from "../../adapters/http-transport.js";
 import type { Redactor } from "../../domain/redact.js";
 
 /** Default `GITEE_API_URL`. */
@@ -18,22 +18,12 @@ export const GITEE_DEFAULT_API_URL = "https://gitee.com/api/v5";
 export type GiteeMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 /** Settings of the Gitee client (from `GITEE_TOKEN` / `GITEE_API_URL`). */
-export interface GiteeClientOptions {
+export interface GiteeClientOptions extends ClientTuning {
   /** Personal access token of the bot account (`GITEE_TOKEN`). */
   token: string;
   /** `GITEE_API_URL`; defaults to gitee.com. */
   baseUrl?: string;
   log: Logger;
-  /** Per-attempt deadline for the whole exchange. Default 15 s. */
-  timeoutMs?: number;
-  /** Retries after the first attempt on 5xx, resets and timeouts. Default 3. */
-  retries?: number;
-  /** First backoff delay; doubled per retry, plus jitter. Default 300 ms. */
-  backoffMs?: number;
-  /** Largest accepted response body. Default 64 MiB. */
-  maxResponseBytes?: number;
-  /** Injected in tests. */
-  sleep?: (ms: number) => Promise<void>;
 }
 
 /** One Gitee API call and the schema its successful answer must match. */
@@ -69,7 +59,6 @@ export class GiteeClient {
   constructor(options: GiteeClientOptions) {
     if (!options.token) throw new Error("Gitee access token is missing (GITEE_TOKEN)");
     this.token = options.token;
-    const sleep = options.sleep;
     this.http = new HttpTransport({
       name: "gitee",
       label: "Gitee API",
@@ -77,14 +66,10 @@ export class GiteeClient {
       headers: { "User-Agent": "berth", Accept: "application/json" },
       log: options.log,
       secrets: [options.token],
-      timeoutMs: options.timeoutMs ?? 15_000,
-      retries: options.retries ?? 3,
-      backoffMs: options.backoffMs ?? 300,
-      maxResponseBytes: options.maxResponseBytes ?? 64 * 1024 * 1024,
+      ...tunedTransport(options),
       describeError: describeMessageBody,
       formatDetail: (message) => `: ${message}`,
       createError: (message, details) => new GiteeApiError(message, { ...details, method: details.method as GiteeMethod, path: details.path ?? "" }),
-      ...(sleep ? { sleep: (ms: number) => sleep(ms) } : {}),
     });
     this.redact = this.http.redact;
   }
