@@ -29,3 +29,16 @@ export function writeAnswer(res: ServerResponse, status: number, payload: unknow
   res.writeHead(status, { ...headers, "content-type": options.contentType ?? "application/json", "content-length": Buffer.byteLength(text) });
   res.end(text);
 }
+
+/** One call a vendor API fake received (each fake adds what it knows beyond this). */
+export interface RecordedApiCall {
+  method: string;
+  /** Path without query string, as sent. */
+  path: string;
+  /** Matched spec template, when the path is in the spec. */
+  template: string | undefined;
+  query: Record<string, string>;
+  /** Parsed body, if any. */
+  body: unknown;
+  status: number;
+}

@@ -18,7 +18,7 @@ import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
 import { fileURLToPath } from "node:url";
 import { pack as createPack } from "tar-stream";
-import { readRequestBody, writeAnswer } from "./fake-http.js";
+import { readRequestBody, writeAnswer, type RecordedApiCall } from "./fake-http.js";
 import { assertNoContractViolations, SwaggerContract } from "./swagger-contract.js";
 
 export type FakeGiteaFlavor = "gitea" | "forgejo" | "gogs";
@@ -81,14 +81,7 @@ interface FakeRepo {
   collaborators: Map<string, "read" | "write" | "admin">;
 }
 
-export interface RecordedGiteaCall {
-  method: string;
-  path: string;
-  template: string | undefined;
-  query: Record<string, string>;
-  body: unknown;
-  status: number;
-}
+export type RecordedGiteaCall = RecordedApiCall;
 
 const NOW = "2026-11-30T09:15:42Z";
 

@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { readRequestBody, writeAnswer } from "./fake-http.js";
+import { readRequestBody, writeAnswer, type RecordedApiCall } from "./fake-http.js";
 import { assertNoContractViolations, SwaggerContract } from "./swagger-contract.js";
 
 /** The Gitee v5 Swagger file (a copy of the shared contract, kept with the Gitee fixtures). */
@@ -76,15 +76,7 @@ interface FakeRepo {
 }
 
 /** One call the fake received. */
-export interface RecordedCall {
-  method: string;
-  /** Path without query string, as sent. */
-  path: string;
-  /** Matched spec template, when the path is in the spec. */
-  template: string | undefined;
-  query: Record<string, string>;
-  body: unknown;
-  status: number;
+export interface RecordedCall extends RecordedApiCall {
   /** Where the access token was found. */
   tokenIn: "query" | "body" | null;
 }

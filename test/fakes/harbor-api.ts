@@ -15,7 +15,7 @@ import { createHash } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { readRequestBody, writeAnswer } from "./fake-http.js";
+import { readRequestBody, writeAnswer, type RecordedApiCall } from "./fake-http.js";
 import { assertNoContractViolations, SwaggerContract } from "./swagger-contract.js";
 
 /** Harbor's own v2.0 Swagger description, copied into the repository (tests never read outside it). */
@@ -61,15 +61,7 @@ export interface FakePushOptions {
 }
 
 /** One call the fake received. */
-export interface RecordedHarborCall {
-  method: string;
-  /** Raw path as sent (still percent-encoded), without query. */
-  path: string;
-  template: string | undefined;
-  query: Record<string, string>;
-  /** Parsed JSON body, if any. */
-  body: unknown;
-  status: number;
+export interface RecordedHarborCall extends RecordedApiCall {
   /** Account the request authenticated as, or null. */
   user: string | null;
 }

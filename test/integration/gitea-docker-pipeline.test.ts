@@ -25,6 +25,7 @@ import { giteaFixtureEvent, loadGiteaFixture } from "../fixtures/gitea/gitea-fix
 import { createHarness, type Harness } from "../helpers/probot-harness.js";
 import { sampleRepoConfig, sampleSource } from "../helpers/sample-app.js";
 import { requireServices } from "../helpers/services.js";
+import { removeHostObjects } from "../helpers/engine-cleanup.js";
 import { serveRoutes, type RouteServer } from "../helpers/route-server.js";
 import { commitFilesOf } from "../helpers/tar-entries.js";
 
@@ -152,10 +153,7 @@ afterAll(async () => {
   await harness?.close();
   await server?.close();
   await fake?.close();
-  const left = await docker.listContainers({ all: true, filters: { label: ["berth.managed=true", `berth.host=${HOST}`] } });
-  await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));
-  const networks = await docker.listNetworks({ filters: { label: ["berth.managed=true", `berth.host=${HOST}`] } });
-  await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
+  await removeHostObjects(docker, HOST);
 });
 
 describe("Gitea PR on the local Docker engine", () => {

@@ -27,6 +27,7 @@ import { GITEE_FIXTURE_EVENTS, loadGiteeFixture } from "../fixtures/gitee/gitee-
 import { createHarness, type Harness } from "../helpers/probot-harness.js";
 import { sampleRepoConfig, sampleSource } from "../helpers/sample-app.js";
 import { requireServices } from "../helpers/services.js";
+import { removeHostObjects } from "../helpers/engine-cleanup.js";
 import { serveRoutes, type RouteServer } from "../helpers/route-server.js";
 import { commitFilesOf } from "../helpers/tar-entries.js";
 
@@ -196,10 +197,7 @@ afterAll(async () => {
   await server?.close();
   await fake?.close();
   // Nothing this file started may outlive it.
-  const left = await docker.listContainers({ all: true, filters: { label: ["berth.managed=true", "berth.host=gitee"] } });
-  await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));
-  const networks = await docker.listNetworks({ filters: { label: ["berth.managed=true", "berth.host=gitee"] } });
-  await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
+  await removeHostObjects(docker, "gitee");
 });
 
 describe("Gitee PR on the local Docker engine", () => {
