@@ -126,13 +126,16 @@ for (const flavor of ["gitea", "forgejo"] as const) {
       expect(host.capabilities.statusScope).toBe("commit");
     });
 
-    it("maps permissions: owner admin, collaborators by level, strangers none", async () => {
+    it("maps permissions: owner admin, collaborators by level, others read on a public repository, unknown users none", async () => {
       expect(await host.getPermission(repo, "acme")).toBe("admin");
       expect(await host.getPermission(repo, "bob")).toBe("write");
       expect(await host.getPermission(repo, "carol")).toBe("read");
       fake.addComment("acme", "shop", 3, "hi", "dave");
-      expect(await host.getPermission(repo, "dave")).toBe("none");
+      expect(await host.getPermission(repo, "dave")).toBe("read");
       expect(await host.getPermission(repo, "nobody-at-all")).toBe("none");
+      // Without admin on the repository berth may not ask: a clear error, never a silent "none".
+      fake.botIsAdmin = false;
+      await expect(host.getPermission(repo, "bob")).rejects.toThrow("berth's account on gitea-main may not read permissions of acme/shop (403): make it an admin of the repository");
     });
 
     it("reacts with eyes on a command comment", async () => {

@@ -111,6 +111,8 @@ export class FakeGiteaApi {
   private readonly repos = new Map<string, FakeRepo>();
   private readonly userIds = new Map<string, number>();
   private nextId = 100;
+  /** Whether berth's account is an admin of every repository (Gitea then answers permission queries). */
+  botIsAdmin = true;
   /** Archive bytes padded to this size (size-limit tests). */
   archivePadding = 0;
 
@@ -459,10 +461,11 @@ export class FakeGiteaApi {
       case "GET /repos/{owner}/{repo}/collaborators/{collaborator}/permission": {
         const login = params.collaborator ?? "";
         if (login.toLowerCase() === repo.owner.toLowerCase()) return { status: 200, body: { permission: "owner", role_name: "owner", user: this.userJson(login) } };
-        const permission = repo.collaborators.get(login.toLowerCase());
+        // Gitea answers only repository admins (and site admins) about other users.
+        if (!this.botIsAdmin) return { status: 403, error: "Only admins can query all permissions, repo admins can query all repo permissions, collaborators can query only their own" };
         if (!this.userIds.has(login.toLowerCase())) return { status: 404, error: "GetUserByName" };
-        // Gitea: a user who is no collaborator of this (private) repository is refused.
-        if (!permission) return { status: 403, error: `${login} is not a collaborator` };
+        // Anyone may read a public repository: a user who is no collaborator has read access.
+        const permission = repo.collaborators.get(login.toLowerCase()) ?? "read";
         return { status: 200, body: { permission, role_name: permission, user: this.userJson(login) } };
       }
       case "GET /repos/{owner}/{repo}/collaborators": {

@@ -212,7 +212,7 @@ describe("Gitea PR on the local Docker engine", () => {
     expect((await deliver("issue_comment_pr.json", commentPayload("/test", "mallory"))).data).toMatchObject({ ok: true, kind: "pr-comment" });
     await harness.engine.idle();
     expect(await runCount()).toBe(runsBefore);
-    expect(fake.comments(OWNER, NAME, PR).map((c) => c.body)).toContain("`/test` needs write permission on this repository; @mallory has none. Nothing was run.");
+    expect(fake.comments(OWNER, NAME, PR).map((c) => c.body)).toContain("`/test` needs write permission on this repository; @mallory has read. Nothing was run.");
 
     const command = commentPayload("/test", COLLABORATOR);
     expect((await deliver("issue_comment_pr.json", command)).data).toMatchObject({ ok: true, kind: "pr-comment" });

@@ -205,8 +205,10 @@ export class GiteaHost implements CodeHost {
       }
       return permission;
     } catch (error) {
-      // Gitea answers 403 for a user who is no collaborator of a private repository.
-      if (error instanceof GiteaApiError && error.status === 403) return "none";
+      // Gitea tells only repository admins about other users' permissions.
+      if (error instanceof GiteaApiError && error.status === 403) {
+        throw new Error(`berth's account on ${this.kind} may not read permissions of ${repo.owner}/${repo.name} (403): make it an admin of the repository`);
+      }
       throw error;
     }
   }
