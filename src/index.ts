@@ -16,8 +16,8 @@ import type { ReadinessCheck } from "./web/readiness.js";
 
 /** Everything the engine takes except the hosts, which are built here (GitHub) or passed in. */
 export interface BerthOptions extends Omit<EngineOptions, "hosts"> {
-  /** Hosts besides GitHub (Gitee), with the route that receives their webhooks. */
-  extraHosts?: Array<{ host: CodeHost; route: (engine: Engine) => RouteHandler }>;
+  /** Hosts besides GitHub (Gitee, Gitea servers), with the route that receives their webhooks (one route may serve several hosts). */
+  extraHosts?: Array<{ host: CodeHost; route?: (engine: Engine) => RouteHandler }>;
   /** Bounds the webhook bodies read at once across routes (default: 16 for the GitHub route alone). */
   bodyGate?: BodyGate;
   /** The GitHub App's webhook secret: forged bodies are refused before Probot logs them. */
@@ -101,7 +101,7 @@ export function createBerth(options: BerthOptions): { app: ApplicationFunction; 
       }),
     );
     addHandler(createWebRoutes(options.store, engine.reportBaseUrl));
-    for (const extra of options.extraHosts ?? []) addHandler(extra.route(engine));
+    for (const extra of options.extraHosts ?? []) if (extra.route) addHandler(extra.route(engine));
     // Returns once webhooks can be accepted; reconciling previews with the hosts runs in the background.
     await engine.start();
   };

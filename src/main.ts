@@ -24,6 +24,9 @@ import { KubeClient } from "./adapters/kubernetes/kube-client.js";
 import { KubernetesTarget } from "./targets/kubernetes-target.js";
 import { SwarmTarget } from "./targets/swarm-target.js";
 import { createGiteeWebhookHandler } from "./ingress/gitee-webhook.js";
+import { createGiteaWebhookHandler } from "./ingress/gitea-webhook.js";
+import { GiteaClient } from "./hosts/gitea/gitea-client.js";
+import { GiteaHost } from "./hosts/gitea/gitea-host.js";
 import { BodyGate } from "./web/bounded-body.js";
 import { openStore, redactDatabaseUrl } from "./pipeline/open-store.js";
 import type { Store } from "./pipeline/store.js";
@@ -63,6 +66,7 @@ const redact = createRedactor([
   // Chat webhooks: the URL, the key or token in it, the signing secret.
   ...settings.notifyChannels.flatMap(channelSecrets),
   settings.metricsToken,
+  ...settings.giteaServers.flatMap((server) => [server.token, server.secret]),
 ]);
 const log = createBerthLogger({ level: process.env.LOG_LEVEL ?? "info", ...(settings.logFormat ? { format: settings.logFormat } : {}) });
 
@@ -97,7 +101,7 @@ const gitee = settings.gitee;
 const giteeLog = log.child({ name: "gitee" });
 // Bounds how many webhook bodies are read at once, across the routes that share it.
 const bodyGate = new BodyGate(16);
-const extraHosts = gitee
+const extraHosts: NonNullable<BerthOptions["extraHosts"]> = gitee
   ? [
       {
         host: new GiteeHost({ client: new GiteeClient({ token: gitee.token, baseUrl: gitee.apiUrl, log: giteeLog, observe: metrics.apiCall }), log: giteeLog, botLogin: gitee.botLogin }),
@@ -113,6 +117,29 @@ const extraHosts = gitee
       },
     ]
   : [];
+
+// Every Gitea, Forgejo or Gogs server is a host of its own; one route receives all their webhooks.
+const giteaLog = log.child({ name: "gitea" });
+const giteaHosts = settings.giteaServers.map(
+  (server) =>
+    new GiteaHost({
+      kind: server.host,
+      flavor: server.flavor,
+      client: new GiteaClient({ token: server.token, apiUrl: server.apiUrl, name: server.name, log: giteaLog.child({ server: server.host }) }),
+      log: giteaLog.child({ server: server.host }),
+      botLogin: server.botLogin,
+    }),
+);
+extraHosts.push(
+  ...giteaHosts.map((host, index) => ({
+    host,
+    route:
+      index === 0
+        ? (engine: { accept: (event: BotEvent) => Promise<boolean> }) =>
+            createGiteaWebhookHandler({ servers: settings.giteaServers, gate: bodyGate, log: giteaLog, onEvent: async (event) => void (await engine.accept(event)) })
+        : undefined,
+  })),
+);
 
 const harborLog = log.child({ name: "harbor" });
 const artifacts = settings.harbor

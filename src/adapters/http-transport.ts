@@ -100,6 +100,32 @@ export interface ObservedAttempt {
   header(name: string): string | undefined;
 }
 
+/** How a code-host API client over this transport may be tuned (its defaults: 15 s, 3 retries, 300 ms, 64 MiB). */
+export interface ClientTuning {
+  /** Per-attempt deadline for the whole exchange. Default 15 s. */
+  timeoutMs?: number;
+  /** Retries after the first attempt on 5xx, 429, resets and timeouts. Default 3. */
+  retries?: number;
+  /** First backoff delay; doubled per retry, plus jitter. Default 300 ms. */
+  backoffMs?: number;
+  /** Largest accepted response body. Default 64 MiB. */
+  maxResponseBytes?: number;
+  /** Injected in tests. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** The transport settings of a code-host client from its tuning, with the defaults above. */
+export function tunedTransport(tuning: ClientTuning): Pick<HttpTransportOptions, "timeoutMs" | "retries" | "backoffMs" | "maxResponseBytes" | "sleep"> {
+  const sleep = tuning.sleep;
+  return {
+    timeoutMs: tuning.timeoutMs ?? 15_000,
+    retries: tuning.retries ?? 3,
+    backoffMs: tuning.backoffMs ?? 300,
+    maxResponseBytes: tuning.maxResponseBytes ?? 64 * 1024 * 1024,
+    ...(sleep ? { sleep: (ms: number) => sleep(ms) } : {}),
+  };
+}
+
 /** One call. */
 export interface TransportRequest {
   method: HttpMethod;
@@ -120,6 +146,12 @@ export interface TransportRequest {
   idempotent?: boolean;
   /** Overrides the transport's retries for this call. */
   retries?: number;
+  /** Overrides the transport's per-attempt deadline for this call (large downloads). */
+  timeoutMs?: number;
+  /** Read the answer as bytes (`TransportResponse.bytes`), e.g. an archive; error bodies still become `text`. */
+  binary?: boolean;
+  /** Largest answer of this call, below the transport's own limit; a larger one fails with code `TOO_LARGE` (not retried). */
+  maxResponseBytes?: number;
   /**
    * Wraps one attempt, e.g. to answer an auth challenge: `send(headers)` performs one exchange with
    * extra headers. Errors it throws that are `HttpApiError`s end the call.
@@ -131,6 +163,8 @@ export interface TransportRequest {
 export interface TransportResponse {
   status: number;
   text: string;
+  /** The body as bytes, for `binary` requests. */
+  bytes?: Buffer;
   /** A response header (lower or any case), when it is a single string. */
   header(name: string): string | undefined;
 }
@@ -178,6 +212,18 @@ function networkCode(error: unknown): string {
   const cause = error.cause as { code?: unknown } | undefined;
   const causeCode = typeof cause?.code === "string" ? cause.code : undefined;
   return causeCode && TRANSIENT_NETWORK_CODES.has(causeCode) ? causeCode : (error.code ?? "ERR_NETWORK");
+}
+
+/** A `{"message": "..."}` error body (Gitee, Gitea, Forgejo, Gogs), else the raw text, on one line. */
+export function describeMessageBody(text: string): { message: string } {
+  let message = text;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (parsed && typeof parsed === "object" && "message" in parsed && typeof parsed.message === "string") message = parsed.message;
+  } catch {
+    // not JSON: the raw text
+  }
+  return { message: oneLine(message, 200) };
 }
 
 /** JSON over HTTP with deadline, retries, redacted typed errors and zod parsing. */
@@ -229,6 +275,7 @@ export class HttpTransport {
           : await this.exchange(req, requestId, attempt);
       } catch (error: unknown) {
         if (!(error instanceof NetworkFailure)) throw error;
+        if (error.code === "TOO_LARGE") throw this.fail(req, `answered with a body over ${req.maxResponseBytes ?? this.options.maxResponseBytes} bytes`, { code: error.code });
         const retryable = TRANSIENT_NETWORK_CODES.has(error.code) && !(req.idempotent === false && MAYBE_PROCESSED_CODES.has(error.code));
         if (!retryable || last) throw this.fail(req, `failed: ${error.code}${after}`, { code: error.code });
         await this.backoff(req, attempt, { code: error.code });
@@ -284,14 +331,17 @@ export class HttpTransport {
 
   /** One exchange; network failures become `NetworkFailure` (only the code is kept). */
   private async exchange(req: TransportRequest, requestId: string, attempt: number, extraHeaders: Record<string, string> = {}): Promise<TransportResponse> {
-    const { timeoutMs, requestIdHeader } = this.options;
+    const { requestIdHeader } = this.options;
+    const timeoutMs = req.timeoutMs ?? this.options.timeoutMs;
     const query: Record<string, string> = {};
     for (const [key, value] of Object.entries(req.query ?? {})) if (value !== undefined) query[key] = String(value);
     const deadline = AbortSignal.timeout(timeoutMs);
     const signal = req.signal ? AbortSignal.any([deadline, req.signal]) : deadline;
     const started = Date.now();
     try {
-      const response = await this.http.request<string>({
+      const response = await this.http.request<string | ArrayBuffer>({
+        ...(req.binary ? { responseType: "arraybuffer" as const } : {}),
+        ...(req.maxResponseBytes !== undefined ? { maxContentLength: req.maxResponseBytes } : {}),
         method: req.method,
         url: req.path,
         params: query,
@@ -306,18 +356,21 @@ export class HttpTransport {
         signal,
       });
       this.options.log.debug({ method: req.method, path: req.path, status: response.status, ms: Date.now() - started, attempt, requestId }, `${this.options.name} request`);
-      const text = typeof response.data === "string" ? response.data : "";
+      const bytes = response.data instanceof ArrayBuffer ? Buffer.from(response.data) : Buffer.isBuffer(response.data) ? response.data : undefined;
+      const ok = response.status >= 200 && response.status < 300;
+      const text = typeof response.data === "string" ? response.data : bytes && !ok ? bytes.toString("utf8") : "";
       const headers = response.headers;
       const header = (name: string): string | undefined => {
         const value: unknown = headers[name.toLowerCase()];
         return typeof value === "string" ? value : undefined;
       };
       this.options.observe?.({ method: req.method, path: req.path, status: response.status, header });
-      return { status: response.status, text, header };
+      return { status: response.status, text, ...(bytes ? { bytes } : {}), header };
     } catch (error: unknown) {
       // The caller gave up: not a failure of the server, not retried.
       if (req.signal?.aborted) throw req.signal.reason;
-      const code = deadline.aborted ? "ETIMEDOUT" : networkCode(error);
+      // axios stops reading at maxContentLength ("maxContentLength size of N exceeded").
+      const code = deadline.aborted ? "ETIMEDOUT" : axios.isAxiosError(error) && /maxContentLength/.test(error.message) ? "TOO_LARGE" : networkCode(error);
       this.options.observe?.({ method: req.method, path: req.path, status: code, header: () => undefined });
       throw new NetworkFailure(code);
     }

@@ -5,6 +5,7 @@
 import type { V1LimitRangeSpec, V1ResourceQuotaSpec } from "@kubernetes/client-node";
 import { z } from "zod";
 import { DEFAULT_BUILD_LIMITS, parseContainerLimits, type ContainerLimits } from "./container-limits.js";
+import { readGiteaServers, type GiteaServerSettings } from "./gitea-servers.js";
 import { DEFAULT_LIMIT_RANGE, DEFAULT_QUOTA, parseLimits, parseQuota } from "./kube-namespace-defaults.js";
 import { readNotifyChannels } from "./notify-channels.js";
 import type { ChatChannel } from "../notify/channel.js";
@@ -182,6 +183,8 @@ export interface Settings {
     apiUrl: string;
     botLogin?: string;
   };
+  /** Gitea, Forgejo and Gogs servers (`BERTH_GITEA_<NAME>_*`), each a code host `gitea-<name>`. */
+  giteaServers: GiteaServerSettings[];
 }
 
 /** `owner/repo=secret,owner=secret` → a map keyed by the lower-cased scope. */
@@ -239,9 +242,12 @@ export function readSettings(env: NodeJS.ProcessEnv): SettingsResult {
   if (e.GITEE_TOKEN && !e.GITEE_WEBHOOK_SECRET && Object.keys(giteeSecrets.value).length === 0) {
     return { ok: false, error: "GITEE_WEBHOOK_SECRET or GITEE_WEBHOOK_SECRETS: required when GITEE_TOKEN is set (unsigned Gitee webhooks are refused)" };
   }
+  const giteaServers = readGiteaServers(env);
+  if (!giteaServers.ok) return { ok: false, error: giteaServers.error };
   return {
     ok: true,
     settings: {
+      giteaServers: giteaServers.value,
       dataDir: e.BERTH_DATA_DIR,
       databaseUrl: e.BERTH_DATABASE_URL,
       registry: e.BERTH_REGISTRY,

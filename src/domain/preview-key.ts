@@ -4,6 +4,7 @@
  */
 import type { PreviewKey } from "./ports.js";
 import type { RepoRef } from "./types.js";
+import { isHostKind } from "./host-kind.js";
 
 /** The repository fields a key is built from (a RepoRef, a PullRecord's repo, another key). */
 type RepoOf = Pick<RepoRef, "host" | "owner" | "name">;
@@ -56,7 +57,7 @@ export type ParsedPreviewKey = { ok: true; key: PreviewKey } | { ok: false; reas
  */
 export function parsePreviewKey(text: { host: string | undefined; repo: string | undefined; pr: string | undefined }): ParsedPreviewKey {
   const { host, repo, pr } = text;
-  if (host !== "github" && host !== "gitee") return { ok: false, reason: "unknown host" };
+  if (!isHostKind(host)) return { ok: false, reason: "unknown host" };
   if (repo === undefined) return { ok: false, reason: "no repository" };
   const parts = repo.split("/");
   if (parts.length !== 2) return { ok: false, reason: "repository is not owner/name" };

@@ -2,8 +2,8 @@
  * Pure domain types shared by every layer. No I/O, no imports of adapters.
  */
 
-/** Which code host an event or repository belongs to. */
-export type HostKind = "github" | "gitee";
+/** Which code host an event or repository belongs to; `gitea-<name>` is one configured Gitea/Forgejo/Gogs server. */
+export type HostKind = "github" | "gitee" | `gitea-${string}`;
 
 /** A repository on a code host. */
 export interface RepoRef {

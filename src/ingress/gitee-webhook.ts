@@ -14,7 +14,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { BotEvent } from "../domain/types.js";
 import type { WebhookResult } from "../metrics/berth-metrics.js";
-import { BodyRefusedError, refusalStatus, type BodyGate } from "../web/bounded-body.js";
+import type { BodyGate } from "../web/bounded-body.js";
+import { eventRepoOf, header, readWebhookBody, sameRepo, sendJson } from "./webhook-http.js";
 import { giteeHookRepository, parseGiteeEvent } from "./gitee-event.js";
 import { GITEE_MAX_CLOCK_SKEW_MS, verifyGiteeSignature } from "./gitee-signature.js";
 
@@ -81,25 +82,6 @@ class SeenSignatures {
   }
 }
 
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function send(res: ServerResponse, status: number, body: Record<string, unknown>): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
-
-function eventRepo(event: BotEvent): { owner: string; name: string } {
-  return event.kind === "pr-comment" || event.kind === "tag-pushed" ? event.repo : event.pr.repo;
-}
-
-function sameRepo(a: { owner: string; name: string }, b: { owner: string; name: string }): boolean {
-  return a.owner.toLowerCase() === b.owner.toLowerCase() && a.name.toLowerCase() === b.name.toLowerCase();
-}
-
 /** Build the Gitee webhook handler. */
 export function createGiteeWebhookHandler(options: GiteeWebhookOptions): GiteeWebhookHandler {
   const route = options.path ?? GITEE_WEBHOOK_PATH;
@@ -110,28 +92,15 @@ export function createGiteeWebhookHandler(options: GiteeWebhookOptions): GiteeWe
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<WebhookResult> => {
 
-    let raw: Buffer;
-    try {
-      raw = await options.gate.read(req, limit);
-    } catch (error) {
-      if (error instanceof BodyRefusedError) {
-        log.warn({ reason: error.reason, limit }, "gitee webhook body refused");
-        const status = refusalStatus(error.reason);
-        send(res, status, { error: error.reason === "too-large" ? "payload too large" : error.reason === "busy" ? "busy, retry later" : "unreadable body" });
-        return status >= 500 ? "error" : "refused";
-      } else {
-        log.warn({ err: error instanceof Error ? error.message : String(error) }, "gitee webhook body unreadable");
-        send(res, 400, { error: "unreadable body" });
-      }
-      return "refused";
-    }
+    const raw = await readWebhookBody(req, res, { gate: options.gate, limit, log, route: "gitee" });
+    if (!raw) return res.statusCode >= 500 ? "error" : "refused";
 
     let body: unknown;
     try {
       body = JSON.parse(raw.toString("utf8"));
     } catch {
       log.warn({ bytes: raw.length }, "gitee webhook body is not JSON");
-      send(res, 400, { error: "body is not valid JSON" });
+      sendJson(res, 400, { error: "body is not valid JSON" });
       return "refused";
     }
 
@@ -144,7 +113,7 @@ export function createGiteeWebhookHandler(options: GiteeWebhookOptions): GiteeWe
       : ({ ok: false, reason: "missing secret" } as const);
     if (!verdict.ok) {
       log.warn({ reason: verdict.reason, repo: scope, event: header(req, "x-gitee-event") }, "gitee webhook refused");
-      send(res, 401, { error: "invalid token" });
+      sendJson(res, 401, { error: "invalid token" });
       return "refused";
     }
 
@@ -153,21 +122,21 @@ export function createGiteeWebhookHandler(options: GiteeWebhookOptions): GiteeWe
     const signedKey = verdict.mode === "signature" ? `gitee-sign:${verdict.timestamp}:${verdict.signature}` : undefined;
     if (signedKey && !seen.add(signedKey, now())) {
       log.warn({ repo: scope, event: header(req, "x-gitee-event") }, "gitee webhook signature used before");
-      send(res, 200, { ok: true, ignored: "signature already used" });
+      sendJson(res, 200, { ok: true, ignored: "signature already used" });
       return "ignored";
     }
 
     const result = parseGiteeEvent(header(req, "x-gitee-event"), body, { botLogin: options.botLogin });
     if (result.type === "ignore") {
       log.debug({ reason: result.reason }, "gitee webhook ignored");
-      send(res, 200, { ok: true, ignored: result.reason });
+      sendJson(res, 200, { ok: true, ignored: result.reason });
       return "ignored";
     }
 
     // Every event is built from `repository`, the one whose secret verified; keep it that way.
-    if (!repository || !sameRepo(eventRepo(result.event), repository)) {
+    if (!repository || !sameRepo(eventRepoOf(result.event), repository)) {
       log.warn({ repo: scope, kind: result.event.kind }, "gitee webhook event names another repository than its secret");
-      send(res, 401, { error: "invalid token" });
+      sendJson(res, 401, { error: "invalid token" });
       return "refused";
     }
     const event: BotEvent = { ...result.event, replayKey: signedKey ?? `gitee-payload:${result.event.deliveryId}` };
@@ -176,11 +145,11 @@ export function createGiteeWebhookHandler(options: GiteeWebhookOptions): GiteeWe
       fresh = await options.onEvent(event);
     } catch (error) {
       log.error({ deliveryId: event.deliveryId, kind: event.kind, err: error instanceof Error ? error.message : String(error) }, "gitee webhook not queued");
-      send(res, 500, { error: "event could not be queued" });
+      sendJson(res, 500, { error: "event could not be queued" });
       return "error";
     }
     log.info({ deliveryId: event.deliveryId, kind: event.kind, mode: verdict.mode }, "gitee webhook accepted");
-    send(res, 200, { ok: true, deliveryId: event.deliveryId, kind: event.kind });
+    sendJson(res, 200, { ok: true, deliveryId: event.deliveryId, kind: event.kind });
     return fresh === false ? "ignored" : "accepted";
   };
 

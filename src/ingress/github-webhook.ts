@@ -4,11 +4,12 @@
  * `content-length` and while streaming), and only as many bodies at once as the shared gate
  * allows, then hands the raw body to `verifyAndReceive` (signature check, then Probot's handlers).
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { WebhookResult } from "../metrics/berth-metrics.js";
-import { BodyRefusedError, refusalStatus, WEBHOOK_MAX_BODY_BYTES, type BodyGate } from "../web/bounded-body.js";
+import { WEBHOOK_MAX_BODY_BYTES, type BodyGate } from "../web/bounded-body.js";
+import { header, readWebhookBody, sendJson } from "./webhook-http.js";
+import { bodySignatureMatches } from "./body-signature.js";
 
 /** The route GitHub Apps post to (Probot's default). */
 export const GITHUB_WEBHOOK_PATH = "/api/github/webhooks";
@@ -40,17 +41,6 @@ export interface GitHubWebhookRouteOptions {
 const JSON_TYPE = /^\s*application\/json\s*(?:;|$)/i;
 const REQUIRED_HEADERS = ["x-github-event", "x-hub-signature-256", "x-github-delivery"] as const;
 
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function send(res: ServerResponse, status: number, body: Record<string, unknown>, extra: Record<string, string> = {}): true {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(text)), ...extra });
-  res.end(text);
-  return true;
-}
 
 /** Errors `verifyAndReceive` rejects with carry a status (400 for a bad signature) inside an AggregateError. */
 function statusOf(error: unknown): { status: number; message: string } {
@@ -62,9 +52,7 @@ function statusOf(error: unknown): { status: number; message: string } {
 
 /** `sha256=<hex HMAC of the body>`, compared in constant time. */
 export function signatureMatches(secret: string, body: Buffer, signature: string): boolean {
-  const expected = Buffer.from(`sha256=${createHmac("sha256", secret).update(body).digest("hex")}`);
-  const given = Buffer.from(signature);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return bodySignatureMatches(secret, body, signature, "sha256=");
 }
 
 /** A Probot `addHandler` route for GitHub webhooks with bounded bodies. */
@@ -74,7 +62,7 @@ export function createGitHubWebhookRoute(options: GitHubWebhookRouteOptions): (r
   const { log } = options;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<WebhookResult> => {
     const refuse = (status: number, body: Record<string, unknown>, extra: Record<string, string> = {}): WebhookResult => {
-      send(res, status, body, extra);
+      sendJson(res, status, body, extra);
       return status >= 500 ? "error" : "refused";
     };
     if (req.method !== "POST") return refuse(404, { error: `Unknown route: ${req.method} ${path}` });
@@ -87,17 +75,8 @@ export function createGitHubWebhookRoute(options: GitHubWebhookRouteOptions): (r
       req.resume();
       return refuse(400, { error: `Required headers missing: ${missing.join(", ")}` });
     }
-    let body: Buffer;
-    try {
-      body = await options.gate.read(req, limit);
-    } catch (error) {
-      const reason = error instanceof BodyRefusedError ? error.reason : "unreadable";
-      log.warn({ reason, limit, declared: header(req, "content-length") }, "github webhook body refused");
-      const status = refusalStatus(reason);
-      // Answer at once; the connection closes instead of reading the rest of a huge body.
-      res.shouldKeepAlive = false;
-      return refuse(status, { error: reason === "too-large" ? `payload over ${limit} bytes` : reason }, status === 503 ? { "retry-after": "1" } : {});
-    }
+    const body = await readWebhookBody(req, res, { gate: options.gate, limit, log, route: "github" });
+    if (!body) return res.statusCode >= 500 ? "error" : "refused";
     const id = header(req, "x-github-delivery") ?? "";
     const signature = header(req, "x-hub-signature-256") ?? "";
     if (options.secret !== undefined && !signatureMatches(options.secret, body, signature)) {

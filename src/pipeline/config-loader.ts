@@ -11,11 +11,12 @@ export type ConfigLookup =
   | { kind: "missing"; path: string }
   | { kind: "invalid"; error: string; path: string };
 
-/** Config file locations per host, first found wins. */
-const CONFIG_PATHS: Record<CodeHost["kind"], string[]> = {
-  github: [REPO_CONFIG_PATH],
-  gitee: [".gitee/berth.yml", REPO_CONFIG_PATH],
-};
+/** Config file locations per host, first found wins (every Gitea-family server: `.gitea/berth.yml`). */
+function configPathsOf(kind: CodeHost["kind"]): string[] {
+  if (kind === "github") return [REPO_CONFIG_PATH];
+  if (kind === "gitee") return [".gitee/berth.yml", REPO_CONFIG_PATH];
+  return [".gitea/berth.yml", REPO_CONFIG_PATH];
+}
 
 export interface ConfigLoaderOptions {
   /** Preview targets this server can drive; others are a config error. */
@@ -29,7 +30,7 @@ export interface ConfigLoaderOptions {
 export function createConfigLoader(options: ConfigLoaderOptions): (host: CodeHost, pr: Pick<PullRef, "repo">) => Promise<ConfigLookup> {
   const reportedMissing = new Set<string>();
   return async (host, { repo }) => {
-    const paths = CONFIG_PATHS[host.kind];
+    const paths = configPathsOf(host.kind);
     for (const path of paths) {
       const text = await host.readFile(repo, path, repo.defaultBranch);
       if (text === null) continue;

@@ -15,6 +15,7 @@ import { DEFAULT_INSTANCE, sha7 } from "../domain/naming.js";
 import type { ArtifactRegistry, CodeHost, RegistryCleaner, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { BotEvent, HostKind, PullRef } from "../domain/types.js";
+import { hostDisplayName } from "../domain/host-kind.js";
 import { CommentPublisher } from "./comment-publisher.js";
 import { createConfigLoader } from "./config-loader.js";
 import { dispatchEvent } from "./dispatcher.js";
@@ -496,7 +497,7 @@ function codeSpan(text: string): string {
 /** The notice of an event given up on: what was lost, why, and how to get it done. */
 export function eventFailureText(item: InboxItem, failure: EventFailure, deadlineMs: number): string {
   const event = item.event;
-  const host = (event.kind === "pr-comment" || event.kind === "tag-pushed" ? event.repo : event.pr.repo).host === "gitee" ? "Gitee" : "GitHub";
+  const host = hostDisplayName((event.kind === "pr-comment" || event.kind === "tag-pushed" ? event.repo : event.pr.repo).host);
   const what =
     event.kind === "pr-updated"
       ? `the ${event.action === "synchronize" ? "push" : event.action} event of commit ${codeSpan(sha7(event.pr.headSha))}`

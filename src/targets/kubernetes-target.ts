@@ -300,10 +300,13 @@ export class KubernetesTarget implements PreviewTarget {
     return registryHostOf(image) === registryHostOf(`${secrets.registry}/x`) ? secrets.names : [];
   }
 
-  private prUrl(key: PreviewKey, explicit?: string): string {
+  /** The PR's web URL; undefined for a Gitea-family server when the request carries none (its web URL is the server's). */
+  private prUrl(key: PreviewKey, explicit?: string): string | undefined {
     if (explicit) return explicit;
     if (this.options.prUrl) return this.options.prUrl(key);
-    return key.host === "gitee" ? `https://gitee.com/${repoPathOf(key)}/pulls/${key.pr}` : `https://github.com/${repoPathOf(key)}/pull/${key.pr}`;
+    if (key.host === "gitee") return `https://gitee.com/${repoPathOf(key)}/pulls/${key.pr}`;
+    if (key.host === "github") return `https://github.com/${repoPathOf(key)}/pull/${key.pr}`;
+    return undefined;
   }
 
   /** Chart directory and values files for a deploy. */
@@ -442,6 +445,7 @@ export class KubernetesTarget implements PreviewTarget {
   }
 
   private async prepareNamespace(req: KubernetesDeployRequest, namespace: string, labels: Record<string, string>, waitMs: number): Promise<void> {
+    const prUrl = this.prUrl(req.key, req.prUrl);
     await this.options.kube.ensureNamespace({
       name: namespace,
       labels: { ...labels, ...podSecurityLabels(this.options.podSecurity ?? "restricted") },
@@ -449,7 +453,7 @@ export class KubernetesTarget implements PreviewTarget {
       annotations: {
         [ANNOTATIONS.repo]: repoPathOf(req.key),
         [ANNOTATIONS.headSha]: req.sha,
-        [ANNOTATIONS.prUrl]: this.prUrl(req.key, req.prUrl),
+        ...(prUrl ? { [ANNOTATIONS.prUrl]: prUrl } : {}),
         [ANNOTATIONS.runId]: req.runId,
         [ANNOTATIONS.expiresAt]: new Date(this.now().getTime() + (this.options.previewTtlMs ?? 7 * 24 * 3_600_000)).toISOString(),
       },

@@ -5,10 +5,12 @@ import { z } from "zod";
 import { createBuildContext } from "../../src/adapters/docker/source-context.js";
 import type { BotEvent, RepoRef } from "../../src/domain/types.js";
 import { GiteeApiError, GiteeClient } from "../../src/hosts/gitee/gitee-client.js";
-import { GiteeHost, mapGiteePermission } from "../../src/hosts/gitee/gitee-host.js";
+import { GiteeHost } from "../../src/hosts/gitee/gitee-host.js";
+import { permissionFromWord } from "../../src/domain/permission.js";
 import { giteeStatusLabel } from "../../src/hosts/gitee/gitee-status-labels.js";
 import { FakeGiteeApi } from "../fakes/gitee-api.js";
 import { captureLogger, type CapturedLog } from "../helpers/capture-log.js";
+import { tarEntries } from "../helpers/tar-entries.js";
 
 const TOKEN = "5a1d3c0ffee0ddba11f00dfacade4242";
 const MARKER = "<!-- berth:status -->";
@@ -58,23 +60,7 @@ function callsTo(method: string, template: string): number {
 }
 
 async function untar(data: Buffer): Promise<Map<string, { type: string; mode: number; content: string; linkname?: string }>> {
-  const entries = new Map<string, { type: string; mode: number; content: string; linkname?: string }>();
-  const extract = createExtract();
-  const done = (async () => {
-    for await (const entry of extract) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of entry) chunks.push(chunk as Buffer);
-      entries.set(entry.header.name, {
-        type: entry.header.type ?? "file",
-        mode: entry.header.mode ?? 0,
-        content: Buffer.concat(chunks).toString("utf8"),
-        ...(entry.header.linkname ? { linkname: entry.header.linkname } : {}),
-      });
-    }
-  })();
-  extract.end(gunzipSync(data));
-  await done;
-  return entries;
+  return new Map((await tarEntries(data)).map(({ name, content, ...entry }) => [name, { ...entry, content: content.toString("utf8") }]));
 }
 
 async function untarPlain(data: Buffer): Promise<Set<string>> {
@@ -383,7 +369,7 @@ describe("getPermission", () => {
   });
 
   it("knows Gitee's role words and refuses anything else", () => {
-    expect(["developer", "push", "master", "reporter", "viewer", "owner", "", "superuser"].map(mapGiteePermission)).toEqual([
+    expect(["developer", "push", "master", "reporter", "viewer", "owner", "", "superuser"].map(permissionFromWord)).toEqual([
       "write", "write", "maintain", "triage", "read", "admin", "none", "none",
     ]);
   });

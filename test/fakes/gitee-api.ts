@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
+import { readRequestBody, writeAnswer, type RecordedApiCall } from "./fake-http.js";
 import { assertNoContractViolations, SwaggerContract } from "./swagger-contract.js";
 
 /** The Gitee v5 Swagger file (a copy of the shared contract, kept with the Gitee fixtures). */
@@ -75,15 +76,7 @@ interface FakeRepo {
 }
 
 /** One call the fake received. */
-export interface RecordedCall {
-  method: string;
-  /** Path without query string, as sent. */
-  path: string;
-  /** Matched spec template, when the path is in the spec. */
-  template: string | undefined;
-  query: Record<string, string>;
-  body: unknown;
-  status: number;
+export interface RecordedCall extends RecordedApiCall {
   /** Where the access token was found. */
   tokenIn: "query" | "body" | null;
 }
@@ -122,14 +115,6 @@ function gitBlobSha(content: Buffer): string {
   return createHash("sha1").update(`blob ${content.length}\0`).update(content).digest("hex");
 }
 
-function readRequestBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
-}
 
 /** The fake server. Create with `FakeGiteeApi.start(token)`, stop with `close()`. */
 export class FakeGiteeApi {
@@ -439,13 +424,7 @@ export class FakeGiteeApi {
   }
 
   private send(res: ServerResponse, status: number, payload: unknown): void {
-    if (payload === undefined) {
-      res.writeHead(status).end();
-      return;
-    }
-    const text = JSON.stringify(payload);
-    res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-    res.end(text);
+    writeAnswer(res, status, payload);
   }
 
   // ---- response shapes (as the spec declares them) -------------------------------------------

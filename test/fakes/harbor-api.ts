@@ -15,6 +15,7 @@ import { createHash } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
+import { readRequestBody, writeAnswer, type RecordedApiCall } from "./fake-http.js";
 import { assertNoContractViolations, SwaggerContract } from "./swagger-contract.js";
 
 /** Harbor's own v2.0 Swagger description, copied into the repository (tests never read outside it). */
@@ -60,15 +61,7 @@ export interface FakePushOptions {
 }
 
 /** One call the fake received. */
-export interface RecordedHarborCall {
-  method: string;
-  /** Raw path as sent (still percent-encoded), without query. */
-  path: string;
-  template: string | undefined;
-  query: Record<string, string>;
-  /** Parsed JSON body, if any. */
-  body: unknown;
-  status: number;
+export interface RecordedHarborCall extends RecordedApiCall {
   /** Account the request authenticated as, or null. */
   user: string | null;
 }
@@ -158,14 +151,6 @@ function errors(code: string, message: string): { errors: Array<{ code: string; 
 
 const notFound = (message: string): HandlerResult => ({ status: 404, body: errors("NOT_FOUND", message) });
 
-function readRequestBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk));
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
-}
 
 /** The fake server. Create with `FakeHarborApi.start(options)`, stop with `close()`. */
 export class FakeHarborApi {
@@ -419,13 +404,7 @@ export class FakeHarborApi {
   }
 
   private send(res: ServerResponse, method: string, status: number, payload: unknown, headers: Record<string, string> = {}): void {
-    if (payload === undefined || method === "HEAD") {
-      res.writeHead(status, headers).end();
-      return;
-    }
-    const text = JSON.stringify(payload);
-    res.writeHead(status, { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-    res.end(text);
+    writeAnswer(res, status, payload, { headers, head: method === "HEAD" });
   }
 
   // ---- response shapes (as the spec declares them) -------------------------------------------

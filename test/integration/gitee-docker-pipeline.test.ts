@@ -9,16 +9,11 @@
  * merge removes the preview and the comment says so.
  */
 import { repoSlug } from "../../src/domain/naming.js";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { gunzipSync } from "node:zlib";
 import axios from "axios";
 import { pino } from "pino";
-import { extract as createExtract } from "tar-stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDockerClient } from "../../src/adapters/docker/docker-client.js";
 import { DockerImageBuilder } from "../../src/adapters/docker/image-builder.js";
-import type { SourceArchive } from "../../src/domain/ports.js";
 import { createRedactor } from "../../src/domain/redact.js";
 import type { RunStatus } from "../../src/domain/types.js";
 import { GiteeClient } from "../../src/hosts/gitee/gitee-client.js";
@@ -32,6 +27,9 @@ import { GITEE_FIXTURE_EVENTS, loadGiteeFixture } from "../fixtures/gitee/gitee-
 import { createHarness, type Harness } from "../helpers/probot-harness.js";
 import { sampleRepoConfig, sampleSource } from "../helpers/sample-app.js";
 import { requireServices } from "../helpers/services.js";
+import { removeHostObjects } from "../helpers/engine-cleanup.js";
+import { serveRoutes, type RouteServer } from "../helpers/route-server.js";
+import { commitFilesOf } from "../helpers/tar-entries.js";
 
 const services = requireServices();
 const docker = createDockerClient(services.dockerHost);
@@ -53,31 +51,12 @@ const ALL_RUN_STATUSES: RunStatus[] = ["queued", "running", "passed", "failed", 
 
 let fake: FakeGiteeApi;
 let harness: Harness;
-let server: Server;
+let server: RouteServer | undefined;
 let serverUrl: string;
 let headSha: string;
 
 /** Shared between the steps below (they run in order, as the PR's life does). */
 const state: { previewUrl?: string; containerId?: string; reportId?: string } = {};
-
-/** The sample source as the file map the fake stores in a commit (top folder stripped, modes kept). */
-async function filesOf(archive: SourceArchive): Promise<Record<string, FakeFile>> {
-  const files: Record<string, FakeFile> = {};
-  const extract = createExtract();
-  const done = (async () => {
-    for await (const entry of extract) {
-      const chunks: Buffer[] = [];
-      for await (const chunk of entry) chunks.push(chunk as Buffer);
-      if (entry.header.type !== "file") continue;
-      const path = entry.header.name.split("/").slice(1).join("/");
-      const executable = ((entry.header.mode ?? 0o644) & 0o111) !== 0;
-      files[path] = { content: Buffer.concat(chunks), mode: executable ? "100755" : "100644" };
-    }
-  })();
-  extract.end(gunzipSync(archive.data));
-  await done;
-  return files;
-}
 
 /**
  * A recorded payload pointed at the fake repository, PR and head commit. Only text is rewritten:
@@ -182,7 +161,7 @@ beforeAll(async () => {
   // Policy comes from the default branch: berth.yml lives there, under `.gitee/`.
   fake.addCommit(OWNER, NAME, { ".gitee/berth.yml": sampleRepoConfig("ok"), "README.md": "# gitee shop\n" }, "master");
   const source = await sampleSource({ variant: "ok", marker: "gitee-head-commit", busybox: services.busybox });
-  headSha = fake.addCommit(OWNER, NAME, await filesOf(source), HEAD_REF);
+  headSha = fake.addCommit(OWNER, NAME, await commitFilesOf(source.data), HEAD_REF);
   fake.addPull(OWNER, NAME, { number: PR, headSha, headRef: HEAD_REF, author: COLLABORATOR, title: "feat add 3" });
   fake.setCollaborator(OWNER, NAME, COLLABORATOR, "push");
 
@@ -209,27 +188,16 @@ beforeAll(async () => {
     ],
   });
 
-  server = createServer((req, res) => {
-    void (async () => {
-      for (const route of harness.routes) if (await route(req, res)) return;
-      res.writeHead(404).end();
-    })().catch(() => {
-      if (!res.headersSent) res.writeHead(500).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  serverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server = await serveRoutes(harness.routes);
+  serverUrl = server.url;
 }, 120_000);
 
 afterAll(async () => {
   await harness?.close();
-  if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  await server?.close();
   await fake?.close();
   // Nothing this file started may outlive it.
-  const left = await docker.listContainers({ all: true, filters: { label: ["berth.managed=true", "berth.host=gitee"] } });
-  await Promise.all(left.map((c) => docker.getContainer(c.Id).remove({ force: true })));
-  const networks = await docker.listNetworks({ filters: { label: ["berth.managed=true", "berth.host=gitee"] } });
-  await Promise.all(networks.map((n) => docker.getNetwork(n.Id).remove().catch(() => undefined)));
+  await removeHostObjects(docker, "gitee");
 });
 
 describe("Gitee PR on the local Docker engine", () => {

@@ -224,3 +224,38 @@ describe("HttpTransport", () => {
     expect(calls.map((c) => c.headers.authorization)).toEqual([undefined, "Basic abc"]);
   });
 });
+
+describe("binary answers (archives)", () => {
+  const bytes = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0xff, 0x00, 0x10]);
+  const binary = (status: number, body: Buffer): Step => (_req, res) => {
+    res.writeHead(status, { "Content-Type": "application/octet-stream", "Content-Length": body.length });
+    res.end(body);
+  };
+
+  it("returns the bytes untouched", async () => {
+    steps = [binary(200, bytes)];
+    const res = await transport().http.send({ method: "GET", path: "/archive", binary: true });
+    expect(res.bytes).toEqual(bytes);
+    expect(res.text).toBe("");
+  });
+
+  it("reads an error answer of a binary request as text for the message", async () => {
+    steps = [json(404, { message: "GetArchive" })];
+    await expect(transport({ describeError: (text) => ({ message: (JSON.parse(text) as { message: string }).message }) }).http.send({ method: "GET", path: "/archive", binary: true })).rejects.toThrow(
+      "Test API GET /archive answered 404 (GetArchive)",
+    );
+  });
+
+  it("stops reading an answer over the call's limit, without retrying", async () => {
+    steps = [binary(200, Buffer.alloc(64 * 1024, 1))];
+    const error = await transport().http.send({ method: "GET", path: "/archive", binary: true, maxResponseBytes: 1024 }).then(() => undefined, (e: unknown) => e as HttpApiError);
+    expect(error?.code).toBe("TOO_LARGE");
+    expect(error?.message).toBe("Test API GET /archive answered with a body over 1024 bytes");
+    expect(calls).toHaveLength(1);
+  });
+
+  it("takes a per-call deadline over the transport's (which here outlasts the test)", async () => {
+    steps = [hang];
+    await expect(transport({ timeoutMs: 600_000, retries: 0 }).http.send({ method: "GET", path: "/slow", timeoutMs: 200 })).rejects.toThrow("failed: ETIMEDOUT");
+  });
+});

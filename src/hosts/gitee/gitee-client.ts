@@ -8,7 +8,7 @@
  */
 import type { Logger } from "pino";
 import type { z } from "zod";
-import { HttpApiError, HttpTransport, oneLine, type HttpTransportOptions, type TransportRequest } from "../../adapters/http-transport.js";
+import { describeMessageBody, HttpApiError, HttpTransport, tunedTransport, type ClientTuning, type HttpTransportOptions, type TransportRequest } from "../../adapters/http-transport.js";
 import type { Redactor } from "../../domain/redact.js";
 import type { ApiCallObserver } from "../../metrics/berth-metrics.js";
 import { routeTemplate } from "../../metrics/route-template.js";
@@ -20,22 +20,12 @@ export const GITEE_DEFAULT_API_URL = "https://gitee.com/api/v5";
 export type GiteeMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
 /** Settings of the Gitee client (from `GITEE_TOKEN` / `GITEE_API_URL`). */
-export interface GiteeClientOptions {
+export interface GiteeClientOptions extends ClientTuning {
   /** Personal access token of the bot account (`GITEE_TOKEN`). */
   token: string;
   /** `GITEE_API_URL`; defaults to gitee.com. */
   baseUrl?: string;
   log: Logger;
-  /** Per-attempt deadline for the whole exchange. Default 15 s. */
-  timeoutMs?: number;
-  /** Retries after the first attempt on 5xx, resets and timeouts. Default 3. */
-  retries?: number;
-  /** First backoff delay; doubled per retry, plus jitter. Default 300 ms. */
-  backoffMs?: number;
-  /** Largest accepted response body. Default 64 MiB. */
-  maxResponseBytes?: number;
-  /** Injected in tests. */
-  sleep?: (ms: number) => Promise<void>;
   /** Told of every API call (route template, status, rate limit left): the metrics. */
   observe?: ApiCallObserver;
 }
@@ -63,18 +53,6 @@ export class GiteeApiError extends HttpApiError {
   }
 }
 
-/** Gitee's `{"message": "..."}` error body, else the raw text, on one line. */
-function describeBody(text: string): { message: string } {
-  let message = text;
-  try {
-    const parsed: unknown = JSON.parse(text);
-    if (parsed && typeof parsed === "object" && "message" in parsed && typeof parsed.message === "string") message = parsed.message;
-  } catch {
-    // not JSON: the raw text
-  }
-  return { message: oneLine(message, 200) };
-}
-
 /** Reports one transport attempt as a Gitee API call (with `X-RateLimit-Remaining` when Gitee sends it). */
 function observeWith(observe: ApiCallObserver): NonNullable<HttpTransportOptions["observe"]> {
   return (attempt) => {
@@ -93,7 +71,6 @@ export class GiteeClient {
   constructor(options: GiteeClientOptions) {
     if (!options.token) throw new Error("Gitee access token is missing (GITEE_TOKEN)");
     this.token = options.token;
-    const sleep = options.sleep;
     this.http = new HttpTransport({
       name: "gitee",
       label: "Gitee API",
@@ -101,14 +78,10 @@ export class GiteeClient {
       headers: { "User-Agent": "berth", Accept: "application/json" },
       log: options.log,
       secrets: [options.token],
-      timeoutMs: options.timeoutMs ?? 15_000,
-      retries: options.retries ?? 3,
-      backoffMs: options.backoffMs ?? 300,
-      maxResponseBytes: options.maxResponseBytes ?? 64 * 1024 * 1024,
-      describeError: describeBody,
+      ...tunedTransport(options),
+      describeError: describeMessageBody,
       formatDetail: (message) => `: ${message}`,
       createError: (message, details) => new GiteeApiError(message, { ...details, method: details.method as GiteeMethod, path: details.path ?? "" }),
-      ...(sleep ? { sleep: (ms: number) => sleep(ms) } : {}),
       ...(options.observe ? { observe: observeWith(options.observe) } : {}),
     });
     this.redact = this.http.redact;
@@ -143,16 +116,4 @@ export class GiteeClient {
   }
 }
 
-/** Encode one path segment (owner, repo, label name, user). */
-export function seg(value: string | number): string {
-  return encodeURIComponent(String(value));
-}
-
-/** Encode a file path inside a repository, keeping its slashes. */
-export function filePath(path: string): string {
-  return path
-    .replace(/^\/+/, "")
-    .split("/")
-    .map((part) => encodeURIComponent(part))
-    .join("/");
-}
+export { filePath, seg } from "../api-path.js";

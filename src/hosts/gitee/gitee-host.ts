@@ -20,6 +20,8 @@ import { giteePullRef, giteePullSchema, type GiteePull } from "./gitee-pull.js";
 import { giteeRepoPath } from "./gitee-repo-path.js";
 import { downloadGiteeSource, readGiteeBlob, type GiteeSourceArchiveOptions } from "./gitee-source-archive.js";
 import { GiteeStatusLabels } from "./gitee-status-labels.js";
+import { permissionFromWord } from "../../domain/permission.js";
+import { findMarkedComment, numberedPages, retryingOnce } from "../marked-comment.js";
 
 /** Dependencies and limits of `GiteeHost`. */
 export interface GiteeHostOptions {
@@ -90,32 +92,6 @@ function commentPullNumber(repo: RepoRef, comment: z.infer<typeof commentSchema>
 
 const permissionSchema = z.looseObject({ permission: z.string().nullish() });
 
-/** Map Gitee's permission words (GitHub-like, or Gitee role names) to berth's levels. */
-export function mapGiteePermission(value: string | null | undefined): Permission {
-  switch ((value ?? "").trim().toLowerCase()) {
-    case "admin":
-    case "owner":
-      return "admin";
-    case "maintain":
-    case "master":
-      return "maintain";
-    case "write":
-    case "push":
-    case "developer":
-      return "write";
-    case "triage":
-    case "reporter":
-      return "triage";
-    case "read":
-    case "pull":
-    case "viewer":
-    case "guest":
-      return "read";
-    default:
-      return "none";
-  }
-}
-
 /** Gitee implementation of the code host port. */
 export class GiteeHost implements CodeHost {
   readonly kind = "gitee" as const;
@@ -125,8 +101,8 @@ export class GiteeHost implements CodeHost {
   private readonly log: Logger;
   private readonly source: GiteeSourceArchiveOptions;
   private readonly labels: GiteeStatusLabels;
-  /** berth's own login (lower-cased), once known. */
-  private self: Promise<string> | undefined;
+  /** berth's own login, lower-cased: the configured one, else the token's user (read once; a failure is asked again). */
+  private readonly selfLogin: () => Promise<string>;
 
   constructor(options: GiteeHostOptions) {
     this.client = options.client;
@@ -136,19 +112,12 @@ export class GiteeHost implements CodeHost {
     if (options.maxSourceBytes !== undefined) this.source.maxSourceBytes = options.maxSourceBytes;
     if (options.maxSourceEntries !== undefined) this.source.maxSourceEntries = options.maxSourceEntries;
     this.labels = new GiteeStatusLabels(options.client, options.log);
-    if (options.botLogin) this.self = Promise.resolve(options.botLogin.toLowerCase());
+    const botLogin = options.botLogin?.toLowerCase();
+    this.selfLogin = botLogin
+      ? async () => botLogin
+      : retryingOnce(() => this.client.request({ method: "GET", path: "/user", schema: selfSchema }).then((user) => user.login.toLowerCase()));
   }
 
-  /** berth's own login, lower-cased: the configured one, else the token's user (read once; a failure is retried next time). */
-  private async selfLogin(): Promise<string> {
-    this.self ??= this.client.request({ method: "GET", path: "/user", schema: selfSchema }).then((user) => user.login.toLowerCase());
-    try {
-      return await this.self;
-    } catch (error) {
-      this.self = undefined;
-      throw error;
-    }
-  }
 
   /**
    * Rebuild the event from what the Gitee API says: a comment's author and text and its PR's head,
@@ -238,23 +207,13 @@ export class GiteeHost implements CodeHost {
 
   async findComment(repo: RepoRef, prNumber: number, marker: string): Promise<{ id: string; body: string } | null> {
     const self = await this.selfLogin();
-    for (let page = 1; page <= MAX_PAGES; page++) {
-      const comments = await this.client.request({
-        method: "GET",
-        path: `${giteeRepoPath(repo)}/pulls/${seg(prNumber)}/comments`,
-        query: { page, per_page: PAGE_SIZE },
-        schema: z.array(commentSchema),
-      });
-      for (const comment of comments) {
-        const body = comment.body ?? "";
-        if (!body.includes(marker)) continue;
-        if ((comment.user?.login ?? "").toLowerCase() !== self) continue;
-        return { id: String(comment.id), body };
-      }
-      if (comments.length < PAGE_SIZE) return null;
-    }
-    this.log.warn({ repo: `${repo.owner}/${repo.name}`, pr: prNumber, pages: MAX_PAGES }, "gitee status comment search stopped at page limit");
-    return null;
+    const pages = numberedPages(
+      (page) => this.client.request({ method: "GET", path: `${giteeRepoPath(repo)}/pulls/${seg(prNumber)}/comments`, query: { page, per_page: PAGE_SIZE }, schema: z.array(commentSchema) }),
+      PAGE_SIZE,
+      MAX_PAGES,
+      () => this.log.warn({ repo: `${repo.owner}/${repo.name}`, pr: prNumber, pages: MAX_PAGES }, "gitee status comment search stopped at page limit"),
+    );
+    return findMarkedComment(pages, marker, (comment) => comment, (comment) => (comment.user?.login ?? "").toLowerCase() === self);
   }
 
   async createComment(repo: RepoRef, prNumber: number, body: string): Promise<{ id: string }> {
@@ -290,7 +249,7 @@ export class GiteeHost implements CodeHost {
       schema: permissionSchema,
     });
     if (answer === null) return "none";
-    const permission = mapGiteePermission(answer.permission);
+    const permission = permissionFromWord(answer.permission);
     if (permission === "none" && answer.permission) {
       this.log.warn({ repo: `${repo.owner}/${repo.name}`, permission: answer.permission.slice(0, 40) }, "unknown gitee permission treated as none");
     }

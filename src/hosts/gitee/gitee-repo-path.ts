@@ -1,7 +1,7 @@
-import { seg } from "./gitee-client.js";
+import { repoApiPath } from "../api-path.js";
 import type { RepoRef } from "../../domain/types.js";
 
 /** `/repos/<owner>/<repo>`, each part encoded: the prefix of every repository API path. */
 export function giteeRepoPath(repo: RepoRef): string {
-  return `/repos/${seg(repo.owner)}/${seg(repo.name)}`;
+  return repoApiPath(repo);
 }

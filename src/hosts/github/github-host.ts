@@ -8,6 +8,8 @@ import type { ProbotOctokit } from "probot";
 import type { CodeHost, CommitStatus, HostCapabilities, SourceArchive } from "../../domain/ports.js";
 import type { Permission, PullRef, RepoRef } from "../../domain/types.js";
 import { pullRefFromGitHub } from "./github-pull.js";
+import { findMarkedComment, retryingOnce } from "../marked-comment.js";
+import { archiveTooLargeError, gzipSourceArchive, MAX_SOURCE_ARCHIVE_BYTES } from "../source-archive-limits.js";
 
 type Octokit = InstanceType<typeof ProbotOctokit>;
 
@@ -44,14 +46,18 @@ interface ListedComment {
   performed_via_github_app?: { id: number } | null;
 }
 
+/** The comments of each page Octokit's paginator reads. */
+async function* pagesOf(iterator: AsyncIterable<{ data: unknown }>): AsyncGenerator<readonly ListedComment[]> {
+  for await (const page of iterator) yield page.data as ListedComment[];
+}
+
 const PERMISSIONS: readonly Permission[] = ["admin", "maintain", "write", "triage", "read", "none"];
 
 function statusOf(err: unknown): number | undefined {
   return typeof err === "object" && err !== null && "status" in err ? Number((err as { status: unknown }).status) : undefined;
 }
 
-/** Largest source archive (gzip'd, as downloaded) berth fetches from GitHub; unpacking has its own limits. */
-export const MAX_SOURCE_ARCHIVE_BYTES = 512 * 1024 * 1024;
+export { MAX_SOURCE_ARCHIVE_BYTES } from "../source-archive-limits.js";
 
 export class GitHubHost implements CodeHost {
   readonly kind = "github" as const;
@@ -71,31 +77,18 @@ export class GitHubHost implements CodeHost {
 
   private readonly installations = new Map<string, Promise<number>>();
 
-  private appId?: Promise<number>;
-  private botLogin?: Promise<string>;
+  private readonly ourAppId: () => Promise<number>;
+  private readonly ourBotLogin: () => Promise<string>;
 
   constructor(
     private readonly octokitFor: InstallationOctokit,
     /** For repositories berth has no record of (the reconciler after state loss). */
     private readonly lookupInstallation?: InstallationLookup,
     private readonly options: GitHubHostOptions = {},
-  ) {}
-
-  /** Memoised; a failed look-up is asked again next time. */
-  private ourAppId(identity: GitHubAppIdentity): Promise<number> {
-    if (!this.appId) {
-      this.appId = identity.appId();
-      this.appId.catch(() => (this.appId = undefined));
-    }
-    return this.appId;
-  }
-
-  private ourBotLogin(ask: () => Promise<string>): Promise<string> {
-    if (!this.botLogin) {
-      this.botLogin = ask();
-      this.botLogin.catch(() => (this.botLogin = undefined));
-    }
-    return this.botLogin;
+  ) {
+    const identity = options.identity;
+    this.ourAppId = retryingOnce(() => (identity ? identity.appId() : Promise.reject(new Error("no GitHub App identity"))));
+    this.ourBotLogin = retryingOnce(() => (identity?.botLogin ? identity.botLogin() : Promise.reject(new Error("no GitHub App bot login"))));
   }
 
   /** Whether berth wrote the comment: never a person's (even one quoting berth's marker), only the App's bot. */
@@ -104,9 +97,9 @@ export class GitHubHost implements CodeHost {
     const identity = this.options.identity;
     if (!identity) return true;
     const app = comment.performed_via_github_app;
-    if (app) return app.id === (await this.ourAppId(identity));
+    if (app) return app.id === (await this.ourAppId());
     if (!identity.botLogin) return false;
-    return comment.user.login.toLowerCase() === (await this.ourBotLogin(identity.botLogin)).toLowerCase();
+    return comment.user.login.toLowerCase() === (await this.ourBotLogin()).toLowerCase();
   }
 
   private async client(repo: RepoRef): Promise<Octokit> {
@@ -171,7 +164,7 @@ export class GitHubHost implements CodeHost {
    */
   async downloadSource(repo: RepoRef, sha: string): Promise<SourceArchive> {
     const octokit = await this.client(repo);
-    const tooLarge = () => new Error(`the source archive of ${sha.slice(0, 7)} is larger than ${MAX_SOURCE_ARCHIVE_BYTES / (1024 * 1024)} MiB; berth does not build it`);
+    const tooLarge = () => archiveTooLargeError(sha);
     const res = await octokit.rest.repos.downloadTarballArchive({ owner: repo.owner, repo: repo.name, ref: sha, request: { parseSuccessResponseBody: false } });
     const data = res.data as unknown;
     const stream = typeof data === "object" && data !== null && "getReader" in data ? (data as ReadableStream<Uint8Array>) : undefined;
@@ -201,21 +194,13 @@ export class GitHubHost implements CodeHost {
       buffer = data instanceof ArrayBuffer ? Buffer.from(data) : Buffer.isBuffer(data) ? data : Buffer.from(data as Uint8Array);
       if (buffer.length > MAX_SOURCE_ARCHIVE_BYTES) throw tooLarge();
     }
-    if (buffer.length < 2 || buffer[0] !== 0x1f || buffer[1] !== 0x8b) {
-      throw new Error(`the source archive of ${sha.slice(0, 7)} is not a gzip'd tarball`);
-    }
-    return { format: "tar.gz", data: buffer };
+    return gzipSourceArchive(buffer, sha);
   }
 
   async findComment(repo: RepoRef, prNumber: number, marker: string): Promise<{ id: string; body: string } | null> {
     const octokit = await this.client(repo);
     const iterator = octokit.paginate.iterator(octokit.rest.issues.listComments, { owner: repo.owner, repo: repo.name, issue_number: prNumber, per_page: 100 });
-    for await (const page of iterator) {
-      for (const comment of page.data as ListedComment[]) {
-        if (comment.body?.includes(marker) && (await this.isOurs(comment))) return { id: String(comment.id), body: comment.body };
-      }
-    }
-    return null;
+    return findMarkedComment(pagesOf(iterator), marker, (comment) => comment, (comment) => this.isOurs(comment));
   }
 
   async createComment(repo: RepoRef, prNumber: number, body: string): Promise<{ id: string }> {
