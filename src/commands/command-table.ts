@@ -3,7 +3,7 @@
  */
 import type { Permission } from "../domain/types.js";
 
-export type CommandName = "deploy" | "test" | "delete" | "status" | "help" | "ok-to-test" | "keep";
+export type CommandName = "deploy" | "test" | "delete" | "status" | "help" | "ok-to-test" | "keep" | "cancel";
 
 export interface CommandSpec {
   name: CommandName;
@@ -20,6 +20,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: "test", summary: "Run the tests again against the current preview", permission: "write" },
   { name: "delete", summary: "Tear the preview down", permission: "write" },
   { name: "keep", summary: "Keep the preview 7 more days before it expires (Kubernetes)", permission: "write" },
+  { name: "cancel", summary: "Stop the PR's queued and running runs (the preview stays)", permission: "write" },
   { name: "status", summary: "Redraw the status comment", permission: "write" },
   {
     name: "ok-to-test",

@@ -48,6 +48,7 @@ describe("renderHelp", () => {
         "| `/test` | Run the tests again against the current preview | write or higher |",
         "| `/delete` | Tear the preview down | write or higher |",
         "| `/keep` | Keep the preview 7 more days before it expires (Kubernetes) | write or higher |",
+        "| `/cancel` | Stop the PR's queued and running runs (the preview stays) | write or higher |",
         "| `/status` | Redraw the status comment | write or higher |",
         "| `/ok-to-test [sha]` | Approve building the head commit of a fork PR as it was when you commented (or the commit you name) | write or higher |",
         "| `/help` | Show this list | anyone |",
