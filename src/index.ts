@@ -9,6 +9,8 @@ import { Engine, type EngineOptions } from "./pipeline/engine.js";
 import { createWebRoutes, type RouteHandler } from "./web/routes.js";
 import { createGitHubWebhookRoute } from "./ingress/github-webhook.js";
 import { BodyGate } from "./web/bounded-body.js";
+import type { Auth } from "./web/auth/auth.js";
+import { createDashboardRoutes } from "./web/dashboard/dashboard-routes.js";
 
 /** Everything the engine takes except the hosts, which are built here (GitHub) or passed in. */
 export interface BerthOptions extends Omit<EngineOptions, "hosts"> {
@@ -18,6 +20,8 @@ export interface BerthOptions extends Omit<EngineOptions, "hosts"> {
   bodyGate?: BodyGate;
   /** The GitHub App's webhook secret: forged bodies are refused before Probot logs them. */
   webhookSecret?: string;
+  /** Serve the dashboard at `/` behind this sign-in (see `web/dashboard/dashboard-auth.ts`). */
+  dashboard?: { auth: Auth };
 }
 
 /** Build the engine and the Probot app function that feeds it. */
@@ -78,6 +82,8 @@ export function createBerth(options: BerthOptions): { app: ApplicationFunction; 
       }),
     );
     addHandler(createWebRoutes(options.store, engine.reportBaseUrl));
+    // `/` is free: Probot's default app (which redirects `/` to `/probot`) is not loaded by `run(app)`.
+    if (options.dashboard) addHandler(createDashboardRoutes({ backend: engine, auth: options.dashboard.auth, log: options.log.child({ name: "dashboard" }) }));
     for (const extra of options.extraHosts ?? []) addHandler(extra.route(engine));
     // Returns once webhooks can be accepted; reconciling previews with the hosts runs in the background.
     await engine.start();
