@@ -66,7 +66,8 @@ export const DASHBOARD_JS = `
     var question = button && button.getAttribute("data-confirm");
     if (question && !window.confirm(question)) return;
     if (button) button.disabled = true;
-    fetch(form.action, { method: "POST", body: new URLSearchParams(new FormData(form)), headers: { accept: "application/json" }, credentials: "same-origin" })
+    // The form has a field named "action": form.action is that field, not the URL.
+    fetch(form.getAttribute("action"), { method: "POST", body: new URLSearchParams(new FormData(form)), headers: { accept: "application/json" }, credentials: "same-origin" })
       .then(function (res) { return res.json().then(function (body) { return { ok: res.ok, body: body }; }); })
       .then(function (r) { flash(r.body.message || (r.ok ? "Done." : "Refused."), !r.ok); if (r.ok) setTimeout(function () { location.reload(); }, 1500); })
       .catch(function (err) { flash("The action could not be sent: " + err, true); })

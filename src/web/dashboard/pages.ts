@@ -131,7 +131,7 @@ export function renderOverview(view: OverviewView): Html {
     view.active.map(({ run, position, owner }) => html`<tr data-run="${run.id}"><td data-label="Run">${link(runPath(run.id), runTitle(run))}</td><td data-label="Status">${badge(run.status)}${position !== undefined ? html` <span class="detail">#${position} in queue</span>` : ""}</td><td data-label="Commit"><code>${shortSha(run.sha)}</code></td><td data-label="Stages">${run.plan.join(" → ") || "—"}</td><td data-label="Queued">${time(run.createdAt, now)}</td><td data-label="Replica">${owner ? html`<code>${owner}</code>` : "—"}</td></tr>`),
     "Nothing is queued or running.",
   );
-  const previews = table(["Repository", "PR", "URL", "Commit", "Age", "Expires", "State", "Actions"], previewRows(view.previews, now, session, true), "No previews are running.");
+  const previews = table(["Repository", "PR", "URL", "Commit", "Age", "Expires", "Target", "Actions"], previewRows(view.previews, now, session, true), "No previews are running.");
   const failures = table(
     ["Run", "Commit", "Why", "Finished"],
     view.failures.map((run) => html`<tr><td data-label="Run">${link(runPath(run.id), runTitle(run))}</td><td data-label="Commit"><code>${shortSha(run.sha)}</code></td><td data-label="Why">${run.reason ?? "failed"}</td><td data-label="Finished">${time(run.finishedAt, now)}</td></tr>`),
@@ -223,7 +223,7 @@ export function renderRepoPage(view: RepoView): Html {
     view.runs.map((run) => html`<tr><td data-label="Run">${link(runPath(run.id), runTitle(run))}</td><td data-label="Status">${badge(run.status)}</td><td data-label="Commit"><code>${shortSha(run.sha)}</code></td><td data-label="Trigger">${run.trigger}</td><td data-label="Queued">${time(run.createdAt, now)}</td></tr>`),
     "No runs yet.",
   );
-  const previews = table(["PR", "URL", "Commit", "Age", "Expires", "State", "Actions"], previewRows(view.previews, now, session, false), "No previews are running.");
+  const previews = table(["PR", "URL", "Commit", "Age", "Expires", "Target", "Actions"], previewRows(view.previews, now, session, false), "No previews are running.");
   return html`<h1>${link(view.repo.htmlUrl, repoName(view.repo))} <small>${view.repo.host}</small></h1><section><h2>Previews</h2>${previews}</section><section><h2>Recent runs</h2>${runs}</section><section><h2>berth.yml</h2>${configSection(view.config)}</section><section><h2>Dashboard actions</h2>${auditTable(view.audit, now)}</section>`;
 }
 
