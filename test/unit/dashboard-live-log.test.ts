@@ -5,7 +5,7 @@
  * stored logs and says so.
  */
 import { EventEmitter } from "node:events";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import { describe, expect, it } from "vitest";
 import type { RunRecord } from "../../src/domain/records.js";
 import { RunEvents } from "../../src/pipeline/run-events.js";
@@ -72,9 +72,8 @@ describe("LiveLogStreams", () => {
   it("streams this run's lines and stage events, ends with the run and removes its listener", async () => {
     const events = new RunEvents();
     const streams = new LiveLogStreams({ events });
-    const req = new EventEmitter();
     const res = new SlowResponse();
-    await streams.stream(req as IncomingMessage, res as unknown as ServerResponse, RUN.id, async () => ({ kind: "here" }));
+    await streams.stream(res as unknown as ServerResponse, RUN.id, async () => ({ kind: "here" }));
     expect(res.status).toBe(200);
     expect(streams.connections).toBe(1);
     events.emit({ type: "log-line", run: RUN, stage: "build", line: "<b>hello</b>", at: 1 });
@@ -94,15 +93,14 @@ describe("LiveLogStreams", () => {
   it("keeps lines emitted while it decides, and cleans up when the client disconnects", async () => {
     const events = new RunEvents();
     const streams = new LiveLogStreams({ events, heartbeatMs: 60_000 });
-    const req = new EventEmitter();
     const res = new SlowResponse();
-    await streams.stream(req as IncomingMessage, res as unknown as ServerResponse, RUN.id, async () => {
+    await streams.stream(res as unknown as ServerResponse, RUN.id, async () => {
       events.emit({ type: "log-line", run: RUN, stage: "deploy", line: "during the decision", at: 1 });
       return { kind: "here" };
     });
     expect(res.text()).toContain("during the decision");
     expect(listeners(events)).toBe(1);
-    req.emit("close");
+    res.emit("close");
     expect(listeners(events)).toBe(0);
     expect(streams.connections).toBe(0);
     events.emit({ type: "log-line", run: RUN, stage: "deploy", line: "after", at: 2 });
@@ -114,7 +112,7 @@ describe("LiveLogStreams", () => {
     const streams = new LiveLogStreams({ events, maxConnections: 1 });
     const res = new SlowResponse();
     const long = Array.from({ length: STORED_TAIL_LINES + 5 }, (_, i) => `line ${i}`).join("\n");
-    await streams.stream(new EventEmitter() as IncomingMessage, res as unknown as ServerResponse, RUN.id, async () => ({ kind: "elsewhere", owner: "replica-b", stored: [{ stage: "build", text: `${long}\n` }] }));
+    await streams.stream(res as unknown as ServerResponse, RUN.id, async () => ({ kind: "elsewhere", owner: "replica-b", stored: [{ stage: "build", text: `${long}\n` }] }));
     const text = res.text();
     expect(text).toContain("replica replica-b");
     expect(text).toContain("5 earlier lines are in the stored log");
@@ -124,9 +122,9 @@ describe("LiveLogStreams", () => {
     expect(listeners(events)).toBe(0);
 
     const held = new SlowResponse();
-    await streams.stream(new EventEmitter() as IncomingMessage, held as unknown as ServerResponse, RUN.id, async () => ({ kind: "here" }));
+    await streams.stream(held as unknown as ServerResponse, RUN.id, async () => ({ kind: "here" }));
     const refused = new SlowResponse();
-    await streams.stream(new EventEmitter() as IncomingMessage, refused as unknown as ServerResponse, RUN.id, async () => ({ kind: "here" }));
+    await streams.stream(refused as unknown as ServerResponse, RUN.id, async () => ({ kind: "here" }));
     expect(refused.status).toBe(503);
     held.emit("close");
     expect(streams.connections).toBe(0);

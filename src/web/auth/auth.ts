@@ -16,10 +16,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { HostKind } from "../../domain/types.js";
 import { html, type Html } from "../../render/html.js";
-import { readBoundedBody } from "../bounded-body.js";
+import { BodyRefusedError, readBoundedBody, refusalStatus } from "../bounded-body.js";
 import type { RouteHandler } from "../routes.js";
 import { parseCookies, serializeCookie } from "./cookies.js";
-import { checkCsrf, type CsrfVerdict } from "./csrf.js";
+import { checkCsrf, checkOrigin, type CsrfVerdict } from "./csrf.js";
 import type { OAuthProvider } from "./oauth-providers.js";
 import { RepoAccess, type RepoName } from "./repo-access.js";
 import { CookieSealer } from "./sealed-cookie.js";
@@ -86,17 +86,9 @@ function redirect(res: ServerResponse, location: string, cookies: string[] = [])
   return true;
 }
 
-/** Fields of an `application/x-www-form-urlencoded` body (bounded). */
+/** Fields of an `application/x-www-form-urlencoded` body of at most 8 KiB (else BodyRefusedError). */
 export async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
-  const type = String(req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
-  const body = await readBoundedBody(req, FORM_LIMIT);
-  if (type === "application/json") {
-    const parsed = JSON.parse(body.toString("utf8")) as unknown;
-    const params = new URLSearchParams();
-    if (parsed && typeof parsed === "object") for (const [k, v] of Object.entries(parsed)) if (typeof v === "string") params.set(k, v);
-    return params;
-  }
-  return new URLSearchParams(body.toString("utf8"));
+  return new URLSearchParams((await readBoundedBody(req, FORM_LIMIT)).toString("utf8"));
 }
 
 export function createAuth(options: AuthOptions): Auth {
@@ -168,8 +160,21 @@ export function createAuth(options: AuthOptions): Auth {
       }
     }
 
-    if (req.method === "POST" && path === "/auth/token") {
-      const origin = checkCsrf({ origin: header(req, "origin"), referer: header(req, "referer"), token: "-", sessionToken: "-", publicOrigin });
+    if (req.method === "POST" && (path === "/auth/token" || path === "/auth/sign-out")) {
+      try {
+        return await post(req, res, path);
+      } catch (error) {
+        if (!(error instanceof BodyRefusedError)) throw error;
+        return send(res, refusalStatus(error.reason), signInPage("/", "The form could not be read."));
+      }
+    }
+    return false;
+  };
+
+  async function post(req: IncomingMessage, res: ServerResponse, path: string): Promise<true> {
+    if (path === "/auth/token") {
+      // No session yet, so no token: the origin alone keeps other sites from signing a browser in.
+      const origin = checkOrigin({ origin: header(req, "origin"), referer: header(req, "referer"), publicOrigin });
       if (!origin.ok) return send(res, 403, signInPage("/", `Refused: ${origin.reason}.`));
       const form = await readForm(req);
       const returnTo = localReturnPath(form.get("return"));
@@ -180,15 +185,12 @@ export function createAuth(options: AuthOptions): Auth {
       return redirect(res, returnTo, [sessions.start({ kind: "admin" }).cookie]);
     }
 
-    if (req.method === "POST" && path === "/auth/sign-out") {
-      const session = sessions.read(req);
-      const form = await readForm(req);
-      const verdict = checkPost(req, session, form.get("_csrf") ?? undefined);
-      if (!verdict.ok) return send(res, 403, signInPage("/", `Refused: ${verdict.reason}.`));
-      return redirect(res, "/auth/sign-in", [sessions.clear()]);
-    }
-    return false;
-  };
+    const session = sessions.read(req);
+    const form = await readForm(req);
+    const verdict = checkPost(req, session, form.get("_csrf") ?? undefined);
+    if (!verdict.ok) return send(res, 403, signInPage("/", `Refused: ${verdict.reason}.`));
+    return redirect(res, "/auth/sign-in", [sessions.clear()]);
+  }
 
   function header(req: IncomingMessage, name: string): string | undefined {
     const value = req.headers[name];

@@ -34,11 +34,18 @@ function sameToken(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** Whether a POST may go on. Pure. */
-export function checkCsrf(input: CsrfInput): CsrfVerdict {
+/** Whether the request comes from the dashboard's own origin (Origin, else Referer). Pure. */
+export function checkOrigin(input: Pick<CsrfInput, "origin" | "referer" | "publicOrigin">): CsrfVerdict {
   const claimed = input.origin !== undefined && input.origin !== "null" ? input.origin : input.referer !== undefined ? originOf(input.referer) : undefined;
   if (claimed === undefined) return { ok: false, reason: "the request names no origin (Origin or Referer)" };
   if (claimed !== input.publicOrigin) return { ok: false, reason: `the request comes from ${claimed}, not ${input.publicOrigin}` };
+  return { ok: true };
+}
+
+/** Whether a POST may go on: its own origin and the session's token. Pure. */
+export function checkCsrf(input: CsrfInput): CsrfVerdict {
+  const origin = checkOrigin(input);
+  if (!origin.ok) return origin;
   if (!input.sessionToken) return { ok: false, reason: "not signed in" };
   if (!input.token || !sameToken(input.token, input.sessionToken)) return { ok: false, reason: "the form's CSRF token is missing or wrong; reload the page" };
   return { ok: true };

@@ -240,7 +240,7 @@ export function createDashboardRoutes(options: DashboardOptions): RouteHandler {
       if (!runMatch[2]) return runPage(res, session, runMatch[1]);
       const run = await visibleRun(session, runMatch[1]);
       if (!run) return send(res, 404, "text/plain", "not found\n");
-      await streams.stream(req, res, run.id, () => liveSource(run.id));
+      await streams.stream(res, run.id, () => liveSource(run.id));
       return true;
     }
     if (repoMatch) {

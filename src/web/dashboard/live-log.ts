@@ -8,7 +8,7 @@
  * sent when the socket drains. The listener and the heartbeat go when the client disconnects or
  * the run ends. At most `maxConnections` streams are open at once (more are answered 503).
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import type { RunEvent, RunEvents } from "../../pipeline/run-events.js";
 
 export interface LiveLogOptions {
@@ -123,10 +123,10 @@ export class LiveLogStreams {
   }
 
   /**
-   * Answer `req` with the live output of `runId`. `source` is decided by the caller after this
+   * Answer with the live output of `runId`. `source` is decided by the caller after this
    * listens (so no line between the decision and the subscription is lost): pass a function.
    */
-  async stream(req: IncomingMessage, res: ServerResponse, runId: string, decide: () => Promise<LiveSource>): Promise<void> {
+  async stream(res: ServerResponse, runId: string, decide: () => Promise<LiveSource>): Promise<void> {
     if (this.open >= this.maxConnections) {
       res.writeHead(503, { "content-type": "text/plain; charset=utf-8", "retry-after": "10" });
       res.end("too many live log streams are open; try again shortly\n");
@@ -161,7 +161,7 @@ export class LiveLogStreams {
       if (!ready) early.push(event);
       else deliver(event);
     });
-    req.once("close", finish);
+    // The response closes when the client goes away (the request's own "close" means its body was read).
     res.once("close", finish);
     res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no", connection: "keep-alive" });
     res.flushHeaders();
