@@ -126,7 +126,7 @@ beforeAll(async () => {
     origin,
     log,
   );
-  const berth = createBerth({ store, builder, targets: { docker: target }, publicUrl: origin, concurrency: 2, commentIntervalMs: 0, redact: createRedactor([SECRET]), log, dashboard: { auth } });
+  const berth = createBerth({ store, builder, targets: { docker: target }, publicUrl: origin, replicaId: "berth-replica-1", concurrency: 2, commentIntervalMs: 0, redact: createRedactor([SECRET]), log, dashboard: { auth } });
   engine = berth.engine;
   const middleware = await createNodeMiddleware(berth.app, { probot });
   handler = (req, res) => void middleware(req, res, () => res.writeHead(404).end());
@@ -237,6 +237,7 @@ describe("the dashboard in chromium", () => {
     const bobText = (await bob.page.locator("main").textContent()) ?? "";
     expect(bobText).not.toContain("acme/secret");
     expect(bobText).toContain("acme/app");
+    expect(await bob.page.locator("ul.repos").textContent()).toBe("acme/app github");
     for (const path of [`/repos/github/acme/secret`, `/runs/${privateRun.id}`, `/runs/${privateRun.id}/live`]) {
       const res = await bob.page.goto(`${origin}${path}`);
       expect(res?.status(), path).toBe(404);

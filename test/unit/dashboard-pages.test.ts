@@ -62,7 +62,7 @@ describe("dashboard pages", () => {
   it("overview: hostile reasons, URLs and triggers are text", () => {
     const page = layout({
       title: HOSTILE,
-      body: renderOverview({ now: NOW, session: SESSION, active: [{ run: run({ status: "running" }), owner: HOSTILE }], previews: [{ pull: pull() }], failures: [run()], audit: [{ seq: 1, at: NOW, actor: HOSTILE, repoKey: "github:acme/app", action: "delete", target: "#1", result: "refused", detail: HOSTILE }] }),
+      body: renderOverview({ now: NOW, session: SESSION, repos: [{ ...REPO, name: HOSTILE }], active: [{ run: run({ status: "running" }), owner: HOSTILE }], previews: [{ pull: pull() }], failures: [run()], audit: [{ seq: 1, at: NOW, actor: HOSTILE, repoKey: "github:acme/app", action: "delete", target: "#1", result: "refused", detail: HOSTILE }] }),
       session: SESSION,
     });
     expectInert(page);

@@ -37,6 +37,7 @@ button.link { border: 0; padding: 0; color: var(--accent); text-decoration: unde
 .stack input { font: inherit; padding: .4rem; width: 100%; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
 dl.facts dd { margin: 0; word-break: break-all; }
+ul.repos { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: .4rem 1.2rem; }
 #flash { padding: .5rem .8rem; border: 1px solid var(--line); border-radius: .4rem; margin-bottom: 1rem; }
 @media (max-width: 40rem) {
   thead { display: none; }

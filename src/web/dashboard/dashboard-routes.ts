@@ -110,9 +110,12 @@ export function createDashboardRoutes(options: DashboardOptions): RouteHandler {
       }),
     );
     const audit = await store.auditLog(session.user.kind === "admin" ? { limit: LIMITS.audit } : { limit: LIMITS.audit, repoKeys: [...visible] });
+    const repos = new Map<string, RepoRef>();
+    for (const { repo } of [...active, ...previews, ...recent]) if (can(repo)) repos.set(repoKeyOf(repo), repo);
     return page(res, 200, "Overview", renderOverview({
       now: now(),
       session,
+      repos: [...repos.values()].sort((a, b) => repoKeyOf(a).localeCompare(repoKeyOf(b))),
       active: activeViews,
       previews: previews.filter((pull) => can(pull.repo)).map((pull) => ({ pull })),
       failures: recent.filter((run) => run.status === "failed" && can(run.repo)).slice(0, LIMITS.failures),

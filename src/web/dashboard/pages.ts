@@ -97,6 +97,8 @@ export interface PreviewView {
 export interface OverviewView {
   now: number;
   session: Session;
+  /** Repositories with recent runs or previews that the user can read, by name. */
+  repos: RepoRef[];
   active: ActiveRunView[];
   previews: PreviewView[];
   failures: RunRecord[];
@@ -137,7 +139,10 @@ export function renderOverview(view: OverviewView): Html {
     view.failures.map((run) => html`<tr><td data-label="Run">${link(runPath(run.id), runTitle(run))}</td><td data-label="Commit"><code>${shortSha(run.sha)}</code></td><td data-label="Why">${run.reason ?? "failed"}</td><td data-label="Finished">${time(run.finishedAt, now)}</td></tr>`),
     "No recent failures.",
   );
-  return html`<h1>Overview</h1><section><h2>Running and queued</h2>${active}</section><section><h2>Previews</h2>${previews}</section><section><h2>Recent failures</h2>${failures}</section><section><h2>Dashboard actions</h2>${auditTable(view.audit, now)}</section>`;
+  const repos = view.repos.length
+    ? html`<ul class="repos">${view.repos.map((repo) => html`<li>${link(repoPath(repo), repoName(repo))} <small>${repo.host}</small></li>`)}</ul>`
+    : html`<p class="empty">No repository you can read has runs yet.</p>`;
+  return html`<h1>Overview</h1><section><h2>Running and queued</h2>${active}</section><section><h2>Previews</h2>${previews}</section><section><h2>Recent failures</h2>${failures}</section><section><h2>Repositories</h2>${repos}</section><section><h2>Dashboard actions</h2>${auditTable(view.audit, now)}</section>`;
 }
 
 export interface RunView {
