@@ -14,6 +14,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
+import { z } from "zod";
 import type { HostKind } from "../../domain/types.js";
 import { html, type Html } from "../../render/html.js";
 import { BodyRefusedError, readBoundedBody, refusalStatus } from "../bounded-body.js";
@@ -60,6 +61,8 @@ export interface Auth {
 }
 
 const OAUTH_COOKIE = "berth_oauth";
+/** What the sealed flow cookie holds between `/start` and `/callback`. */
+const flowSchema = z.object({ host: z.enum(["github", "gitee"]), state: z.string().min(16), verifier: z.string().optional(), returnTo: z.string() });
 const OAUTH_TTL_MS = 10 * 60_000;
 const FORM_LIMIT = 8 * 1024;
 
@@ -140,11 +143,12 @@ export function createAuth(options: AuthOptions): Auth {
         const target = provider.authorizeUrl({ state, redirectUri: callbackUrl(host), ...(challenge ? { codeChallenge: challenge } : {}) });
         return redirect(res, target, [serializeCookie(OAUTH_COOKIE, sealed, { maxAge: OAUTH_TTL_MS / 1000, secure })]);
       }
-      const pending = flows.open(parseCookies(req.headers.cookie).get(OAUTH_COOKIE), now()) as { host?: string; state?: string; verifier?: string; returnTo?: string } | undefined;
+      const opened = flowSchema.safeParse(flows.open(parseCookies(req.headers.cookie).get(OAUTH_COOKIE), now()));
+      const pending = opened.success ? opened.data : undefined;
       const clearFlow = serializeCookie(OAUTH_COOKIE, "", { maxAge: 0, secure });
       const state = url.searchParams.get("state") ?? "";
       const code = url.searchParams.get("code");
-      if (!pending || pending.host !== host || typeof pending.state !== "string" || !sameSecret(state, pending.state)) {
+      if (!pending || pending.host !== host || !sameSecret(state, pending.state)) {
         return send(res, 400, signInPage("/", "This sign-in was not started here or took longer than 10 minutes; please sign in again."), { "set-cookie": clearFlow });
       }
       if (!code) return send(res, 400, signInPage(localReturnPath(pending.returnTo), `${provider.label} did not authorize the sign-in${url.searchParams.get("error") ? ` (${url.searchParams.get("error")})` : ""}.`), { "set-cookie": clearFlow });
