@@ -52,6 +52,9 @@ describe("sessions", () => {
     const odd = new CookieSealer(SECRET, "session").seal({ user: { kind: "root" }, csrf: "x".repeat(20) }, now + 1000);
     expect(sessions.read({ headers: { cookie: `${SESSION_COOKIE}=${odd}` } })).toBeUndefined();
     expect(sessions.clear()).toContain("Max-Age=0");
+    // A token that expires sooner shortens the session; a later one does not lengthen it.
+    expect(sessions.start(user, 5_000).cookie).toContain("Max-Age=5;");
+    expect(sessions.start(user, 10 * 60_000).cookie).toContain("Max-Age=60;");
     expect(new SessionCookies(SECRET, { ttlMs: 1000, secure: false, now: () => 0 }).start({ kind: "admin" }).cookie).not.toContain("Secure");
   });
 });

@@ -40,6 +40,7 @@ beforeAll(async () => {
       gitee: new GiteeOAuth({ clientId: "gitee-id", clientSecret: "gitee-secret", webUrl: gitee.url, apiUrl: `${gitee.url}/api/v5`, log }),
     },
     adminToken: "admin-token-0123456789",
+    sessionTtlMs: 12 * 3_600_000,
     page: (title, body) => html`<title>${title}</title>${body}`.value,
     log,
   });
@@ -91,6 +92,7 @@ describe("sign-in routes", () => {
     const { callback, jar } = await roundTrip("github", "/runs/abc?x=1");
     expect(callback.status).toBe(302);
     expect(callback.headers.get("location")).toBe("/runs/abc?x=1");
+    // GitHub's user token lasts 8 h (expires_in 28800): so does the session, below the 12 h configured.
     expect(callback.headers.getSetCookie().join("\n")).toMatch(/berth_session=[^;]+; Path=\/; Max-Age=28800; HttpOnly; SameSite=Lax/);
     expect(github.tokenRequests.at(-1)?.code_verifier).toBeTruthy();
     const me = await (await fetch(`${origin}/`, { headers: { cookie: header(jar) } })).json();

@@ -154,8 +154,9 @@ export function createAuth(options: AuthOptions): Auth {
       if (!code) return send(res, 400, signInPage(localReturnPath(pending.returnTo), `${provider.label} did not authorize the sign-in${url.searchParams.get("error") ? ` (${url.searchParams.get("error")})` : ""}.`), { "set-cookie": clearFlow });
       try {
         const token = await provider.exchangeCode({ code, redirectUri: callbackUrl(host), ...(pending.verifier ? { codeVerifier: pending.verifier } : {}) });
-        const login = await provider.userLogin(token);
-        const started = sessions.start({ kind: "oauth", host, login, token });
+        const login = await provider.userLogin(token.accessToken);
+        // The session ends no later than the token: after that the host would answer nothing.
+        const started = sessions.start({ kind: "oauth", host, login, token: token.accessToken }, token.expiresInMs);
         options.log.info({ host, login }, "dashboard: signed in");
         return redirect(res, localReturnPath(pending.returnTo), [clearFlow, started.cookie]);
       } catch (error) {

@@ -21,12 +21,22 @@ export interface OAuthProvider {
   /** Whether the authorize URL takes a PKCE challenge. */
   readonly pkce: boolean;
   authorizeUrl(request: { state: string; redirectUri: string; codeChallenge?: string }): string;
-  /** The user's access token for an authorization code; throws when the host refuses the code. */
-  exchangeCode(request: { code: string; redirectUri: string; codeVerifier?: string }): Promise<string>;
+  /** The user's access token for an authorization code (and how long it lasts); throws when the host refuses the code. */
+  exchangeCode(request: { code: string; redirectUri: string; codeVerifier?: string }): Promise<UserToken>;
   /** The login of the token's user. */
   userLogin(token: string): Promise<string>;
   /** Whether the token's user can read `owner/name` (false when the host says not found or forbidden). */
   canRead(token: string, owner: string, name: string): Promise<boolean>;
+}
+
+/** A user's access token; `expiresInMs` when the host says it expires (GitHub App user tokens: 8 h). */
+export interface UserToken {
+  accessToken: string;
+  expiresInMs?: number;
+}
+
+function userToken(accessToken: string, expiresIn: number | undefined): UserToken {
+  return expiresIn !== undefined && expiresIn > 0 ? { accessToken, expiresInMs: expiresIn * 1000 } : { accessToken };
 }
 
 export interface OAuthClientOptions {
@@ -43,7 +53,7 @@ export interface OAuthClientOptions {
 const seg = (part: string): string => encodeURIComponent(part);
 
 const githubToken = z.union([
-  z.object({ access_token: z.string().min(1), token_type: z.string().optional() }),
+  z.object({ access_token: z.string().min(1), token_type: z.string().optional(), expires_in: z.number().optional() }),
   z.object({ error: z.string(), error_description: z.string().optional() }),
 ]);
 const userSchema = z.object({ login: z.string().min(1) });
@@ -88,7 +98,7 @@ export class GitHubOAuth implements OAuthProvider {
     return url.toString();
   }
 
-  async exchangeCode(request: { code: string; redirectUri: string; codeVerifier?: string }): Promise<string> {
+  async exchangeCode(request: { code: string; redirectUri: string; codeVerifier?: string }): Promise<UserToken> {
     const answer = await this.http.request({
       method: "POST",
       path: `${this.web}/login/oauth/access_token`,
@@ -103,7 +113,7 @@ export class GitHubOAuth implements OAuthProvider {
       schema: githubToken,
     });
     if ("error" in answer) throw new Error(`GitHub refused the sign-in: ${answer.error}${answer.error_description ? ` (${answer.error_description})` : ""}`);
-    return answer.access_token;
+    return userToken(answer.access_token, answer.expires_in);
   }
 
   async userLogin(token: string): Promise<string> {
@@ -118,7 +128,7 @@ export class GitHubOAuth implements OAuthProvider {
   }
 }
 
-const giteeToken = z.object({ access_token: z.string().min(1) });
+const giteeToken = z.object({ access_token: z.string().min(1), expires_in: z.number().optional() });
 
 export class GiteeOAuth implements OAuthProvider {
   readonly host = "gitee" as const;
@@ -142,7 +152,7 @@ export class GiteeOAuth implements OAuthProvider {
     return url.toString();
   }
 
-  async exchangeCode(request: { code: string; redirectUri: string }): Promise<string> {
+  async exchangeCode(request: { code: string; redirectUri: string }): Promise<UserToken> {
     const answer = await this.http.request({
       method: "POST",
       path: `${this.web}/oauth/token`,
@@ -150,7 +160,7 @@ export class GiteeOAuth implements OAuthProvider {
       idempotent: false,
       schema: giteeToken,
     });
-    return answer.access_token;
+    return userToken(answer.access_token, answer.expires_in);
   }
 
   async userLogin(token: string): Promise<string> {

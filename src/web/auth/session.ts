@@ -55,11 +55,15 @@ export class SessionCookies {
     return parsed.success ? (parsed.data as Session) : undefined;
   }
 
-  /** A new session for `user` (a fresh CSRF token) and its Set-Cookie value. */
-  start(user: SignedInUser): { session: Session; cookie: string } {
+  /**
+   * A new session for `user` (a fresh CSRF token) and its Set-Cookie value. It lasts the configured
+   * time, or less when `endsWithinMs` says so (the user's OAuth token expires sooner).
+   */
+  start(user: SignedInUser, endsWithinMs?: number): { session: Session; cookie: string } {
     const session: Session = { user, csrf: randomBytes(24).toString("base64url") };
-    const value = this.sealer.seal(session, this.options.now() + this.options.ttlMs);
-    return { session, cookie: serializeCookie(SESSION_COOKIE, value, { maxAge: this.options.ttlMs / 1000, secure: this.options.secure }) };
+    const ttlMs = Math.min(this.options.ttlMs, endsWithinMs ?? Infinity);
+    const value = this.sealer.seal(session, this.options.now() + ttlMs);
+    return { session, cookie: serializeCookie(SESSION_COOKIE, value, { maxAge: ttlMs / 1000, secure: this.options.secure }) };
   }
 
   /** The Set-Cookie value that ends the session. */
