@@ -13,6 +13,8 @@ import { DeliveryVerdicts } from "./ingress/delivery-verdicts.js";
 import type { BerthMetrics } from "./metrics/berth-metrics.js";
 import { createOpsRoutes } from "./web/ops-routes.js";
 import type { ReadinessCheck } from "./web/readiness.js";
+import type { Auth } from "./web/auth/auth.js";
+import { createDashboardRoutes } from "./web/dashboard/dashboard-routes.js";
 
 /** Everything the engine takes except the hosts, which are built here (GitHub) or passed in. */
 export interface BerthOptions extends Omit<EngineOptions, "hosts"> {
@@ -28,6 +30,8 @@ export interface BerthOptions extends Omit<EngineOptions, "hosts"> {
   metricsToken?: string;
   /** What `/readyz` checks besides the store (the Docker engine, the Kubernetes API). */
   readiness?: ReadinessCheck[];
+  /** Serve the dashboard at `/` behind this sign-in (see `web/dashboard/dashboard-auth.ts`). */
+  dashboard?: { auth: Auth };
 }
 
 /** Build the engine and the Probot app function that feeds it. */
@@ -101,6 +105,8 @@ export function createBerth(options: BerthOptions): { app: ApplicationFunction; 
       }),
     );
     addHandler(createWebRoutes(options.store, engine.reportBaseUrl));
+    // `/` is free: Probot's default app (which redirects `/` to `/probot`) is not loaded by `run(app)`.
+    if (options.dashboard) addHandler(createDashboardRoutes({ backend: engine, auth: options.dashboard.auth, log: options.log.child({ name: "dashboard" }) }));
     for (const extra of options.extraHosts ?? []) if (extra.route) addHandler(extra.route(engine));
     // Returns once webhooks can be accepted; reconciling previews with the hosts runs in the background.
     await engine.start();

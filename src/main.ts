@@ -19,6 +19,8 @@ import { createTimeoutFetch } from "./hosts/github/timeout-fetch.js";
 import { GiteeClient } from "./hosts/gitee/gitee-client.js";
 import { GiteeHost } from "./hosts/gitee/gitee-host.js";
 import { createBerth, type BerthOptions } from "./index.js";
+import { parseDashboardSettings } from "./config/dashboard-settings.js";
+import { createDashboardAuth } from "./web/dashboard/dashboard-auth.js";
 import { HelmCli } from "./adapters/kubernetes/helm.js";
 import { KubeClient } from "./adapters/kubernetes/kube-client.js";
 import { KubernetesTarget } from "./targets/kubernetes-target.js";
@@ -51,7 +53,14 @@ function fail(message: string): never {
 const parsed = readSettings(process.env);
 if (!parsed.ok) fail(`invalid settings: ${parsed.error}`);
 const settings = parsed.settings;
+const dashboardParsed = parseDashboardSettings(process.env);
+if (!dashboardParsed.ok) fail(`invalid dashboard settings: ${dashboardParsed.error}`);
+const dashboardSettings = dashboardParsed.settings;
 const redact = createRedactor([
+  dashboardSettings.github?.clientSecret,
+  dashboardSettings.gitee?.clientSecret,
+  dashboardSettings.adminToken,
+  process.env.BERTH_DASHBOARD_SECRET,
   settings.registryPassword,
   settings.harbor?.password,
   // user:password pairs, as Basic auth headers and Docker `auth` fields carry them (base64).
@@ -197,6 +206,7 @@ for (const kind of settings.targets) {
 const gatewayRoutes = new StoreRouteTable(store, settings.instance);
 const { app, engine } = createBerth({
   onPreviewChange: () => gatewayRoutes.invalidate(),
+  dashboard: { auth: createDashboardAuth(dashboardSettings, settings.publicUrl, log.child({ name: "dashboard-auth" })) },
   extraHosts,
   bodyGate,
   webhookSecret: process.env.WEBHOOK_SECRET,

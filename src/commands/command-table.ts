@@ -3,7 +3,7 @@
  */
 import type { Permission } from "../domain/types.js";
 
-export type CommandName = "deploy" | "test" | "delete" | "status" | "help" | "ok-to-test" | "keep" | "wake" | "accept" | "reject";
+export type CommandName = "deploy" | "test" | "delete" | "status" | "help" | "ok-to-test" | "keep" | "wake" | "cancel" | "accept" | "reject";
 
 export interface CommandSpec {
   name: CommandName;
@@ -27,6 +27,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: "delete", summary: "Tear the preview down", permission: "write" },
   { name: "keep", summary: "Keep the preview 7 more days before it expires", permission: "write" },
   { name: "wake", summary: "Start a preview that went to sleep for lack of visits", permission: "read" },
+  { name: "cancel", summary: "Stop the PR's queued and running runs (the preview stays)", permission: "write" },
   { name: "status", summary: "Redraw the status comment", permission: "write" },
   {
     name: "ok-to-test",

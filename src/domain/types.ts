@@ -65,6 +65,11 @@ export type BotEvent = (
       body: string;
       /** When the comment was written (ms since epoch, from the host); absent when the host does not say. */
       createdAt?: number;
+      /**
+       * Set when berth's dashboard wrote the command for the signed-in `author`: there is no comment
+       * to confirm with the host or react to. `admin`: signed in with BERTH_DASHBOARD_TOKEN (acts as admin).
+       */
+      via?: { kind: "dashboard"; admin: boolean };
     }
   | {
       /** A git tag was created or moved (never a deletion: those do nothing). */

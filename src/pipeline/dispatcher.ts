@@ -53,8 +53,9 @@ export async function dispatchEvent(received: BotEvent, deps: DispatcherDeps): P
     deps.log.warn({ host: repo.host }, "event from a code host that is not configured; ignored");
     return;
   }
-  // Hosts whose webhooks do not sign the body re-read author, text, head and fork flag here.
-  const event = await host.confirmEvent(received);
+  // Hosts whose webhooks do not sign the body re-read author, text, head and fork flag here; a
+  // dashboard command was written by berth itself for a signed-in user (no comment to re-read).
+  const event = received.kind === "pr-comment" && received.via?.kind === "dashboard" ? received : await host.confirmEvent(received);
   if (!event) {
     deps.log.warn({ deliveryId: received.deliveryId, kind: received.kind, host: repo.host }, "event not confirmed by the code host's API; ignored");
     return;
@@ -305,13 +306,13 @@ async function onComment(event: Extract<BotEvent, { kind: "pr-comment" }>, host:
     return;
   }
   // Acceptance commands are allowed by the repository's config, checked once it is read.
-  const permission = command.permission === "acceptance" ? undefined : await host.getPermission(event.repo, event.author);
+  const permission: Permission | undefined = command.permission === "acceptance" ? undefined : event.via?.admin ? "admin" : await host.getPermission(event.repo, event.author);
   if (permission !== undefined && command.permission !== "acceptance" && !hasPermission(permission, command.permission)) {
     await reply(host, event, `\`/${command.name}\` needs ${command.permission} permission on this repository; @${event.author} has ${permission}. Nothing was run.`);
     deps.log.info({ user: event.author, command: command.name, permission }, "command refused: permission");
     return;
   }
-  await host.reactToComment(event.repo, event.commentId, "eyes");
+  if (!event.via) await host.reactToComment(event.repo, event.commentId, "eyes");
   const pr = event.pr ?? (await host.getPull(event.repo, event.prNumber));
   await runCommand(command, parsed.argument, pr, event, host, deps);
 }
@@ -332,6 +333,17 @@ async function runCommand(
       return;
     }
     await queueRun(await upsertPull(pr, deps), "delete", ["delete"], "/delete", undefined, deps);
+    return;
+  }
+  if (command.name === "cancel") {
+    const active = await deps.store.activeRunsOf(prKey);
+    if (active.length === 0) {
+      await reply(host, event, "Nothing of this PR is queued or running; there is nothing to cancel.");
+      return;
+    }
+    await deps.scheduler.stopActive(prKey, { kind: "cancelled", text: `cancelled by /cancel from @${event.author}` });
+    deps.publisher.request(prKey);
+    deps.log.info({ prKey, user: event.author, runs: active.map((r) => r.id) }, "runs cancelled by /cancel");
     return;
   }
   if (pr.state === "closed") {

@@ -14,10 +14,10 @@ import { BackgroundTasks } from "./background-tasks.js";
 import { DEFAULT_INSTANCE, sha7 } from "../domain/naming.js";
 import type { ArtifactRegistry, CodeHost, RegistryCleaner, ImageBuilder, PreviewTarget, SourceArchive, SourceCheckout } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
-import type { BotEvent, HostKind, PullRef } from "../domain/types.js";
+import type { BotEvent, HostKind, PullRef, RepoRef } from "../domain/types.js";
 import { hostDisplayName } from "../domain/host-kind.js";
 import { CommentPublisher } from "./comment-publisher.js";
-import { createConfigLoader } from "./config-loader.js";
+import { createConfigLoader, type ConfigLookup } from "./config-loader.js";
 import { dispatchEvent } from "./dispatcher.js";
 import { guardMethods } from "./inbox-abort.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "./inbox-retry.js";
@@ -259,6 +259,16 @@ export class Engine {
       now: this.now,
       ...(options.random ? { random: options.random } : {}),
     });
+  }
+
+  /** The code host serving a repository, or undefined when berth is not configured for it (the dashboard asks permissions). */
+  codeHost(repo: Pick<RepoRef, "host">): CodeHost | undefined {
+    return this.hostRouter.find(repo);
+  }
+
+  /** The repository's berth config from its default branch, as the dispatcher reads it (the dashboard shows it). */
+  async repoConfig(repo: RepoRef): Promise<ConfigLookup> {
+    return this.loadConfig(this.hostRouter.hostOf(repo), { repo });
   }
 
   /** Base URL of test report pages. */

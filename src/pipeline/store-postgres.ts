@@ -17,6 +17,7 @@ import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, Stag
 import type { StopReason } from "./run-state.js";
 import {
   RunFencedError,
+  type AuditEntry,
   type DeliveryRecord,
   type InboxItem,
   type OutboxNotification,
@@ -31,6 +32,8 @@ import {
 } from "./store.js";
 import { redactDatabaseUrl } from "./database-url.js";
 import {
+  AUDIT_COLUMNS,
+  auditEntry,
   INBOX_COLUMNS,
   inboxItem,
   LEASED_STATUSES,
@@ -41,6 +44,7 @@ import {
   pullsOf,
   runsOf,
   stageRecord,
+  type AuditRow,
   type InboxRow,
   type NotificationRow,
   type OutboxRow,
@@ -176,6 +180,27 @@ const MIGRATIONS: ReadonlyArray<{ version: number; statements: readonly string[]
         done_at BIGINT
       )`,
       "CREATE INDEX notifications_pending ON notifications (channel, seq) WHERE done_at IS NULL",
+    ],
+  },
+  {
+    // The dashboard: runs by repository (a column computed from the record), its audit log.
+    version: 3,
+    statements: [
+      `ALTER TABLE runs ADD COLUMN repo_key TEXT GENERATED ALWAYS AS (
+        (record_json::jsonb -> 'repo' ->> 'host') || ':' || (record_json::jsonb -> 'repo' ->> 'owner') || '/' || (record_json::jsonb -> 'repo' ->> 'name')
+      ) STORED`,
+      "CREATE INDEX runs_by_repo ON runs (repo_key, seq)",
+      `CREATE TABLE audit_log (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        repo_key TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        result TEXT NOT NULL,
+        detail TEXT
+      )`,
+      "CREATE INDEX audit_log_by_repo ON audit_log (repo_key, seq)",
     ],
   },
 ];
@@ -466,6 +491,13 @@ export class PostgresStore implements Store {
     return runIds.filter((id) => renewed.has(id));
   }
 
+  async recentRuns(options: { limit: number; repoKey?: string }): Promise<RunRecord[]> {
+    const { rows } = options.repoKey === undefined
+      ? await this.pool.query<{ record_json: string }>("SELECT record_json FROM runs ORDER BY seq DESC LIMIT $1", [options.limit])
+      : await this.pool.query<{ record_json: string }>("SELECT record_json FROM runs WHERE repo_key = $1 ORDER BY seq DESC LIMIT $2", [options.repoKey, options.limit]);
+    return runsOf(rows);
+  }
+
   async runLease(runId: string): Promise<RunLease | undefined> {
     const { rows } = await this.pool.query<{ owner: string | null; lease_until: number | null; stop_json: string | null }>(
       "SELECT owner, lease_until, stop_json FROM runs WHERE id = $1",
@@ -669,6 +701,28 @@ export class PostgresStore implements Store {
     );
     const row = rows[0];
     return row ? { id: row.id, runId: row.run_id, stage: row.stage, createdAt: row.created_at, text: row.text.toString("utf8") } : undefined;
+  }
+
+  // ---- dashboard audit log ----
+
+  async recordAudit(entry: Omit<AuditEntry, "seq">): Promise<void> {
+    await this.pool.query("INSERT INTO audit_log (at, actor, repo_key, action, target, result, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)", [
+      entry.at,
+      pgText(entry.actor),
+      pgText(entry.repoKey),
+      pgText(entry.action),
+      pgText(entry.target),
+      entry.result,
+      entry.detail === undefined ? null : pgText(entry.detail),
+    ]);
+  }
+
+  async auditLog(options: { limit: number; repoKeys?: readonly string[] }): Promise<AuditEntry[]> {
+    if (options.repoKeys?.length === 0) return [];
+    const { rows } = options.repoKeys === undefined
+      ? await this.pool.query<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT $1`, [options.limit])
+      : await this.pool.query<AuditRow>(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE repo_key = ANY($1::text[]) ORDER BY seq DESC LIMIT $2`, [[...options.repoKeys], options.limit]);
+    return rows.map(auditEntry);
   }
 
   // ---- status outbox -------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import type { CommitStatus } from "../domain/ports.js";
 import type { PullRecord, RunRecord, StageDetail, StageRecord } from "../domain/records.js";
 import type { BotEvent, RepoRef, RunStageName, RunStatus, StageState } from "../domain/types.js";
 import type { ChatMessage } from "../notify/channel.js";
-import type { DeliveryRecord, OutboxNotification, OutboxStatus } from "./store.js";
+import type { AuditEntry, DeliveryRecord, OutboxNotification, OutboxStatus } from "./store.js";
 
 export type InboxRow = {
   delivery_id: string;
@@ -109,3 +109,13 @@ export function pullsOf(rows: Array<{ record_json: string }>): PullRecord[] {
 
 /** Statuses in which a run keeps its lease; any other ends it (its owner stays, for history). */
 export const LEASED_STATUSES: ReadonlySet<RunStatus> = new Set<RunStatus>(["queued", "running"]);
+
+export type AuditRow = { seq: number; at: number; actor: string; repo_key: string; action: string; target: string; result: AuditEntry["result"]; detail: string | null };
+
+export const AUDIT_COLUMNS = "seq, at, actor, repo_key, action, target, result, detail";
+
+export function auditEntry(row: AuditRow): AuditEntry {
+  const entry: AuditEntry = { seq: row.seq, at: row.at, actor: row.actor, repoKey: row.repo_key, action: row.action, target: row.target, result: row.result };
+  if (row.detail !== null) entry.detail = row.detail;
+  return entry;
+}

@@ -13,6 +13,8 @@ import { lockDataDir, type DataDirLock } from "./data-dir-lock.js";
 import type { EnvironmentRecord, ImageRecord, PrKey, PullRecord, RunRecord, StageRecord } from "../domain/records.js";
 import type { StopReason } from "./run-state.js";
 import {
+  AUDIT_COLUMNS,
+  auditEntry,
   INBOX_COLUMNS,
   inboxItem,
   LEASED_STATUSES,
@@ -23,6 +25,7 @@ import {
   pullsOf,
   runsOf,
   stageRecord,
+  type AuditRow,
   type InboxRow,
   type NotificationRow,
   type OutboxRow,
@@ -31,6 +34,7 @@ import {
 import type { ChatMessage } from "../notify/channel.js";
 import {
   RunFencedError,
+  type AuditEntry,
   type DeliveryRecord,
   type InboxItem,
   type OutboxNotification,
@@ -178,6 +182,34 @@ CREATE UNIQUE INDEX IF NOT EXISTS inbox_replay ON inbox (replay_key) WHERE repla
 CREATE UNIQUE INDEX IF NOT EXISTS runs_one_running_per_pr ON runs (pr_key) WHERE status = 'running';
 `;
 
+/**
+ * Schema changes after the tables above, one version at a time (`PRAGMA user_version` says which
+ * ran). Fixed statements only: a new version is appended, an applied one is never edited. Each
+ * version runs in one transaction with the bump of `user_version`.
+ */
+const VERSIONED_MIGRATIONS: ReadonlyArray<{ version: number; statements: readonly string[] }> = [
+  {
+    // The dashboard: runs by repository (a virtual column read from the record), its audit log.
+    version: 1,
+    statements: [
+      `ALTER TABLE runs ADD COLUMN repo_key TEXT GENERATED ALWAYS AS (
+        json_extract(record_json, '$.repo.host') || ':' || json_extract(record_json, '$.repo.owner') || '/' || json_extract(record_json, '$.repo.name')
+      ) VIRTUAL`,
+      "CREATE INDEX runs_by_repo ON runs (repo_key, seq)",
+      `CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        repo_key TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        result TEXT NOT NULL,
+        detail TEXT
+      )`,
+      "CREATE INDEX audit_log_by_repo ON audit_log (repo_key, seq)",
+    ],
+  },
+];
 
 /**
  * SQLite-backed state. One instance per process; better-sqlite3 is synchronous, so each method is
@@ -195,6 +227,7 @@ export class SqliteStore implements Store {
     this.db.exec(SCHEMA);
     this.migrate();
     this.db.exec(INDEXES_OF_ADDED_COLUMNS);
+    this.migrateVersions();
   }
 
   /**
@@ -243,6 +276,19 @@ export class SqliteStore implements Store {
       }
     });
     tx();
+  }
+
+  /** Apply the versions of `VERSIONED_MIGRATIONS` this database has not run yet. */
+  private migrateVersions(): void {
+    const current = this.db.pragma("user_version", { simple: true }) as number;
+    for (const { version, statements } of VERSIONED_MIGRATIONS) {
+      if (version <= current) continue;
+      this.db.transaction(() => {
+        for (const statement of statements) this.db.prepare(statement).run();
+        // PRAGMA takes no parameters; `version` is a number literal of the table above.
+        this.db.pragma(`user_version = ${Number(version)}`);
+      })();
+    }
   }
 
   // ---- inbox ---------------------------------------------------------------------------------
@@ -396,6 +442,13 @@ export class SqliteStore implements Store {
     const renew = this.db.prepare("UPDATE runs SET lease_until = ? WHERE id = ? AND owner = ? AND status = 'running'");
     const tx = this.db.transaction(() => runIds.filter((id) => renew.run(until, id, owner).changes === 1));
     return tx();
+  }
+
+  async recentRuns(options: { limit: number; repoKey?: string }): Promise<RunRecord[]> {
+    const rows = options.repoKey === undefined
+      ? this.db.prepare("SELECT record_json FROM runs ORDER BY seq DESC LIMIT ?").all(options.limit)
+      : this.db.prepare("SELECT record_json FROM runs WHERE repo_key = ? ORDER BY seq DESC LIMIT ?").all(options.repoKey, options.limit);
+    return runsOf(rows as Array<{ record_json: string }>);
   }
 
   async runLease(runId: string): Promise<RunLease | undefined> {
@@ -574,6 +627,24 @@ export class SqliteStore implements Store {
       | { id: string; run_id: string; stage: string; created_at: number; text: string }
       | undefined;
     return row ? { id: row.id, runId: row.run_id, stage: row.stage, createdAt: row.created_at, text: row.text } : undefined;
+  }
+
+  // ---- dashboard audit log -------------------------------------------------------------------
+
+  async recordAudit(entry: Omit<AuditEntry, "seq">): Promise<void> {
+    this.db
+      .prepare("INSERT INTO audit_log (at, actor, repo_key, action, target, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?)")
+      .run(entry.at, entry.actor, entry.repoKey, entry.action, entry.target, entry.result, entry.detail ?? null);
+  }
+
+  async auditLog(options: { limit: number; repoKeys?: readonly string[] }): Promise<AuditEntry[]> {
+    if (options.repoKeys?.length === 0) return [];
+    const rows = options.repoKeys === undefined
+      ? this.db.prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT ?`).all(options.limit)
+      : this.db
+          .prepare(`SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE repo_key IN (SELECT value FROM json_each(?)) ORDER BY seq DESC LIMIT ?`)
+          .all(JSON.stringify(options.repoKeys), options.limit);
+    return (rows as AuditRow[]).map(auditEntry);
   }
 
   // ---- status outbox -------------------------------------------------------------------------

@@ -107,6 +107,25 @@ export interface RunLease {
   stopRequested?: StopReason;
 }
 
+/** What the dashboard's audit log keeps of one action a signed-in user asked for. */
+export interface AuditEntry {
+  /** Insert order (assigned by the store). */
+  seq: number;
+  at: number;
+  /** Who: `github:octocat`, `gitee:alice`, or `admin` (the BERTH_DASHBOARD_TOKEN login). */
+  actor: string;
+  /** Repository acted on (`github:owner/name`). */
+  repoKey: string;
+  /** The command it stands for: `delete`, `keep`, `deploy`, `test`, `cancel`. */
+  action: string;
+  /** What it acted on: `#12`, a run id. */
+  target: string;
+  /** `accepted` (queued like the comment would be), `refused` (permission) or `failed`. */
+  result: "accepted" | "refused" | "failed";
+  /** Why, in a sentence (a refusal's permission, a failure's message). */
+  detail?: string;
+}
+
 export type RunPatch = Partial<Omit<RunRecord, "id" | "prKey">>;
 export type StagePatch = { state: StageState; startedAt?: number | null; finishedAt?: number | null; detail?: StageDetail };
 
@@ -165,6 +184,9 @@ export interface Store {
   /** Take over a running run whose lease ended before `now`: true for exactly one caller. */
   takeOverRun(runId: string, owner: string, now: number, until: number): Promise<boolean>;
 
+  /** The newest runs, newest first: of every repository, or of one (`github:owner/name`). */
+  recentRuns(options: { limit: number; repoKey?: string }): Promise<RunRecord[]>;
+
   // ---- stages ----
   stagesOf(runId: string): Promise<StageRecord[]>;
   updateStage(runId: string, name: RunStageName, patch: StagePatch, fence?: RunFence): Promise<void>;
@@ -199,6 +221,12 @@ export interface Store {
   getReport(id: string): Promise<StoredReport | undefined>;
   saveLog(log: StoredLog): Promise<void>;
   getLog(id: string): Promise<StoredLog | undefined>;
+
+  // ---- dashboard audit log ----
+  /** Append an entry; its `seq` comes from the store. */
+  recordAudit(entry: Omit<AuditEntry, "seq">): Promise<void>;
+  /** The newest entries, newest first: of every repository, or of these (`github:owner/name`). */
+  auditLog(options: { limit: number; repoKeys?: readonly string[] }): Promise<AuditEntry[]>;
 
   // ---- status outbox ----
   /**

@@ -49,6 +49,7 @@ describe("renderHelp", () => {
         "| `/delete` | Tear the preview down | write or higher |",
         "| `/keep` | Keep the preview 7 more days before it expires | write or higher |",
         "| `/wake` | Start a preview that went to sleep for lack of visits | read or higher |",
+        "| `/cancel` | Stop the PR's queued and running runs (the preview stays) | write or higher |",
         "| `/status` | Redraw the status comment | write or higher |",
         "| `/ok-to-test [sha]` | Approve building the head commit of a fork PR as it was when you commented (or the commit you name) | write or higher |",
         "| `/accept` | Accept the preview of the head commit (testers, PMs: see `acceptance.by`) | `acceptance.by` in berth.yml |",
