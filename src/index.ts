@@ -32,6 +32,8 @@ export interface BerthOptions extends Omit<EngineOptions, "hosts"> {
   readiness?: ReadinessCheck[];
   /** Serve the dashboard at `/` behind this sign-in (see `web/dashboard/dashboard-auth.ts`). */
   dashboard?: { auth: Auth };
+  /** `/auth/preview`: signs visitors of private previews in (see `web/preview-sign-in.ts`). */
+  previewSignIn?: RouteHandler;
 }
 
 /** Build the engine and the Probot app function that feeds it. */
@@ -106,6 +108,7 @@ export function createBerth(options: BerthOptions): { app: ApplicationFunction; 
     );
     addHandler(createWebRoutes(options.store, engine.reportBaseUrl));
     // `/` is free: Probot's default app (which redirects `/` to `/probot`) is not loaded by `run(app)`.
+    if (options.previewSignIn) addHandler(options.previewSignIn);
     if (options.dashboard) addHandler(createDashboardRoutes({ backend: engine, auth: options.dashboard.auth, log: options.log.child({ name: "dashboard" }) }));
     for (const extra of options.extraHosts ?? []) if (extra.route) addHandler(extra.route(engine));
     // Returns once webhooks can be accepted; reconciling previews with the hosts runs in the background.

@@ -36,6 +36,10 @@ import { DockerTarget } from "./targets/docker-target.js";
 import { PreviewGateway } from "./gateway/preview-gateway.js";
 import { StoreRouteTable } from "./gateway/route-table.js";
 import { GatewayTraffic } from "./gateway/gateway-traffic.js";
+import { PreviewAccess } from "./gateway/preview-access.js";
+import { gatewayLabelOf } from "./gateway/preview-host-names.js";
+import { previewKeyOf } from "./domain/preview-key.js";
+import { createPreviewSignIn } from "./web/preview-sign-in.js";
 import { channelSecrets, WebhookChatSender } from "./notify/webhook-sender.js";
 import { createBerthLogger } from "./logging/berth-logger.js";
 import { BerthMetrics } from "./metrics/berth-metrics.js";
@@ -204,9 +208,28 @@ for (const kind of settings.targets) {
 
 // Where the gateway routes each host name; a deploy, removal, sleep or wake here is routed at once (other replicas' within a second).
 const gatewayRoutes = new StoreRouteTable(store, settings.instance);
+const dashboardAuth = createDashboardAuth(dashboardSettings, settings.publicUrl, log.child({ name: "dashboard-auth" }));
+// Private previews: signed links and sign-in grants, keyed like the dashboard's sessions (the same on every replica).
+const previewAccess = new PreviewAccess({
+  secret: dashboardSettings.secret ?? randomBytes(32),
+  scheme: settings.gateway?.publicScheme ?? "http",
+  ...(dashboardAuth.enabled ? { signInBaseUrl: settings.publicUrl } : {}),
+});
+/** Signed links stay valid this long after a deploy (the status comment shows them). */
+const SIGNED_LINK_MS = 7 * 86_400_000;
 const { app, engine } = createBerth({
   onPreviewChange: () => gatewayRoutes.invalidate(),
-  dashboard: { auth: createDashboardAuth(dashboardSettings, settings.publicUrl, log.child({ name: "dashboard-auth" })) },
+  dashboard: { auth: dashboardAuth },
+  previewLink: (pull) => {
+    if (!pull.preview || pull.preview.access !== "private") return undefined;
+    const expiresAt = pull.preview.deployedAt + SIGNED_LINK_MS;
+    return { url: previewAccess.signedLink(pull.preview.url, gatewayLabelOf(previewKeyOf(pull.repo, pull.prNumber), settings.instance), expiresAt), expiresAt };
+  },
+  ...(settings.gateway
+    ? {
+        previewSignIn: createPreviewSignIn({ auth: dashboardAuth, access: previewAccess, routes: gatewayRoutes, domain: settings.gateway.domain, scheme: settings.gateway.publicScheme, log: log.child({ name: "preview-sign-in" }) }),
+      }
+    : {}),
   extraHosts,
   bodyGate,
   webhookSecret: process.env.WEBHOOK_SECRET,
@@ -258,6 +281,7 @@ if (settings.gateway) {
       if (outcome.route) seen.seen(outcome.route, Date.now());
     },
     wake: (route) => engine.wakePreview(route.prKey, "a request through the gateway"),
+    access: previewAccess,
   });
   try {
     const port = await gateway.listen(settings.gateway.port, settings.gateway.host);

@@ -5,7 +5,7 @@
  * the overview, watches its build output arrive line by line (redacted) while the build runs,
  * deletes the preview from the page (the audit entry appears). Bob can read one repository but not
  * the private one: he sees nothing of it, and its pages answer 404. A POST without the CSRF token,
- * or from another origin, is refused and leaves no trace. Screenshots go to docs/screenshots/.
+ * or from another origin, is refused and leaves no trace. Screenshots go to .tmp/screenshots/ (docs/screenshots/ with BERTH_UPDATE_SCREENSHOTS=1).
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { generateKeyPairSync } from "node:crypto";
@@ -32,7 +32,8 @@ import { FakeGitHubOAuth } from "../fakes/github-oauth.js";
 import { pullRequestPayload } from "../helpers/github-payloads.js";
 
 const CHROMIUM = "/usr/bin/chromium";
-const SCREENSHOTS = resolve(import.meta.dirname, "../../docs/screenshots");
+/** The README's screenshots are refreshed with BERTH_UPDATE_SCREENSHOTS=1; otherwise they go to .tmp (the tree stays clean). */
+const SCREENSHOTS = resolve(import.meta.dirname, process.env.BERTH_UPDATE_SCREENSHOTS === "1" ? "../../docs/screenshots" : "../../.tmp/screenshots");
 const SECRET = "s3cr3t-registry-password";
 const APP = "acme/app";
 const PRIVATE = "acme/secret";
