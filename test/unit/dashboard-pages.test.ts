@@ -92,6 +92,19 @@ describe("dashboard pages", () => {
     expectInert(ok);
   });
 
+  it("lists previews waiting for acceptance, asleep, and when they expire", () => {
+    const base = pull();
+    const waiting = { ...base, acceptance: { sha: base.headSha, state: "pending" as const }, preview: { ...base.preview!, sleeping: { since: NOW } } };
+    const body = renderOverview({ now: NOW, session: SESSION, repos: [REPO], active: [], previews: [{ pull: waiting, expiresAt: Date.UTC(2026, 11, 9, 17, 0) }], failures: [], audit: [] }).value;
+    expect(body).toContain("waiting for acceptance");
+    expect(body).toContain("sleeping");
+    expect(body).toContain("2026-12-09 17:00");
+    const accepted = { ...base, acceptance: { sha: base.headSha, state: "accepted" as const, by: "tess", at: NOW } };
+    const never = renderOverview({ now: NOW, session: SESSION, repos: [REPO], active: [], previews: [{ pull: accepted }], failures: [], audit: [] }).value;
+    expect(never).toContain(">accepted<");
+    expect(never).toContain(">never<");
+  });
+
   it("ages read in the largest unit", () => {
     expect([ago(NOW - 5_000, NOW), ago(NOW - 120_000, NOW), ago(NOW - 7_200_000, NOW), ago(NOW - 3 * 86_400_000, NOW), ago(undefined, NOW)]).toEqual(["5 s ago", "2 min ago", "2 h ago", "3 d ago", "—"]);
   });

@@ -4,10 +4,11 @@
  * `web/auth/auth.ts`. A user sees only repositories the code host lets them read: anything else
  * answers 404 as if it did not exist.
  */
+import { expiresAt } from "../../pipeline/preview-lifecycle.js";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { CodeHost } from "../../domain/ports.js";
-import { repoKeyOf, type RunRecord } from "../../domain/records.js";
+import { repoKeyOf, type PullRecord, type RunRecord } from "../../domain/records.js";
 import { reportUrl, stageLogUrl } from "../../domain/report-links.js";
 import type { BotEvent, HostKind, RepoRef } from "../../domain/types.js";
 import type { Html } from "../../render/html.js";
@@ -21,7 +22,7 @@ import type { RouteHandler } from "../routes.js";
 import { actionRequestSchema, performAction } from "./actions.js";
 import { DASHBOARD_CSS, DASHBOARD_JS } from "./assets.js";
 import { LiveLogStreams, type LiveSource, type StoredStageLog } from "./live-log.js";
-import { layout, renderMessage, renderOverview, renderRepoPage, renderRunPage, type ActiveRunView } from "./pages.js";
+import { layout, renderMessage, renderOverview, renderRepoPage, renderRunPage, type ActiveRunView, type PreviewView } from "./pages.js";
 
 /** What the dashboard needs of the engine (the `Engine` is one). */
 export interface DashboardBackend {
@@ -82,6 +83,13 @@ export function createDashboardRoutes(options: DashboardOptions): RouteHandler {
   const now = options.now ?? Date.now;
   const streams = new LiveLogStreams({ events: backend.events, ...options.live });
 
+  /** A preview row with its expiry, from the config it was deployed with. */
+  async function previewView(pull: PullRecord): Promise<PreviewView> {
+    const config = pull.preview ? (await store.getRun(pull.preview.runId))?.config?.preview : undefined;
+    const expiry = config ? expiresAt(pull, config) : undefined;
+    return expiry === undefined ? { pull } : { pull, expiresAt: expiry };
+  }
+
   const page = (res: ServerResponse, status: number, title: string, body: Html, session?: Session): true =>
     send(res, status, "text/html", layout({ title, body, ...(session ? { session } : {}), replicaId: backend.replicaId }));
   const notFound = (res: ServerResponse, session: Session): true => page(res, 404, "Not found", renderMessage("Not found", "There is nothing here, or you cannot read the repository it belongs to."), session);
@@ -117,7 +125,7 @@ export function createDashboardRoutes(options: DashboardOptions): RouteHandler {
       session,
       repos: [...repos.values()].sort((a, b) => repoKeyOf(a).localeCompare(repoKeyOf(b))),
       active: activeViews,
-      previews: previews.filter((pull) => can(pull.repo)).map((pull) => ({ pull })),
+      previews: await Promise.all(previews.filter((pull) => can(pull.repo)).map((pull) => previewView(pull))),
       failures: recent.filter((run) => run.status === "failed" && can(run.repo)).slice(0, LIMITS.failures),
       audit,
     }), session);
@@ -180,7 +188,7 @@ export function createDashboardRoutes(options: DashboardOptions): RouteHandler {
       config = { kind: "unavailable", error: error instanceof Error ? error.message : String(error) };
     }
     const audit = await store.auditLog({ limit: LIMITS.audit, repoKeys: [repoKey] });
-    return page(res, 200, `${repo.owner}/${repo.name}`, renderRepoPage({ now: now(), session, repo, runs, previews: previews.map((pull) => ({ pull })), config, audit }), session);
+    return page(res, 200, `${repo.owner}/${repo.name}`, renderRepoPage({ now: now(), session, repo, runs, previews: await Promise.all(previews.map((pull) => previewView(pull))), config, audit }), session);
   }
 
   async function action(req: IncomingMessage, res: ServerResponse): Promise<true> {

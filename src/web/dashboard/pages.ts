@@ -3,6 +3,7 @@
  * repository, a pull request, a log or a config error goes through `html`'s escaping; links go
  * through `safeHref`. No I/O here (the routes gather the data).
  */
+import { acceptanceOf } from "../../domain/acceptance.js";
 import { stringify } from "yaml";
 import { formatDuration } from "../../domain/duration.js";
 import type { PullRecord, RunRecord, StageRecord } from "../../domain/records.js";
@@ -92,6 +93,8 @@ export interface ActiveRunView {
 
 export interface PreviewView {
   pull: PullRecord;
+  /** When the preview is removed unless pushed to or kept (undefined: never, or unknown). */
+  expiresAt?: number;
 }
 
 export interface OverviewView {
@@ -111,10 +114,12 @@ function table(headers: readonly string[], rows: Html[], empty: string): Html {
 }
 
 function previewRows(previews: PreviewView[], now: number, session: Session, withRepo: boolean): Html[] {
-  return previews.flatMap(({ pull }) => {
+  return previews.flatMap(({ pull, expiresAt }) => {
     const preview = pull.preview;
     if (!preview) return [];
-    return [html`<tr>${withRepo ? html`<td data-label="Repository">${link(repoPath(pull.repo), repoName(pull.repo))}</td>` : ""}<td data-label="PR">${link(pull.url, `#${pull.prNumber}`)}</td><td data-label="URL">${link(preview.url, preview.url, raw(' rel="noopener noreferrer"'))}</td><td data-label="Commit"><code>${shortSha(preview.sha)}</code></td><td data-label="Age">${time(preview.deployedAt, now)}</td><td data-label="Expires">not recorded</td><td data-label="Target">${preview.target} · ${badge("awake")}</td><td data-label="Actions" class="actions">${actionButton(session, "keep", pull.repo, pull.prNumber, "Keep")}${actionButton(session, "delete", pull.repo, pull.prNumber, "Delete preview", true)}</td></tr>`];
+    const acceptance = acceptanceOf(pull.acceptance, pull.headSha);
+    const waiting = acceptance?.state === "pending" ? html` ${badge("waiting for acceptance")}` : acceptance?.state === "accepted" ? html` ${badge("accepted")}` : acceptance?.state === "rejected" ? html` ${badge("rejected")}` : "";
+    return [html`<tr>${withRepo ? html`<td data-label="Repository">${link(repoPath(pull.repo), repoName(pull.repo))}</td>` : ""}<td data-label="PR">${link(pull.url, `#${pull.prNumber}`)}</td><td data-label="URL">${link(preview.url, preview.url, raw(' rel="noopener noreferrer"'))}</td><td data-label="Commit"><code>${shortSha(preview.sha)}</code></td><td data-label="Age">${time(preview.deployedAt, now)}</td><td data-label="Expires">${expiresAt === undefined ? "never" : new Date(expiresAt).toISOString().slice(0, 16).replace("T", " ")}</td><td data-label="Target">${preview.target} · ${badge(preview.sleeping ? "sleeping" : "awake")}${waiting}</td><td data-label="Actions" class="actions">${actionButton(session, "keep", pull.repo, pull.prNumber, "Keep")}${actionButton(session, "delete", pull.repo, pull.prNumber, "Delete preview", true)}</td></tr>`];
   });
 }
 
