@@ -138,7 +138,7 @@ const giteaHosts = settings.giteaServers.map(
     new GiteaHost({
       kind: server.host,
       flavor: server.flavor,
-      client: new GiteaClient({ token: server.token, apiUrl: server.apiUrl, name: server.name, log: giteaLog.child({ server: server.host }) }),
+      client: new GiteaClient({ token: server.token, apiUrl: server.apiUrl, name: server.name, log: giteaLog.child({ server: server.host }), observe: metrics.apiCall }),
       log: giteaLog.child({ server: server.host }),
       botLogin: server.botLogin,
     }),
@@ -149,7 +149,13 @@ extraHosts.push(
     route:
       index === 0
         ? (engine: { accept: (event: BotEvent) => Promise<boolean> }) =>
-            createGiteaWebhookHandler({ servers: settings.giteaServers, gate: bodyGate, log: giteaLog, onEvent: async (event) => void (await engine.accept(event)) })
+            createGiteaWebhookHandler({
+              servers: settings.giteaServers,
+              gate: bodyGate,
+              log: giteaLog,
+              onEvent: (event) => engine.accept(event),
+              onResult: (event, result) => metrics.webhookDelivery("gitea", event, result),
+            })
         : undefined,
   })),
 );

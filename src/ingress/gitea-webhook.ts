@@ -10,6 +10,7 @@
  * `X-Gogs-*`. A delivery with only Gogs headers carries Gogs-shaped payloads; it must come from a
  * server configured as `gogs`, and a Gitea/Forgejo delivery from one that is not.
  */
+import type { WebhookResult } from "../metrics/berth-metrics.js";
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
@@ -42,8 +43,10 @@ export interface GiteaWebhookOptions {
   log: Logger;
   path?: string;
   maxBodyBytes?: number;
-  /** Record the delivery and enqueue the work; must be quick (the answer waits for it). */
-  onEvent: (event: BotEvent) => Promise<void>;
+  /** Record the delivery and enqueue the work; must be quick (the answer waits for it). False: seen before, nothing to do. */
+  onEvent: (event: BotEvent) => Promise<void | boolean>;
+  /** Told what became of each delivery to this route (metrics); `event` is the sender's event header. */
+  onResult?: (event: string | undefined, result: WebhookResult) => void;
 }
 
 /** Header prefixes in the order read: Forgejo's, Gitea's, then Gogs'. */
@@ -88,6 +91,14 @@ export function createGiteaWebhookHandler(options: GiteaWebhookOptions): (req: I
   return async (req, res) => {
     const pathname = (req.url ?? "").split("?")[0]?.replace(/\/+$/, "");
     if (pathname !== route) return false;
+    let ignored = false;
+    await handle(req, res, () => (ignored = true));
+    const result: WebhookResult = res.statusCode >= 500 ? "error" : res.statusCode >= 400 ? "refused" : ignored ? "ignored" : "accepted";
+    options.onResult?.(giteaDeliveryHeaders(req).event, result);
+    return true;
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse, ignore: () => void): Promise<boolean> {
     if (req.method !== "POST") return sendJson(res, 405, { error: "only POST" }, { allow: "POST" });
     const delivery = giteaDeliveryHeaders(req);
     if (!delivery.event || !delivery.signature || !delivery.delivery) {
@@ -123,6 +134,7 @@ export function createGiteaWebhookHandler(options: GiteaWebhookOptions): (req: I
     const result = parseGiteaEvent(delivery.event, body, { host: server.host, flavor: delivery.flavor, deliveryId: `${server.host}:${delivery.delivery}` });
     if (result.type === "ignore") {
       log.debug({ server: server.host, reason: result.reason }, "gitea webhook ignored");
+      ignore();
       return sendJson(res, 200, { ok: true, ignored: result.reason });
     }
     // Every event is built from `repository`, the one under the server whose secret verified.
@@ -133,12 +145,12 @@ export function createGiteaWebhookHandler(options: GiteaWebhookOptions): (req: I
     }
     const event: BotEvent = { ...result.event, replayKey: giteaReplayKey(server.host, delivery.event, raw) };
     try {
-      await options.onEvent(event);
+      if ((await options.onEvent(event)) === false) ignore();
     } catch (error) {
       log.error({ deliveryId: event.deliveryId, kind: event.kind, err: error instanceof Error ? error.message : String(error) }, "gitea webhook not queued");
       return sendJson(res, 500, { error: "event could not be queued" });
     }
     log.info({ deliveryId: event.deliveryId, kind: event.kind, server: server.host }, "gitea webhook accepted");
     return sendJson(res, 200, { ok: true, deliveryId: event.deliveryId, kind: event.kind });
-  };
+  }
 }

@@ -5,6 +5,7 @@
  * event names, stages, targets, statuses and route templates come from fixed sets; repositories
  * and PR numbers are never labels.
  */
+import { routeTemplate } from "./route-template.js";
 import type { Logger } from "pino";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { RunEvent, RunEvents } from "../pipeline/run-events.js";
@@ -16,7 +17,7 @@ export type WebhookResult = "accepted" | "ignored" | "refused" | "error";
 
 /** One finished code-host API call, as the clients report it. */
 export interface ApiCall {
-  host: "github" | "gitee";
+  host: "github" | "gitee" | "gitea";
   method: string;
   /** Route template (`/repos/{owner}/{repo}/statuses/{sha}`), never the expanded path. */
   route: string;
@@ -30,6 +31,22 @@ export interface ApiCall {
 
 /** Reports API calls (implemented by `BerthMetrics`; passed to the code-host clients). */
 export type ApiCallObserver = (call: ApiCall) => void;
+
+/** One attempt of the shared HTTP transport, as its `observe` option reports it. */
+interface TransportAttempt {
+  method: string;
+  path: string;
+  status: number | string;
+  header: (name: string) => string | undefined;
+}
+
+/** A transport observer reporting each attempt as an API call of `host` (with `X-RateLimit-Remaining` when the host sends it). */
+export function transportObserver(host: ApiCall["host"], observe: ApiCallObserver): (attempt: TransportAttempt) => void {
+  return (attempt) => {
+    const remaining = Number(attempt.header("x-ratelimit-remaining") ?? Number.NaN);
+    observe({ host, method: attempt.method, route: routeTemplate(attempt.path), status: attempt.status, ...(Number.isFinite(remaining) ? { rateLimitRemaining: remaining } : {}) });
+  };
+}
 
 /** The store reads done at scrape time. */
 export type MetricsStore = Pick<Store, "runsWithStatus" | "pullsWithPreview" | "outboxStatuses">;
@@ -127,7 +144,7 @@ export class BerthMetrics {
   }
 
   /** A webhook route decided about a delivery. */
-  webhookDelivery(host: "github" | "gitee", event: string | undefined, result: WebhookResult): void {
+  webhookDelivery(host: "github" | "gitee" | "gitea", event: string | undefined, result: WebhookResult): void {
     this.webhooks.inc({ host, event: eventLabel(event), result });
   }
 

@@ -18,12 +18,22 @@ const SERVERS: GiteaWebhookServer[] = [
 let server: Server;
 let base: string;
 let received: BotEvent[];
+let results: string[];
 let capture: CapturedLog;
 
 beforeEach(async () => {
   received = [];
+  results = [];
   capture = captureLogger();
-  const handler = createGiteaWebhookHandler({ servers: SERVERS, gate: new BodyGate(4), log: capture.log, maxBodyBytes: 64 * 1024, onEvent: async (event) => void received.push(event) });
+  const handler = createGiteaWebhookHandler({
+    servers: SERVERS,
+    gate: new BodyGate(4),
+    log: capture.log,
+    maxBodyBytes: 64 * 1024,
+    // A replayed body is "seen before" (the store says so through onEvent).
+    onEvent: async (event) => (received.push(event), !received.slice(0, -1).some((e) => e.replayKey === event.replayKey)),
+    onResult: (event, result) => void results.push(`${event ?? "-"}:${result}`),
+  });
   server = createServer((req, res) => void handler(req, res).then((handled) => (handled ? undefined : res.writeHead(404).end("next handler"))));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -64,6 +74,8 @@ describe("Gitea webhook route", () => {
     // The same signed body under a new delivery id carries the same replay key (the store refuses it).
     await post(body, headers("gitea", "pull_request", sign("main-secret-81c2", body), "another-delivery"));
     expect(received[1]?.replayKey).toBe(event.replayKey);
+    // What became of each delivery, for /metrics.
+    expect(results).toEqual(["pull_request:accepted", "pull_request:ignored"]);
   });
 
   it("reads Forgejo's headers and Gogs' headers", async () => {
@@ -105,6 +117,7 @@ describe("Gitea webhook route", () => {
     expect((await post("x".repeat(70 * 1024), headers("gitea", "push", "x"))).status).toBe(413);
     expect((await post("{}", {}, "/api/other")).json).toEqual({ text: "next handler" });
     expect(received).toEqual([]);
+    expect(results).toEqual(["pull_request:ignored", "-:refused", "push:refused", "push:refused", "-:refused", "push:refused"]);
   });
 });
 

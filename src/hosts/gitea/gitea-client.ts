@@ -6,10 +6,13 @@
  */
 import type { Logger } from "pino";
 import type { z } from "zod";
+import { transportObserver, type ApiCallObserver } from "../../metrics/berth-metrics.js";
 import { describeMessageBody, HttpApiError, HttpTransport, tunedTransport, type ClientTuning, type HttpMethod } from "../../adapters/http-transport.js";
 
 /** Settings of one server's client. */
 export interface GiteaClientOptions extends ClientTuning {
+  /** Told of every API call (route template, status): the metrics. */
+  observe?: ApiCallObserver;
   /** Access token of berth's account (`BERTH_GITEA_<NAME>_TOKEN`). */
   token: string;
   /** `<url>/api/v1`. */
@@ -56,6 +59,7 @@ export class GiteaClient {
       log: options.log,
       secrets: [options.token],
       ...tunedTransport(options),
+      ...(options.observe ? { observe: transportObserver("gitea", options.observe) } : {}),
       describeError: describeMessageBody,
       formatDetail: (message) => `: ${message}`,
       createError: (message, details) => new GiteaApiError(message, details),

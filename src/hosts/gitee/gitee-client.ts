@@ -8,10 +8,9 @@
  */
 import type { Logger } from "pino";
 import type { z } from "zod";
-import { describeMessageBody, HttpApiError, HttpTransport, tunedTransport, type ClientTuning, type HttpTransportOptions, type TransportRequest } from "../../adapters/http-transport.js";
+import { describeMessageBody, HttpApiError, HttpTransport, tunedTransport, type ClientTuning, type TransportRequest } from "../../adapters/http-transport.js";
 import type { Redactor } from "../../domain/redact.js";
-import type { ApiCallObserver } from "../../metrics/berth-metrics.js";
-import { routeTemplate } from "../../metrics/route-template.js";
+import { transportObserver, type ApiCallObserver } from "../../metrics/berth-metrics.js";
 
 /** Default `GITEE_API_URL`. */
 export const GITEE_DEFAULT_API_URL = "https://gitee.com/api/v5";
@@ -53,14 +52,6 @@ export class GiteeApiError extends HttpApiError {
   }
 }
 
-/** Reports one transport attempt as a Gitee API call (with `X-RateLimit-Remaining` when Gitee sends it). */
-function observeWith(observe: ApiCallObserver): NonNullable<HttpTransportOptions["observe"]> {
-  return (attempt) => {
-    const remaining = Number(attempt.header("x-ratelimit-remaining") ?? Number.NaN);
-    observe({ host: "gitee", method: attempt.method, route: routeTemplate(attempt.path), status: attempt.status, ...(Number.isFinite(remaining) ? { rateLimitRemaining: remaining } : {}) });
-  };
-}
-
 /** Small Gitee API v5 client. */
 export class GiteeClient {
   /** Removes the token (raw, URL-encoded, base64) from any text. */
@@ -82,7 +73,7 @@ export class GiteeClient {
       describeError: describeMessageBody,
       formatDetail: (message) => `: ${message}`,
       createError: (message, details) => new GiteeApiError(message, { ...details, method: details.method as GiteeMethod, path: details.path ?? "" }),
-      ...(options.observe ? { observe: observeWith(options.observe) } : {}),
+      ...(options.observe ? { observe: transportObserver("gitee", options.observe) } : {}),
     });
     this.redact = this.http.redact;
   }
