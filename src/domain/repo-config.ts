@@ -182,7 +182,7 @@ const notifySchema = z
 function checkCompose(config: { preview: { compose?: string | undefined; service?: string | undefined; target: string; seed?: { service?: string | undefined } | undefined } }, ctx: z.RefinementCtx): void {
   const { preview } = config;
   if (preview.compose && !preview.service) ctx.addIssue({ code: "custom", path: ["preview", "service"], message: "names the Compose service people open (required with preview.compose)" });
-  if (preview.compose && preview.target !== "docker") ctx.addIssue({ code: "custom", path: ["preview", "compose"], message: "Compose previews run on the docker target (swarm and kubernetes: not yet)" });
+  if (preview.compose && preview.target === "kubernetes") ctx.addIssue({ code: "custom", path: ["preview", "compose"], message: "Compose previews run on the docker and swarm targets (kubernetes previews use a Helm chart: preview.chart)" });
   if (!preview.compose && preview.service) ctx.addIssue({ code: "custom", path: ["preview", "service"], message: "only with preview.compose" });
   if (!preview.compose && preview.seed?.service) ctx.addIssue({ code: "custom", path: ["preview", "seed", "service"], message: "only with preview.compose (a single-container preview seeds its one container)" });
 }

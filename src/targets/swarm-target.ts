@@ -30,6 +30,7 @@ import { formatDuration } from "../domain/duration.js";
 import { DEFAULT_INSTANCE, dnsLabel, sha7, shortHash } from "../domain/naming.js";
 import {
   CancelledError,
+  type ComposeDeploy,
   type DeployRequest,
   type DeployResult,
   type LogSink,
@@ -44,6 +45,8 @@ import { awaitPreviewHealth, DEPLOY_LOG_LINES, DeployFailure, deployFailure, PRE
 import { DOCKER_LABELS, isOwnObject, keyFilters, prBase, previewKeysOf, runLabels, targetFilters, type EngineScope } from "./engine-labels.js";
 import { EngineNetworks } from "./engine-network.js";
 import { engineTestRun } from "./engine-test-run.js";
+import { SwarmComposeDeployer } from "./swarm-compose-deployer.js";
+import { SERVICE_LABEL } from "./docker-compose-deployer.js";
 
 /** Time limits of the target. */
 export interface SwarmTargetTimeouts {
@@ -151,6 +154,7 @@ export class SwarmTarget implements PreviewTarget {
   private readonly services: SwarmServices;
   private readonly tests: ContainerTestRunner;
   private readonly resources: Docker.ResourceRequirements | undefined;
+  private readonly compose: SwarmComposeDeployer;
 
   constructor(options: SwarmTargetOptions) {
     this.scope = { target: this.kind, instance: options.instance ?? DEFAULT_INSTANCE };
@@ -172,6 +176,50 @@ export class SwarmTarget implements PreviewTarget {
     this.networks = new EngineNetworks({ docker: options.docker, scope: this.scope, kind: { driver: "overlay", attachable: true }, log: this.log, callMs: this.timeouts.callMs });
     this.services = new SwarmServices({ docker: options.docker, registryAuth: options.registryAuth, callMs: this.timeouts.callMs });
     this.tests = new ContainerTestRunner({ containers: this.containers, log: this.log, redact: this.redact, callMs: this.timeouts.callMs, limits: options.limits });
+    this.compose = new SwarmComposeDeployer({
+      docker: options.docker,
+      services: this.services,
+      scope: this.scope,
+      previewHost: this.previewHost,
+      probeHost: this.probeHost,
+      callMs: this.timeouts.callMs,
+      startMs: this.timeouts.startMs,
+      stopGraceMs: this.timeouts.stopGraceMs,
+      resources: this.resources,
+      constraints: this.constraints,
+      log: this.log,
+      ensureNetwork: (key, signal) => this.ensureNetwork(key, signal),
+      pinnedImage: (image, signal) => this.pinnedImage(image, signal),
+      removeServices: (key) => this.removeServices(key),
+    });
+  }
+
+  /** The PR's services gone, with their tasks and containers (the network and volumes stay). */
+  private async removeServices(key: PreviewKey): Promise<void> {
+    const services = await this.services.list(keyFilters(this.scope, key, "preview"));
+    for (const service of services) await this.services.remove(service.ID);
+    const deadline = Date.now() + this.timeouts.removeMs;
+    for (;;) {
+      const tasks = (await this.services.allTasks()).filter((t) => t.ServiceID && services.some((s) => s.ID === t.ServiceID));
+      const containers = await this.containers.list(keyFilters(this.scope, key, "preview"));
+      if ((tasks.length === 0 && containers.length === 0) || Date.now() >= deadline) return;
+      await sleep(TASK_POLL_MS);
+    }
+  }
+
+  /** A Compose preview (see `swarm-compose-deployer.ts`), errors redacted and logged like a single service's. */
+  private async deployCompose(req: DeployRequest, compose: ComposeDeploy): Promise<DeployResult> {
+    const started = Date.now();
+    try {
+      const result = await this.compose.deploy(req, compose, this.emitter(req.onLog));
+      this.log.info({ key: req.key, services: compose.plan.services.length, url: result.url, durationMs: Date.now() - started }, "compose preview deployed");
+      return result;
+    } catch (err) {
+      if (err instanceof CancelledError) throw err;
+      const { reason, message } = deployFailure(err, []);
+      this.log.warn({ key: req.key, reason: this.redact(reason) }, "compose preview deploy failed");
+      throw new Error(this.redact(message));
+    }
   }
 
   /**
@@ -187,6 +235,7 @@ export class SwarmTarget implements PreviewTarget {
     const { key, preview, signal } = req;
     const started = Date.now();
     if (signal.aborted) throw new CancelledError("deploy cancelled");
+    if (req.compose) return this.deployCompose(req, req.compose);
     const emit = this.emitter(req.onLog);
     const name = swarmServiceName(key, this.scope.instance);
     let network: { name: string; created: boolean } | undefined;
@@ -286,6 +335,7 @@ export class SwarmTarget implements PreviewTarget {
       if (await this.networks.removeWhenFree(network.Id, deadline)) removed++;
     }
     await this.waitUntilGone(key, services.map((s) => s.ID), deadline);
+    removed += await this.compose.removeVolumes(key);
     this.log.info({ key, removed }, "preview removed");
     return { removed };
   }
@@ -304,11 +354,13 @@ export class SwarmTarget implements PreviewTarget {
 
   /** Scale the PR's preview service back to one replica and wait until its task is running and healthy. */
   async wake(key: PreviewKey, preview: PreviewConfig, signal: AbortSignal): Promise<{ upstream: string; url: string }> {
-    const [service] = await this.services.list(keyFilters(this.scope, key, "preview"));
+    const all = await this.services.list(keyFilters(this.scope, key, "preview"));
+    // Compose previews: every service again; the routed one is waited for.
+    const service = all.find((s) => s.Spec.Labels?.[SERVICE_LABEL] === undefined || s.Spec.Labels[SERVICE_LABEL] === preview.service) ?? all[0];
     if (!service) throw new Error("the preview's service is gone: comment /deploy to start it again");
     const since = Date.now();
-    if ((service.Spec.Mode?.Replicated?.Replicas ?? 1) === 0) {
-      await this.services.update(service, { ...service.Spec, Mode: { Replicated: { Replicas: 1 } } }, imageOf(service), signal);
+    for (const each of all) {
+      if ((each.Spec.Mode?.Replicated?.Replicas ?? 1) === 0) await this.services.update(each, { ...each.Spec, Mode: { Replicated: { Replicas: 1 } } }, imageOf(each), signal);
     }
     // A task created by this wake (or the one still running when the service was not asleep).
     const isWakeTask = (t: SwarmTask): boolean => t.DesiredState === "running" && (Date.parse(t.CreatedAt ?? "") >= since - 1000 || isRunningTask(t));

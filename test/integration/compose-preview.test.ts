@@ -1,5 +1,6 @@
 /**
- * A two-service preview from a Compose file on the real Docker engine: a web service and a busybox
+ * A two-service preview from a Compose file on the real Docker engine and on the real single-node
+ * Swarm (the same file as a stack-like set of services on the PR's overlay network): a web service and a busybox
  * "db" with a healthcheck, both built FROM scratch from the PR's commit, started in depends_on
  * order (web waits for db to be healthy), reachable by their service names on the PR's network,
  * with named volumes per PR, an env_file, and a seed run once the preview is healthy. A second
@@ -15,6 +16,8 @@ import { createDockerClient } from "../../src/adapters/docker/docker-client.js";
 import { DockerImageBuilder } from "../../src/adapters/docker/image-builder.js";
 import { createRedactor } from "../../src/domain/redact.js";
 import { DockerTarget } from "../../src/targets/docker-target.js";
+import { SwarmTarget } from "../../src/targets/swarm-target.js";
+import type { PreviewTarget } from "../../src/domain/ports.js";
 import { FakeGitHubApi } from "../fakes/github-api.js";
 import { pullRequestPayload } from "../helpers/github-payloads.js";
 import { createHarness, type Harness } from "../helpers/probot-harness.js";
@@ -25,12 +28,11 @@ const docker = createDockerClient(services.dockerHost);
 const redact = createRedactor([]);
 const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
 const github = new FakeGitHubApi();
-const REPO = "compose-it/shop";
 const PR = 3;
-const PR_KEY = `github:${REPO}#${PR}`;
 
-const BERTH_YML = `
+const berthYml = (target: string) => `
 preview:
+  target: ${target}
   compose: deploy/compose.yaml
   service: web
   port: 8080
@@ -102,9 +104,9 @@ function sha(seed: string): string {
   return seed.repeat(40).slice(0, 40);
 }
 
-async function addCommit(commit: string, marker: string): Promise<void> {
+async function addCommit(REPO: string, target: string, commit: string, marker: string): Promise<void> {
   const fake = github.repo(REPO);
-  fake.config = BERTH_YML;
+  fake.config = berthYml(target);
   fake.tarballs.set(commit, await source(marker));
   fake.files ??= new Map();
   fake.files.set(commit, new Map([["deploy/compose.yaml", COMPOSE], ["web/web.env", "# read by compose\nFROM_FILE=from-env-file\n"]]));
@@ -116,41 +118,62 @@ async function volumesWith(filters: { label: string[] }): Promise<Array<{ Name: 
   return answer ?? [];
 }
 
-const labelled = (role: string) => ({ label: [`berth.repo=${REPO}`, `berth.pr=${PR}`, `berth.role=${role}`] });
-
-let harness: Harness;
-
 beforeAll(async () => {
   await github.start();
-  harness = await createHarness({
-    baseUrl: github.url,
-    registry: `${services.registry}/berth-compose-it`,
-    builder: new DockerImageBuilder({ docker, log, redact }),
-    target: new DockerTarget({ docker, previewHost: "127.0.0.1", log, redact }),
-  });
 });
 
 afterAll(async () => {
-  await harness?.close();
   await github.stop();
-  for (const c of await docker.listContainers({ all: true, filters: { label: [`berth.repo=${REPO}`] } })) await docker.getContainer(c.Id).remove({ force: true });
-  for (const v of await volumesWith({ label: [`berth.repo=${REPO}`] })) await docker.getVolume(v.Name).remove().catch(() => undefined);
 });
 
-function statusComment(): string {
-  return github.commentsOf(REPO, PR).find((b) => b.includes("<!-- berth:status -->")) ?? "";
-}
+const VARIANTS: Array<{ target: "docker" | "swarm"; make: () => PreviewTarget; objects: (repo: string) => Promise<string[]> }> = [
+  {
+    target: "docker",
+    make: () => new DockerTarget({ docker, previewHost: "127.0.0.1", log, redact }),
+    objects: async (repo) => (await docker.listContainers({ filters: { label: [`berth.repo=${repo}`, "berth.role=preview"] } })).map((c) => `${c.Labels["berth.service"]}:${c.Id}`),
+  },
+  {
+    target: "swarm",
+    make: () => new SwarmTarget({ docker, log, redact, timeouts: { stopGraceMs: 1000, startMs: 60_000, removeMs: 30_000 } }),
+    objects: async (repo) => (await docker.listServices({ filters: { label: [`berth.repo=${repo}`, "berth.role=preview"] } })).map((s) => `${s.Spec?.Labels?.["berth.service"]}:${s.ID}`),
+  },
+];
 
-describe("Compose previews on the Docker engine", () => {
+describe.each(VARIANTS)("Compose previews on the $target target", ({ target, make, objects }) => {
+  const REPO = `compose-it/shop-${target}`;
+  const PR_KEY = `github:${REPO}#${PR}`;
+  const labelled = (role: string) => ({ label: [`berth.repo=${REPO}`, `berth.pr=${PR}`, `berth.role=${role}`] });
+  let harness: Harness;
+
+  beforeAll(async () => {
+    harness = await createHarness({
+      baseUrl: github.url,
+      registry: `${services.registry}/berth-compose-it`,
+      builder: new DockerImageBuilder({ docker, log, redact }),
+      target: make(),
+    });
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+    for (const s of await docker.listServices({ filters: { label: [`berth.repo=${REPO}`] } })) await docker.getService(s.ID).remove().catch(() => undefined);
+    for (const c of await docker.listContainers({ all: true, filters: { label: [`berth.repo=${REPO}`] } })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    for (const v of await volumesWith({ label: [`berth.repo=${REPO}`] })) await docker.getVolume(v.Name).remove().catch(() => undefined);
+  });
+
+  function statusComment(): string {
+    return github.commentsOf(REPO, PR).find((b) => b.includes("<!-- berth:status -->")) ?? "";
+  }
+
   it("builds, starts in order, seeds once, tests every service by name, keeps volumes across pushes, and cleans up on close", { timeout: 300_000 }, async () => {
-    await addCommit(sha("e5"), "compose-first");
-    await addCommit(sha("f6"), "compose-second");
+    await addCommit(REPO, target, sha("e5"), "compose-first");
+    await addCommit(REPO, target, sha("f6"), "compose-second");
     await harness.deliver("pull_request", pullRequestPayload({ action: "opened", repo: REPO, prNumber: PR, headSha: sha("e5") }));
     let body = statusComment();
     expect(body, body).toContain("| deploy | ✅ passed |");
     expect(body, body).toContain("| test | ✅ passed |");
-    const first = await docker.listContainers({ filters: labelled("preview") });
-    expect(first.map((c) => c.Labels["berth.service"]).sort()).toEqual(["db", "web"]);
+    const first = await objects(REPO);
+    expect(first.map((o) => o.split(":")[0]).sort()).toEqual(["db", "web"]);
     const volumes = await volumesWith(labelled("volume"));
     expect(volumes).toHaveLength(2);
 
@@ -166,9 +189,9 @@ describe("Compose previews on the Docker engine", () => {
     body = statusComment();
     expect(body, body).toContain("preview of `f6f6f6f`");
     expect(body, body).toContain("| test | ✅ passed |");
-    const second = await docker.listContainers({ filters: labelled("preview") });
+    const second = await objects(REPO);
     expect(second).toHaveLength(2);
-    expect(second.some((c) => first.some((f) => f.Id === c.Id))).toBe(false);
+    expect(second.some((o) => first.includes(o))).toBe(false);
     // Same volumes: the seed of the first deploy is still there (the test read it), and did not run again.
     expect((await volumesWith(labelled("volume"))).map((v) => v.Name).sort()).toEqual(volumes.map((v) => v.Name).sort());
     const run2 = (await harness.store.latestPipelineRuns(PR_KEY, 1))[0]!;
@@ -177,6 +200,7 @@ describe("Compose previews on the Docker engine", () => {
 
     await harness.deliver("pull_request", pullRequestPayload({ action: "closed", repo: REPO, prNumber: PR, headSha: sha("f6") }));
     expect(await docker.listContainers({ all: true, filters: { label: [`berth.repo=${REPO}`] } })).toEqual([]);
+    expect(await docker.listServices({ filters: { label: [`berth.repo=${REPO}`] } })).toEqual([]);
     expect(await volumesWith(labelled("volume"))).toEqual([]);
     expect(await docker.listNetworks({ filters: { label: [`berth.repo=${REPO}`] } })).toEqual([]);
   });

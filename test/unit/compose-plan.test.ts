@@ -139,11 +139,12 @@ describe("Compose helpers", () => {
     expect(parseEnvFile("# c\nexport A=1\nB='two words'\nC=\"x\"\n\nbad line\n")).toEqual({ A: "1", B: "two words", C: "x" });
   });
 
-  it("berth.yml needs preview.service with preview.compose, on the docker target", () => {
+  it("berth.yml needs preview.service with preview.compose, on the docker or swarm target", () => {
     const missing = parseRepoConfig("preview:\n  compose: compose.yaml\n");
     expect(!missing.ok && missing.error).toContain("preview.service");
-    const swarm = parseRepoConfig("preview:\n  compose: compose.yaml\n  service: web\n  target: swarm\n");
-    expect(!swarm.ok && swarm.error).toContain("Compose previews run on the docker target");
+    const kube = parseRepoConfig("preview:\n  compose: compose.yaml\n  service: web\n  target: kubernetes\n");
+    expect(!kube.ok && kube.error).toContain("Compose previews run on the docker and swarm targets");
+    expect(parseRepoConfig("preview:\n  compose: compose.yaml\n  service: web\n  target: swarm\n").ok).toBe(true);
     expect(parseRepoConfig("preview:\n  compose: compose.yaml\n  service: web\n  seed: { command: [make, seed] }\n").ok).toBe(true);
   });
 });

@@ -29,7 +29,7 @@ export interface SwarmTask {
     State?: string;
     Err?: string;
     Message?: string;
-    ContainerStatus?: { ExitCode?: number };
+    ContainerStatus?: { ExitCode?: number; ContainerID?: string };
     PortStatus?: { Ports?: Docker.PortConfig[] };
   };
 }
