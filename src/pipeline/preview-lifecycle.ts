@@ -13,7 +13,8 @@ import { repoConfigSchema } from "../domain/repo-config.js";
 import type { PreviewTarget } from "../domain/ports.js";
 import { previewKeyOf } from "../domain/preview-key.js";
 import type { Redactor } from "../domain/redact.js";
-import type { PrKey, PullRecord, RunRecord } from "../domain/records.js";
+import type { PrKey, PullRecord } from "../domain/records.js";
+import { queueDeleteRun } from "./run-state.js";
 import type { Scheduler } from "./scheduler.js";
 import type { Store } from "./store.js";
 
@@ -113,22 +114,7 @@ export class PreviewLifecycle {
 
   /** Queue the removal of an expired preview (a delete run, so images and comment follow as for `/delete`). */
   private async queueExpiry(pull: PullRecord, config: PreviewConfig): Promise<void> {
-    const run: RunRecord = {
-      id: this.options.newId(),
-      prKey: pull.prKey,
-      repo: pull.repo,
-      prNumber: pull.prNumber,
-      sha: pull.headSha,
-      kind: "delete",
-      plan: ["delete"],
-      trigger: "expired",
-      status: "queued",
-      reuseImage: false,
-      attempts: 0,
-      createdAt: this.options.now(),
-    };
-    await this.options.store.insertRun(run);
-    await this.options.scheduler.stopActive(pull.prKey, { kind: "cancelled", text: "cancelled: the preview expired" }, run.id);
+    await queueDeleteRun(this.options.store, this.options.scheduler, pull, { id: this.options.newId(), trigger: "expired", now: this.options.now(), reason: "cancelled: the preview expired" });
     this.options.scheduler.kick();
     this.options.log.info({ prKey: pull.prKey, expiresAfterMs: config.expiresAfter }, "expired preview queued for removal");
   }

@@ -11,7 +11,8 @@ import type { PreviewKey, PreviewTarget } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { PullRef } from "../domain/types.js";
 import { raceAbort } from "./inbox-abort.js";
-import { prKeyOf, type PrKey, type RunRecord } from "../domain/records.js";
+import { prKeyOf, type PrKey } from "../domain/records.js";
+import { queueDeleteRun } from "./run-state.js";
 import type { HostRouter } from "./host-router.js";
 import type { Scheduler } from "./scheduler.js";
 import type { Store } from "./store.js";
@@ -104,22 +105,7 @@ export class Reconciler {
         await this.options.store.patchPull(pull.prKey, (p) => ({ ...p, state: "closed" }));
       }
       if ((await this.options.store.activeRunsOf(pull.prKey)).some((r) => r.kind === "delete")) continue;
-      const run: RunRecord = {
-        id: this.options.newId(),
-        prKey: pull.prKey,
-        repo: pull.repo,
-        prNumber: pull.prNumber,
-        sha: pull.headSha,
-        kind: "delete",
-        plan: ["delete"],
-        trigger: "close",
-        status: "queued",
-        reuseImage: false,
-        attempts: 0,
-        createdAt: this.options.now(),
-      };
-      await this.options.store.insertRun(run);
-      await this.options.scheduler.stopActive(pull.prKey, { kind: "cancelled", text: "cancelled: the PR was closed" }, run.id);
+      await queueDeleteRun(this.options.store, this.options.scheduler, pull, { id: this.options.newId(), trigger: "close", now: this.options.now(), reason: "cancelled: the PR was closed" });
       this.options.log.info({ prKey: pull.prKey }, "preview of a closed PR queued for removal");
     }
     // Expired previews go even when the webhook that should have removed them was lost.

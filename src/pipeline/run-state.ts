@@ -4,7 +4,8 @@
  * executor and the engine's start-up recovery cannot drift apart.
  */
 import type { StageState } from "../domain/types.js";
-import type { RunRecord } from "../domain/records.js";
+import type { PullRecord, RunRecord } from "../domain/records.js";
+import type { Scheduler } from "./scheduler.js";
 import type { RunFence, Store } from "./store.js";
 
 /** Why a running run was told to stop. */
@@ -38,4 +39,34 @@ export async function requeueRun(store: Store, run: RunRecord, fence?: RunFence)
     await store.updateStage(run.id, stage.name, { state: "queued", startedAt: null, finishedAt: null, detail: {} }, fence);
   }
   await store.updateRun(run.id, { status: "queued", startedAt: undefined }, fence);
+}
+
+/**
+ * Queue a delete run of a PR that no webhook asked for (`trigger`: `close` when the reconciler
+ * finds the PR closed, `expired` when its preview expired); the PR's older runs are cancelled
+ * with `reason`. The scheduler is not kicked: the caller does, once it has queued what it found.
+ */
+export async function queueDeleteRun(
+  store: Pick<Store, "insertRun">,
+  scheduler: Pick<Scheduler, "stopActive">,
+  pull: Pick<PullRecord, "prKey" | "repo" | "prNumber" | "headSha">,
+  run: { id: string; trigger: string; now: number; reason: string },
+): Promise<RunRecord> {
+  const record: RunRecord = {
+    id: run.id,
+    prKey: pull.prKey,
+    repo: pull.repo,
+    prNumber: pull.prNumber,
+    sha: pull.headSha,
+    kind: "delete",
+    plan: ["delete"],
+    trigger: run.trigger,
+    status: "queued",
+    reuseImage: false,
+    attempts: 0,
+    createdAt: run.now,
+  };
+  await store.insertRun(record);
+  await scheduler.stopActive(pull.prKey, { kind: "cancelled", text: run.reason }, record.id);
+  return record;
 }

@@ -13,6 +13,7 @@
 import type Docker from "dockerode";
 import type { Logger } from "pino";
 import { engineCall, isNotFound } from "../adapters/docker/engine-call.js";
+import { removeLabelledVolumes } from "../adapters/docker/engine-volumes.js";
 import type { EngineContainers } from "../adapters/docker/engine-containers.js";
 import { execInContainer } from "../adapters/docker/engine-exec.js";
 import { hostConfigLimits } from "../adapters/docker/engine-limits.js";
@@ -205,19 +206,7 @@ export class ComposeDeployer {
   }
 
   /** Remove the PR's volumes (the PR is closed or its preview deleted). */
-  async removeVolumes(key: PreviewKey): Promise<number> {
-    const { Volumes: volumes } = await engineCall("volume list", this.call(), (s) =>
-      this.options.docker.listVolumes({ filters: { label: keyFilters(this.options.scope, key, "volume") }, abortSignal: s } as Docker.VolumeListOptions) as Promise<{ Volumes: Docker.VolumeInspectInfo[] }>,
-    );
-    let removed = 0;
-    for (const volume of volumes ?? []) {
-      try {
-        await engineCall("volume remove", this.call(), (s) => this.options.docker.getVolume(volume.Name).remove({ abortSignal: s } as never) as unknown as Promise<unknown>);
-        removed++;
-      } catch (err) {
-        if (!isNotFound(err)) this.options.log.warn({ volume: volume.Name, err: err instanceof Error ? err.message : String(err) }, "preview volume not removed");
-      }
-    }
-    return removed;
+  removeVolumes(key: PreviewKey): Promise<number> {
+    return removeLabelledVolumes(this.options.docker, keyFilters(this.options.scope, key, "volume"), this.options.callMs, this.options.log);
   }
 }

@@ -28,7 +28,7 @@ import {
 } from "../domain/ports.js";
 import type { Redactor } from "../domain/redact.js";
 import type { PreviewConfig } from "../domain/repo-config.js";
-import { awaitPreviewHealth, DEPLOY_LOG_LINES, DeployFailure, deployFailure, PREVIEW_LOG_OPTIONS } from "./engine-deploy.js";
+import { awaitPreviewHealth, DEPLOY_LOG_LINES, DeployFailure, deployComposeReported, deployFailure, PREVIEW_LOG_OPTIONS } from "./engine-deploy.js";
 import { DOCKER_LABELS, keyFilters, prBase, previewKeysOf, runLabels, targetFilters, type EngineScope } from "./engine-labels.js";
 import { EngineNetworks } from "./engine-network.js";
 import { engineTestRun } from "./engine-test-run.js";
@@ -143,19 +143,10 @@ export class DockerTarget implements PreviewTarget {
   }
 
   /** A Compose preview (see `docker-compose-deployer.ts`): errors redacted and logged like a single container's. */
-  private async deployCompose(req: DeployRequest, compose: ComposeDeploy): Promise<DeployResult> {
-    const started = Date.now();
-    try {
-      const result = await this.compose.deploy(req, compose, this.emitter(req.onLog));
-      this.log.info({ key: req.key, services: compose.plan.services.length, url: result.url, durationMs: Date.now() - started }, "compose preview deployed");
-      return result;
-    } catch (err) {
-      if (err instanceof CancelledError) throw err;
-      const { reason, message } = deployFailure(err, []);
-      this.log.warn({ key: req.key, reason: this.redact(reason) }, "compose preview deploy failed");
-      throw new Error(this.redact(message));
-    }
+  private deployCompose(req: DeployRequest, compose: ComposeDeploy): Promise<DeployResult> {
+    return deployComposeReported(req.key, compose.plan.services.length, () => this.compose.deploy(req, compose, this.emitter(req.onLog)), this.log, this.redact);
   }
+
 
   /**
    * Start `req.image` as this run's preview, wait until GET `healthPath` answers < 500 within

@@ -8,6 +8,9 @@ import { describeUnhealthy, waitUntilHealthy, type HealthResult } from "../adapt
 import type { PreviewConfig } from "../config/repo-config.js";
 import { formatDuration } from "../domain/duration.js";
 import { urlHost } from "./engine-labels.js";
+import type { Logger } from "pino";
+import { CancelledError, type PreviewKey } from "../domain/ports.js";
+import type { Redactor } from "../domain/redact.js";
 
 /** A deploy that failed for a reason berth words itself (not an engine error). */
 export class DeployFailure extends Error {}
@@ -83,4 +86,29 @@ export async function awaitPreviewHealth(wait: PreviewHealthWait): Promise<{ url
 export function deployFailure(err: unknown, logs: string[], outcome = ""): { reason: string; message: string } {
   const reason = err instanceof DeployFailure ? err.message : `preview could not be started: ${engineMessage(err)}`;
   return { reason, message: [`${reason}${outcome}`, ...logs].join("\n") };
+}
+
+/**
+ * A Compose deploy (Docker or Swarm) with the same outcome as a single preview's: logged with how
+ * many services and how long, a failure redacted into the stage's error (reason, then log lines),
+ * a cancel passed on as it is.
+ */
+export async function deployComposeReported<R extends { url: string }>(
+  key: PreviewKey,
+  services: number,
+  deploy: () => Promise<R>,
+  log: Pick<Logger, "info" | "warn">,
+  redact: Redactor,
+): Promise<R> {
+  const started = Date.now();
+  try {
+    const result = await deploy();
+    log.info({ key, services, url: result.url, durationMs: Date.now() - started }, "compose preview deployed");
+    return result;
+  } catch (err) {
+    if (err instanceof CancelledError) throw err;
+    const { reason, message } = deployFailure(err, []);
+    log.warn({ key, reason: redact(reason) }, "compose preview deploy failed");
+    throw new Error(redact(message));
+  }
 }

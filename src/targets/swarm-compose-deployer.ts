@@ -11,14 +11,15 @@
  */
 import type Docker from "dockerode";
 import type { Logger } from "pino";
-import { engineCall, isNotFound } from "../adapters/docker/engine-call.js";
+import { engineCall } from "../adapters/docker/engine-call.js";
+import { removeLabelledVolumes } from "../adapters/docker/engine-volumes.js";
 import { swarmServiceSpec, type SwarmServiceSpec } from "../adapters/docker/swarm-service-spec.js";
 import type { SwarmServices, SwarmTask } from "../adapters/docker/swarm-services.js";
 import { isEndedTask, waitForTask } from "../adapters/docker/swarm-tasks.js";
 import type { ComposeService } from "../compose/compose-plan.js";
 import { dnsLabel } from "../domain/naming.js";
 import { CancelledError, type ComposeDeploy, type DeployRequest, type PreviewKey } from "../domain/ports.js";
-import { runSeed, SERVICE_LABEL } from "./docker-compose-deployer.js";
+import { composeVolumeName, runSeed, SERVICE_LABEL } from "./docker-compose-deployer.js";
 import { awaitPreviewHealth, DeployFailure, PREVIEW_LOG_OPTIONS } from "./engine-deploy.js";
 import { keyFilters, keyLabels, prBase, runLabels, type EngineScope } from "./engine-labels.js";
 
@@ -48,10 +49,6 @@ export function swarmComposeServiceName(key: PreviewKey, service: string, instan
   return dnsLabel(`${prBase(key, instance)}-${service}`);
 }
 
-/** The PR's Swarm volume for a Compose volume name (local to the node its task runs on). */
-export function swarmComposeVolumeName(key: PreviewKey, volume: string, instance: string): string {
-  return dnsLabel(`${prBase(key, instance)}-vol-${volume}`);
-}
 
 export class SwarmComposeDeployer {
   constructor(private readonly options: SwarmComposeDeployerOptions) {}
@@ -138,7 +135,7 @@ export class SwarmComposeDeployer {
           : {}),
       Mounts: service.volumes.map((v) => ({
         Type: "volume" as const,
-        Source: swarmComposeVolumeName(key, v.volume, scope.instance),
+        Source: composeVolumeName(key, v.volume, scope.instance),
         Target: v.target,
         ReadOnly: v.readOnly,
         VolumeOptions: { Labels: keyLabels(scope, key, "volume") },
@@ -182,19 +179,7 @@ export class SwarmComposeDeployer {
   }
 
   /** Remove the PR's volumes (after its services' containers are gone). */
-  async removeVolumes(key: PreviewKey): Promise<number> {
-    const { Volumes: volumes } = await engineCall("volume list", { timeoutMs: this.options.callMs }, (s) =>
-      this.options.docker.listVolumes({ filters: { label: keyFilters(this.options.scope, key, "volume") }, abortSignal: s } as Docker.VolumeListOptions) as Promise<{ Volumes: Docker.VolumeInspectInfo[] }>,
-    );
-    let removed = 0;
-    for (const volume of volumes ?? []) {
-      try {
-        await engineCall("volume remove", { timeoutMs: this.options.callMs }, (s) => this.options.docker.getVolume(volume.Name).remove({ abortSignal: s } as never) as unknown as Promise<unknown>);
-        removed++;
-      } catch (err) {
-        if (!isNotFound(err)) this.options.log.warn({ volume: volume.Name, err: err instanceof Error ? err.message : String(err) }, "preview volume not removed");
-      }
-    }
-    return removed;
+  removeVolumes(key: PreviewKey): Promise<number> {
+    return removeLabelledVolumes(this.options.docker, keyFilters(this.options.scope, key, "volume"), this.options.callMs, this.options.log);
   }
 }
